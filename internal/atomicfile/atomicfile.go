@@ -1,0 +1,60 @@
+// Package atomicfile writes files so that a reader (or a restart after a
+// crash) sees either the old content or the new content, never a mix.
+//
+// The recipe is the classic one: write to a temporary file in the same
+// directory, fsync it, rename it over the target, then fsync the directory
+// so the rename itself is durable.
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile atomically replaces path with data, creating it with perm if it
+// does not exist. The temporary file lives beside path (so the rename never
+// crosses a filesystem) and is removed if anything fails.
+func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("atomicfile: write %q: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("atomicfile: sync %q: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("atomicfile: close %q: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable. Not every platform can open a
+// directory for syncing (Windows cannot); there the rename is as durable as
+// the OS makes it, so errors are deliberately ignored.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
