@@ -1,0 +1,224 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func fixedIdentity(t *testing.T, seed byte) *Identity {
+	t.Helper()
+	id, err := GenerateIdentity(bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
+	require.NoError(t, err)
+	return id
+}
+
+func TestDeviceIDRoundTrip(t *testing.T) {
+	for seed := byte(0); seed < 20; seed++ {
+		d := fixedIdentity(t, seed).DeviceID()
+		s := d.String()
+		assert.Len(t, s, 63, "8 groups of 7 plus 7 dashes")
+		assert.Equal(t, 7, strings.Count(s, "-"))
+		got, err := ParseDeviceID(s)
+		require.NoError(t, err)
+		assert.Equal(t, d, got)
+
+		// Forgiving input: lower case, no dashes, spaces.
+		got, err = ParseDeviceID(strings.ToLower(strings.ReplaceAll(s, "-", " ")))
+		require.NoError(t, err)
+		assert.Equal(t, d, got)
+	}
+}
+
+func TestDeviceIDCatchesTypos(t *testing.T) {
+	d := fixedIdentity(t, 7).DeviceID()
+	s := strings.ReplaceAll(d.String(), "-", "")
+	caught := 0
+	total := 0
+	for i := 0; i < len(s); i++ {
+		for _, c := range b32Alphabet {
+			if byte(c) == s[i] {
+				continue
+			}
+			typo := s[:i] + string(c) + s[i+1:]
+			total++
+			if _, err := ParseDeviceID(typo); err != nil {
+				assert.ErrorIs(t, err, ErrInvalidDeviceID)
+				caught++
+			}
+		}
+	}
+	assert.Equal(t, total, caught, "every single-character substitution must be caught")
+}
+
+func TestParseDeviceIDErrors(t *testing.T) {
+	valid := fixedIdentity(t, 1).DeviceID().String()
+	tests := []struct {
+		name, in string
+	}{
+		{"empty", ""},
+		{"short", valid[:20]},
+		{"long", valid + "AAAAAAA"},
+		{"not base32", strings.Replace(valid, valid[:1], "!", 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseDeviceID(tt.in)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalidDeviceID)
+		})
+	}
+}
+
+func TestDeviceIDText(t *testing.T) {
+	d := fixedIdentity(t, 3).DeviceID()
+	b, err := json.Marshal(map[DeviceID]DeviceID{d: d})
+	require.NoError(t, err)
+	var back map[DeviceID]DeviceID
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, d, back[d])
+	assert.Equal(t, d.String()[:7], d.Short())
+	assert.False(t, d.IsZero())
+	assert.True(t, DeviceID{}.IsZero())
+}
+
+func TestIdentityFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "home", "identity")
+	id, created, err := LoadOrCreateIdentity(path)
+	require.NoError(t, err)
+	assert.True(t, created)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	again, created, err := LoadOrCreateIdentity(path)
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.Equal(t, id.DeviceID(), again.DeviceID())
+
+	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
+	_, _, err = LoadOrCreateIdentity(path)
+	require.Error(t, err, "a corrupt identity must never be silently replaced")
+}
+
+// TestIdentityFileSSHKeygen checks that OpenSSH's own tool reads our key file
+// and derives the same public key line.
+func TestIdentityFileSSHKeygen(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("LOUD SKIP: ssh-keygen not installed (Debian openssh-client); .ci/run installs it")
+	}
+	path := filepath.Join(t.TempDir(), "identity")
+	id, _, err := LoadOrCreateIdentity(path)
+	require.NoError(t, err)
+	out, err := exec.Command("ssh-keygen", "-y", "-f", path).CombinedOutput()
+	require.NoError(t, err, string(out))
+	fields := strings.Fields(string(out))
+	require.GreaterOrEqual(t, len(fields), 2)
+	assert.Equal(t, id.AuthorizedKey(), fields[0]+" "+fields[1])
+
+	out, err = exec.Command("ssh-keygen", "-l", "-f", path).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "ED25519")
+}
+
+func TestParsePeer(t *testing.T) {
+	id := fixedIdentity(t, 9)
+	for _, in := range []string{
+		id.DeviceID().String(),
+		id.AuthorizedKey(),
+		id.AuthorizedKey() + " laptop@home",
+		"  " + id.AuthorizedKey() + "\n",
+	} {
+		got, err := ParsePeer(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, id.DeviceID(), got)
+	}
+	for _, in := range []string{
+		"",
+		"ssh-ed25519 notbase64",
+		"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7",
+	} {
+		_, err := ParsePeer(in)
+		assert.Error(t, err, in)
+	}
+}
+
+func TestTLSMutualAuth(t *testing.T) {
+	a, b, stranger := fixedIdentity(t, 1), fixedIdentity(t, 2), fixedIdentity(t, 3)
+
+	handshake := func(client, server *Identity, serverAccepts DeviceID) (clientErr, serverErr error) {
+		cc, err := client.TLSCertificate()
+		require.NoError(t, err)
+		sc, err := server.TLSCertificate()
+		require.NoError(t, err)
+		accept := func(want DeviceID) func(d DeviceID) error {
+			return func(d DeviceID) error {
+				if d != want {
+					return ErrUnknownPeer
+				}
+				return nil
+			}
+		}
+		c1, c2 := net.Pipe()
+		srv := tls.Server(c2, &tls.Config{
+			MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{sc},
+			ClientAuth: tls.RequireAnyClientCert, InsecureSkipVerify: true,
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				_, err := VerifyPeerCertificate(raw, accept(serverAccepts))
+				return err
+			},
+		})
+		cli := tls.Client(c1, &tls.Config{
+			MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cc}, InsecureSkipVerify: true,
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				_, err := VerifyPeerCertificate(raw, accept(server.DeviceID()))
+				return err
+			},
+		})
+		// Each side closes its end when its handshake ends, so a refusal on
+		// one side never leaves the other blocked on the synchronous pipe.
+		done := make(chan error, 1)
+		go func() { err := srv.Handshake(); _ = srv.Close(); done <- err }()
+		clientErr = cli.Handshake()
+		if clientErr == nil {
+			// TLS 1.3: the client finishes first; read to learn the server's verdict.
+			// A clean close (EOF) means the server accepted us.
+			if _, err := cli.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				clientErr = err
+			}
+		}
+		_ = cli.Close()
+		return clientErr, <-done
+	}
+
+	cErr, sErr := handshake(a, b, a.DeviceID())
+	require.NoError(t, cErr)
+	require.NoError(t, sErr)
+
+	_, sErr = handshake(stranger, b, a.DeviceID())
+	require.Error(t, sErr)
+	var pe *PeerError
+	require.True(t, errors.As(sErr, &pe), "got %v", sErr)
+	assert.Equal(t, stranger.DeviceID(), pe.Device)
+	assert.ErrorIs(t, sErr, ErrUnknownPeer)
+}
+
+func TestVerifyPeerCertificateRejectsJunk(t *testing.T) {
+	ok := func(DeviceID) error { return nil }
+	_, err := VerifyPeerCertificate(nil, ok)
+	assert.Error(t, err)
+	_, err = VerifyPeerCertificate([][]byte{[]byte("junk")}, ok)
+	assert.Error(t, err)
+}
