@@ -1,0 +1,162 @@
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// mergeLocked computes the three-way merge of our commit and theirs against
+// their best common ancestor (an empty tree when the histories are
+// unrelated). It returns the merged flat tree and the conflict copies made,
+// sorted. The result depends only on the two commits, never on which side
+// runs it, so peers merging each other's heads get identical trees.
+func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEntry) (map[string]fileEntry, []string, error) {
+	bases, err := ourC.MergeBase(theirC)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gitstore: merge base: %w", err)
+	}
+	base := map[string]fileEntry{}
+	if len(bases) > 0 {
+		sort.Slice(bases, func(i, j int) bool { return bases[i].Hash.String() < bases[j].Hash.String() })
+		t, err := s.loadTreeLocked(bases[0].TreeHash)
+		if err != nil {
+			return nil, nil, err
+		}
+		base = t.flat()
+	}
+	tt, err := s.loadTreeLocked(theirC.TreeHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	theirs := tt.flat()
+
+	paths := map[string]bool{}
+	for _, m := range []map[string]fileEntry{base, ours, theirs} {
+		for p := range m {
+			paths[p] = true
+		}
+	}
+	out := map[string]fileEntry{}
+	var conflicts []string
+	for _, p := range sortedKeys(paths) {
+		b, hb := base[p]
+		o, ho := ours[p]
+		t, ht := theirs[p]
+		switch {
+		case ho == ht && o == t: // same on both sides (or deleted on both)
+			if ho {
+				out[p] = o
+			}
+		case hb == ho && b == o: // only theirs changed
+			if ht {
+				out[p] = t
+			}
+		case hb == ht && b == t: // only ours changed
+			if ho {
+				out[p] = o
+			}
+		case !ho: // we deleted, they modified: keep the modification
+			out[p] = t
+		case !ht:
+			out[p] = o
+		default: // both changed differently
+			lo, err := s.lastTouchLocked(ourC, p)
+			if err != nil {
+				return nil, nil, err
+			}
+			lt, err := s.lastTouchLocked(theirC, p)
+			if err != nil {
+				return nil, nil, err
+			}
+			win, lose, loser := o, t, lt
+			if newerCommit(lt, lo) {
+				win, lose, loser = t, o, lo
+			}
+			out[p] = win
+			cn := conflictName(p, loser)
+			out[cn] = lose
+			conflicts = append(conflicts, cn)
+		}
+	}
+
+	// A file on one side where the other side has a directory: the directory
+	// keeps the name, the file becomes a conflict copy.
+	dirs := map[string]bool{}
+	for p := range out {
+		for i := strings.IndexByte(p, '/'); i >= 0; i = nextSlash(p, i) {
+			dirs[p[:i]] = true
+		}
+	}
+	for _, p := range sortedKeys(out) {
+		if !dirs[p] {
+			continue
+		}
+		side := theirC
+		if e, ok := ours[p]; ok && e == out[p] {
+			side = ourC
+		}
+		c, err := s.lastTouchLocked(side, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		cn := conflictName(p, c)
+		out[cn] = out[p]
+		delete(out, p)
+		conflicts = append(conflicts, cn)
+	}
+	sort.Strings(conflicts)
+	return out, conflicts, nil
+}
+
+func nextSlash(p string, i int) int {
+	j := strings.IndexByte(p[i+1:], '/')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
+
+// lastTouchLocked returns the newest commit on head's first-parent chain
+// whose entry at p differs from its first parent's (or the root commit).
+func (s *Store) lastTouchLocked(head *object.Commit, p string) (*object.Commit, error) {
+	c := head
+	e, err := s.entryAtLocked(c, p)
+	if err != nil {
+		return nil, err
+	}
+	for len(c.ParentHashes) > 0 {
+		parent, err := s.commitLocked(c.ParentHashes[0])
+		if err != nil {
+			return nil, err
+		}
+		pe, err := s.entryAtLocked(parent, p)
+		if err != nil {
+			return nil, err
+		}
+		if pe != e {
+			return c, nil
+		}
+		c = parent
+	}
+	return c, nil
+}
+
+// entryAtLocked returns the entry at p in c's tree; the zero entry if none.
+func (s *Store) entryAtLocked(c *object.Commit, p string) (fileEntry, error) {
+	t, err := object.GetTree(s.st, c.TreeHash)
+	if err != nil {
+		return fileEntry{}, fmt.Errorf("gitstore: tree of %s: %w", c.Hash, err)
+	}
+	e, err := t.FindEntry(p)
+	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return fileEntry{}, nil
+	}
+	if err != nil {
+		return fileEntry{}, nil // a file where a directory was expected: no entry
+	}
+	return fileEntry{mode: e.Mode, hash: e.Hash}, nil
+}

@@ -1,0 +1,279 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+)
+
+// Scan walks the folder and commits each added, modified or deleted file as
+// its own commit on refs/heads/main, with the message "add <path>",
+// "modify <path>" or "delete <path>". Deletions are committed first, then
+// additions and modifications, each group sorted by path (so a file that
+// became a directory, or the reverse, never needs two files in one commit).
+// It returns the commits made, oldest first; none if nothing changed.
+//
+// Skipped: .peersync itself, any subdirectory holding its own .peersync or
+// .git (an independent history), our temporary files (.peersync-tmp-*),
+// names that fail [ValidPath], symlinks unless Config.AllowSymlinks, and
+// anything that is not a regular file. A file that changes while it is read
+// is committed with the content that was read; the next Scan sees the rest.
+func (s *Store) Scan(ctx context.Context) ([]Change, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	return s.scanLocked(ctx)
+}
+
+type pendingChange struct {
+	action Action
+	path   string
+	entry  fileEntry
+}
+
+func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
+	if _, err := os.Lstat(s.gitDir); err != nil {
+		// The folder guard: never scan a folder whose marker vanished.
+		return nil, fmt.Errorf("%w: %w", ErrNotInitialized, err)
+	}
+	head, root, err := s.headTreeLocked()
+	if err != nil {
+		return nil, err
+	}
+	current := root.flat()
+	found := map[string]fileEntry{}
+	start := time.Now() // the racy-file check compares with real file times
+	if err := s.walkLocked(ctx, "", s.dir, found, start); err != nil {
+		return nil, err
+	}
+
+	var dels, puts []pendingChange
+	for p, e := range current {
+		if _, ok := found[p]; !ok {
+			dels = append(dels, pendingChange{ActionDelete, p, e})
+		}
+	}
+	for p, e := range found {
+		old, ok := current[p]
+		switch {
+		case !ok:
+			puts = append(puts, pendingChange{ActionAdd, p, e})
+		case old != e:
+			puts = append(puts, pendingChange{ActionModify, p, e})
+		}
+	}
+	for p := range s.stats.entries {
+		if _, ok := found[p]; !ok {
+			s.stats.drop(p)
+		}
+	}
+	sort.Slice(dels, func(i, j int) bool { return dels[i].path < dels[j].path })
+	sort.Slice(puts, func(i, j int) bool { return puts[i].path < puts[j].path })
+
+	changes, err := s.commitChangesLocked(ctx, head, root, append(dels, puts...))
+	if serr := s.saveStatCacheLocked(); serr != nil && err == nil {
+		err = fmt.Errorf("gitstore: save stat cache: %w", serr)
+	}
+	return changes, err
+}
+
+// commitChangesLocked makes one commit per change on top of head and moves
+// main to the last one.
+func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, root *dirNode, todo []pendingChange) ([]Change, error) {
+	var out []Change
+	fail := func(err error) ([]Change, error) {
+		s.root = nil // the in-memory tree no longer matches main
+		if len(out) > 0 {
+			if rerr := s.setRefLocked(mainRef, head); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+		}
+		return out, err
+	}
+	for _, c := range todo {
+		if err := ctxErr(ctx); err != nil {
+			return fail(err)
+		}
+		if c.action == ActionDelete {
+			root.remove(c.path)
+		} else if err := root.set(c.path, c.entry); err != nil {
+			return fail(err)
+		}
+		tree, err := s.writeTreeLocked(root)
+		if err != nil {
+			return fail(err)
+		}
+		var parents []plumbing.Hash
+		if !head.IsZero() {
+			parents = []plumbing.Hash{head}
+		}
+		sig := s.signature()
+		h, err := s.newCommitLocked(tree, parents, fmt.Sprintf("%s %s\n", c.action, c.path), sig)
+		if err != nil {
+			return fail(err)
+		}
+		head = h
+		out = append(out, Change{Commit: fromPlumbing(h), Action: c.action, Path: c.path,
+			Time: sig.When, Author: fmt.Sprintf("%s <%s>", sig.Name, sig.Email)})
+		s.log.Debug("gitstore: commit", "action", c.action, "path", c.path, "commit", fromPlumbing(h))
+	}
+	if len(out) > 0 {
+		if err := s.setRefLocked(mainRef, head); err != nil {
+			s.root = nil
+			return nil, err
+		}
+		s.rootHead = head
+	}
+	return out, nil
+}
+
+// walkLocked records every file under absDir (slash path rel) in found.
+func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[string]fileEntry, start time.Time) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(absDir)
+	if err != nil {
+		if rel != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil // vanished during the scan
+		}
+		return fmt.Errorf("gitstore: scan: %w", err)
+	}
+	for _, de := range entries {
+		name := de.Name()
+		if rel == "" && name == GitDirName || strings.HasPrefix(name, tmpPrefix) {
+			continue
+		}
+		p := name
+		if rel != "" {
+			p = rel + "/" + name
+		}
+		if err := validComponent(name); err != nil {
+			s.log.Debug("gitstore: scan: skipping unsyncable name", "path", p, "err", err)
+			continue
+		}
+		abs := filepath.Join(absDir, name)
+		fi, err := os.Lstat(abs)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("gitstore: scan: %w", err)
+		}
+		switch {
+		case fi.IsDir():
+			if exists(filepath.Join(abs, GitDirName)) || exists(filepath.Join(abs, ".git")) {
+				continue // an independent history
+			}
+			if err := s.walkLocked(ctx, p, abs, found, start); err != nil {
+				return err
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if !s.allowSymlinks {
+				continue
+			}
+			target, err := os.Readlink(abs)
+			if err != nil {
+				continue
+			}
+			h, err := s.writeObjectLocked(plumbing.BlobObject, []byte(target))
+			if err != nil {
+				return err
+			}
+			found[p] = fileEntry{mode: filemode.Symlink, hash: h}
+		case fi.Mode().IsRegular():
+			h, ok := s.stats.lookup(p, fi)
+			if !ok {
+				h, ok, err = s.hashFileLocked(abs, fi)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue // vanished or replaced while we looked
+				}
+				s.stats.put(p, fi, h, start)
+			}
+			found[p] = fileEntry{mode: fileMode(fi), hash: h}
+		}
+	}
+	return nil
+}
+
+// hashFileLocked stores the content of the regular file abs as a blob,
+// streaming it (memory stays bounded whatever the file size). ok is false
+// when the file vanished, is no longer the file fi describes, or shrank
+// while it was read; it is then left for the next Scan.
+func (s *Store) hashFileLocked(abs string, fi fs.FileInfo) (h plumbing.Hash, ok bool, err error) {
+	f, err := os.Open(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return h, false, nil
+	} else if err != nil {
+		return h, false, fmt.Errorf("gitstore: scan: %w", err)
+	}
+	defer f.Close()
+	fi2, err := f.Stat()
+	if err != nil || !os.SameFile(fi, fi2) || !fi2.Mode().IsRegular() {
+		return h, false, nil
+	}
+	size := fi2.Size()
+	w, writeHeader, err := s.st.LazyWriter()
+	if err != nil {
+		return h, false, fmt.Errorf("gitstore: scan: %w", err)
+	}
+	type hasher interface{ Hash() plumbing.Hash }
+	if err := writeHeader(plumbing.BlobObject, size); err != nil {
+		w.Close()
+		return h, false, fmt.Errorf("gitstore: scan: %w", err)
+	}
+	n, cerr := io.CopyN(w, f, size)
+	if n < size {
+		// The file shrank while we read it. The object header already
+		// promised size bytes: pad, so the stored object is still valid (and
+		// unreferenced), and skip the file this time.
+		io.CopyN(w, zeroReader{}, size-n)
+		ok = false
+	} else {
+		ok = true
+	}
+	if err := w.Close(); err != nil {
+		return h, false, fmt.Errorf("gitstore: scan: write blob: %w", err)
+	}
+	if cerr != nil && !errors.Is(cerr, io.EOF) {
+		return h, false, fmt.Errorf("gitstore: scan: read %q: %w", abs, cerr)
+	}
+	hw, isHasher := w.(hasher)
+	if !isHasher {
+		return h, false, errors.New("gitstore: scan: object writer has no hash")
+	}
+	return hw.Hash(), ok, nil
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func fileMode(fi fs.FileInfo) filemode.FileMode {
+	if fi.Mode()&0o111 != 0 {
+		return filemode.Executable
+	}
+	return filemode.Regular
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}

@@ -1,0 +1,134 @@
+package gitstore
+
+import (
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// statCacheFile is the stat cache's file name inside the git directory.
+const statCacheFile = "peersync-statcache.json"
+
+// statEntry remembers what a file looked like when we last hashed it, so an
+// unchanged file is not read again.
+type statEntry struct {
+	Size  int64  `json:"s"`
+	Mtime int64  `json:"m"` // UnixNano
+	Mode  uint32 `json:"p"` // fs.FileMode
+	Ino   uint64 `json:"i"`
+	Hash  Hash   `json:"h"` // blob hash of the content
+}
+
+// statCache maps slash paths to statEntry. Only the Store's mutex guards it.
+type statCache struct {
+	entries map[string]statEntry
+	dirty   bool
+}
+
+func newStatEntry(fi fs.FileInfo, h plumbing.Hash) statEntry {
+	return statEntry{
+		Size:  fi.Size(),
+		Mtime: fi.ModTime().UnixNano(),
+		Mode:  uint32(fi.Mode()),
+		Ino:   inode(fi),
+		Hash:  fromPlumbing(h),
+	}
+}
+
+// lookup returns the cached blob hash of p if fi still matches.
+func (c *statCache) lookup(p string, fi fs.FileInfo) (plumbing.Hash, bool) {
+	e, ok := c.entries[p]
+	if !ok {
+		return plumbing.ZeroHash, false
+	}
+	if e.Size != fi.Size() || e.Mtime != fi.ModTime().UnixNano() ||
+		e.Mode != uint32(fi.Mode()) || e.Ino != inode(fi) {
+		return plumbing.ZeroHash, false
+	}
+	return e.Hash.plumbing(), true
+}
+
+// put records p's stat and hash, unless the file was modified so recently
+// (within racyWindow of now) that a later edit could keep the same mtime.
+func (c *statCache) put(p string, fi fs.FileInfo, h plumbing.Hash, now time.Time) {
+	if now.Sub(fi.ModTime()) < racyWindow {
+		c.drop(p)
+		return
+	}
+	c.entries[p] = newStatEntry(fi, h)
+	c.dirty = true
+}
+
+const racyWindow = 2 * time.Second
+
+func (c *statCache) drop(p string) {
+	if _, ok := c.entries[p]; ok {
+		delete(c.entries, p)
+		c.dirty = true
+	}
+}
+
+func (s *Store) statCachePath() string { return filepath.Join(s.gitDir, statCacheFile) }
+
+// loadStatCache reads the cache; a missing or damaged file gives an empty
+// cache (everything is hashed again, which is always correct).
+func loadStatCache(path string, log *slog.Logger) statCache {
+	c := statCache{entries: map[string]statEntry{}}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c
+	}
+	if err := json.Unmarshal(b, &c.entries); err != nil {
+		log.Warn("gitstore: ignoring damaged stat cache", "path", path, "err", err)
+		c.entries = map[string]statEntry{}
+	}
+	return c
+}
+
+// saveStatCacheLocked writes the cache atomically if it changed.
+func (s *Store) saveStatCacheLocked() error {
+	if !s.stats.dirty {
+		return nil
+	}
+	b, err := json.Marshal(s.stats.entries)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.statCachePath(), b, 0o644); err != nil {
+		return err
+	}
+	s.stats.dirty = false
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temp file in the same
+// directory, fsync and rename.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, perm)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

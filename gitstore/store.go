@@ -1,0 +1,327 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// GitDirName is the name of the git directory inside a shared folder. Its
+// presence is the folder guard.
+const GitDirName = ".peersync"
+
+// tmpPrefix starts the name of every temporary file we create in the folder.
+const tmpPrefix = ".peersync-tmp-"
+
+const (
+	mainRef          = plumbing.ReferenceName("refs/heads/main")
+	defaultMaxObject = 16 << 30
+)
+
+// Config configures [Open]. The zero value of every optional field is
+// documented next to it; Open never modifies the caller's Config.
+type Config struct {
+	// Dir is the shared folder's root. Required; it must exist and be a
+	// directory.
+	Dir string
+	// Create makes Open create <Dir>/.peersync when it is missing. When false
+	// and the marker is missing, Open returns ErrNotInitialized: a folder whose
+	// marker vanished (an unmounted disk) is never treated as "all files
+	// deleted".
+	Create bool
+	// AuthorName is the author and committer name of our commits; "" means
+	// "peersync".
+	AuthorName string
+	// AuthorEmail is the author and committer e-mail; "" means
+	// "peersync@localhost". The sync engine passes "<DeviceID>@peersync".
+	AuthorEmail string
+	// AllowSymlinks makes Scan record symlinks (mode 120000) and ApplyBundle
+	// accept them. When false, Scan skips symlinks and bundles containing
+	// them are rejected.
+	AllowSymlinks bool
+	// MaxObjectSize caps the size of any object in an applied bundle; 0 means
+	// 16 GiB.
+	MaxObjectSize int64
+	// Now returns the time for commit timestamps; nil means time.Now.
+	Now func() time.Time
+	// Logger receives debug and warning messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is one folder's history. All methods are safe for concurrent use.
+type Store struct {
+	dir, gitDir   string
+	name, email   string
+	allowSymlinks bool
+	maxObject     int64
+	now           func() time.Time
+	log           *slog.Logger
+
+	mu sync.Mutex // guards the fields below and serializes every operation
+	// closed is set by Close.
+	closed bool
+	// st is the object and ref store on gitDir.
+	st *filesystem.Storage
+	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
+	root     *dirNode
+	rootHead plumbing.Hash
+	// stats is the stat cache, loaded at Open and saved after Scan/checkout.
+	stats statCache
+}
+
+// Open opens the history of cfg.Dir. It returns ErrNotInitialized when the
+// folder has no .peersync directory and cfg.Create is false.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("gitstore: Config.Dir is required")
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("gitstore: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("gitstore: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("gitstore: %q is not a directory", dir)
+	}
+	s := &Store{
+		dir:           dir,
+		gitDir:        filepath.Join(dir, GitDirName),
+		name:          cfg.AuthorName,
+		email:         cfg.AuthorEmail,
+		allowSymlinks: cfg.AllowSymlinks,
+		maxObject:     cfg.MaxObjectSize,
+		now:           cfg.Now,
+		log:           cfg.Logger,
+	}
+	if s.name == "" {
+		s.name = "peersync"
+	}
+	if s.email == "" {
+		s.email = "peersync@localhost"
+	}
+	if s.maxObject <= 0 {
+		s.maxObject = defaultMaxObject
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	gi, err := os.Lstat(s.gitDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !cfg.Create {
+			return nil, ErrNotInitialized
+		}
+		if err := initGitDir(s.gitDir); err != nil {
+			return nil, fmt.Errorf("gitstore: init %q: %w", s.gitDir, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("gitstore: %w", err)
+	case !gi.IsDir():
+		return nil, fmt.Errorf("gitstore: %q is not a directory", s.gitDir)
+	}
+	s.st = filesystem.NewStorage(osfs.New(s.gitDir), cache.NewObjectLRUDefault())
+	s.stats = loadStatCache(s.statCachePath(), s.log)
+	return s, nil
+}
+
+// initGitDir creates an empty git directory whose HEAD is refs/heads/main.
+func initGitDir(gitDir string) error {
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags", "refs/peers"} {
+		if err := os.MkdirAll(filepath.Join(gitDir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(gitDir, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
+		return err
+	}
+	st := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRUDefault())
+	defer st.Close()
+	c := config.NewConfig()
+	c.Core.IsBare = true
+	return st.SetConfig(c)
+}
+
+// Close releases the store. It is idempotent; later calls on s return
+// ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.st.Close()
+}
+
+// Dir returns the absolute path of the folder root.
+func (s *Store) Dir() string { return s.dir }
+
+// Head returns refs/heads/main, or the zero Hash if there is no commit yet.
+func (s *Store) Head() (Hash, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Hash{}, ErrClosed
+	}
+	h, err := s.refLocked(mainRef)
+	return fromPlumbing(h), err
+}
+
+// PeerHead returns refs/peers/<peer>/main, the last bundle head applied from
+// peer, or the zero Hash if none. peer is a DeviceID string: A-Z, 2-7 and '-'.
+func (s *Store) PeerHead(peer string) (Hash, error) {
+	ref, err := peerRef(peer)
+	if err != nil {
+		return Hash{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Hash{}, ErrClosed
+	}
+	h, err := s.refLocked(ref)
+	return fromPlumbing(h), err
+}
+
+// HasCommit reports whether the commit h is in the store.
+func (s *Store) HasCommit(h Hash) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	return s.hasCommitLocked(h.plumbing())
+}
+
+func (s *Store) hasCommitLocked(h plumbing.Hash) (bool, error) {
+	o, err := s.st.EncodedObject(plumbing.CommitObject, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("gitstore: %w", err)
+	}
+	return o.Type() == plumbing.CommitObject, nil
+}
+
+// peerRef validates peer as a ref component and returns its ref name.
+func peerRef(peer string) (plumbing.ReferenceName, error) {
+	if peer == "" || len(peer) > 128 || strings.HasPrefix(peer, "-") {
+		return "", fmt.Errorf("gitstore: invalid peer %q", peer)
+	}
+	for _, r := range peer {
+		if !(r >= 'A' && r <= 'Z' || r >= '2' && r <= '7' || r == '-') {
+			return "", fmt.Errorf("gitstore: invalid peer %q", peer)
+		}
+	}
+	return plumbing.ReferenceName("refs/peers/" + peer + "/main"), nil
+}
+
+func (s *Store) refLocked(name plumbing.ReferenceName) (plumbing.Hash, error) {
+	r, err := s.st.Reference(name)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitstore: read %s: %w", name, err)
+	}
+	return r.Hash(), nil
+}
+
+func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error {
+	if err := s.st.SetReference(plumbing.NewHashReference(name, h)); err != nil {
+		return fmt.Errorf("gitstore: set %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeObjectLocked stores an object unless it already exists.
+func (s *Store) writeObjectLocked(t plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
+	h := plumbing.ComputeHash(t, data)
+	if s.st.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	o := s.st.NewEncodedObject()
+	o.SetType(t)
+	o.SetSize(int64(len(data)))
+	w, err := o.Writer()
+	if err != nil {
+		return h, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return h, err
+	}
+	if err := w.Close(); err != nil {
+		return h, err
+	}
+	if _, err := s.st.SetEncodedObject(o); err != nil {
+		return h, fmt.Errorf("gitstore: write object: %w", err)
+	}
+	return h, nil
+}
+
+func (s *Store) commitLocked(h plumbing.Hash) (*object.Commit, error) {
+	c, err := object.GetCommit(s.st, h)
+	if err != nil {
+		return nil, fmt.Errorf("gitstore: commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// signature returns our author/committer signature at the current time.
+func (s *Store) signature() object.Signature {
+	return object.Signature{Name: s.name, Email: s.email, When: s.now().Truncate(time.Second)}
+}
+
+// newCommitLocked writes a commit and returns its hash.
+func (s *Store) newCommitLocked(tree plumbing.Hash, parents []plumbing.Hash, msg string, sig object.Signature) (plumbing.Hash, error) {
+	c := &object.Commit{
+		Author:       sig,
+		Committer:    sig,
+		Message:      msg,
+		TreeHash:     tree,
+		ParentHashes: parents,
+	}
+	o := &plumbing.MemoryObject{}
+	if err := c.Encode(o); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	// A canonical merge commit may already exist (made by the peer too).
+	r, err := o.Reader()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.writeObjectLocked(plumbing.CommitObject, data)
+}
+
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("gitstore: %w", err)
+	}
+	return nil
+}
