@@ -1,0 +1,523 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/peersync/peersync/crypto"
+)
+
+// DefaultPort is the UDP port a Transport listens on when Config.ListenAddr
+// is empty.
+const DefaultPort = 44996
+
+// ALPN is the TLS application protocol every peersync connection negotiates.
+// The trailing number is the wire protocol version.
+const ALPN = "peersync/1"
+
+const (
+	defaultHandshakeTimeout = 10 * time.Second
+	defaultIdleTimeout      = 30 * time.Second
+	socketBufferSize        = 4 << 20
+	acceptQueueLen          = 16
+)
+
+// Application error codes this package sends when it closes a connection
+// itself. Codes the caller passes to Conn.CloseWithError are its own business.
+const (
+	codeClosed   = 0x0 // Conn.Close, Transport.Close
+	codeProtocol = 0x1 // the welcome (see doc.go) was malformed or the peer was not the one expected
+)
+
+// alertBadCertificate is the QUIC error code carrying TLS alert 42, which
+// crypto/tls sends when VerifyConnection (here: Authorize) refuses the peer.
+const alertBadCertificate = quic.TransportErrorCode(0x100 + 42)
+
+// ErrClosed is returned by every method of a closed Transport (and by a
+// second Close).
+var ErrClosed = errors.New("transport: closed")
+
+// ErrRefused is returned (wrapped) by Dial when the remote device completed
+// the TLS handshake far enough to prove its identity and then refused ours:
+// we are not in its sync table.
+var ErrRefused = errors.New("transport: refused by the peer (are we in its sync table?)")
+
+// Config configures a Transport. The zero value of every optional field is
+// documented; New never modifies a Config.
+type Config struct {
+	// Identity is this device's key pair; its certificate is presented on
+	// every connection. Required.
+	Identity *crypto.Identity
+
+	// ListenAddr is the UDP address to bind, "host:port". Empty means
+	// ":44996" (DefaultPort on all interfaces); port 0 picks any free port
+	// (see Transport.LocalAddr). Must be empty when PacketConn is set.
+	ListenAddr string
+
+	// PacketConn, if not nil, is used instead of opening a socket: tests and
+	// virtual networks (pion's vnet) pass theirs here. The Transport reads and
+	// writes it exclusively until Close, and does not close it.
+	PacketConn net.PacketConn
+
+	// Authorize decides whether a device may connect: it is called inside
+	// every TLS handshake, for incoming connections and, after the identity
+	// check, for dialed ones. Return nil to accept, an error (wrapping
+	// crypto.ErrUnknownPeer, by convention) to refuse. It may be called
+	// concurrently from several goroutines and must not block for long.
+	// Required.
+	Authorize func(crypto.DeviceID) error
+
+	// HandshakeTimeout bounds a connection attempt, in either direction, from
+	// the first packet to the peer's acceptance. Zero means 10 s.
+	HandshakeTimeout time.Duration
+
+	// IdleTimeout closes a connection on which nothing has been received for
+	// this long. Keepalives are sent every IdleTimeout/3, so an idle but live
+	// connection stays open. Zero means 30 s.
+	IdleTimeout time.Duration
+
+	// Logger receives the Transport's logs. Nil means discard.
+	Logger *slog.Logger
+}
+
+// Transport is a device's endpoint: one UDP socket, from which it dials
+// peers and on which it accepts them. It is safe for concurrent use.
+type Transport struct {
+	cfg       Config // validated copy with defaults applied
+	log       *slog.Logger
+	cert      tls.Certificate
+	serverTLS *tls.Config
+	quicConf  *quic.Config
+
+	ownedConn net.PacketConn // the socket we opened, closed by Close; nil if Config.PacketConn
+	qt        *quic.Transport
+	ln        *quic.Listener
+
+	// ctx is cancelled by Close; it stops the accept loop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	acceptCh chan *Conn     // authenticated incoming connections waiting for Accept
+	wg       sync.WaitGroup // the accept loop and the per-connection watchers
+
+	mu     sync.Mutex         // guards the fields below
+	closed bool               // Close has been called
+	conns  map[*Conn]struct{} // open connections, removed when they end
+}
+
+// New validates cfg, binds the socket and starts accepting connections.
+func New(cfg Config) (*Transport, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("transport: Config.Identity is nil")
+	}
+	if cfg.Authorize == nil {
+		return nil, errors.New("transport: Config.Authorize is nil")
+	}
+	if cfg.PacketConn != nil && cfg.ListenAddr != "" {
+		return nil, errors.New("transport: Config.ListenAddr and Config.PacketConn are both set")
+	}
+	if cfg.HandshakeTimeout < 0 || cfg.IdleTimeout < 0 {
+		return nil, errors.New("transport: negative timeout in Config")
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	if cfg.ListenAddr == "" && cfg.PacketConn == nil {
+		cfg.ListenAddr = ":" + strconv.Itoa(DefaultPort)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	cert, err := cfg.Identity.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+
+	t := &Transport{
+		cfg:      cfg,
+		log:      log,
+		cert:     cert,
+		acceptCh: make(chan *Conn, acceptQueueLen),
+		conns:    make(map[*Conn]struct{}),
+	}
+	t.serverTLS = t.newServerTLS()
+	t.quicConf = &quic.Config{
+		HandshakeIdleTimeout: cfg.HandshakeTimeout / 2, // quic-go aborts a handshake after twice this
+		MaxIdleTimeout:       cfg.IdleTimeout,
+		KeepAlivePeriod:      cfg.IdleTimeout / 3,
+		// Dialers never open unidirectional streams; acceptors open exactly
+		// one, the welcome (see doc.go).
+		MaxIncomingUniStreams: -1,
+	}
+
+	pc := cfg.PacketConn
+	if pc == nil {
+		udp, err := listenUDP(cfg.ListenAddr, log)
+		if err != nil {
+			return nil, err
+		}
+		pc, t.ownedConn = udp, udp
+	}
+	t.qt = &quic.Transport{Conn: pc}
+	t.ln, err = t.qt.Listen(t.serverTLS, t.quicConf)
+	if err != nil {
+		t.qt.Close()
+		if t.ownedConn != nil {
+			t.ownedConn.Close()
+		}
+		return nil, fmt.Errorf("transport: listen: %w", err)
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Go(t.acceptLoop)
+	log.Debug("transport listening", "addr", t.LocalAddr(), "device", cfg.Identity.DeviceID())
+	return t, nil
+}
+
+func listenUDP(addr string, log *slog.Logger) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen address %q: %w", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen: %w", err)
+	}
+	if err := udp.SetReadBuffer(socketBufferSize); err != nil {
+		log.Debug("cannot set UDP read buffer", "size", socketBufferSize, "err", err)
+	}
+	if err := udp.SetWriteBuffer(socketBufferSize); err != nil {
+		log.Debug("cannot set UDP write buffer", "size", socketBufferSize, "err", err)
+	}
+	return udp, nil
+}
+
+// LocalAddr returns the address of the socket, with the port actually bound.
+func (t *Transport) LocalAddr() net.Addr { return t.qt.Conn.LocalAddr() }
+
+// baseTLS is the part of the TLS configuration shared by both directions.
+func (t *Transport) baseTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{t.cert},
+		NextProtos:   []string{ALPN},
+		// No certificate authority is involved: the DeviceID in the peer's
+		// self-signed certificate is the trust anchor, checked in
+		// VerifyConnection (which, unlike VerifyPeerCertificate, also runs on
+		// resumed sessions; we disable resumption anyway, so that Authorize
+		// decides on every connection).
+		InsecureSkipVerify:     true,
+		SessionTicketsDisabled: true,
+	}
+}
+
+func (t *Transport) newServerTLS() *tls.Config {
+	conf := t.baseTLS()
+	conf.ClientAuth = tls.RequireAnyClientCert
+	// GetConfigForClient runs per handshake, with the remote address (quic-go
+	// fills in hello.Conn), so that refusals can be logged with it.
+	conf.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		var remote net.Addr
+		if hello.Conn != nil {
+			remote = hello.Conn.RemoteAddr()
+		}
+		c := t.baseTLS()
+		c.ClientAuth = tls.RequireAnyClientCert
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			d, err := crypto.VerifyPeer(cs.PeerCertificates, t.cfg.Authorize)
+			if err != nil {
+				t.log.Info("refused incoming connection", "remote", remote, "device", d, "err", err)
+				return err
+			}
+			return nil
+		}
+		return c, nil
+	}
+	return conf
+}
+
+func (t *Transport) clientTLS(peer crypto.DeviceID) *tls.Config {
+	conf := t.baseTLS()
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, err := crypto.VerifyPeer(cs.PeerCertificates, func(d crypto.DeviceID) error {
+			if d != peer {
+				return fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
+			}
+			return t.cfg.Authorize(d)
+		})
+		return err
+	}
+	return conf
+}
+
+// Dial connects to addr ("host:port", UDP) and returns the connection once
+// the remote has proven to be peer and has accepted us. The attempt is bounded
+// by ctx and by Config.HandshakeTimeout.
+//
+// Errors: ErrClosed; an error wrapping crypto.ErrUnknownPeer (inside a
+// *crypto.PeerError) if the remote is another device than peer or
+// Authorize(peer) refuses it; one wrapping ErrRefused if the remote refused
+// us; one wrapping ctx.Err() on cancellation; otherwise a network or
+// handshake error.
+func (t *Transport) Dial(ctx context.Context, addr string, peer crypto.DeviceID) (*Conn, error) {
+	if t.isClosed() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
+	defer cancel()
+	ua, err := resolve(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+	}
+	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(peer), t.dialQUICConfig())
+	if err != nil {
+		return nil, t.dialError(addr, peer, err)
+	}
+	d, err := peerID(qc)
+	if err == nil && d != peer { // VerifyConnection checked this already; be sure
+		err = fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
+	}
+	if err == nil {
+		err = readWelcome(ctx, qc)
+	}
+	if err != nil {
+		qc.CloseWithError(codeProtocol, "") //nolint:errcheck // always nil
+		return nil, t.dialError(addr, peer, err)
+	}
+	c := newConn(qc, d, true)
+	if !t.track(c) {
+		return nil, ErrClosed
+	}
+	t.log.Debug("connected", "device", d, "remote", c.RemoteAddr())
+	return c, nil
+}
+
+func (t *Transport) dialQUICConfig() *quic.Config {
+	c := t.quicConf.Clone()
+	c.MaxIncomingUniStreams = 1 // the welcome
+	return c
+}
+
+func (t *Transport) dialError(addr string, peer crypto.DeviceID, err error) error {
+	if t.isClosed() {
+		return ErrClosed
+	}
+	var te *quic.TransportError
+	if errors.As(err, &te) && te.Remote && te.ErrorCode == alertBadCertificate {
+		return fmt.Errorf("%w: dial %s (%s): %v", ErrRefused, addr, peer.Short(), err)
+	}
+	return fmt.Errorf("transport: dial %s (%s): %w", addr, peer.Short(), err)
+}
+
+// resolve turns "host:port" into a UDP address, honouring ctx for DNS.
+func resolve(ctx context.Context, addr string) (*net.UDPAddr, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return net.UDPAddrFromAddrPort(ap), nil
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := net.DefaultResolver.LookupPort(ctx, "udp", portStr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("no address for %q", host)
+	}
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ips[0].Unmap(), uint16(port))), nil
+}
+
+// welcome is the content of the unidirectional stream an acceptor opens
+// right after the handshake: one byte, the protocol version. See doc.go.
+const welcome = 0x01
+
+// readWelcome waits for the acceptor's welcome. In TLS 1.3 the client
+// finishes its handshake before the server has checked the client's
+// certificate; the welcome is what tells the dialer it was accepted (a
+// refusal arrives instead as a CONNECTION_CLOSE with a TLS alert).
+func readWelcome(ctx context.Context, qc *quic.Conn) error {
+	s, err := qc.AcceptUniStream(ctx)
+	if err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetReadDeadline(dl) //nolint:errcheck // only fails on a closed stream, which Read reports
+	}
+	b, err := io.ReadAll(io.LimitReader(s, 2))
+	if err != nil {
+		return err
+	}
+	if len(b) != 1 || b[0] != welcome {
+		return fmt.Errorf("unexpected welcome %x", b)
+	}
+	return nil
+}
+
+// sendWelcome is the acceptor's half of readWelcome.
+func (t *Transport) sendWelcome(qc *quic.Conn) error {
+	s, err := qc.OpenUniStream()
+	if err != nil {
+		return err
+	}
+	s.SetWriteDeadline(time.Now().Add(t.cfg.HandshakeTimeout)) //nolint:errcheck // a fresh stream
+	if _, err := s.Write([]byte{welcome}); err != nil {
+		return err
+	}
+	return s.Close()
+}
+
+func peerID(qc *quic.Conn) (crypto.DeviceID, error) {
+	certs := qc.ConnectionState().TLS.PeerCertificates
+	if len(certs) == 0 {
+		return crypto.DeviceID{}, &crypto.PeerError{Err: errors.New("no peer certificate")}
+	}
+	return crypto.DeviceIDFromCertificate(certs[0])
+}
+
+// acceptLoop takes handshaken connections from quic-go, welcomes them and
+// queues them for Accept. It runs until Close.
+func (t *Transport) acceptLoop() {
+	for {
+		qc, err := t.ln.Accept(t.ctx)
+		if err != nil {
+			if t.ctx.Err() == nil {
+				t.log.Error("accept stopped", "err", err)
+			}
+			return
+		}
+		d, err := peerID(qc)
+		if err == nil {
+			err = t.sendWelcome(qc)
+		}
+		if err != nil {
+			t.log.Info("dropping incoming connection", "remote", qc.RemoteAddr(), "err", err)
+			qc.CloseWithError(codeProtocol, "") //nolint:errcheck // always nil
+			continue
+		}
+		c := newConn(qc, d, false)
+		if !t.track(c) {
+			return
+		}
+		t.log.Debug("accepted", "device", d, "remote", c.RemoteAddr())
+		select {
+		case t.acceptCh <- c:
+		case <-t.ctx.Done():
+			return // Close closes c with the other tracked connections
+		}
+	}
+}
+
+// Accept returns the next authenticated incoming connection. Devices that
+// Authorize refuses are turned away inside the TLS handshake, logged at Info,
+// and never returned.
+//
+// Errors: ErrClosed; an error wrapping ctx.Err() on cancellation.
+func (t *Transport) Accept(ctx context.Context) (*Conn, error) {
+	select {
+	case <-t.ctx.Done():
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case c := <-t.acceptCh:
+		return c, nil
+	case <-t.ctx.Done():
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("transport: accept: %w", ctx.Err())
+	}
+}
+
+// track registers c so that Close closes it, and arranges for it to be
+// forgotten when it ends. It returns false, having closed c, if the
+// Transport is closed.
+func (t *Transport) track(c *Conn) bool {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.CloseWithError(codeClosed, "transport closed") //nolint:errcheck // always nil
+		return false
+	}
+	t.conns[c] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	context.AfterFunc(c.qc.Context(), func() {
+		defer t.wg.Done()
+		t.mu.Lock()
+		delete(t.conns, c)
+		t.mu.Unlock()
+	})
+	return true
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// Close closes every connection (the peers are told), stops accepting, and
+// releases the socket if the Transport opened it. It waits for the
+// Transport's goroutines to end. A second Close returns ErrClosed.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	t.closed = true
+	conns := make([]*Conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+
+	t.cancel()
+	var errs []error
+	if err := t.ln.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("transport: close listener: %w", err))
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.CloseWithError(codeClosed, "transport closed") }) //nolint:errcheck // always nil
+	}
+	wg.Wait()
+	if err := t.qt.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("transport: close QUIC transport: %w", err))
+	}
+	if t.ownedConn != nil {
+		if err := t.ownedConn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("transport: close socket: %w", err))
+		}
+	}
+	t.wg.Wait()
+	// Connections the accept loop queued but nobody accepted were closed
+	// above; drain the queue so they are not handed out.
+	for {
+		select {
+		case <-t.acceptCh:
+		default:
+			return errors.Join(errs...)
+		}
+	}
+}

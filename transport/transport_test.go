@@ -1,0 +1,460 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
+)
+
+// checkGoroutines fails t if, at cleanup, more goroutines run than when it
+// was called (after a bounded wait for them to wind down). Call it first, so
+// that its cleanup runs last.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+func newIdentity(t testing.TB) *crypto.Identity {
+	t.Helper()
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	return id
+}
+
+// allow returns an Authorize function accepting exactly ids.
+func allow(ids ...*crypto.Identity) func(crypto.DeviceID) error {
+	ok := make(map[crypto.DeviceID]bool)
+	for _, id := range ids {
+		ok[id.DeviceID()] = true
+	}
+	return func(d crypto.DeviceID) error {
+		if !ok[d] {
+			return fmt.Errorf("%w: %s", crypto.ErrUnknownPeer, d.Short())
+		}
+		return nil
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newTransport(t *testing.T, id *crypto.Identity, authorize func(crypto.DeviceID) error, log io.Writer) *Transport {
+	t.Helper()
+	cfg := Config{
+		Identity:         id,
+		ListenAddr:       "127.0.0.1:0",
+		Authorize:        authorize,
+		HandshakeTimeout: 3 * time.Second,
+	}
+	if log != nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	tr, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// connect dials b from a and returns both ends.
+func connect(t *testing.T, ctx context.Context, a, b *Transport, bID *crypto.Identity) (out, in *Conn) {
+	t.Helper()
+	type result struct {
+		c   *Conn
+		err error
+	}
+	accepted := make(chan result, 1)
+	go func() {
+		c, err := b.Accept(ctx)
+		accepted <- result{c, err}
+	}()
+	out, err := a.Dial(ctx, b.LocalAddr().String(), bID.DeviceID())
+	require.NoError(t, err)
+	r := <-accepted
+	require.NoError(t, r.err)
+	return out, r.c
+}
+
+func TestDialAcceptStreams(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+
+	out, in := connect(t, ctx, a, b, bID)
+	assert.Equal(t, bID.DeviceID(), out.Peer())
+	assert.Equal(t, aID.DeviceID(), in.Peer())
+	assert.True(t, out.Outgoing())
+	assert.False(t, in.Outgoing())
+	assert.Equal(t, b.LocalAddr().String(), out.RemoteAddr().String())
+	assert.Equal(t, a.LocalAddr().String(), in.RemoteAddr().String())
+	assert.Equal(t, a.LocalAddr().String(), out.LocalAddr().String())
+	assert.Nil(t, out.Err())
+
+	t.Run("echo and half-close", func(t *testing.T) {
+		s, err := out.OpenStream(ctx)
+		require.NoError(t, err)
+		require.NoError(t, WriteFrame(s, []byte("ping")))
+		rs, err := in.AcceptStream(ctx)
+		require.NoError(t, err)
+		msg, err := ReadFrame(rs, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "ping", string(msg))
+
+		// We close our write side: the peer reads EOF and can still answer.
+		require.NoError(t, s.Close())
+		_, err = ReadFrame(rs, 0)
+		assert.ErrorIs(t, err, io.EOF)
+		require.NoError(t, WriteFrame(rs, []byte("pong")))
+		require.NoError(t, rs.Close())
+		msg, err = ReadFrame(s, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "pong", string(msg))
+		_, err = s.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, io.EOF)
+	})
+
+	t.Run("8 MiB each way", func(t *testing.T) {
+		const size = 8 << 20
+		payload := make([]byte, size)
+		_, err := rand.Read(payload)
+		require.NoError(t, err)
+		want := sha256.Sum256(payload)
+
+		// The acceptor opens this stream: streams work in both directions.
+		s, err := in.OpenStream(ctx)
+		require.NoError(t, err)
+		writeErr := make(chan error, 1)
+		go func() {
+			_, err := s.Write(payload)
+			if err == nil {
+				err = s.Close()
+			}
+			writeErr <- err
+		}()
+		rs, err := out.AcceptStream(ctx)
+		require.NoError(t, err)
+		h := sha256.New()
+		n, err := io.Copy(h, rs)
+		require.NoError(t, err)
+		require.NoError(t, <-writeErr)
+		assert.EqualValues(t, size, n)
+		assert.Equal(t, want[:], h.Sum(nil))
+
+		// And back on the same stream.
+		go func() {
+			_, err := rs.Write(payload)
+			if err == nil {
+				err = rs.Close()
+			}
+			writeErr <- err
+		}()
+		h.Reset()
+		n, err = io.Copy(h, s)
+		require.NoError(t, err)
+		require.NoError(t, <-writeErr)
+		assert.EqualValues(t, size, n)
+		assert.Equal(t, want[:], h.Sum(nil))
+	})
+
+	t.Run("abort and deadlines", func(t *testing.T) {
+		s, err := out.OpenStream(ctx)
+		require.NoError(t, err)
+		_, err = s.Write([]byte("x"))
+		require.NoError(t, err)
+		rs, err := in.AcceptStream(ctx)
+		require.NoError(t, err)
+		require.NoError(t, rs.SetDeadline(time.Now().Add(50*time.Millisecond)))
+		_, err = io.ReadFull(rs, make([]byte, 2))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, rs.SetDeadline(time.Time{}))
+
+		s.Abort()
+		_, err = io.ReadAll(rs)
+		var se *quic.StreamError
+		assert.ErrorAs(t, err, &se)
+	})
+
+	t.Run("CloseWithError reaches the peer", func(t *testing.T) {
+		require.NoError(t, in.CloseWithError(42, "bye"))
+		select {
+		case <-out.Done():
+		case <-ctx.Done():
+			t.Fatal("Done did not fire on remote close")
+		}
+		var ae *quic.ApplicationError
+		require.ErrorAs(t, out.Err(), &ae)
+		assert.EqualValues(t, 42, ae.ErrorCode)
+		assert.Equal(t, "bye", ae.ErrorMessage)
+		assert.True(t, ae.Remote)
+		_, err := out.OpenStream(ctx)
+		assert.Error(t, err)
+		assert.NoError(t, out.Close(), "closing a closed connection")
+	})
+}
+
+func TestRefusedDialer(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	var log syncBuffer
+	a := newTransport(t, aID, allow(), &log) // A knows nobody
+	b := newTransport(t, bID, allow(aID), nil)
+
+	_, err := b.Dial(ctx, a.LocalAddr().String(), aID.DeviceID())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrRefused)
+	t.Logf("dial error: %v", err)
+
+	// A raw QUIC client with B's identity that ignores the welcome and
+	// writes as soon as its side of the handshake is done.
+	cert, err := bID.TLSCertificate()
+	require.NoError(t, err)
+	qc, err := quic.DialAddr(ctx, a.LocalAddr().String(), &tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		InsecureSkipVerify: true,
+		NextProtos:         []string{ALPN},
+	}, nil)
+	if err == nil {
+		s, err := qc.OpenStream()
+		if err == nil {
+			s.Write([]byte("secret data")) //nolint:errcheck // may fail, that's fine
+			s.Close()
+		}
+		select {
+		case <-qc.Context().Done():
+		case <-ctx.Done():
+			t.Fatal("listener did not close the refused connection")
+		}
+		var te *quic.TransportError
+		if assert.ErrorAs(t, context.Cause(qc.Context()), &te) {
+			assert.True(t, te.Remote)
+			assert.True(t, te.ErrorCode.IsCryptoError(), "refused with a TLS alert, got %v", te)
+		}
+	}
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	c, err := a.Accept(short)
+	assert.Nil(t, c, "refused device returned by Accept")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	logs := log.String()
+	assert.Contains(t, logs, "level=INFO msg=\"refused incoming connection\"")
+	assert.Contains(t, logs, "device="+bID.DeviceID().Short())
+}
+
+func TestDialWrongPeer(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID, xID := newIdentity(t), newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID, xID), nil)
+
+	// B expects X at A's address.
+	_, err := b.Dial(ctx, a.LocalAddr().String(), xID.DeviceID())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
+	var pe *crypto.PeerError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, aID.DeviceID(), pe.Device)
+	assert.Contains(t, err.Error(), xID.DeviceID().String())
+	assert.Contains(t, err.Error(), aID.DeviceID().String())
+
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = a.Accept(short)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestDialRefusedByOwnAuthorize(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(), nil) // B no longer trusts A
+
+	_, err := b.Dial(ctx, a.LocalAddr().String(), aID.DeviceID())
+	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
+}
+
+func TestDialCancelled(t *testing.T) {
+	checkGoroutines(t)
+	aID := newIdentity(t)
+	a := newTransport(t, aID, allow(), nil)
+	// Nothing listens there: the dial waits until ctx ends.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = a.Dial(ctx, pc.LocalAddr().String(), aID.DeviceID())
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestClose(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+
+	// B runs on a socket it owns: Close must leave it open.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	b, err := New(Config{Identity: bID, PacketConn: pc, Authorize: allow(aID)})
+	require.NoError(t, err)
+	assert.Equal(t, pc.LocalAddr(), b.LocalAddr())
+
+	out, in := connect(t, ctx, a, b, bID)
+	// A second, unaccepted connection sits in B's queue at Close.
+	_, err = a.Dial(ctx, b.LocalAddr().String(), bID.DeviceID())
+	require.NoError(t, err)
+
+	require.NoError(t, b.Close())
+	select {
+	case <-out.Done():
+	case <-ctx.Done():
+		t.Fatal("Done did not fire when the remote transport closed")
+	}
+	var ae *quic.ApplicationError
+	require.ErrorAs(t, out.Err(), &ae)
+	assert.True(t, ae.Remote)
+	<-in.Done()
+
+	assert.ErrorIs(t, b.Close(), ErrClosed)
+	_, err = b.Accept(ctx)
+	assert.ErrorIs(t, err, ErrClosed)
+	_, err = b.Dial(ctx, a.LocalAddr().String(), aID.DeviceID())
+	assert.ErrorIs(t, err, ErrClosed)
+
+	// The caller's socket still works.
+	_, err = pc.WriteTo([]byte("still open"), a.LocalAddr())
+	assert.NoError(t, err)
+
+	require.NoError(t, a.Close())
+	assert.ErrorIs(t, a.Close(), ErrClosed)
+}
+
+func TestAcceptWaitsThenClose(t *testing.T) {
+	checkGoroutines(t)
+	a := newTransport(t, newIdentity(t), allow(), nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Accept(context.Background())
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, a.Close())
+	assert.ErrorIs(t, <-errc, ErrClosed)
+}
+
+func TestNewValidates(t *testing.T) {
+	id := newIdentity(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	ok := allow()
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no identity", Config{Authorize: ok, ListenAddr: "127.0.0.1:0"}, "Identity"},
+		{"no authorize", Config{Identity: id, ListenAddr: "127.0.0.1:0"}, "Authorize"},
+		{"addr and conn", Config{Identity: id, Authorize: ok, ListenAddr: "127.0.0.1:0", PacketConn: pc}, "both"},
+		{"negative timeout", Config{Identity: id, Authorize: ok, ListenAddr: "127.0.0.1:0", IdleTimeout: -1}, "negative"},
+		{"bad address", Config{Identity: id, Authorize: ok, ListenAddr: "no-port"}, "no-port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+
+	t.Run("does not mutate", func(t *testing.T) {
+		cfg := Config{Identity: id, Authorize: ok, ListenAddr: "127.0.0.1:0"}
+		tr, err := New(cfg)
+		require.NoError(t, err)
+		defer tr.Close()
+		assert.Zero(t, cfg.HandshakeTimeout)
+		assert.Zero(t, cfg.IdleTimeout)
+		assert.Nil(t, cfg.Logger)
+		assert.True(t, strings.HasPrefix(tr.LocalAddr().String(), "127.0.0.1:"))
+	})
+}
+
+func TestIdleTimeout(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b, err := New(Config{Identity: bID, ListenAddr: "127.0.0.1:0", Authorize: allow(aID), IdleTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer b.Close()
+
+	out, in := connect(t, ctx, a, b, bID)
+	// Keepalives hold the idle connection open well past the idle timeout.
+	time.Sleep(600 * time.Millisecond)
+	assert.Nil(t, out.Err())
+	assert.Nil(t, in.Err())
+	require.NoError(t, in.Close())
+	<-out.Done()
+}
