@@ -1,0 +1,71 @@
+// Package sync is the peersync engine: it keeps a device's shared folders in
+// step with its peers by composing gitstore (history), transport
+// (authenticated connections) and crypto (identity).
+//
+// The common path:
+//
+//	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
+//	e, err := sync.New(sync.Config{Home: home, Identity: id})
+//	defer e.Close()
+//	err = e.AddFolder(ctx, sync.FolderConfig{ID: "photos", Path: "/home/me/Photos"})
+//	err = e.AddPeer(sync.PeerConfig{
+//		Device:  laptopID,                        // crypto.ParsePeer(typed text)
+//		Addrs:   []string{"192.0.2.10:44996"},    // optional
+//		Folders: []string{"photos"},
+//	})
+//	go func() { for ev := range e.Events() { log.Println(ev) } }()
+//	err = e.Run(ctx) // until ctx ends or Close
+//
+// # State
+//
+// Config.Home holds two JSON files, each written atomically (temporary file,
+// fsync, rename):
+//
+//	config.json  what the user chose: device name, folders (ID, path), peers
+//	             (DeviceID, name, addresses, folder IDs)
+//	table.json   what the engine learned: for each peer and folder, the last
+//	             revision the peer is known to have
+//
+// Configuration changes go through a fresh read-modify-write of config.json,
+// and a running engine reloads the file when its modification time changes,
+// so a CLI may edit it beside a running daemon. (Two writers in the same
+// instant can still lose one edit; a lock file is future work.) A corrupt
+// file is an error, never silently reset.
+//
+// # Exchange protocol
+//
+// Devices connect with transport (QUIC, TLS 1.3, mutual DeviceID
+// authentication); only devices in the sync table get in, and a peer may read
+// or write only the folders shared with its DeviceID. If both sides dial at
+// once, both keep the connection dialed by the smaller DeviceID.
+//
+// Every stream starts with one JSON frame (transport framing: 4-byte
+// big-endian length, payload; at most 64 KiB here) naming its purpose:
+//
+//	{"type":"control","name":"laptop"}
+//	    Each side opens one per connection, then sends on it, for every
+//	    folder shared with that peer, on connect, after every change of
+//	    its head, and every AnnounceInterval as a safety net:
+//	{"type":"head","folder":"photos","head":"<40 hex>"}
+//
+//	{"type":"want","folder":"photos","since":["<40 hex>", ...]}
+//	    Sent on a new stream by a side that received a head it does not
+//	    have. since = our head and the peer's last head we applied (at most
+//	    64). The answer on the same stream is one frame
+//	{"size":N} | {"nothing":true} | {"error":"..."}
+//	    followed by exactly N bytes of git bundle v2: the objects reachable
+//	    from the sender's head and not from since.
+//
+// The asker applies the bundle with gitstore.Store.ApplyBundle, which
+// validates everything before any ref moves, fast-forwards or merges, and
+// checks out; then it records the peer's head in the sync table and, if its
+// own head changed, announces it to every peer sharing the folder (a merge
+// made here travels back the same way). A peer whose bundle is refused is
+// disconnected and an EventError reports why.
+//
+// # Folder guard
+//
+// A folder whose <path>/.peersync marker is missing (a disk not mounted, a
+// folder moved) is stopped with an EventFolderStopped and retried on every
+// tick; it is never read as "every file was deleted".
+package sync

@@ -1,0 +1,490 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
+)
+
+// Errors callers may branch on.
+var (
+	// ErrClosed: the Engine was closed.
+	ErrClosed = errors.New("sync: engine closed")
+	// ErrRunning: Run was called while already running.
+	ErrRunning = errors.New("sync: engine already running")
+	// ErrUnknownFolder: no folder with that ID.
+	ErrUnknownFolder = errors.New("sync: unknown folder")
+)
+
+// Config configures an Engine. The zero value of every optional field is a
+// sensible default.
+type Config struct {
+	// Home is the state directory (config.json, table.json). Required.
+	Home string
+	// Identity is this device's key. Required.
+	Identity *crypto.Identity
+	// ListenAddr is the UDP address to listen on; "" = ":44996",
+	// port 0 = any free port (see Engine.Addr).
+	ListenAddr string
+	// ScanInterval is how often every folder is rescanned; 0 = 2 s.
+	ScanInterval time.Duration
+	// DialInterval is how often disconnected peers are dialed; 0 = 3 s.
+	DialInterval time.Duration
+	// AnnounceInterval is how often heads are re-sent to connected peers as a
+	// safety net (they are always sent at once when they change); 0 = 30 s.
+	AnnounceInterval time.Duration
+	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
+	MaxBundleSize int64
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock (nil = time.Now).
+	Now func() time.Time
+}
+
+// Engine keeps the folders of one device in step with its peers. Create it
+// with New, let Run do the syncing, stop it with Close. The methods that
+// change the configuration (AddFolder, AddPeer, SetName) work whether or not
+// Run is active, and persist at once.
+type Engine struct {
+	cfg    Config // immutable copy, defaults applied
+	id     *crypto.Identity
+	log    *slog.Logger
+	events chan Event
+
+	mu         gosync.Mutex // guards the fields below
+	conf       *config
+	confMod    time.Time
+	tab        *table
+	tabDirty   bool
+	stores     map[string]*gitstore.Store // open stores by folder ID
+	stopped    map[string]error           // folders that failed to open
+	conns      map[crypto.DeviceID]*peerConn
+	dialing    map[crypto.DeviceID]bool
+	tr         *transport.Transport // non-nil while running
+	closed     bool
+	running    bool
+	cancelRun  context.CancelFunc
+	runDone    chan struct{}
+	droppedEvs int
+}
+
+// New loads the configuration and sync table from cfg.Home (creating the
+// directory if needed). It opens no socket: Run does. cfg is not modified.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Home == "" {
+		return nil, errors.New("sync: Config.Home is required")
+	}
+	if cfg.Identity == nil {
+		return nil, errors.New("sync: Config.Identity is required")
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = fmt.Sprintf(":%d", transport.DefaultPort)
+	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = 2 * time.Second
+	}
+	if cfg.DialInterval <= 0 {
+		cfg.DialInterval = 3 * time.Second
+	}
+	if cfg.AnnounceInterval <= 0 {
+		cfg.AnnounceInterval = 30 * time.Second
+	}
+	if cfg.MaxBundleSize <= 0 {
+		cfg.MaxBundleSize = 64 << 30
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("sync: state directory: %w", err)
+	}
+	e := &Engine{
+		cfg:     cfg,
+		id:      cfg.Identity,
+		log:     log,
+		events:  make(chan Event, 256),
+		stores:  map[string]*gitstore.Store{},
+		stopped: map[string]error{},
+		conns:   map[crypto.DeviceID]*peerConn{},
+		dialing: map[crypto.DeviceID]bool{},
+	}
+	conf, mod, err := e.readConfig()
+	if err != nil {
+		return nil, err
+	}
+	e.conf, e.confMod = conf, mod
+	tab := &table{Version: 1}
+	if _, err := loadJSON(filepath.Join(cfg.Home, tableFile), tab); err != nil {
+		return nil, err
+	}
+	if tab.Known == nil {
+		tab.Known = map[crypto.DeviceID]map[string]gitstore.Hash{}
+	}
+	e.tab = tab
+	return e, nil
+}
+
+func (e *Engine) readConfig() (*config, time.Time, error) {
+	c := &config{Version: 1}
+	mod, err := loadJSON(filepath.Join(e.cfg.Home, configFile), c)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
+	}
+	return c, mod, nil
+}
+
+// Events returns the channel of events. It is buffered; when nobody reads,
+// the oldest undelivered events are dropped rather than stalling syncing.
+func (e *Engine) Events() <-chan Event { return e.events }
+
+func (e *Engine) emit(ev Event) {
+	ev.Time = e.cfg.Now()
+	e.log.Debug("event", "event", ev.String())
+	select {
+	case e.events <- ev:
+	default:
+		e.mu.Lock()
+		e.droppedEvs++
+		e.mu.Unlock()
+	}
+}
+
+// DeviceID returns this device's ID.
+func (e *Engine) DeviceID() crypto.DeviceID { return e.id.DeviceID() }
+
+// Name returns the device name (from SetName, else the host name).
+func (e *Engine) Name() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.nameLocked()
+}
+
+func (e *Engine) nameLocked() string {
+	if e.conf.Name != "" {
+		return e.conf.Name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return e.id.DeviceID().Short()
+}
+
+// update applies change to a fresh read of config.json and saves it, so
+// that edits by another process (the CLI beside a running daemon) are kept.
+func (e *Engine) update(change func(c *config) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	c, _, err := e.readConfig()
+	if err != nil {
+		return err
+	}
+	if err := change(c); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	path := filepath.Join(e.cfg.Home, configFile)
+	if err := saveJSON(path, c); err != nil {
+		return err
+	}
+	e.conf = c
+	if fi, err := os.Stat(path); err == nil {
+		e.confMod = fi.ModTime()
+	}
+	return nil
+}
+
+// SetName sets the device name shown to peers and used as commit author.
+func (e *Engine) SetName(name string) error {
+	return e.update(func(c *config) error { c.Name = name; return nil })
+}
+
+// AddFolder shares a folder under an ID. The path must be an existing
+// directory; its history is created in <path>/.peersync if missing. Adding
+// the same ID and path again is a no-op; the same ID with another path is
+// an error.
+func (e *Engine) AddFolder(ctx context.Context, f FolderConfig) error {
+	if err := ValidFolderID(f.ID); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(f.Path)
+	if err != nil {
+		return fmt.Errorf("sync: folder path: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("sync: folder %q: %w", f.ID, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("sync: folder %q: %q is not a directory", f.ID, abs)
+	}
+	f.Path = abs
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sync: add folder: %w", err)
+	}
+	st, err := gitstore.Open(e.storeConfig(abs, true))
+	if err != nil {
+		return fmt.Errorf("sync: folder %q: %w", f.ID, err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("sync: folder %q: %w", f.ID, err)
+	}
+	return e.update(func(c *config) error {
+		if old, ok := c.folder(f.ID); ok {
+			if old.Path == f.Path {
+				return nil
+			}
+			return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, old.Path)
+		}
+		c.Folders = append(c.Folders, f)
+		return nil
+	})
+}
+
+// AddPeer adds a device to the sync table, or updates it if present (its
+// name, addresses and folders are replaced by p's).
+func (e *Engine) AddPeer(p PeerConfig) error {
+	if p.Device.IsZero() {
+		return errors.New("sync: AddPeer: no device ID")
+	}
+	if p.Device == e.id.DeviceID() {
+		return errors.New("sync: AddPeer: that is this device's own ID")
+	}
+	for _, a := range p.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("sync: peer address %q: want HOST:PORT: %w", a, err)
+		}
+	}
+	p.Addrs = slices.Clone(p.Addrs)
+	p.Folders = slices.Clone(p.Folders)
+	return e.update(func(c *config) error {
+		for i := range c.Peers {
+			if c.Peers[i].Device == p.Device {
+				c.Peers[i] = p
+				return nil
+			}
+		}
+		c.Peers = append(c.Peers, p)
+		return nil
+	})
+}
+
+// RemovePeer removes a device from the sync table; its connection, if any,
+// is closed.
+func (e *Engine) RemovePeer(d crypto.DeviceID) error {
+	err := e.update(func(c *config) error {
+		i := slices.IndexFunc(c.Peers, func(p PeerConfig) bool { return p.Device == d })
+		if i < 0 {
+			return fmt.Errorf("sync: no peer %s", d)
+		}
+		c.Peers = slices.Delete(c.Peers, i, i+1)
+		return nil
+	})
+	if err == nil {
+		e.dropUnknownPeers()
+	}
+	return err
+}
+
+func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
+	e.mu.Lock()
+	name := e.nameLocked()
+	e.mu.Unlock()
+	return gitstore.Config{
+		Dir:         dir,
+		Create:      create,
+		AuthorName:  name,
+		AuthorEmail: e.id.DeviceID().String() + "@peersync",
+		Logger:      e.log.With("folder", dir),
+		Now:         e.cfg.Now,
+	}
+}
+
+// store returns the open store of a folder, opening it if needed. A folder
+// whose marker is gone (gitstore.ErrNotInitialized) is reported stopped.
+func (e *Engine) store(id string) (*gitstore.Store, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if st, ok := e.stores[id]; ok {
+		e.mu.Unlock()
+		return st, nil
+	}
+	f, ok := e.conf.folder(id)
+	e.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownFolder, id)
+	}
+	st, err := gitstore.Open(e.storeConfig(f.Path, false))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("sync: folder %q at %q: %w", id, f.Path, err)
+		e.stopped[id] = err
+		return nil, err
+	}
+	if e.closed {
+		_ = st.Close()
+		return nil, ErrClosed
+	}
+	if other, ok := e.stores[id]; ok { // lost a race with another opener
+		_ = st.Close()
+		return other, nil
+	}
+	delete(e.stopped, id)
+	e.stores[id] = st
+	return st, nil
+}
+
+// Scan scans one folder (or all when id is "") now and returns the commits
+// made per folder. Peers are told about the new heads if Run is active.
+func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Change, error) {
+	e.mu.Lock()
+	var ids []string
+	for _, f := range e.conf.Folders {
+		if id == "" || f.ID == id {
+			ids = append(ids, f.ID)
+		}
+	}
+	e.mu.Unlock()
+	if id != "" && len(ids) == 0 {
+		return nil, fmt.Errorf("%w %q", ErrUnknownFolder, id)
+	}
+	out := map[string][]gitstore.Change{}
+	var errs []error
+	for _, fid := range ids {
+		changes, err := e.scanFolder(ctx, fid)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[fid] = changes
+	}
+	return out, errors.Join(errs...)
+}
+
+func (e *Engine) scanFolder(ctx context.Context, id string) ([]gitstore.Change, error) {
+	st, err := e.store(id)
+	if err != nil {
+		e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
+		return nil, err
+	}
+	changes, err := st.Scan(ctx)
+	if err != nil {
+		if errors.Is(err, gitstore.ErrNotInitialized) {
+			e.closeStore(id, st, err)
+			e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
+		} else if ctx.Err() == nil {
+			e.emit(Event{Kind: EventError, Folder: id, Err: err})
+		}
+		return changes, fmt.Errorf("sync: scan folder %q: %w", id, err)
+	}
+	if len(changes) > 0 {
+		head, _ := st.Head()
+		e.emit(Event{Kind: EventLocalChanges, Folder: id, Changes: changes, Head: head})
+		e.announce(id)
+	}
+	return changes, nil
+}
+
+func (e *Engine) closeStore(id string, st *gitstore.Store, why error) {
+	e.mu.Lock()
+	if e.stores[id] == st {
+		delete(e.stores, id)
+		e.stopped[id] = why
+	}
+	e.mu.Unlock()
+	_ = st.Close()
+}
+
+// Addr returns the address Run listens on, or nil when not running.
+func (e *Engine) Addr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tr == nil {
+		return nil
+	}
+	return e.tr.LocalAddr()
+}
+
+// Close stops Run (if active), waits for it, and closes every folder. It is
+// idempotent; later calls return ErrClosed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	cancel, done := e.cancelRun, e.runDone
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	e.mu.Lock()
+	stores := e.stores
+	e.stores = map[string]*gitstore.Store{}
+	var err error
+	if e.tabDirty {
+		err = e.saveTableLocked()
+	}
+	e.mu.Unlock()
+	var errs []error
+	errs = append(errs, err)
+	for _, st := range stores {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) saveTableLocked() error {
+	if err := saveJSON(filepath.Join(e.cfg.Home, tableFile), e.tab); err != nil {
+		return err
+	}
+	e.tabDirty = false
+	return nil
+}
+
+// setKnown records that peer has rev of folder, persisting the table.
+func (e *Engine) setKnown(peer crypto.DeviceID, folder string, rev gitstore.Hash) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := e.tab.Known[peer]
+	if m == nil {
+		m = map[string]gitstore.Hash{}
+		e.tab.Known[peer] = m
+	}
+	if m[folder] == rev {
+		return
+	}
+	m[folder] = rev
+	e.tabDirty = true
+	if err := e.saveTableLocked(); err != nil {
+		e.log.Warn("saving sync table", "err", err)
+	}
+}

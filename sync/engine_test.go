@@ -1,0 +1,197 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
+)
+
+type node struct {
+	e      *Engine
+	dir    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newNode(t *testing.T, name string) *node {
+	t.Helper()
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	e, err := New(Config{
+		Home:         t.TempDir(),
+		Identity:     id,
+		ListenAddr:   "127.0.0.1:0",
+		ScanInterval: 100 * time.Millisecond,
+		DialInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, e.SetName(name))
+	dir := t.TempDir()
+	require.NoError(t, e.AddFolder(context.Background(), FolderConfig{ID: "docs", Path: dir}))
+	return &node{e: e, dir: dir}
+}
+
+func (n *node) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel, n.done = cancel, make(chan error, 1)
+	go func() { n.done <- n.e.Run(ctx) }()
+	require.Eventually(t, func() bool { return n.e.Addr() != nil }, 5*time.Second, 10*time.Millisecond)
+	t.Cleanup(func() {
+		require.NoError(t, n.e.Close())
+		select {
+		case err := <-n.done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after Close")
+		}
+	})
+}
+
+func write(t *testing.T, dir, rel, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 20*time.Second, 50*time.Millisecond, what)
+}
+
+func fileIs(dir, rel, want string) func() bool {
+	return func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		return err == nil && string(b) == want
+	}
+}
+
+func TestTwoEnginesSyncBothWays(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.start(t)
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b", Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a", Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+
+	write(t, a.dir, "hello.txt", "from a")
+	write(t, a.dir, "sub/deep/x.txt", "x")
+	b.start(t)
+
+	eventually(t, "a's files reach b", func() bool { return fileIs(b.dir, "hello.txt", "from a")() && fileIs(b.dir, "sub/deep/x.txt", "x")() })
+
+	write(t, b.dir, "hello.txt", "edited on b")
+	require.NoError(t, os.Remove(filepath.Join(b.dir, "sub", "deep", "x.txt")))
+	write(t, b.dir, "new.txt", "new on b")
+	eventually(t, "b's edits reach a", func() bool {
+		_, err := os.Stat(filepath.Join(a.dir, "sub", "deep", "x.txt"))
+		return fileIs(a.dir, "hello.txt", "edited on b")() && fileIs(a.dir, "new.txt", "new on b")() && errors.Is(err, os.ErrNotExist)
+	})
+
+	eventually(t, "heads converge and the table records them", func() bool {
+		sa, sb := a.e.Status(), b.e.Status()
+		if len(sa.Folders) != 1 || len(sb.Folders) != 1 || sa.Folders[0].Head != sb.Folders[0].Head {
+			return false
+		}
+		return len(sa.Peers) == 1 && sa.Peers[0].Connected && sa.Peers[0].Known["docs"] == sa.Folders[0].Head
+	})
+
+	// The sync table survives a restart.
+	table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, tableFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(table), b.e.DeviceID().String())
+}
+
+func TestUnknownPeerRefused(t *testing.T) {
+	a, stranger := newNode(t, "a"), newNode(t, "stranger")
+	a.start(t)
+	write(t, a.dir, "secret.txt", "not for strangers")
+	// The stranger lists a, but a does not list the stranger.
+	require.NoError(t, stranger.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	stranger.start(t)
+
+	time.Sleep(1500 * time.Millisecond) // several dial attempts
+	_, err := os.Stat(filepath.Join(stranger.dir, "secret.txt"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.False(t, stranger.e.Status().Peers[0].Connected)
+	for _, p := range a.e.Status().Peers {
+		assert.NotEqual(t, stranger.e.DeviceID(), p.Device)
+	}
+}
+
+func TestFolderNotSharedWithPeer(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.start(t)
+	// a knows b but shares nothing with it; b believes docs is shared.
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID()}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	write(t, a.dir, "private.txt", "mine")
+	b.start(t)
+	eventually(t, "connected", func() bool { return b.e.Status().Peers[0].Connected })
+	time.Sleep(1 * time.Second)
+	_, err := os.Stat(filepath.Join(b.dir, "private.txt"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a folder not shared with a peer must not reach it")
+}
+
+func TestConfigValidation(t *testing.T) {
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	_, err = New(Config{Identity: id})
+	assert.Error(t, err)
+	_, err = New(Config{Home: t.TempDir()})
+	assert.Error(t, err)
+
+	e, err := New(Config{Home: t.TempDir(), Identity: id})
+	require.NoError(t, err)
+	assert.Error(t, e.AddFolder(context.Background(), FolderConfig{ID: "bad id", Path: t.TempDir()}))
+	assert.Error(t, e.AddFolder(context.Background(), FolderConfig{ID: "x", Path: filepath.Join(t.TempDir(), "missing")}))
+	assert.Error(t, e.AddPeer(PeerConfig{Device: id.DeviceID()}), "own ID")
+	assert.Error(t, e.AddPeer(PeerConfig{}))
+
+	dir := t.TempDir()
+	require.NoError(t, e.AddFolder(context.Background(), FolderConfig{ID: "x", Path: dir}))
+	require.NoError(t, e.AddFolder(context.Background(), FolderConfig{ID: "x", Path: dir}), "same again is a no-op")
+	assert.Error(t, e.AddFolder(context.Background(), FolderConfig{ID: "x", Path: t.TempDir()}))
+
+	require.NoError(t, e.Close())
+	assert.ErrorIs(t, e.Close(), ErrClosed)
+	assert.ErrorIs(t, e.Run(context.Background()), ErrClosed)
+}
+
+func TestCorruptConfigIsAnError(t *testing.T) {
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	home := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(home, configFile), []byte("{not json"), 0o600))
+	_, err = New(Config{Home: home, Identity: id})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "corrupt")
+}
+
+func TestMissingFolderMarkerStopsFolder(t *testing.T) {
+	a := newNode(t, "a")
+	write(t, a.dir, "f.txt", "1")
+	_, err := a.e.Scan(context.Background(), "docs")
+	require.NoError(t, err)
+	require.NoError(t, a.e.Close())
+
+	// Simulate an unmounted disk: the marker is gone.
+	require.NoError(t, os.RemoveAll(filepath.Join(a.dir, ".peersync")))
+	e2, err := New(Config{Home: a.e.cfg.Home, Identity: a.e.id})
+	require.NoError(t, err)
+	defer e2.Close()
+	_, err = e2.Scan(context.Background(), "docs")
+	require.Error(t, err)
+	st := e2.Status()
+	require.Len(t, st.Folders, 1)
+	assert.NotEmpty(t, st.Folders[0].Stopped, "a folder without its marker is stopped, never treated as emptied")
+	_, statErr := os.Stat(filepath.Join(a.dir, "f.txt"))
+	assert.NoError(t, statErr)
+}

@@ -1,0 +1,78 @@
+package sync
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+)
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// The kinds of Event.
+const (
+	// EventPeerConnected: an authenticated connection to Peer is up (Addr).
+	EventPeerConnected EventKind = "peer-connected"
+	// EventPeerDisconnected: the connection to Peer ended (Err says why).
+	EventPeerDisconnected EventKind = "peer-disconnected"
+	// EventLocalChanges: a scan of Folder committed Changes.
+	EventLocalChanges EventKind = "local-changes"
+	// EventRemoteApplied: a bundle from Peer was applied to Folder; Head is
+	// our new head, Paths the files written or deleted, Conflicts the
+	// conflict copies made.
+	EventRemoteApplied EventKind = "remote-applied"
+	// EventFolderStopped: Folder cannot be synced (Err says why, e.g. its
+	// .peersync marker vanished); it is retried on every scan tick.
+	EventFolderStopped EventKind = "folder-stopped"
+	// EventError: something failed (Err), with Peer and Folder when known.
+	// A refused bundle from a peer is reported here and the peer is
+	// disconnected.
+	EventError EventKind = "error"
+)
+
+// Event is one thing that happened in the engine. Fields that do not apply
+// to a Kind are zero.
+type Event struct {
+	Time      time.Time
+	Kind      EventKind
+	Folder    string
+	Peer      crypto.DeviceID
+	Addr      string
+	Head      gitstore.Hash
+	Changes   []gitstore.Change
+	Paths     []string
+	Conflicts []string
+	Err       error
+}
+
+// String renders the event as one log-friendly line.
+func (e Event) String() string {
+	s := fmt.Sprintf("%s %s", e.Time.Format(time.RFC3339), e.Kind)
+	if e.Folder != "" {
+		s += " folder=" + e.Folder
+	}
+	if !e.Peer.IsZero() {
+		s += " peer=" + e.Peer.Short()
+	}
+	if e.Addr != "" {
+		s += " addr=" + e.Addr
+	}
+	if !e.Head.IsZero() {
+		s += " head=" + e.Head.String()[:12]
+	}
+	if n := len(e.Changes); n > 0 {
+		s += fmt.Sprintf(" commits=%d", n)
+	}
+	if n := len(e.Paths); n > 0 {
+		s += fmt.Sprintf(" paths=%d", n)
+	}
+	if n := len(e.Conflicts); n > 0 {
+		s += fmt.Sprintf(" conflicts=%d", n)
+	}
+	if e.Err != nil {
+		s += " err=" + e.Err.Error()
+	}
+	return s
+}

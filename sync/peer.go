@@ -1,0 +1,400 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	gosync "sync"
+	"time"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
+)
+
+// streamTimeout bounds every control exchange (not bundle bodies, which
+// may be large; those are bounded by the connection's idle timeout).
+const streamTimeout = 15 * time.Second
+
+// peerConn is the live connection to one peer.
+type peerConn struct {
+	c    *transport.Conn
+	peer crypto.DeviceID
+
+	wmu  gosync.Mutex      // serializes writes to ctrl
+	ctrl *transport.Stream // our control stream; nil until opened
+
+	mu       gosync.Mutex    // guards fetching and again
+	fetching map[string]bool // folders with a fetch in flight
+	again    map[string]bool // a newer head arrived during that fetch
+}
+
+// keeps reports whether, of two connections between the same two devices,
+// c is the one both sides keep: the one dialed by the smaller DeviceID.
+func keeps(c *transport.Conn, self crypto.DeviceID) bool {
+	dialer := c.Peer()
+	if c.Outgoing() {
+		dialer = self
+	}
+	other := self
+	if dialer == self {
+		other = c.Peer()
+	}
+	return string(dialer[:]) < string(other[:])
+}
+
+func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.WaitGroup) {
+	pc := &peerConn{c: c, peer: c.Peer(), fetching: map[string]bool{}, again: map[string]bool{}}
+	e.mu.Lock()
+	if !e.running {
+		e.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	old := e.conns[pc.peer]
+	if old != nil {
+		if !keeps(c, e.id.DeviceID()) {
+			e.mu.Unlock()
+			_ = c.CloseWithError(3, "duplicate connection")
+			return
+		}
+		_ = old.c.CloseWithError(3, "duplicate connection")
+	}
+	e.conns[pc.peer] = pc
+	e.mu.Unlock()
+
+	e.log.Info("peer connected", "peer", pc.peer, "addr", c.RemoteAddr().String(), "outgoing", c.Outgoing())
+	e.emit(Event{Kind: EventPeerConnected, Peer: pc.peer, Addr: c.RemoteAddr().String()})
+
+	wg.Go(func() { e.serveConn(ctx, pc, wg) })
+	wg.Go(func() {
+		if err := e.openControl(ctx, pc); err != nil && ctx.Err() == nil {
+			e.log.Debug("control stream", "peer", pc.peer, "err", err)
+			_ = c.CloseWithError(1, "control stream failed")
+		}
+	})
+	wg.Go(func() {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+		}
+		e.mu.Lock()
+		if e.conns[pc.peer] == pc {
+			delete(e.conns, pc.peer)
+		}
+		e.mu.Unlock()
+		e.emit(Event{Kind: EventPeerDisconnected, Peer: pc.peer, Err: c.Err()})
+	})
+}
+
+// openControl opens our control stream and announces every shared head.
+func (e *Engine) openControl(ctx context.Context, pc *peerConn) error {
+	s, err := pc.c.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	pc.wmu.Lock()
+	pc.ctrl = s
+	err = e.writeMsgLocked(pc, message{Type: msgControl, Name: e.Name()})
+	pc.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	var ids []string
+	for _, f := range e.conf.Folders {
+		if e.conf.shares(pc.peer, f.ID) {
+			ids = append(ids, f.ID)
+		}
+	}
+	e.mu.Unlock()
+	for _, id := range ids {
+		e.sendHead(pc, id)
+	}
+	return nil
+}
+
+func (e *Engine) writeMsgLocked(pc *peerConn, m message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_ = pc.ctrl.SetWriteDeadline(time.Now().Add(streamTimeout))
+	return transport.WriteFrame(pc.ctrl, b)
+}
+
+// sendHead tells pc our head of folder id.
+func (e *Engine) sendHead(pc *peerConn, id string) {
+	st, err := e.store(id)
+	if err != nil {
+		return
+	}
+	head, err := st.Head()
+	if err != nil {
+		return
+	}
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	if pc.ctrl == nil {
+		return // openControl will announce once the stream is up
+	}
+	if err := e.writeMsgLocked(pc, message{Type: msgHead, Folder: id, Head: head}); err != nil {
+		e.log.Debug("send head", "peer", pc.peer, "folder", id, "err", err)
+	}
+}
+
+// announce sends our head of folder id to every connected peer sharing it.
+func (e *Engine) announce(id string) {
+	e.mu.Lock()
+	var pcs []*peerConn
+	for d, pc := range e.conns {
+		if e.conf.shares(d, id) {
+			pcs = append(pcs, pc)
+		}
+	}
+	e.mu.Unlock()
+	for _, pc := range pcs {
+		e.sendHead(pc, id)
+	}
+}
+
+// serveConn accepts the peer's streams until the connection ends.
+func (e *Engine) serveConn(ctx context.Context, pc *peerConn, wg *gosync.WaitGroup) {
+	for {
+		s, err := pc.c.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			if err := e.serveStream(ctx, pc, s, wg); err != nil && ctx.Err() == nil {
+				e.log.Info("peer stream", "peer", pc.peer, "err", err)
+				s.Abort()
+			}
+		})
+	}
+}
+
+func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Stream, wg *gosync.WaitGroup) error {
+	_ = s.SetReadDeadline(time.Now().Add(streamTimeout))
+	first, err := readMsg(s)
+	if err != nil {
+		return err
+	}
+	switch first.Type {
+	case msgControl:
+		_ = s.SetReadDeadline(time.Time{})
+		for {
+			m, err := readMsg(s)
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			if m.Type != msgHead {
+				return fmt.Errorf("sync: unexpected %q on control stream", m.Type)
+			}
+			e.onHead(ctx, pc, m, wg)
+		}
+	case msgWant:
+		return e.serveWant(ctx, pc, s, first)
+	default:
+		return fmt.Errorf("sync: stream cannot start with %q", first.Type)
+	}
+}
+
+func readMsg(r io.Reader) (message, error) {
+	b, err := transport.ReadFrame(r, 64<<10)
+	if err != nil {
+		return message{}, err
+	}
+	return decodeMessage(b)
+}
+
+// onHead handles a peer's announcement of its head of a folder.
+func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync.WaitGroup) {
+	e.mu.Lock()
+	_, have := e.conf.folder(m.Folder)
+	shared := e.conf.shares(pc.peer, m.Folder)
+	e.mu.Unlock()
+	if !have || !shared {
+		e.log.Debug("ignoring head of folder not shared with peer", "peer", pc.peer, "folder", m.Folder)
+		return
+	}
+	if m.Head.IsZero() {
+		return // the peer has nothing yet; it will ask us when it sees our head
+	}
+	st, err := e.store(m.Folder)
+	if err != nil {
+		return
+	}
+	ok, err := st.HasCommit(m.Head)
+	if err != nil {
+		return
+	}
+	if ok {
+		e.setKnown(pc.peer, m.Folder, m.Head)
+		return
+	}
+	e.fetch(ctx, pc, m.Folder, wg)
+}
+
+// fetch asks pc for a bundle of folder, coalescing requests: while one is in
+// flight, further heads only mark that another round is needed.
+func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gosync.WaitGroup) {
+	pc.mu.Lock()
+	if pc.fetching[folder] {
+		pc.again[folder] = true
+		pc.mu.Unlock()
+		return
+	}
+	pc.fetching[folder] = true
+	pc.mu.Unlock()
+	wg.Go(func() {
+		for {
+			if err := e.fetchOnce(ctx, pc, folder); err != nil && ctx.Err() == nil {
+				e.emit(Event{Kind: EventError, Peer: pc.peer, Folder: folder, Err: err})
+				var be *gitstore.BundleError
+				if errors.As(err, &be) {
+					// A peer that sends a hostile or broken bundle is dropped.
+					_ = pc.c.CloseWithError(4, "bundle refused")
+				}
+			}
+			pc.mu.Lock()
+			if !pc.again[folder] || ctx.Err() != nil {
+				pc.fetching[folder] = false
+				pc.mu.Unlock()
+				return
+			}
+			pc.again[folder] = false
+			pc.mu.Unlock()
+		}
+	})
+}
+
+func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string) error {
+	st, err := e.store(folder)
+	if err != nil {
+		return err
+	}
+	var since []gitstore.Hash
+	if h, err := st.Head(); err == nil && !h.IsZero() {
+		since = append(since, h)
+	}
+	if h, err := st.PeerHead(pc.peer.String()); err == nil && !h.IsZero() && (len(since) == 0 || since[0] != h) {
+		since = append(since, h)
+	}
+	s, err := pc.c.OpenStream(ctx)
+	if err != nil {
+		return fmt.Errorf("sync: fetch %q: %w", folder, err)
+	}
+	defer s.Abort()
+	b, err := json.Marshal(message{Type: msgWant, Folder: folder, Since: since})
+	if err != nil {
+		return err
+	}
+	_ = s.SetDeadline(time.Now().Add(streamTimeout))
+	if err := transport.WriteFrame(s, b); err != nil {
+		return fmt.Errorf("sync: fetch %q: %w", folder, err)
+	}
+	_ = s.Close()
+	raw, err := transport.ReadFrame(s, 64<<10)
+	if err != nil {
+		return fmt.Errorf("sync: fetch %q: %w", folder, err)
+	}
+	hdr, err := decodeBundleHeader(raw)
+	if err != nil {
+		return err
+	}
+	switch {
+	case hdr.Error != "":
+		return fmt.Errorf("sync: peer %s refused folder %q: %s", pc.peer.Short(), folder, hdr.Error)
+	case hdr.Nothing:
+		return nil
+	case hdr.Size > e.cfg.MaxBundleSize:
+		return &gitstore.BundleError{Reason: fmt.Sprintf("bundle of %d bytes exceeds the limit of %d", hdr.Size, e.cfg.MaxBundleSize)}
+	}
+	_ = s.SetDeadline(time.Time{})
+	body := &countingReader{r: io.LimitReader(s, hdr.Size)}
+	res, err := st.ApplyBundle(ctx, body, pc.peer.String())
+	if err != nil {
+		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
+	}
+	if body.n != hdr.Size {
+		return fmt.Errorf("sync: bundle from %s for %q: declared %d bytes, used %d", pc.peer.Short(), folder, hdr.Size, body.n)
+	}
+	e.setKnown(pc.peer, folder, res.PeerHead)
+	if res.Kind != gitstore.UpToDate {
+		e.emit(Event{Kind: EventRemoteApplied, Peer: pc.peer, Folder: folder, Head: res.Head, Paths: res.Changed, Conflicts: res.Conflicts})
+		e.announce(folder)
+	}
+	return nil
+}
+
+// serveWant answers a bundle request.
+func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Stream, m message) error {
+	reply := func(h bundleHeader) error {
+		b, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		_ = s.SetWriteDeadline(time.Now().Add(streamTimeout))
+		return transport.WriteFrame(s, b)
+	}
+	e.mu.Lock()
+	shared := e.conf.shares(pc.peer, m.Folder)
+	_, have := e.conf.folder(m.Folder)
+	e.mu.Unlock()
+	if !shared || !have {
+		return reply(bundleHeader{Error: "folder not shared with you"})
+	}
+	st, err := e.store(m.Folder)
+	if err != nil {
+		return reply(bundleHeader{Error: "folder unavailable"})
+	}
+	// The bundle is staged in a temporary file so that its size can be
+	// declared up front.
+	tmp, err := os.CreateTemp("", "peersync-bundle-*")
+	if err != nil {
+		return reply(bundleHeader{Error: "sender out of temporary space"})
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	_, err = st.WriteBundle(ctx, tmp, m.Since)
+	if errors.Is(err, gitstore.ErrNothingToSend) {
+		return reply(bundleHeader{Nothing: true})
+	}
+	if err != nil {
+		_ = reply(bundleHeader{Error: "could not write bundle"})
+		return err
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := reply(bundleHeader{Size: size}); err != nil {
+		return err
+	}
+	_ = s.SetWriteDeadline(time.Time{})
+	if _, err := io.Copy(s, tmp); err != nil {
+		return fmt.Errorf("sync: send bundle: %w", err)
+	}
+	return s.Close()
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,49 @@
+package sync
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestDecodeMessage(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{`{"type":"control","name":"laptop"}`, true},
+		{`{"type":"head","folder":"docs","head":"0123456789abcdef0123456789abcdef01234567"}`, true},
+		{`{"type":"want","folder":"docs","since":[]}`, true},
+		{`{"type":"head","folder":"../etc"}`, false},
+		{`{"type":"head","folder":""}`, false},
+		{`{"type":"head","folder":"docs","head":"nothex"}`, false},
+		{`{"type":"nope"}`, false},
+		{`not json`, false},
+		{``, false},
+	}
+	for _, tt := range tests {
+		_, err := decodeMessage([]byte(tt.in))
+		if tt.ok {
+			assert.NoError(t, err, tt.in)
+		} else {
+			assert.Error(t, err, tt.in)
+		}
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	f.Add([]byte(`{"type":"control","name":"laptop"}`))
+	f.Add([]byte(`{"type":"want","folder":"docs","since":["0123456789abcdef0123456789abcdef01234567"]}`))
+	f.Add([]byte(`{"size":12}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := decodeMessage(b); err == nil {
+			if m.Type != msgControl {
+				assert.NoError(t, ValidFolderID(m.Folder))
+			}
+			assert.LessOrEqual(t, len(m.Since), maxSince)
+		}
+		if h, err := decodeBundleHeader(b); err == nil {
+			assert.GreaterOrEqual(t, h.Size, int64(0))
+		}
+	})
+}

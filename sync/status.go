@@ -1,0 +1,65 @@
+package sync
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+)
+
+// Status is a snapshot of the engine for display.
+type Status struct {
+	Device  crypto.DeviceID
+	Name    string
+	Addr    string // listening address while Run is active
+	Folders []FolderStatus
+	Peers   []PeerStatus
+}
+
+// FolderStatus describes one shared folder.
+type FolderStatus struct {
+	FolderConfig
+	Head    gitstore.Hash // our head; zero if nothing is committed yet
+	Stopped string        // why the folder is not syncing; "" if it is
+}
+
+// PeerStatus describes one peer of the sync table.
+type PeerStatus struct {
+	PeerConfig
+	Connected bool
+	Addr      string                   // remote address while connected
+	Known     map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
+}
+
+// Status returns the current state. Folders are opened to read their heads.
+func (e *Engine) Status() Status {
+	e.mu.Lock()
+	conf := e.conf.clone()
+	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked()}
+	if e.tr != nil {
+		st.Addr = e.tr.LocalAddr().String()
+	}
+	for _, p := range conf.Peers {
+		ps := PeerStatus{PeerConfig: p, Known: maps.Clone(e.tab.Known[p.Device])}
+		if pc := e.conns[p.Device]; pc != nil {
+			ps.Connected, ps.Addr = true, pc.c.RemoteAddr().String()
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	e.mu.Unlock()
+	for _, f := range conf.Folders {
+		fs := FolderStatus{FolderConfig: f}
+		s, err := e.store(f.ID)
+		if err == nil {
+			fs.Head, err = s.Head()
+		}
+		if err != nil {
+			fs.Stopped = err.Error()
+		}
+		st.Folders = append(st.Folders, fs)
+	}
+	slices.SortFunc(st.Folders, func(a, b FolderStatus) int { return strings.Compare(a.ID, b.ID) })
+	return st
+}
