@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCLI(t *testing.T, home string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), append([]string{"--home", home}, args...), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	home := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown command", []string{"bogus"}},
+		{"folder without add", []string{"folder"}},
+		{"folder add without id", []string{"folder", "add", t.TempDir()}},
+		{"peer add without device", []string{"peer", "add", "--name", "x"}},
+		{"scan with junk", []string{"scan", "junk"}},
+		{"unknown flag", []string{"run", "--nope"}},
+		{"id with args", []string{"id", "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runCLI(t, home, tt.args...)
+			require.Error(t, err)
+			var ue usageError
+			assert.True(t, errors.As(err, &ue), "want a usage error (exit 2), got %v", err)
+		})
+	}
+}
+
+func TestCLIErrorsSayWhatToDo(t *testing.T) {
+	home := t.TempDir()
+	_, _, err := runCLI(t, home, "id")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "desktop init")
+
+	_, _, err = runCLI(t, home, "peer", "add", "--name", "x", "NOT-A-DEVICE")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "desktop id")
+
+	_, _, err = runCLI(t, home, "folder", "add", "--id", "docs", filepath.Join(home, "missing"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing")
+}
+
+func TestCLIFlow(t *testing.T) {
+	home, folder := t.TempDir(), t.TempDir()
+	out, _, err := runCLI(t, home, "init", "--name", "laptop")
+	require.NoError(t, err)
+	id := strings.TrimSpace(out)
+
+	out, _, err = runCLI(t, home, "id")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	assert.Equal(t, id, lines[0])
+	assert.True(t, strings.HasPrefix(lines[1], "ssh-ed25519 AAAA"))
+
+	_, _, err = runCLI(t, home, "folder", "add", "--id", "docs", folder)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(folder, "a.txt"), []byte("a"), 0o644))
+	out, _, err = runCLI(t, home, "scan")
+	require.NoError(t, err)
+	assert.Regexp(t, `^docs [0-9a-f]{40} add a.txt\n$`, out)
+
+	// A peer given as an unquoted ssh line (several words), flags after it.
+	other := t.TempDir()
+	_, _, err = runCLI(t, other, "init")
+	require.NoError(t, err)
+	otherOut, _, err := runCLI(t, other, "id")
+	require.NoError(t, err)
+	otherLines := strings.Split(strings.TrimSpace(otherOut), "\n")
+	args := append([]string{"peer", "add"}, strings.Fields(otherLines[1])...)
+	args = append(args, "--name", "desk", "--addr", "127.0.0.1:44996", "--folders", "docs")
+	_, _, err = runCLI(t, home, args...)
+	require.NoError(t, err)
+
+	out, stderr, err := runCLI(t, home, "status")
+	require.NoError(t, err)
+	assert.Contains(t, stderr, "not running")
+	assert.Contains(t, out, "name    laptop")
+	assert.Contains(t, out, "folder  docs")
+	assert.Contains(t, out, "peer    desk  "+otherLines[0]+"  offline  addrs=127.0.0.1:44996  folders=docs")
+
+	// --home before the subcommand, PEERSYNC_HOME otherwise.
+	t.Setenv("PEERSYNC_HOME", home)
+	var buf bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"id"}, &buf, &buf))
+	assert.Contains(t, buf.String(), id)
+}

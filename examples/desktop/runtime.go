@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/peersync/peersync/internal/atomicfile"
+	"github.com/peersync/peersync/sync"
+)
+
+// runtimeFile is where a running daemon publishes what only it knows (which
+// peers are connected, where it listens), so that `desktop status` in another
+// process can show it. The daemon rewrites it every runtimeEvery and removes
+// it when it stops; a file older than runtimeStale is ignored (a daemon that
+// was killed).
+const (
+	runtimeFile  = "runtime.json"
+	runtimeEvery = 1 * time.Second
+	runtimeStale = 5 * time.Second
+)
+
+type runtimeInfo struct {
+	PID     int               `json:"pid"`
+	Updated time.Time         `json:"updated"`
+	Listen  string            `json:"listen"`
+	UI      string            `json:"ui,omitempty"`
+	Peers   map[string]string `json:"peers"` // DeviceID -> remote address, connected peers only
+}
+
+// publishRuntime keeps runtime.json current until ctx ends, then removes it.
+func publishRuntime(ctx context.Context, home, ui string, e *sync.Engine) {
+	path := filepath.Join(home, runtimeFile)
+	defer os.Remove(path)
+	t := time.NewTicker(runtimeEvery)
+	defer t.Stop()
+	for {
+		st := e.Status()
+		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, UI: ui, Peers: map[string]string{}}
+		for _, p := range st.Peers {
+			if p.Connected {
+				info.Peers[p.Device.String()] = p.Addr
+			}
+		}
+		if b, err := json.Marshal(info); err == nil {
+			_ = atomicfile.WriteFile(path, b, 0o600)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// mergeRuntime adds a running daemon's live view to st, if there is a fresh
+// runtime.json. It reports whether a daemon is running.
+func mergeRuntime(home string, st *sync.Status) (running bool) {
+	b, err := os.ReadFile(filepath.Join(home, runtimeFile))
+	if err != nil {
+		return false
+	}
+	var info runtimeInfo
+	if json.Unmarshal(b, &info) != nil || time.Since(info.Updated) > runtimeStale {
+		return false
+	}
+	st.Addr = info.Listen
+	for i := range st.Peers {
+		if addr, ok := info.Peers[st.Peers[i].Device.String()]; ok {
+			st.Peers[i].Connected, st.Peers[i].Addr = true, addr
+		}
+	}
+	return true
+}

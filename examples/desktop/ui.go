@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/peersync/peersync/sync"
+)
+
+// The local web UI. This first version shows the engine's status (folders,
+// heads, peers, connection state) and serves it as JSON at /api/status; the
+// Send / Receive / Schedule / History pages come with their issues.
+
+var page = template.Must(template.New("status").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="5">
+<title>peersync — {{.Name}}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:60rem}
+code{font-size:.85em;word-break:break-all}
+table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}
+td,th{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+.ok{color:#176f2c}.off{color:#8a8a8a}.bad{color:#b00020}
+</style></head><body>
+<h1>peersync — {{.Name}}</h1>
+<p>Device ID <code id="device">{{.Device}}</code>{{if .Addr}} · listening on {{.Addr}}{{end}}</p>
+<h2>Folders</h2>
+<table id="folders"><tr><th>ID</th><th>Path</th><th>Head</th></tr>
+{{range .Folders}}<tr><td>{{.ID}}</td><td>{{.Path}}</td><td>{{if .Stopped}}<span class="bad">stopped: {{.Stopped}}</span>{{else if .Head.IsZero}}<span class="off">empty</span>{{else}}<code>{{.Head}}</code>{{end}}</td></tr>
+{{else}}<tr><td colspan="3">No folders yet: <code>desktop folder add --id ID PATH</code></td></tr>{{end}}
+</table>
+<h2>Peers</h2>
+<table id="peers"><tr><th>Name</th><th>Device ID</th><th>State</th><th>Folders</th></tr>
+{{range .Peers}}<tr><td>{{.Name}}</td><td><code>{{.Device}}</code></td><td>{{if .Connected}}<span class="ok">connected</span> {{.Addr}}{{else}}<span class="off">offline</span>{{end}}</td><td>{{range .Folders}}{{.}} {{end}}</td></tr>
+{{else}}<tr><td colspan="4">No peers yet: <code>desktop peer add --folders ID DEVICEID</code></td></tr>{{end}}
+</table>
+</body></html>`))
+
+// serveUI starts the web UI on addr and returns a function that stops it.
+func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger) (stop func(), bound string, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := page.Execute(w, e.Status()); err != nil {
+			log.Warn("web UI", "err", err)
+		}
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(e.Status())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("web UI stopped", "err", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+	}, ln.Addr().String(), nil
+}
