@@ -38,6 +38,10 @@ Commands:
   run [--listen HOST:PORT] [--ui ADDR|none] [--scan-interval D] [-v]
                                      the daemon (the default command); Ctrl-C stops it
   status                             folders, heads, peers, last known revisions
+  bundle export --folder ID [--since REV]... [--to DEVICEID|PUBKEYLINE]... FILE
+                                     write a git bundle of our head (sneakernet); --to seals it
+                                     so only those devices can open it (age; signed by us)
+  bundle import --folder ID FILE     validate, apply, merge and check out a bundle
 
 Global flags:
   --home DIR   state directory (default $PEERSYNC_HOME, else <user config dir>/peersync)
@@ -100,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return a.run(ctx, rest)
 	case "status":
 		return a.status(rest)
+	case "bundle":
+		return a.bundle(ctx, rest)
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }

@@ -43,18 +43,21 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	syncDir(dir)
+	_ = SyncDir(dir)
 	return nil
 }
 
-// syncDir makes a rename in dir durable. Not every platform can open a
-// directory for syncing (Windows cannot); there the rename is as durable as
-// the OS makes it, so errors are deliberately ignored.
-func syncDir(dir string) {
+// SyncDir makes a rename in dir durable. Not every platform can sync a
+// directory (Windows cannot); callers that only want best effort may ignore
+// the error, and WriteFile does.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return
+		return err
 	}
-	_ = d.Sync()
-	_ = d.Close()
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

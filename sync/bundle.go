@@ -1,0 +1,120 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+)
+
+// ImportPeer is the name under which bundles imported from a file (not
+// received from a connected peer) record their head:
+// refs/peers/IMPORT/main.
+const ImportPeer = "IMPORT"
+
+// ExportBundle writes a plain git bundle of folder's head to w, containing
+// what is not reachable from since (nil = the whole history). It returns
+// gitstore.ErrNothingToSend when since already covers our head.
+func (e *Engine) ExportBundle(ctx context.Context, folder string, since []gitstore.Hash, w io.Writer) (gitstore.BundleInfo, error) {
+	st, err := e.store(folder)
+	if err != nil {
+		return gitstore.BundleInfo{}, err
+	}
+	// Commit what is on disk first, so the bundle carries the folder as it is.
+	if _, err := e.scanFolder(ctx, folder); err != nil {
+		return gitstore.BundleInfo{}, err
+	}
+	info, err := st.WriteBundle(ctx, w, since)
+	if err != nil {
+		return info, fmt.Errorf("sync: export %q: %w", folder, err)
+	}
+	return info, nil
+}
+
+// ImportBundle validates and applies a bundle read from r to folder (the
+// sneakernet path: a USB stick, mail), merging and checking out as for a
+// bundle from a connected peer. from names the source for
+// refs/peers/<from>/main: a DeviceID string, or ImportPeer. A hostile or
+// broken bundle returns a *gitstore.BundleError naming the offending entry,
+// and nothing is written.
+func (e *Engine) ImportBundle(ctx context.Context, folder string, r io.Reader, from string) (gitstore.ApplyResult, error) {
+	st, err := e.store(folder)
+	if err != nil {
+		return gitstore.ApplyResult{}, err
+	}
+	res, err := st.ApplyBundle(ctx, r, from)
+	if err != nil {
+		return res, fmt.Errorf("sync: import into %q: %w", folder, err)
+	}
+	if res.Kind != gitstore.UpToDate {
+		e.emit(Event{Kind: EventRemoteApplied, Folder: folder, Head: res.Head, Paths: res.Changed, Conflicts: res.Conflicts})
+		e.announce(folder)
+	}
+	return res, nil
+}
+
+// ExportSealedBundle writes a bundle of folder sealed to the recipients
+// (crypto.Seal: age, openable only by them, signed by this device). With
+// since nil, each bundle starts from what the sync table says the first
+// recipient already has, so a regular courier only carries what is new.
+func (e *Engine) ExportSealedBundle(ctx context.Context, folder string, since []gitstore.Hash, to []crypto.DeviceID, w io.Writer) (gitstore.BundleInfo, error) {
+	if len(to) == 0 {
+		return gitstore.BundleInfo{}, errors.New("sync: sealed export needs at least one recipient")
+	}
+	if since == nil {
+		e.mu.Lock()
+		if h := e.tab.Known[to[0]][folder]; !h.IsZero() {
+			since = []gitstore.Hash{h}
+		}
+		e.mu.Unlock()
+	}
+	sw, err := crypto.Seal(ctx, w, to, e.id)
+	if err != nil {
+		return gitstore.BundleInfo{}, fmt.Errorf("sync: seal: %w", err)
+	}
+	info, err := e.ExportBundle(ctx, folder, since, sw)
+	if err != nil {
+		return info, err
+	}
+	if err := sw.Close(); err != nil {
+		return info, fmt.Errorf("sync: seal: %w", err)
+	}
+	return info, nil
+}
+
+// ImportSealedBundle opens a sealed bundle with this device's identity,
+// checks that it was sealed by a peer that shares folder, and applies it
+// like ImportBundle. The whole stream is decrypted and its signature
+// verified (into a temporary file in the state directory) before any of it
+// is applied. It returns the verified sender.
+func (e *Engine) ImportSealedBundle(ctx context.Context, folder string, r io.Reader) (gitstore.ApplyResult, crypto.DeviceID, error) {
+	tmpDir := filepath.Join(e.cfg.Home, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return gitstore.ApplyResult{}, crypto.DeviceID{}, fmt.Errorf("sync: %w", err)
+	}
+	vf, sender, err := crypto.OpenVerified(ctx, r, e.id, tmpDir)
+	if err != nil {
+		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: open sealed bundle: %w", err)
+	}
+	defer vf.Close()
+	e.mu.Lock()
+	_, known := e.conf.peer(sender)
+	shared := e.conf.shares(sender, folder)
+	e.mu.Unlock()
+	switch {
+	case !known:
+		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: sealed bundle from %s: %w", sender, crypto.ErrUnknownPeer)
+	case !shared:
+		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: sealed bundle from %s: folder %q is not shared with that peer", sender, folder)
+	}
+	res, err := e.ImportBundle(ctx, folder, vf, sender.String())
+	if err == nil {
+		e.setKnown(sender, folder, res.PeerHead)
+	}
+	return res, sender, err
+}
