@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -66,7 +68,23 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 			return ApplyResult{}, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
 		}
 	}
-	objs, err := readPack(ctx, br, s.maxObject, s.externalBaseLocked)
+	// The pack is spooled to a temporary file next to our packs, so large
+	// blobs are never held in memory; what is kept is copied into a pack of
+	// ours (a bundle may be thin, or hold objects we have), and the spool is
+	// deleted whatever happens.
+	spool, err := os.CreateTemp(filepath.Join(s.gitDir, "objects", "pack"), packTmpPrefix+"*.bundle")
+	if err != nil {
+		if _, merr := os.Lstat(s.gitDir); merr != nil {
+			// The folder guard: never recreate a vanished marker.
+			return ApplyResult{}, fmt.Errorf("%w: %w", ErrNotInitialized, merr)
+		}
+		return ApplyResult{}, fmt.Errorf("gitstore: %w", err)
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	objs, err := readPackSpooled(ctx, br, s.maxObject, s.externalBaseLocked, spool)
 	if err != nil {
 		var be *BundleError
 		if errors.As(err, &be) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -83,11 +101,16 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	if _, err := s.scanLocked(ctx); err != nil {
 		return ApplyResult{}, err
 	}
+	// The new objects go into one pack of ours, complete before a ref moves.
+	s.beginPackLocked()
+	defer s.abortPackLocked()
 	for _, h := range keep {
-		o := objs[h]
-		if _, err := s.writeObjectLocked(o.typ, o.data); err != nil {
+		if err := s.storePackObjectLocked(h, objs[h]); err != nil {
 			return ApplyResult{}, err
 		}
+	}
+	if err := s.endPackLocked(); err != nil {
+		return ApplyResult{}, err
 	}
 	if err := s.setRefLocked(pref, theirs); err != nil {
 		return ApplyResult{}, err
@@ -99,6 +122,28 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 			"head", res.Head, "changed", len(res.Changed), "conflicts", len(res.Conflicts))
 	}
 	return res, err
+}
+
+// storePackObjectLocked writes o, named h, into the pack being written
+// (streaming a large blob from the spool).
+func (s *Store) storePackObjectLocked(h plumbing.Hash, o *packObject) error {
+	if o.data != nil || o.spool == nil {
+		_, err := s.writeObjectLocked(o.typ, o.data)
+		return err
+	}
+	rc, err := o.reader()
+	if err != nil {
+		return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
+	}
+	defer rc.Close()
+	got, ok, err := s.pw.writeBlobFrom(rc, o.size)
+	if err != nil {
+		return fmt.Errorf("gitstore: store %s: %w", h, err)
+	}
+	if !ok || got != h {
+		return fmt.Errorf("gitstore: store %s: spooled copy differs", h)
+	}
+	return nil
 }
 
 // externalBaseLocked returns a local object as a delta base for a thin pack,
@@ -123,7 +168,7 @@ func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &packObject{typ: o.Type(), data: data}, nil
+	return &packObject{typ: o.Type(), data: data, size: int64(len(data))}, nil
 }
 
 // validateLocked walks the history new in the pack from head and checks that
@@ -217,7 +262,7 @@ func (s *Store) validateLocked(ctx context.Context, objs map[plumbing.Hash]*pack
 				stack = append(stack, sub)
 			}
 		case plumbing.BlobObject:
-			if int64(len(o.data)) > s.maxObject {
+			if o.size > s.maxObject {
 				return nil, reject(it, "object too large", nil)
 			}
 		}

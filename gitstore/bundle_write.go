@@ -5,23 +5,24 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
-	"github.com/go-git/go-git/v5/plumbing/revlist"
 )
-
-// packWindow is the delta search window of the packs we write.
-const packWindow = 10
 
 // WriteBundle writes to w a git bundle (v2) of refs/heads/main holding the
 // objects reachable from our head and not from any commit of since (the
-// commits the peer is known to have). Hashes in since that we do not have, or
-// that are not ancestors of our head, are ignored, so a stale peer record
-// degrades to a bigger bundle, not an error. The bundle's prerequisites are
-// exactly the since commits used for the exclusion.
+// commits the peer is known to have). Hashes in since that we do not have
+// are ignored, so a stale peer record degrades to a bigger bundle, not an
+// error; a since commit off our history (the peer diverged) still excludes
+// the history it shares with ours. The bundle's prerequisites are the
+// boundary of the walk, as with `git bundle create main ^since...`: the
+// commits the peer has that are parents of the commits sent (in a linear
+// history, the since commit itself).
+//
+// The walk stops at the peer's commits instead of listing both histories
+// (see revwalk.go), so a small bundle costs little whatever the history's
+// length.
 //
 // It returns ErrNothingToSend when we have no commit or since already
 // contains our head's history. The output passes `git bundle verify` and
@@ -42,51 +43,20 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if head.IsZero() {
 		return BundleInfo{}, ErrNothingToSend
 	}
-	anc, err := s.ancestorsLocked(ctx, head)
+	sinceP := make([]plumbing.Hash, len(since))
+	for i, h := range since {
+		sinceP[i] = h.plumbing()
+	}
+	news, prereqs, walk, err := s.newCommitsLocked(ctx, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
 	}
-	seen := map[plumbing.Hash]bool{}
-	var prereqs []plumbing.Hash
-	for _, h := range since {
-		p := h.plumbing()
-		if anc[p] && !seen[p] {
-			seen[p] = true
-			prereqs = append(prereqs, p)
-		}
-	}
-	if seen[head] {
+	if len(news) == 0 {
 		return BundleInfo{}, ErrNothingToSend
 	}
-	// A since commit we have beyond our head (the peer is ahead of us):
-	// nothing to send either.
-	for _, h := range since {
-		p := h.plumbing()
-		if anc[p] {
-			continue
-		}
-		if ok, _ := s.hasCommitLocked(p); !ok {
-			continue
-		}
-		hc, err := s.commitLocked(head)
-		if err != nil {
-			return BundleInfo{}, err
-		}
-		pc, err := s.commitLocked(p)
-		if err != nil {
-			return BundleInfo{}, err
-		}
-		if ok, err := hc.IsAncestor(pc); err == nil && ok {
-			return BundleInfo{}, ErrNothingToSend
-		}
-	}
-	sort.Slice(prereqs, func(i, j int) bool { return prereqs[i].String() < prereqs[j].String() })
-	hashes, err := revlist.Objects(s.st, []plumbing.Hash{head}, prereqs)
+	hashes, bases, err := s.newObjectsLocked(ctx, walk, news)
 	if err != nil {
-		return BundleInfo{}, fmt.Errorf("gitstore: list objects: %w", err)
-	}
-	if len(hashes) == 0 {
-		return BundleInfo{}, ErrNothingToSend
+		return BundleInfo{}, err
 	}
 
 	cw := &ctxWriter{ctx: ctx, w: w}
@@ -100,8 +70,8 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		fmt.Fprintf(bw, "-%s %s\n", p, subject)
 	}
 	fmt.Fprintf(bw, "%s %s\n\n", head, mainRef)
-	if _, err := packfile.NewEncoder(bw, s.st, false).Encode(hashes, packWindow); err != nil {
-		return BundleInfo{}, fmt.Errorf("gitstore: write pack: %w", err)
+	if err := s.writeBundlePackLocked(ctx, bw, hashes, bases); err != nil {
+		return BundleInfo{}, err
 	}
 	if err := bw.Flush(); err != nil {
 		return BundleInfo{}, fmt.Errorf("gitstore: write bundle: %w", err)
@@ -111,32 +81,6 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		info.Prerequisites = append(info.Prerequisites, fromPlumbing(p))
 	}
 	return info, nil
-}
-
-// ancestorsLocked returns the set of commits reachable from head, head
-// included.
-func (s *Store) ancestorsLocked(ctx context.Context, head plumbing.Hash) (map[plumbing.Hash]bool, error) {
-	set := map[plumbing.Hash]bool{}
-	stack := []plumbing.Hash{head}
-	for len(stack) > 0 {
-		h := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if set[h] {
-			continue
-		}
-		if len(set)%1024 == 0 {
-			if err := ctxErr(ctx); err != nil {
-				return nil, err
-			}
-		}
-		set[h] = true
-		c, err := s.commitLocked(h)
-		if err != nil {
-			return nil, err
-		}
-		stack = append(stack, c.ParentHashes...)
-	}
-	return set, nil
 }
 
 // ctxWriter fails writes once ctx is done.

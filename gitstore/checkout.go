@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,6 +34,9 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	}
 	sort.Strings(dels)
 	sort.Strings(puts)
+	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
+		return nil, err
+	}
 	var changed []string
 	defer func() {
 		if err := s.saveStatCacheLocked(); err != nil {
@@ -53,17 +55,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			s.log.Warn("gitstore: checkout: local edit kept", "path", p)
 			continue
 		}
-		abs := filepath.Join(s.dir, filepath.FromSlash(p))
-		if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return changed, fmt.Errorf("gitstore: checkout: %w", err)
+		if err := s.removeFileLocked(p); err != nil {
+			return changed, err
 		}
-		s.stats.drop(p)
 		changed = append(changed, p)
-		for d := path.Dir(p); d != "."; d = path.Dir(d) {
-			if os.Remove(filepath.Join(s.dir, filepath.FromSlash(d))) != nil {
-				break // not empty (or already gone)
-			}
-		}
 	}
 	for _, p := range puts {
 		if err := ctxErr(ctx); err != nil {

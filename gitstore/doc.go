@@ -16,8 +16,15 @@
 //	})
 //	defer s.Close()
 //
-//	// After the watcher saw changes: one commit per changed file.
+//	// One commit per changed file, within ~100 ms of a save, until ctx ends
+//	// (or a guard trips: see "Guards").
+//	err = s.Watch(ctx, 0, func(changes []gitstore.Change) { /* tell peers */ })
+//	// Or scan when you choose:
 //	changes, err := s.Scan(ctx)
+//
+//	// What happened to a file, newest first; put it back as a new commit.
+//	hist, err := s.History(ctx, "notes.txt", 20)
+//	c, err := s.Restore(ctx, "notes.txt", hist[1].Commit)
 //
 //	// Sending to a peer: only what it lacks. since = the commits the peer is
 //	// known to have (for instance our record of its head, and its last bundle's
@@ -43,9 +50,10 @@
 //	    HEAD                     "ref: refs/heads/main"
 //	    refs/heads/main          our history
 //	    refs/peers/<ID>/main     the head of the last bundle applied from peer <ID>
-//	    objects/                 loose objects (and packs, if git gc ran)
+//	    objects/pack/            packs: one per Scan or applied bundle (pack-*.pack + .idx)
 //	    peersync-statcache.json  stat cache: path -> size, mtime, mode, inode, blob
 //	<Dir>/**/.peersync-tmp-*     our temporary files (always ignored)
+//	<Dir>/**/.peersyncignore     ignore rules (ordinary files, synced)
 //
 // The git CLI works on it: git --git-dir=<Dir>/.peersync --work-tree=<Dir> log.
 // No git index is kept (so `git status` shows everything as staged for
@@ -53,12 +61,28 @@
 // only costs re-hashing. Files modified less than 2 s before a scan are not
 // cached (the racy-git problem) and are hashed again next time.
 //
-// # Folder guard
+// # Guards
 //
-// .peersync is also the marker that the folder is really there. Open returns
-// ErrNotInitialized when it is missing and Config.Create is false, and Scan
-// returns an error wrapping ErrNotInitialized if it disappears later (an
-// unmounted disk): a vanished folder is never read as "every file deleted".
+// Folder guard: .peersync is also the marker that the folder is really
+// there. Open returns ErrNotInitialized when it is missing and Config.Create
+// is false, and Scan, ApplyBundle, IntegratePeer, Restore and Watch return an
+// error wrapping ErrNotInitialized if it disappears later (an unmounted
+// disk), before writing anything: a vanished folder is never read as "every
+// file deleted".
+//
+// Mass-delete guard (DESIGN.md section 5): a Scan that would commit the
+// deletion of, or an ApplyBundle or IntegratePeer whose checkout would
+// delete, more than Config.MaxDeleteShare (default 0.5) of the tracked files
+// AND more than Config.MaxDeleteCount (default 100) files returns a
+// *MassDeleteError (wrapping ErrMassDelete) with the counts. A refused Scan
+// commits nothing at all, not even the other changes it found; a refused
+// ApplyBundle leaves main and the folder untouched but has stored the
+// verified objects and set refs/peers/<peer>/main, so after the user
+// confirms with AllowMassDeleteOnce, IntegratePeer(ctx, peer) finishes the
+// job without the bundle being sent again (applying it again works too).
+// AllowMassDeleteOnce lets exactly one refused operation through;
+// Config.AllowMassDelete turns the guard off. The sync engine pauses the
+// folder and asks the user when it sees ErrMassDelete (Watch stops with it).
 //
 // # Commit format
 //
@@ -70,6 +94,25 @@
 // 100644, 100755 (any executable bit) and, with AllowSymlinks, 120000.
 // Only the trees on the changed path are written for each commit; the rest is
 // shared with the previous commit.
+//
+// # Packs
+//
+// Scan streams every object it makes into one new packfile, as
+// `git fast-import` does, rather than one file per object: a blob is hashed
+// and compressed in one pass over the file (stored uncompressed when it
+// looks incompressible, BestSpeed when large), and each new version of a
+// tree is an OFS_DELTA against its previous version, built from the known
+// edit (copy the unchanged bytes before and after the changed entry, insert
+// the entry), with a whole tree every 50 versions to bound delta chains. A
+// commit in a folder of 1,000 entries thus costs tens of bytes of tree, not
+// ~35 KB. The pack is written as objects/pack/tmp_pack_*, its object count
+// and checksum fixed at the end, fsynced and renamed to pack-<sha>.pack; then
+// its version 2 index is written the same way (pack-<sha>.idx, last: a pack
+// is visible only with its index); only then does main move. Objects an
+// interrupted scan wrote are thrown away with the pack, and the stat cache
+// goes back to its saved copy so nothing names them. ApplyBundle stores a
+// bundle's objects the same way, in a pack of its own. The git CLI reads
+// these packs (git fsck --strict, git verify-pack).
 //
 // Scan skips .peersync, any subdirectory containing its own .peersync or .git
 // (an independent history, as git skips nested repositories), our temporary
@@ -100,8 +143,17 @@
 // the SHA-1 of everything before it.
 //
 // WriteBundle packs the objects reachable from main and not from the since
-// commits it has that are ancestors of main; those commits are the
-// prerequisites. The output passes `git bundle verify` and `git fetch`.
+// commits it has. Like git's rev-list it walks commits newest first and
+// stops once only commits the peer has remain queued, then compares each
+// new commit's tree with its parents' by hash, descending only into
+// subtrees that differ: a 1-commit bundle costs the same in a history of 10
+// or 100,000 commits. The prerequisites are the walk's boundary (the peer's
+// commits that are parents of new ones), as with
+// `git bundle create main ^since`. Trees and small blobs go as deltas
+// against their previous version when that pays: OFS_DELTA within the pack,
+// REF_DELTA against an object the peer has (a thin pack, as git's bundles
+// are); everything else is streamed whole from the store. The output passes
+// `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.
 //
@@ -163,12 +215,87 @@
 // other's heads produce identical trees (and, see above, identical merge
 // commits).
 //
+// # History and restore
+//
+// History(ctx, path, limit) lists the changes to a file or directory (or to
+// everything, path ""), newest first in git log's order: one Change per file
+// a commit changed against its parent, deletions included, so a deleted
+// file's history is still there. Merge commits are skipped, except for the
+// files a merge made differ from all its parents (its conflict copies).
+//
+// Restore(ctx, path, rev) commits path's content and mode at rev as a new
+// commit touching only that file ("add", "modify", or "delete" when path did
+// not exist at rev), writing the folder first through the safe checkout.
+// Undelete = Restore to the commit before the "delete". Local edits are
+// committed before (so the replaced version stays in the history), and a
+// file edited while the restore runs is left alone (ErrLocalEdit).
+//
+// # Ignore rules
+//
+// A .peersyncignore file, in gitignore syntax (go-git's matcher: "*.log",
+// "build/", "/anchored", "!negation", "**"), excludes files from Scan in its
+// directory and below; one in a subdirectory adds rules that win over its
+// parents'. It is an ordinary file: committed and synced, so every device
+// applies the same rules. Always excluded, whatever the rules: .peersync,
+// our .peersync-tmp-* files, and nested histories.
+//
+// A file that becomes ignored while tracked is not deleted from the history:
+// it stays as last committed, and neither its later edits nor its deletion
+// are committed until the rule goes (deleting it from the history is then an
+// explicit act, not a side effect of editing the rules). The rules govern
+// only local scanning: a bundle is applied in full, ignored paths included,
+// and its checkout writes them.
+//
+// # Watcher
+//
+// Watch puts an fsnotify watch on every directory Scan would walk, adds
+// watches for new directories as they appear, drops events on ignored names
+// and our temporary files, and after a quiet debounce (default 50 ms, at
+// most 10 debounce periods under a steady stream of events) scans only what
+// the events touched: each touched path's directory, one level deep (files
+// added, changed or gone; subdirectories gone), and new directories whole,
+// with the same rules and commits as Scan. It runs a full Scan at start,
+// every 60 s (events can be lost: a watch limit is hit), when the inotify
+// queue overflowed and when a .peersyncignore changed. It returns when ctx ends, or with the error of a scan that
+// a guard refused (ErrNotInitialized, ErrMassDelete) or ErrClosed.
+//
+// # Crash safety
+//
+// A process killed at any moment (during a scan, a restore, an apply, a
+// merge or a checkout) leaves a repository that opens, passes
+// git fsck --strict, and has lost no committed version:
+//
+//   - objects are written before the refs that name them (loose objects and
+//     packs are renamed into place complete; a pack is usable only once its
+//     index exists, and Open deletes a pack a crash left without one);
+//   - refs are replaced atomically (temporary file in .peersync, fsync,
+//     rename), as is the stat cache; .peersync itself is created under a
+//     temporary name and renamed into place;
+//   - a checkout writes files before moving main, and Restore writes the
+//     file before committing it: after a crash the next Scan commits what
+//     the folder holds (a kill during a checkout leaves files the next scan
+//     commits as local edits, which the next merge with the peer reconciles);
+//     refs/peers/<peer>/main may then be ahead of main until the next bundle
+//     or an IntegratePeer;
+//   - our temporary files left in the folder are never committed, and Scan
+//     deletes them once they are a minute old.
+//
+// The kill -9 test (crash_test.go, with internal/crashhelper) checks this
+// on every run; PEERSYNC_CRASH_ITERATIONS sets its rounds.
+//
 // # Current limits
 //
-// Scan streams file content into loose objects (memory stays bounded), but
-// ApplyBundle holds the whole incoming pack in memory, and WriteBundle and
-// checkout hold one whole object at a time: fine for ordinary files, not yet
-// for multi-GiB ones. Objects are written loose (one file each), not yet
-// streamed into packs as DESIGN.md section 3 asks for large imports. There is
-// no mass-delete guard and no .peersyncignore support yet.
+// Memory stays bounded for files of any size: Scan and WriteBundle stream
+// blobs, objects over 1 MiB are read from packs as streams, and ApplyBundle
+// spools the incoming pack to objects/pack/tmp_pack_*.bundle (deleted
+// afterwards), keeping blobs over 1 MiB out of memory: it hashes them as they
+// stream by and copies them into our pack from the spool. Still in memory:
+// every commit, tree and smaller blob of an incoming bundle until it is
+// stored (so a bundle of many small files costs about its size in RAM), and
+// a delta against a large blob (only git's bundles make those). Each scan or
+// applied bundle adds a pack; nothing repacks them yet (git gc can). A
+// tmp_pack_* file a crash left behind is deleted by the first scan or apply
+// after an Open once it is an hour old.
+// Commits made by merges, restores and checkouts are still written as loose
+// objects.
 package gitstore

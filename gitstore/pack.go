@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -22,7 +23,49 @@ const maxPackObjects = 1 << 24
 // packObject is a fully resolved object read from a pack.
 type packObject struct {
 	typ  plumbing.ObjectType
-	data []byte
+	data []byte // the content; nil for a large blob left in the spool
+	size int64
+	// spool and spoolOff locate a large blob's zlib stream in the spooled
+	// pack (see readPackSpooled).
+	spool    *os.File
+	spoolOff int64
+}
+
+// reader returns the content of o, streaming it from the spool for a large
+// blob.
+func (o *packObject) reader() (io.ReadCloser, error) {
+	if o.data != nil || o.spool == nil {
+		return io.NopCloser(bytes.NewReader(o.data)), nil
+	}
+	zr, err := zlib.NewReader(bufio.NewReaderSize(io.NewSectionReader(o.spool, o.spoolOff, 1<<62), 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(zr, o.size), zr}, nil
+}
+
+// content returns the content of o, reading a large blob into memory (only
+// for the rare delta against one).
+func (o *packObject) content() ([]byte, error) {
+	if o.data != nil || o.spool == nil {
+		return o.data, nil
+	}
+	rc, err := o.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data := make([]byte, 0, o.size)
+	if _, err := io.Copy(bytesWriter{&data}, rc); err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != o.size {
+		return nil, fmt.Errorf("spooled object is %d bytes, want %d", len(data), o.size)
+	}
+	return data, nil
 }
 
 // packEntry is an object as stored in the pack: a whole object or a delta.
@@ -32,6 +75,12 @@ type packEntry struct {
 	data     []byte // inflated content, or the delta
 	baseOff  int64  // OFS_DELTA base offset
 	baseHash plumbing.Hash
+	// A large blob is not kept in memory: its hash and size are computed
+	// while it streams by, and it is read again from the spool.
+	large   bool
+	hash    plumbing.Hash
+	size    int64
+	dataOff int64
 }
 
 // hashingReader hashes every byte read, for the pack trailer checksum. It
@@ -41,17 +90,27 @@ type hashingReader struct {
 	h       hash.Hash
 	pending []byte
 	n       int64
+	tee     *bufio.Writer // when not nil, gets every byte read
+	teeErr  error
 }
 
 func (p *hashingReader) flush() {
 	p.h.Write(p.pending)
+	p.copyToTee(p.pending)
 	p.pending = p.pending[:0]
+}
+
+func (p *hashingReader) copyToTee(b []byte) {
+	if p.tee != nil && p.teeErr == nil {
+		_, p.teeErr = p.tee.Write(b)
+	}
 }
 
 func (p *hashingReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.flush()
 	p.h.Write(b[:n])
+	p.copyToTee(b[:n])
 	p.n += int64(n)
 	return n, err
 }
@@ -73,7 +132,20 @@ func (p *hashingReader) ReadByte() (byte, error) {
 // hash is computed from its content; the trailer checksum must match and
 // nothing may follow it.
 func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (map[plumbing.Hash]*packObject, error) {
+	return readPackSpooled(ctx, r, maxObject, external, nil)
+}
+
+// readPackSpooled is readPack that, when spool is not nil, copies the pack
+// into spool (an empty temporary file) as it reads and keeps blobs larger
+// than largeObjectThreshold out of memory: their hash is computed while they
+// stream by, and packObject.reader reads them again from the spool. Memory
+// then stays bounded whatever the size of the files in the bundle (except
+// for a delta against a large blob, resolved in memory).
+func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error), spool *os.File) (map[plumbing.Hash]*packObject, error) {
 	hr := &hashingReader{r: r, h: sha1.New()}
+	if spool != nil {
+		hr.tee = bufio.NewWriterSize(spool, 256<<10)
+	}
 	var hdr [12]byte
 	if _, err := io.ReadFull(hr, hdr[:]); err != nil {
 		return nil, fmt.Errorf("pack header: %w", err)
@@ -144,6 +216,7 @@ func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external fu
 		default:
 			return nil, fmt.Errorf("object %d: invalid type %d", i, e.typ)
 		}
+		dataOff := hr.n
 		if zr == nil {
 			zr, err = zlib.NewReader(hr)
 		} else {
@@ -151,6 +224,22 @@ func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external fu
 		}
 		if err != nil {
 			return nil, fmt.Errorf("object %d: %w", i, err)
+		}
+		if spool != nil && e.typ == plumbing.BlobObject && size > largeObjectThreshold {
+			e.large, e.size, e.dataOff = true, size, dataOff
+			hs := sha1.New()
+			fmt.Fprintf(hs, "blob %d\x00", size)
+			n, err := io.Copy(hs, io.LimitReader(zr, size+1))
+			if err != nil {
+				return nil, fmt.Errorf("object %d: inflate: %w", i, err)
+			}
+			if n != size {
+				return nil, fmt.Errorf("object %d: inflated size %d, header says %d", i, n, size)
+			}
+			hs.Sum(e.hash[:0])
+			entries = append(entries, e)
+			byOffset[e.offset] = e
+			continue
 		}
 		var buf bytes.Buffer
 		n, err := io.Copy(&buf, io.LimitReader(zr, size+1))
@@ -176,11 +265,16 @@ func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external fu
 	if _, err := r.ReadByte(); err != io.EOF {
 		return nil, errors.New("trailing data after pack")
 	}
-	return resolvePack(ctx, entries, maxObject, external)
+	if hr.tee != nil {
+		if err := errors.Join(hr.teeErr, hr.tee.Flush()); err != nil {
+			return nil, fmt.Errorf("spool pack: %w", err)
+		}
+	}
+	return resolvePack(ctx, entries, maxObject, external, spool)
 }
 
 // resolvePack applies deltas until every entry is a whole object.
-func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (map[plumbing.Hash]*packObject, error) {
+func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, external func(plumbing.Hash) (*packObject, error), spool *os.File) (map[plumbing.Hash]*packObject, error) {
 	objs := make(map[plumbing.Hash]*packObject, len(entries))
 	byOffset := map[int64]*packObject{}
 	var pending []*packEntry
@@ -189,7 +283,13 @@ func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, ext
 			pending = append(pending, e)
 			continue
 		}
-		o := &packObject{typ: e.typ, data: e.data}
+		if e.large {
+			o := &packObject{typ: e.typ, size: e.size, spool: spool, spoolOff: e.dataOff}
+			objs[e.hash] = o
+			byOffset[e.offset] = o
+			continue
+		}
+		o := &packObject{typ: e.typ, data: e.data, size: int64(len(e.data))}
 		objs[plumbing.ComputeHash(o.typ, o.data)] = o
 		byOffset[e.offset] = o
 	}
@@ -216,11 +316,15 @@ func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, ext
 			if sz := deltaTargetSize(e.data); sz < 0 || sz > maxObject {
 				return nil, fmt.Errorf("delta at offset %d: bad or oversized target", e.offset)
 			}
-			data, err := patchDelta(base.data, e.data)
+			baseData, err := base.content()
+			if err != nil {
+				return nil, fmt.Errorf("delta base at offset %d: %w", e.offset, err)
+			}
+			data, err := patchDelta(baseData, e.data)
 			if err != nil {
 				return nil, fmt.Errorf("delta at offset %d: %w", e.offset, err)
 			}
-			o := &packObject{typ: base.typ, data: data}
+			o := &packObject{typ: base.typ, data: data, size: int64(len(data))}
 			objs[plumbing.ComputeHash(o.typ, o.data)] = o
 			byOffset[e.offset] = o
 		}

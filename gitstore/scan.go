@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -52,41 +51,23 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	// New objects go into one pack, completed before main moves.
+	s.beginPackLocked()
+	defer s.abortPackLocked()
 	current := root.flat()
 	found := map[string]fileEntry{}
 	start := time.Now() // the racy-file check compares with real file times
-	if err := s.walkLocked(ctx, "", s.dir, found, start); err != nil {
+	ign := newIgnoreScope()
+	if err := s.walkLocked(ctx, "", s.dir, found, start, ign); err != nil {
 		return nil, err
 	}
 
-	var dels, puts []pendingChange
-	for p, e := range current {
-		if _, ok := found[p]; !ok {
-			dels = append(dels, pendingChange{ActionDelete, p, e})
-		}
-	}
-	for p, e := range found {
-		old, ok := current[p]
-		switch {
-		case !ok:
-			puts = append(puts, pendingChange{ActionAdd, p, e})
-		case old != e:
-			puts = append(puts, pendingChange{ActionModify, p, e})
-		}
-	}
 	for p := range s.stats.entries {
 		if _, ok := found[p]; !ok {
 			s.stats.drop(p)
 		}
 	}
-	sort.Slice(dels, func(i, j int) bool { return dels[i].path < dels[j].path })
-	sort.Slice(puts, func(i, j int) bool { return puts[i].path < puts[j].path })
-
-	changes, err := s.commitChangesLocked(ctx, head, root, append(dels, puts...))
-	if serr := s.saveStatCacheLocked(); serr != nil && err == nil {
-		err = fmt.Errorf("gitstore: save stat cache: %w", serr)
-	}
-	return changes, err
+	return s.commitFoundLocked(ctx, head, root, current, found, ign, len(current))
 }
 
 // commitChangesLocked makes one commit per change on top of head and moves
@@ -95,6 +76,9 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 	var out []Change
 	fail := func(err error) ([]Change, error) {
 		s.root = nil // the in-memory tree no longer matches main
+		if perr := s.endPackLocked(); perr != nil {
+			return nil, errors.Join(err, perr)
+		}
 		if len(out) > 0 {
 			if rerr := s.setRefLocked(mainRef, head); rerr != nil {
 				return nil, errors.Join(err, rerr)
@@ -129,6 +113,9 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 			Time: sig.When, Author: fmt.Sprintf("%s <%s>", sig.Name, sig.Email)})
 		s.log.Debug("gitstore: commit", "action", c.action, "path", c.path, "commit", fromPlumbing(h))
 	}
+	if err := s.endPackLocked(); err != nil {
+		return nil, err
+	}
 	if len(out) > 0 {
 		if err := s.setRefLocked(mainRef, head); err != nil {
 			s.root = nil
@@ -139,8 +126,10 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 	return out, nil
 }
 
-// walkLocked records every file under absDir (slash path rel) in found.
-func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[string]fileEntry, start time.Time) error {
+// walkLocked records every file under absDir (slash path rel) in found,
+// except those the ignore rules in ign (and absDir's .peersyncignore)
+// exclude.
+func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[string]fileEntry, start time.Time, ign ignoreScope) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
@@ -151,9 +140,14 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 		}
 		return fmt.Errorf("gitstore: scan: %w", err)
 	}
+	ign = ign.enter(absDir, rel, s.log)
 	for _, de := range entries {
 		name := de.Name()
-		if rel == "" && name == GitDirName || strings.HasPrefix(name, tmpPrefix) {
+		if rel == "" && name == GitDirName {
+			continue
+		}
+		if strings.HasPrefix(name, tmpPrefix) {
+			removeStaleTemp(filepath.Join(absDir, name), de, start, s.log)
 			continue
 		}
 		p := name
@@ -162,6 +156,9 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 		}
 		if err := validComponent(name); err != nil {
 			s.log.Debug("gitstore: scan: skipping unsyncable name", "path", p, "err", err)
+			continue
+		}
+		if ign.skip(p, de.IsDir()) {
 			continue
 		}
 		abs := filepath.Join(absDir, name)
@@ -176,7 +173,11 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 			if exists(filepath.Join(abs, GitDirName)) || exists(filepath.Join(abs, ".git")) {
 				continue // an independent history
 			}
-			if err := s.walkLocked(ctx, p, abs, found, start); err != nil {
+			if ign.subdirs != nil { // a one-level listing (scanPathsLocked)
+				ign.subdirs[p] = true
+				continue
+			}
+			if err := s.walkLocked(ctx, p, abs, found, start, ign); err != nil {
 				return err
 			}
 		case fi.Mode()&fs.ModeSymlink != 0:
@@ -227,6 +228,12 @@ func (s *Store) hashFileLocked(abs string, fi fs.FileInfo) (h plumbing.Hash, ok 
 		return h, false, nil
 	}
 	size := fi2.Size()
+	if s.pw != nil {
+		if h, ok, err = s.pw.writeBlobFrom(f, size); err != nil {
+			return h, false, fmt.Errorf("gitstore: scan: blob of %q: %w", abs, err)
+		}
+		return h, ok, nil
+	}
 	w, writeHeader, err := s.st.LazyWriter()
 	if err != nil {
 		return h, false, fmt.Errorf("gitstore: scan: %w", err)

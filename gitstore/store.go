@@ -57,6 +57,15 @@ type Config struct {
 	// MaxObjectSize caps the size of any object in an applied bundle; 0 means
 	// 16 GiB.
 	MaxObjectSize int64
+	// MaxDeleteShare and MaxDeleteCount set the mass-delete guard: a Scan or
+	// a bundle checkout that would delete more than MaxDeleteShare of the
+	// tracked files AND more than MaxDeleteCount files is refused with a
+	// *MassDeleteError. 0 means 0.5 and 100; negative values are invalid.
+	MaxDeleteShare float64
+	MaxDeleteCount int
+	// AllowMassDelete turns the mass-delete guard off; false keeps it on (see
+	// also Store.AllowMassDeleteOnce).
+	AllowMassDelete bool
 	// Now returns the time for commit timestamps; nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug and warning messages; nil discards them.
@@ -71,10 +80,17 @@ type Store struct {
 	maxObject     int64
 	now           func() time.Time
 	log           *slog.Logger
+	// The mass-delete guard's settings (see checkMassDeleteLocked).
+	maxDeleteShare  float64
+	maxDeleteCount  int
+	allowMassDelete bool
 
 	mu sync.Mutex // guards the fields below and serializes every operation
 	// closed is set by Close.
 	closed bool
+	// massDeleteOnce is set by AllowMassDeleteOnce and used up by the next
+	// operation the mass-delete guard would refuse.
+	massDeleteOnce bool
 	// st is the object and ref store on gitDir.
 	st *filesystem.Storage
 	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
@@ -82,6 +98,11 @@ type Store struct {
 	rootHead plumbing.Hash
 	// stats is the stat cache, loaded at Open and saved after Scan/checkout.
 	stats statCache
+	// pw, when not nil, is the pack that new objects are streamed into
+	// (between beginPackLocked and endPackLocked); packGen numbers the packs
+	// written by this Store.
+	pw      *packWriter
+	packGen uint64
 }
 
 // Open opens the history of cfg.Dir. It returns ErrNotInitialized when the
@@ -101,6 +122,9 @@ func Open(cfg Config) (*Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("gitstore: %q is not a directory", dir)
 	}
+	if cfg.MaxDeleteShare < 0 || cfg.MaxDeleteCount < 0 {
+		return nil, errors.New("gitstore: Config.MaxDeleteShare and MaxDeleteCount must not be negative")
+	}
 	s := &Store{
 		dir:           dir,
 		gitDir:        filepath.Join(dir, GitDirName),
@@ -110,6 +134,16 @@ func Open(cfg Config) (*Store, error) {
 		maxObject:     cfg.MaxObjectSize,
 		now:           cfg.Now,
 		log:           cfg.Logger,
+
+		maxDeleteShare:  cfg.MaxDeleteShare,
+		maxDeleteCount:  cfg.MaxDeleteCount,
+		allowMassDelete: cfg.AllowMassDelete,
+	}
+	if s.maxDeleteShare == 0 {
+		s.maxDeleteShare = defaultMaxDeleteShare
+	}
+	if s.maxDeleteCount == 0 {
+		s.maxDeleteCount = defaultMaxDeleteCount
 	}
 	if s.name == "" {
 		s.name = "peersync"
@@ -140,26 +174,46 @@ func Open(cfg Config) (*Store, error) {
 	case !gi.IsDir():
 		return nil, fmt.Errorf("gitstore: %q is not a directory", s.gitDir)
 	}
-	s.st = filesystem.NewStorage(osfs.New(s.gitDir), cache.NewObjectLRUDefault())
+	removeOrphanPacks(s.gitDir, s.log)
+	// Objects over largeObjectThreshold are read streaming, not in memory.
+	s.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRUDefault(),
+		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 	s.stats = loadStatCache(s.statCachePath(), s.log)
 	return s, nil
 }
 
 // initGitDir creates an empty git directory whose HEAD is refs/heads/main.
+// It is built under a temporary name and renamed into place, so a crash
+// never leaves a half-made .peersync (our temporary names are skipped by
+// Scan).
 func initGitDir(gitDir string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(gitDir), tmpPrefix+"init-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
 	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags", "refs/peers"} {
-		if err := os.MkdirAll(filepath.Join(gitDir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(gitDir, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
+	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	st := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRUDefault())
-	defer st.Close()
+	if err := os.WriteFile(filepath.Join(tmp, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
+		return err
+	}
+	st := filesystem.NewStorage(osfs.New(tmp), cache.NewObjectLRUDefault())
 	c := config.NewConfig()
 	c.Core.IsBare = true
-	return st.SetConfig(c)
+	err = st.SetConfig(c)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, gitDir)
 }
 
 // Close releases the store. It is idempotent; later calls on s return
@@ -249,8 +303,19 @@ func (s *Store) refLocked(name plumbing.ReferenceName) (plumbing.Hash, error) {
 	return r.Hash(), nil
 }
 
+// setRefLocked points the loose ref name at h. Not go-git's SetReference:
+// it truncates the ref file in place, so a crash in between leaves an empty
+// ref. The new content goes to a temporary file in the git directory (not
+// under refs/, where git would read it as a ref), is synced, then renamed
+// over the ref: a crash leaves the old or the new value. Callers write the
+// objects first, so a ref never names a missing object.
 func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error {
-	if err := s.st.SetReference(plumbing.NewHashReference(name, h)); err != nil {
+	p := filepath.Join(s.gitDir, filepath.FromSlash(name.String()))
+	err := os.MkdirAll(filepath.Dir(p), 0o755)
+	if err == nil {
+		err = writeFileAtomicIn(s.gitDir, p, []byte(h.String()+"\n"), 0o644)
+	}
+	if err != nil {
 		return fmt.Errorf("gitstore: set %s: %w", name, err)
 	}
 	return nil
@@ -258,6 +323,9 @@ func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error
 
 // writeObjectLocked stores an object unless it already exists.
 func (s *Store) writeObjectLocked(t plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
+	if s.pw != nil {
+		return s.pw.writeObject(t, data)
+	}
 	h := plumbing.ComputeHash(t, data)
 	if s.st.HasEncodedObject(h) == nil {
 		return h, nil

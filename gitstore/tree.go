@@ -1,7 +1,6 @@
 package gitstore
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,6 +24,10 @@ type dirNode struct {
 	dirs  map[string]*dirNode
 	hash  plumbing.Hash // valid when clean
 	clean bool
+	// enc is the encoding of the version last written, nil if none (see
+	// objwriter_tree.go). files and dirs change only through set and remove,
+	// which record the touched names in it.
+	enc *treeEnc
 }
 
 func newDirNode() *dirNode {
@@ -101,10 +104,11 @@ func (d *dirNode) get(p string) (fileEntry, bool) {
 func (d *dirNode) set(p string, e fileEntry) error {
 	parts := strings.Split(p, "/")
 	for _, c := range parts[:len(parts)-1] {
-		d.clean = false
 		if _, isFile := d.files[c]; isFile {
 			return fmt.Errorf("gitstore: %q: parent %q is a file", p, c)
 		}
+		d.clean = false
+		d.touch(c)
 		sub := d.dirs[c]
 		if sub == nil {
 			sub = newDirNode()
@@ -117,6 +121,7 @@ func (d *dirNode) set(p string, e fileEntry) error {
 		return fmt.Errorf("gitstore: %q is a directory", p)
 	}
 	d.clean = false
+	d.touch(name)
 	d.files[name] = e
 	return nil
 }
@@ -130,6 +135,7 @@ func (d *dirNode) remove(p string) bool {
 		}
 		delete(d.files, c)
 		d.clean = false
+		d.touch(c)
 		return true
 	}
 	sub := d.dirs[c]
@@ -140,6 +146,7 @@ func (d *dirNode) remove(p string) bool {
 		delete(d.dirs, c)
 	}
 	d.clean = false
+	d.touch(c)
 	return true
 }
 
@@ -168,37 +175,6 @@ func buildTree(files map[string]fileEntry) (*dirNode, error) {
 		}
 	}
 	return d, nil
-}
-
-// writeTreeLocked writes every tree of d whose hash is not valid and returns
-// the root tree hash.
-func (s *Store) writeTreeLocked(d *dirNode) (plumbing.Hash, error) {
-	if d.clean {
-		return d.hash, nil
-	}
-	entries := make([]object.TreeEntry, 0, len(d.files)+len(d.dirs))
-	for name, e := range d.files {
-		entries = append(entries, object.TreeEntry{Name: name, Mode: e.mode, Hash: e.hash})
-	}
-	for name, sub := range d.dirs {
-		h, err := s.writeTreeLocked(sub)
-		if err != nil {
-			return h, err
-		}
-		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
-	}
-	sort.Sort(object.TreeEntrySorter(entries))
-	var b bytes.Buffer
-	for _, e := range entries {
-		fmt.Fprintf(&b, "%o %s\x00", uint32(e.Mode), e.Name)
-		b.Write(e.Hash[:])
-	}
-	h, err := s.writeObjectLocked(plumbing.TreeObject, b.Bytes())
-	if err != nil {
-		return h, err
-	}
-	d.hash, d.clean = h, true
-	return h, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,0 +1,236 @@
+package gitstore
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// The pack of a bundle, streamed.
+//
+// go-git's packfile encoder reads every object into memory and searches
+// deltas in a window; for a bundle we know better deltas for free: the walk
+// (revwalk.go) gives each tree and blob its previous version, the object at
+// the same path in a parent commit. A tree, or a blob under
+// bundleDeltaMaxSize, is sent as a delta against that version when the
+// delta (copy the common prefix, insert the middle, copy the common suffix)
+// is less than half its size: an OFS_DELTA when the base is earlier in this
+// pack, a REF_DELTA when the peer already has it (a thin pack, as
+// `git bundle create` writes; git fetch and ApplyBundle complete it). Every
+// other object is copied whole, streaming from the object store, so a
+// multi-GiB file never sits in memory.
+
+const (
+	// bundleDeltaMaxSize: blobs at least this big are always sent whole.
+	bundleDeltaMaxSize = 1 << 20
+	// rawCacheEntries bounds the cache of object contents kept as delta
+	// bases for the next versions.
+	rawCacheEntries = 256
+)
+
+// bundlePackWriter writes the pack of a bundle.
+type bundlePackWriter struct {
+	s     *Store
+	w     *bufio.Writer
+	sum   hash.Hash
+	off   int64
+	z     zlibWriters
+	buf   []byte
+	delta []byte
+	// written maps objects already in this pack to their offset and delta
+	// chain length.
+	written map[plumbing.Hash]packedObj
+	raw     map[plumbing.Hash][]byte // small contents kept as delta bases
+}
+
+func (p *bundlePackWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.sum.Write(b[:n])
+	p.off += int64(n)
+	return n, err
+}
+
+// writeBundlePackLocked writes to w the pack of objs, in that order; bases
+// gives each object's preferred delta base (see newObjectsLocked).
+func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, objs []plumbing.Hash, bases map[plumbing.Hash]plumbing.Hash) error {
+	inPack := make(map[plumbing.Hash]bool, len(objs))
+	for _, h := range objs {
+		inPack[h] = true
+	}
+	p := &bundlePackWriter{s: s, w: w, sum: sha1.New(), written: map[plumbing.Hash]packedObj{}, raw: map[plumbing.Hash][]byte{}}
+	var hdr [12]byte
+	copy(hdr[:], "PACK")
+	binary.BigEndian.PutUint32(hdr[4:], 2)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(objs)))
+	if _, err := p.Write(hdr[:]); err != nil {
+		return err
+	}
+	for i, h := range objs {
+		if i%256 == 0 {
+			if err := ctxErr(ctx); err != nil {
+				return err
+			}
+		}
+		if err := p.object(h, bases[h], inPack); err != nil {
+			return fmt.Errorf("gitstore: write pack: object %s: %w", h, err)
+		}
+	}
+	_, err := w.Write(p.sum.Sum(nil))
+	return err
+}
+
+// object writes h: as a delta against base when that pays, else whole.
+func (p *bundlePackWriter) object(h, base plumbing.Hash, inPack map[plumbing.Hash]bool) error {
+	o, err := p.s.st.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return err
+	}
+	typ, size := o.Type(), o.Size()
+	off := p.off
+	deltaable := typ == plumbing.TreeObject || typ == plumbing.BlobObject && size < bundleDeltaMaxSize
+	if deltaable {
+		data, err := readAllObject(o)
+		if err != nil {
+			return err
+		}
+		if !base.IsZero() {
+			if done, err := p.tryDelta(h, base, data, inPack); err != nil || done {
+				return err
+			}
+		}
+		if err := p.entry(typ, data, -1, plumbing.ZeroHash); err != nil {
+			return err
+		}
+		p.keep(h, data)
+		p.written[h] = packedObj{off: off}
+		return nil
+	}
+	rc, err := o.Reader()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 64<<10)
+	head, _ := br.Peek(512)
+	p.buf = objectHeader(p.buf[:0], typ, size)
+	if _, err := p.Write(p.buf); err != nil {
+		return err
+	}
+	z := p.z.get(p, size, typ == plumbing.BlobObject, head)
+	n, err := io.Copy(z, br)
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("object is %d bytes, header says %d", n, size)
+	}
+	if err := z.Close(); err != nil {
+		return err
+	}
+	p.written[h] = packedObj{off: off}
+	return nil
+}
+
+// tryDelta writes h (content data) as a delta against base if base is
+// usable and the delta is small enough; done reports whether it did.
+func (p *bundlePackWriter) tryDelta(h, base plumbing.Hash, data []byte, inPack map[plumbing.Hash]bool) (done bool, err error) {
+	bo, written := p.written[base]
+	switch {
+	case written && bo.depth >= maxTreeDeltaDepth:
+		return false, nil
+	case !written && inPack[base]:
+		return false, nil // later in this pack: no forward references
+	}
+	baseData, ok := p.raw[base]
+	if !ok {
+		o, err := p.s.st.EncodedObject(plumbing.AnyObject, base)
+		if err != nil || o.Size() >= bundleDeltaMaxSize && o.Type() == plumbing.BlobObject {
+			return false, nil // the peer has it; we may not, or it is too big
+		}
+		if baseData, err = readAllObject(o); err != nil {
+			return false, err
+		}
+	}
+	lo, tail := commonAffixes(baseData, data)
+	if lo+tail < 64 {
+		return false, nil
+	}
+	p.delta = appendDelta(p.delta[:0], len(baseData), data, lo, tail)
+	if len(p.delta) >= len(data)/2 {
+		return false, nil
+	}
+	off := p.off
+	if written {
+		err = p.entry(plumbing.OFSDeltaObject, p.delta, bo.off, plumbing.ZeroHash)
+	} else {
+		err = p.entry(plumbing.REFDeltaObject, p.delta, -1, base)
+	}
+	if err != nil {
+		return false, err
+	}
+	p.keep(h, data)
+	p.written[h] = packedObj{off: off, depth: bo.depth + 1}
+	return true, nil
+}
+
+// entry writes one pack entry with content data: whole (type typ), or an
+// OFS_DELTA against the entry at baseOff, or a REF_DELTA against baseHash.
+func (p *bundlePackWriter) entry(typ plumbing.ObjectType, data []byte, baseOff int64, baseHash plumbing.Hash) error {
+	p.buf = objectHeader(p.buf[:0], typ, int64(len(data)))
+	switch typ {
+	case plumbing.OFSDeltaObject:
+		p.buf = ofsDeltaOffset(p.buf, p.off-baseOff)
+	case plumbing.REFDeltaObject:
+		p.buf = append(p.buf, baseHash[:]...)
+	}
+	if _, err := p.Write(p.buf); err != nil {
+		return err
+	}
+	z := p.z.get(p, int64(len(data)), typ == plumbing.BlobObject, data)
+	if _, err := z.Write(data); err != nil {
+		return err
+	}
+	return z.Close()
+}
+
+// keep remembers data as the content of h for the next versions' deltas.
+func (p *bundlePackWriter) keep(h plumbing.Hash, data []byte) {
+	if len(p.raw) >= rawCacheEntries {
+		for k := range p.raw {
+			delete(p.raw, k)
+			break
+		}
+	}
+	p.raw[h] = data
+}
+
+// readAllObject returns the content of a (small) object.
+func readAllObject(o plumbing.EncodedObject) ([]byte, error) {
+	rc, err := o.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data := make([]byte, 0, o.Size())
+	buf := bytesWriter{&data}
+	if _, err := io.Copy(buf, rc); err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != o.Size() {
+		return nil, fmt.Errorf("object is %d bytes, header says %d", len(data), o.Size())
+	}
+	return data, nil
+}
+
+type bytesWriter struct{ b *[]byte }
+
+func (w bytesWriter) Write(p []byte) (int, error) {
+	*w.b = append(*w.b, p...)
+	return len(p), nil
+}

@@ -1,0 +1,179 @@
+package gitstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// watchRecorder collects what Watch reports.
+type watchRecorder struct {
+	mu      sync.Mutex
+	changes []Change
+	signal  chan struct{}
+}
+
+func newWatchRecorder() *watchRecorder { return &watchRecorder{signal: make(chan struct{}, 100)} }
+
+func (r *watchRecorder) onChange(ch []Change) {
+	r.mu.Lock()
+	r.changes = append(r.changes, ch...)
+	r.mu.Unlock()
+	r.signal <- struct{}{}
+}
+
+// waitFor waits until the recorded changes include "action path".
+func (r *watchRecorder) waitFor(t *testing.T, want string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		got := actions(r.changes)
+		r.mu.Unlock()
+		for _, g := range got {
+			if g == want {
+				return time.Since(start)
+			}
+		}
+		select {
+		case <-r.signal:
+		case <-deadline:
+			t.Fatalf("%q not committed within %v; got %v", want, timeout, got)
+		}
+	}
+}
+
+// startWatch runs Watch in a goroutine and returns its stop function, which
+// returns Watch's error.
+func startWatch(t *testing.T, s *Store, r *watchRecorder) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(ctx, 0, r.onChange) }()
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Watch did not return after cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func TestWatch(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
+	s := newTestStore(t, "dev", epoch)
+	dir := s.Dir()
+	writeFile(t, dir, "before.txt", "made while not watching")
+	writeFile(t, dir, IgnoreFileName, "*.swp\nskip/\n")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "skip"), 0o755))
+	r := newWatchRecorder()
+	stop := startWatch(t, s, r)
+	r.waitFor(t, "add before.txt", 5*time.Second)
+	time.Sleep(50 * time.Millisecond) // let Watch reach its event loop
+
+	// A saved file is committed within ~100-200 ms (bounded wait: 2 s, for
+	// slow CI machines).
+	writeFile(t, dir, "saved.txt", "hello")
+	took := r.waitFor(t, "add saved.txt", 2*time.Second)
+	t.Logf("saved file committed after %v", took)
+
+	// New directories are watched (and their first files found).
+	writeFile(t, dir, "new/dir/deep.txt", "d")
+	r.waitFor(t, "add new/dir/deep.txt", 2*time.Second)
+	writeFile(t, dir, "new/dir/later.txt", "l")
+	r.waitFor(t, "add new/dir/later.txt", 2*time.Second)
+
+	// Edits and deletions.
+	writeFile(t, dir, "saved.txt", "hello again")
+	r.waitFor(t, "modify saved.txt", 2*time.Second)
+	require.NoError(t, os.Remove(filepath.Join(dir, "new/dir/deep.txt")))
+	r.waitFor(t, "delete new/dir/deep.txt", 2*time.Second)
+
+	// A renamed directory: its files move, and later edits in it are seen
+	// under the new name.
+	require.NoError(t, os.Rename(filepath.Join(dir, "new"), filepath.Join(dir, "moved")))
+	r.waitFor(t, "add moved/dir/later.txt", 2*time.Second)
+	r.waitFor(t, "delete new/dir/later.txt", 2*time.Second)
+	writeFile(t, dir, "moved/dir/after.txt", "a")
+	r.waitFor(t, "add moved/dir/after.txt", 2*time.Second)
+
+	// Ignored files never reach a commit.
+	writeFile(t, dir, "x.swp", "s")
+	writeFile(t, dir, "skip/y.txt", "s")
+	writeFile(t, dir, "marker.txt", "m")
+	r.waitFor(t, "add marker.txt", 2*time.Second)
+
+	r.mu.Lock()
+	for _, c := range r.changes {
+		assert.NotContains(t, []string{"x.swp", "skip/y.txt"}, c.Path)
+	}
+	r.mu.Unlock()
+
+	// New rules apply at once (a full scan), and the rules file is
+	// committed like any file.
+	writeFile(t, dir, IgnoreFileName, "skip/\n")
+	r.waitFor(t, "add x.swp", 2*time.Second)
+	r.waitFor(t, "modify "+IgnoreFileName, 2*time.Second)
+
+	assert.ErrorIs(t, stop(), context.Canceled)
+	assert.Empty(t, scan(t, s), "the watcher committed everything")
+
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= goroutines+1 },
+		2*time.Second, 10*time.Millisecond, "goroutines leaked")
+}
+
+// Watch stops with ErrNotInitialized when the folder's marker vanishes, and
+// with ErrClosed on a closed store.
+func TestWatchFolderGuard(t *testing.T) {
+	s := newTestStore(t, "dev", epoch)
+	r := newWatchRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(ctx, 10*time.Millisecond, r.onChange) }()
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, os.Rename(filepath.Join(s.Dir(), GitDirName), filepath.Join(t.TempDir(), "away")))
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrNotInitialized)
+	case <-ctx.Done():
+		t.Fatal("Watch did not notice the vanished marker")
+	}
+	require.NoError(t, s.Close())
+	assert.ErrorIs(t, s.Watch(context.Background(), 0, nil), ErrClosed)
+}
+
+// A mass deletion stops the watcher with the guard's error.
+func TestWatchMassDelete(t *testing.T) {
+	s := newTestStore(t, "dev", epoch, func(c *Config) { c.MaxDeleteCount = 2 })
+	writeN(t, s.Dir(), 6)
+	scan(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(ctx, 10*time.Millisecond, nil) }()
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, os.RemoveAll(filepath.Join(s.Dir(), "d")))
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrMassDelete)
+	case <-ctx.Done():
+		t.Fatal("Watch did not stop on the mass deletion")
+	}
+}
