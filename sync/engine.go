@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
 )
@@ -37,13 +38,23 @@ type Config struct {
 	// ListenAddr is the UDP address to listen on; "" = ":44996",
 	// port 0 = any free port (see Engine.Addr).
 	ListenAddr string
-	// ScanInterval is how often every folder is rescanned; 0 = 2 s.
+	// ScanInterval is how often every folder is rescanned as a safety net
+	// beside the file watcher (which commits a saved file within about
+	// 100 ms); 0 = 10 s.
 	ScanInterval time.Duration
 	// DialInterval is how often disconnected peers are dialed; 0 = 3 s.
 	DialInterval time.Duration
 	// AnnounceInterval is how often heads are re-sent to connected peers as a
 	// safety net (they are always sent at once when they change); 0 = 30 s.
 	AnnounceInterval time.Duration
+	// Discovery turns on LAN discovery (mDNS / DNS-SD, package discovery):
+	// Run announces this device and browses for others, and dials peers of
+	// the sync table at the addresses they announce, before their
+	// configured ones. Off by default, because it sends multicast on every
+	// LAN interface.
+	Discovery bool
+	// DiscoveryBrowseOnly, with Discovery, browses without announcing.
+	DiscoveryBrowseOnly bool
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Logger receives diagnostics; nil discards them.
@@ -71,7 +82,9 @@ type Engine struct {
 	stopped    map[string]error           // folders that failed to open
 	conns      map[crypto.DeviceID]*peerConn
 	dialing    map[crypto.DeviceID]bool
-	tr         *transport.Transport // non-nil while running
+	watching   map[string]*gitstore.Store // folders with a watcher running
+	tr         *transport.Transport       // non-nil while running
+	disc       *discovery.Discoverer      // non-nil while running with Discovery
 	closed     bool
 	running    bool
 	cancelRun  context.CancelFunc
@@ -92,7 +105,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.ListenAddr = fmt.Sprintf(":%d", transport.DefaultPort)
 	}
 	if cfg.ScanInterval <= 0 {
-		cfg.ScanInterval = 2 * time.Second
+		cfg.ScanInterval = 10 * time.Second
 	}
 	if cfg.DialInterval <= 0 {
 		cfg.DialInterval = 3 * time.Second
@@ -114,14 +127,15 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("sync: state directory: %w", err)
 	}
 	e := &Engine{
-		cfg:     cfg,
-		id:      cfg.Identity,
-		log:     log,
-		events:  make(chan Event, 256),
-		stores:  map[string]*gitstore.Store{},
-		stopped: map[string]error{},
-		conns:   map[crypto.DeviceID]*peerConn{},
-		dialing: map[crypto.DeviceID]bool{},
+		cfg:      cfg,
+		id:       cfg.Identity,
+		log:      log,
+		events:   make(chan Event, 256),
+		stores:   map[string]*gitstore.Store{},
+		stopped:  map[string]error{},
+		conns:    map[crypto.DeviceID]*peerConn{},
+		dialing:  map[crypto.DeviceID]bool{},
+		watching: map[string]*gitstore.Store{},
 	}
 	conf, mod, err := e.readConfig()
 	if err != nil {
@@ -343,9 +357,7 @@ func (e *Engine) store(id string) (*gitstore.Store, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		err = fmt.Errorf("sync: folder %q at %q: %w", id, f.Path, err)
-		e.stopped[id] = err
-		return nil, err
+		return nil, fmt.Errorf("sync: folder %q at %q: %w", id, f.Path, err)
 	}
 	if e.closed {
 		_ = st.Close()
@@ -355,7 +367,6 @@ func (e *Engine) store(id string) (*gitstore.Store, error) {
 		_ = st.Close()
 		return other, nil
 	}
-	delete(e.stopped, id)
 	e.stores[id] = st
 	return st, nil
 }
@@ -390,32 +401,72 @@ func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Cha
 func (e *Engine) scanFolder(ctx context.Context, id string) ([]gitstore.Change, error) {
 	st, err := e.store(id)
 	if err != nil {
-		e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
+		e.folderTrouble(id, err)
 		return nil, err
 	}
 	changes, err := st.Scan(ctx)
 	if err != nil {
-		if errors.Is(err, gitstore.ErrNotInitialized) {
-			e.closeStore(id, st, err)
-			e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
-		} else if ctx.Err() == nil {
-			e.emit(Event{Kind: EventError, Folder: id, Err: err})
+		if ctx.Err() == nil {
+			e.storeFailed(id, st, err)
 		}
 		return changes, fmt.Errorf("sync: scan folder %q: %w", id, err)
 	}
-	if len(changes) > 0 {
-		head, _ := st.Head()
-		e.emit(Event{Kind: EventLocalChanges, Folder: id, Changes: changes, Head: head})
-		e.announce(id)
-	}
+	e.folderOK(id)
+	e.localChanges(id, st, changes)
 	return changes, nil
+}
+
+// localChanges reports commits made from the folder and tells the peers.
+func (e *Engine) localChanges(id string, st *gitstore.Store, changes []gitstore.Change) {
+	if len(changes) == 0 {
+		return
+	}
+	head, _ := st.Head()
+	e.emit(Event{Kind: EventLocalChanges, Folder: id, Changes: changes, Head: head})
+	e.announce(id)
+}
+
+// storeFailed handles an error from a folder's store: a vanished folder
+// marker closes the store (it is reopened once the marker is back), and
+// guards that pause the folder are reported once.
+func (e *Engine) storeFailed(id string, st *gitstore.Store, err error) {
+	switch {
+	case errors.Is(err, gitstore.ErrNotInitialized):
+		e.closeStore(id, st, err)
+		e.folderTrouble(id, err)
+	case errors.Is(err, gitstore.ErrMassDelete):
+		e.folderTrouble(id, err)
+	default:
+		e.emit(Event{Kind: EventError, Folder: id, Err: err})
+	}
+}
+
+// folderTrouble marks a folder stopped and reports it, once per reason.
+func (e *Engine) folderTrouble(id string, err error) {
+	e.mu.Lock()
+	prev, was := e.stopped[id]
+	e.stopped[id] = err
+	e.mu.Unlock()
+	if !was || prev.Error() != err.Error() {
+		e.log.Warn("folder stopped", "folder", id, "err", err)
+		e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
+	}
+}
+
+func (e *Engine) folderOK(id string) {
+	e.mu.Lock()
+	_, was := e.stopped[id]
+	delete(e.stopped, id)
+	e.mu.Unlock()
+	if was {
+		e.log.Info("folder syncing again", "folder", id)
+	}
 }
 
 func (e *Engine) closeStore(id string, st *gitstore.Store, why error) {
 	e.mu.Lock()
 	if e.stores[id] == st {
 		delete(e.stores, id)
-		e.stopped[id] = why
 	}
 	e.mu.Unlock()
 	_ = st.Close()

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	gosync "sync"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/discovery"
+	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
 )
 
@@ -38,16 +42,43 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.mu.Unlock()
 		return fmt.Errorf("sync: %w", err)
 	}
+	var disc *discovery.Discoverer
+	if e.cfg.Discovery {
+		port := 0
+		if ua, ok := tr.LocalAddr().(*net.UDPAddr); ok {
+			port = ua.Port
+		}
+		disc, err = discovery.New(discovery.Config{
+			Device:   e.id.DeviceID(),
+			Name:     e.nameLocked(),
+			Port:     port,
+			Announce: !e.cfg.DiscoveryBrowseOnly,
+			Logger:   e.log,
+		})
+		if err != nil {
+			e.mu.Unlock()
+			_ = tr.Close()
+			return fmt.Errorf("sync: discovery: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(ctx)
-	e.running, e.tr, e.cancelRun, e.runDone = true, tr, cancel, make(chan struct{})
+	e.running, e.tr, e.disc, e.cancelRun, e.runDone = true, tr, disc, cancel, make(chan struct{})
 	done := e.runDone
 	e.mu.Unlock()
-	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String())
+	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 
 	var wg gosync.WaitGroup
+	if disc != nil {
+		wg.Go(func() {
+			if err := disc.Run(runCtx); err != nil && runCtx.Err() == nil {
+				e.log.Warn("discovery stopped", "err", err)
+			}
+		})
+		wg.Go(func() { e.onDiscovered(runCtx, tr, disc, &wg) })
+	}
 	wg.Go(func() { e.acceptLoop(runCtx, tr, &wg) })
 	wg.Go(func() { e.dialLoop(runCtx, tr, &wg) })
-	wg.Go(func() { e.tickLoop(runCtx) })
+	wg.Go(func() { e.tickLoop(runCtx, &wg) })
 
 	<-runCtx.Done()
 	closeErr := tr.Close() // ends every connection, unblocks Accept/Dial
@@ -60,8 +91,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 
+	if disc != nil {
+		_ = disc.Close()
+	}
 	e.mu.Lock()
-	e.running, e.tr, e.cancelRun = false, nil, nil
+	e.running, e.tr, e.disc, e.cancelRun = false, nil, nil, nil
 	closedByUs := e.closed
 	e.mu.Unlock()
 	close(done)
@@ -102,36 +136,10 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 	defer t.Stop()
 	for {
 		e.mu.Lock()
-		var todo []PeerConfig
-		for _, p := range e.conf.Peers {
-			if len(p.Addrs) == 0 || e.conns[p.Device] != nil || e.dialing[p.Device] {
-				continue
-			}
-			e.dialing[p.Device] = true
-			todo = append(todo, p)
-		}
+		peers := slices.Clone(e.conf.Peers)
 		e.mu.Unlock()
-		for _, p := range todo {
-			wg.Go(func() {
-				defer func() {
-					e.mu.Lock()
-					delete(e.dialing, p.Device)
-					e.mu.Unlock()
-				}()
-				for _, addr := range p.Addrs {
-					dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					c, err := tr.Dial(dctx, addr, p.Device)
-					cancel()
-					if err == nil {
-						e.addConn(ctx, c, wg)
-						return
-					}
-					if ctx.Err() != nil {
-						return
-					}
-					e.log.Debug("dial failed", "peer", p.Device, "addr", addr, "err", err)
-				}
-			})
+		for _, p := range peers {
+			e.dial(ctx, tr, p.Device, wg)
 		}
 		select {
 		case <-ctx.Done():
@@ -141,9 +149,73 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 	}
 }
 
+// onDiscovered dials peers of the sync table as soon as the LAN shows them.
+func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc *discovery.Discoverer, wg *gosync.WaitGroup) {
+	for p := range disc.Updates() {
+		if e.authorize(p.Device) == nil {
+			e.dial(ctx, tr, p.Device, wg)
+		}
+	}
+}
+
+// dialAddrs returns the addresses to try for a peer: those the LAN
+// announces first (discovery is a hint; the TLS handshake is the proof),
+// then the configured ones.
+func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
+	e.mu.Lock()
+	p, _ := e.conf.peer(d)
+	disc := e.disc
+	e.mu.Unlock()
+	var addrs []string
+	if disc != nil {
+		for _, ap := range disc.Lookup(d) {
+			addrs = append(addrs, ap.String())
+		}
+	}
+	for _, a := range p.Addrs {
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
+// dial connects to peer d in the background unless it is connected, being
+// dialed, or has no address to try.
+func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, wg *gosync.WaitGroup) {
+	addrs := e.dialAddrs(d)
+	e.mu.Lock()
+	if len(addrs) == 0 || e.conns[d] != nil || e.dialing[d] {
+		e.mu.Unlock()
+		return
+	}
+	e.dialing[d] = true
+	e.mu.Unlock()
+	wg.Go(func() {
+		defer func() {
+			e.mu.Lock()
+			delete(e.dialing, d)
+			e.mu.Unlock()
+		}()
+		for _, addr := range addrs {
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, err := tr.Dial(dctx, addr, d)
+			cancel()
+			if err == nil {
+				e.addConn(ctx, c, wg)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Debug("dial failed", "peer", d, "addr", addr, "err", err)
+		}
+	})
+}
+
 // tickLoop rescans folders, reloads config.json when another process (the
 // CLI) changed it, and periodically re-announces heads.
-func (e *Engine) tickLoop(ctx context.Context) {
+func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 	scan := time.NewTicker(e.cfg.ScanInterval)
 	defer scan.Stop()
 	announce := time.NewTicker(e.cfg.AnnounceInterval)
@@ -151,6 +223,7 @@ func (e *Engine) tickLoop(ctx context.Context) {
 	for {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
+		e.startWatchers(ctx, wg)
 		select {
 		case <-ctx.Done():
 			return
@@ -210,5 +283,38 @@ func (e *Engine) dropUnknownPeers() {
 	e.mu.Unlock()
 	for _, pc := range gone {
 		_ = pc.c.CloseWithError(2, "removed from sync table")
+	}
+}
+
+// startWatchers runs a file watcher on every open folder that has none, so
+// that a saved file is committed and announced within about 100 ms. A
+// watcher that stops (the folder vanished, a guard tripped) is restarted by
+// a later tick once the folder is healthy again.
+func (e *Engine) startWatchers(ctx context.Context, wg *gosync.WaitGroup) {
+	e.mu.Lock()
+	var todo map[string]*gitstore.Store
+	for id, st := range e.stores {
+		if _, bad := e.stopped[id]; bad || e.watching[id] == st {
+			continue
+		}
+		if todo == nil {
+			todo = map[string]*gitstore.Store{}
+		}
+		todo[id] = st
+		e.watching[id] = st
+	}
+	e.mu.Unlock()
+	for id, st := range todo {
+		wg.Go(func() {
+			err := st.Watch(ctx, 0, func(changes []gitstore.Change) { e.localChanges(id, st, changes) })
+			e.mu.Lock()
+			if e.watching[id] == st {
+				delete(e.watching, id)
+			}
+			e.mu.Unlock()
+			if err != nil && ctx.Err() == nil && !errors.Is(err, gitstore.ErrClosed) {
+				e.storeFailed(id, st, err)
+			}
+		})
 	}
 }

@@ -37,7 +37,7 @@ type PeerStatus struct {
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	conf := e.conf.clone()
-	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked()}
+	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
 	if e.tr != nil {
 		st.Addr = e.tr.LocalAddr().String()
 	}
@@ -54,6 +54,11 @@ func (e *Engine) Status() Status {
 		s, err := e.store(f.ID)
 		if err == nil {
 			fs.Head, err = s.Head()
+		}
+		if err == nil {
+			e.mu.Lock()
+			err = e.stopped[f.ID]
+			e.mu.Unlock()
 		}
 		if err != nil {
 			fs.Stopped = err.Error()

@@ -1,0 +1,181 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
+)
+
+// fakePeer is a peer in the engine's table that speaks the protocol by
+// hand, to send what an honest engine never would.
+type fakePeer struct {
+	id *crypto.Identity
+	tr *transport.Transport
+}
+
+func newFakePeer(t *testing.T) *fakePeer {
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	tr, err := transport.New(transport.Config{
+		Identity: id, ListenAddr: "127.0.0.1:0",
+		Authorize: func(crypto.DeviceID) error { return nil },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+	return &fakePeer{id: id, tr: tr}
+}
+
+func sendJSON(t *testing.T, s *transport.Stream, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, transport.WriteFrame(s, b))
+}
+
+// serveHostile connects to the engine, claims a head the engine lacks and
+// answers the engine's want with reply (a bundleHeader) followed by body.
+func (f *fakePeer) serveHostile(t *testing.T, engineAddr string, engineID crypto.DeviceID, reply bundleHeader, body []byte) *transport.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := f.tr.Dial(ctx, engineAddr, engineID)
+	require.NoError(t, err)
+	ctrl, err := c.OpenStream(ctx)
+	require.NoError(t, err)
+	sendJSON(t, ctrl, message{Type: msgControl, Name: "evil"})
+	var fakeHead gitstore.Hash
+	fakeHead[0] = 0xee
+	sendJSON(t, ctrl, message{Type: msgHead, Folder: "docs", Head: fakeHead})
+	for {
+		s, err := c.AcceptStream(ctx)
+		require.NoError(t, err, "the engine should ask for a bundle")
+		b, err := transport.ReadFrame(s, 0)
+		require.NoError(t, err)
+		m, err := decodeMessage(b)
+		require.NoError(t, err)
+		if m.Type != msgWant {
+			continue // the engine's own control stream
+		}
+		sendJSON(t, s, reply)
+		_, _ = s.Write(body)
+		_ = s.Close()
+		return c
+	}
+}
+
+func TestHostilePeerBundleRefused(t *testing.T) {
+	cases := map[string]struct {
+		reply bundleHeader
+		body  []byte
+	}{
+		"garbage bundle":        {bundleHeader{Size: 64}, []byte("# v2 git bundle\nthis is not a pack at all, but has some length.")},
+		"size beyond the limit": {bundleHeader{Size: 1 << 40}, nil},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := newNode(t, "victim")
+			write(t, n.dir, "precious.txt", "keep me")
+			n.start(t)
+			f := newFakePeer(t)
+			require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
+			eventually(t, "scanned", func() bool { return !n.e.Status().Folders[0].Head.IsZero() })
+			before := n.e.Status().Folders[0].Head
+
+			c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), tc.reply, tc.body)
+			var got Event
+			eventually(t, "an error event names the peer", func() bool {
+				for {
+					select {
+					case ev := <-n.e.Events():
+						if ev.Kind == EventError && ev.Peer == f.id.DeviceID() {
+							got = ev
+							return true
+						}
+					default:
+						return false
+					}
+				}
+			})
+			var be *gitstore.BundleError
+			assert.True(t, errors.As(got.Err, &be), "got %v", got.Err)
+			select {
+			case <-c.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("a peer that sent a hostile bundle must be disconnected")
+			}
+			assert.Equal(t, before, n.e.Status().Folders[0].Head, "no ref moved")
+			b, err := os.ReadFile(filepath.Join(n.dir, "precious.txt"))
+			require.NoError(t, err)
+			assert.Equal(t, "keep me", string(b))
+		})
+	}
+}
+
+// TestSimultaneousDial: both peers know each other's address and dial at
+// once; they settle on one connection and sync.
+func TestSimultaneousDial(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.start(t)
+	b.start(t)
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Addrs: []string{b.e.Addr().String()}, Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	write(t, a.dir, "x.txt", "from a")
+	write(t, b.dir, "y.txt", "from b")
+	eventually(t, "both files on both sides", func() bool {
+		return fileIs(a.dir, "y.txt", "from b")() && fileIs(b.dir, "x.txt", "from a")()
+	})
+	eventually(t, "one stable connection each way", func() bool {
+		sa, sb := a.e.Status(), b.e.Status()
+		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Folders[0].Head == sb.Folders[0].Head
+	})
+	// Stays connected (no flapping between duplicate connections).
+	time.Sleep(500 * time.Millisecond)
+	assert.True(t, a.e.Status().Peers[0].Connected)
+	assert.True(t, b.e.Status().Peers[0].Connected)
+}
+
+// TestReconnectAfterRestart: a peer that goes away and comes back is
+// reconnected and catches up on what changed meanwhile.
+func TestReconnectAfterRestart(t *testing.T) {
+	a := newNode(t, "a")
+	a.start(t)
+	bID, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	bHome, bDir := t.TempDir(), t.TempDir()
+	mkB := func() *Engine {
+		e, err := New(Config{Home: bHome, Identity: bID, ListenAddr: "127.0.0.1:0", ScanInterval: 100 * time.Millisecond, DialInterval: 100 * time.Millisecond})
+		require.NoError(t, err)
+		return e
+	}
+	b1 := mkB()
+	require.NoError(t, b1.AddFolder(context.Background(), FolderConfig{ID: "docs", Path: bDir}))
+	require.NoError(t, b1.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: bID.DeviceID(), Folders: []string{"docs"}}))
+	runB := func(e *Engine) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		return func() { cancel(); <-done; require.NoError(t, e.Close()) }
+	}
+	stop := runB(b1)
+	write(t, a.dir, "one.txt", "1")
+	eventually(t, "first sync", fileIs(bDir, "one.txt", "1"))
+	stop()
+
+	write(t, a.dir, "two.txt", "2") // while b is away
+	b2 := mkB()
+	stop = runB(b2)
+	defer stop()
+	eventually(t, "catches up after restart", fileIs(bDir, "two.txt", "2"))
+}
