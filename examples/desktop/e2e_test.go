@@ -51,7 +51,7 @@ func newDevice(t *testing.T, bin, name string) *device {
 // and checks that it exits cleanly.
 func (d *device) start(t *testing.T) {
 	cmd := exec.Command(d.bin, "--home", d.home, "run", "--listen", fmt.Sprintf("127.0.0.1:%d", d.port),
-		"--ui", "none", "--scan-interval", "200ms")
+		"--ui", "none", "--scan-interval", "200ms", "--no-discovery") // no multicast off this machine
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())

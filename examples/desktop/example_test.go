@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/peersync/peersync/internal/cli"
 )
 
 // The CLI as a script sees it: init prints the new DeviceID, id prints it
@@ -15,10 +17,10 @@ func Example() {
 	defer os.RemoveAll(home)
 
 	var out strings.Builder
-	_ = run(context.Background(), []string{"--home", home, "init", "--name", "laptop"}, &out, io.Discard)
+	_ = cli.Run(context.Background(), program, []string{"--home", home, "init", "--name", "laptop"}, &out, io.Discard)
 	id := strings.TrimSpace(out.String())
 	out.Reset()
-	_ = run(context.Background(), []string{"--home", home, "id"}, &out, io.Discard)
+	_ = cli.Run(context.Background(), program, []string{"--home", home, "id"}, &out, io.Discard)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	fmt.Println(lines[0] == id, len(id), strings.Fields(lines[1])[0])
 	// Output: true 63 ssh-ed25519

@@ -45,6 +45,9 @@ td,th{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical
 
 // serveUI starts the web UI on addr and returns a function that stops it.
 func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger) (stop func(), bound string, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err

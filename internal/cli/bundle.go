@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -34,7 +34,7 @@ func (h *hashList) Set(v string) error {
 func (a *app) bundle(ctx context.Context, args []string) error {
 	const use = "usage: bundle export --folder ID [--since REV]... [--to DEVICEID|PUBKEYLINE]... FILE | bundle import --folder ID FILE"
 	if len(args) == 0 {
-		return usageError{use}
+		return UsageError{use}
 	}
 	fs := flag.NewFlagSet("bundle "+args[0], flag.ContinueOnError)
 	folder := fs.String("folder", "", "folder ID")
@@ -49,7 +49,7 @@ func (a *app) bundle(ctx context.Context, args []string) error {
 		return err
 	}
 	if *folder == "" || len(pos) != 1 || (args[0] != "export" && args[0] != "import") {
-		return usageError{use}
+		return UsageError{use}
 	}
 	e, _, err := a.engine(sync.Config{})
 	if err != nil {

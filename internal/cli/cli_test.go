@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 func runCLI(t *testing.T, home string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := run(context.Background(), append([]string{"--home", home}, args...), &out, &errb)
+	err := Run(context.Background(), testProgram, append([]string{"--home", home}, args...), &out, &errb)
 	return out.String(), errb.String(), err
 }
 
@@ -38,7 +38,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runCLI(t, home, tt.args...)
 			require.Error(t, err)
-			var ue usageError
+			var ue UsageError
 			assert.True(t, errors.As(err, &ue), "want a usage error (exit 2), got %v", err)
 		})
 	}
@@ -48,11 +48,11 @@ func TestCLIErrorsSayWhatToDo(t *testing.T) {
 	home := t.TempDir()
 	_, _, err := runCLI(t, home, "id")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "desktop init")
+	assert.Contains(t, err.Error(), "peersync-test init")
 
 	_, _, err = runCLI(t, home, "peer", "add", "--name", "x", "NOT-A-DEVICE")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "desktop id")
+	assert.Contains(t, err.Error(), "peersync-test id")
 
 	_, _, err = runCLI(t, home, "folder", "add", "--id", "docs", filepath.Join(home, "missing"))
 	require.Error(t, err)
@@ -101,6 +101,8 @@ func TestCLIFlow(t *testing.T) {
 	// --home before the subcommand, PEERSYNC_HOME otherwise.
 	t.Setenv("PEERSYNC_HOME", home)
 	var buf bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"id"}, &buf, &buf))
+	require.NoError(t, Run(context.Background(), testProgram, []string{"id"}, &buf, &buf))
 	assert.Contains(t, buf.String(), id)
 }
+
+var testProgram = Program{Name: "peersync-test", Summary: "test"}

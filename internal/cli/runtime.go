@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -26,19 +26,19 @@ type runtimeInfo struct {
 	PID     int               `json:"pid"`
 	Updated time.Time         `json:"updated"`
 	Listen  string            `json:"listen"`
-	UI      string            `json:"ui,omitempty"`
 	Peers   map[string]string `json:"peers"` // DeviceID -> remote address, connected peers only
 }
 
 // publishRuntime keeps runtime.json current until ctx ends, then removes it.
-func publishRuntime(ctx context.Context, home, ui string, e *sync.Engine) {
+// A receive on poke (a peer connected or left) rewrites it at once.
+func publishRuntime(ctx context.Context, home string, e *sync.Engine, poke <-chan struct{}) {
 	path := filepath.Join(home, runtimeFile)
 	defer os.Remove(path)
 	t := time.NewTicker(runtimeEvery)
 	defer t.Stop()
 	for {
 		st := e.Status()
-		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, UI: ui, Peers: map[string]string{}}
+		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, Peers: map[string]string{}}
 		for _, p := range st.Peers {
 			if p.Connected {
 				info.Peers[p.Device.String()] = p.Addr
@@ -51,6 +51,7 @@ func publishRuntime(ctx context.Context, home, ui string, e *sync.Engine) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-poke:
 		}
 	}
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/sync"
+)
+
+// TestStatusUI: the web UI serves the status page and its JSON.
+func TestStatusUI(t *testing.T) {
+	home := t.TempDir()
+	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
+	require.NoError(t, err)
+	e, err := sync.New(sync.Config{Home: home, Identity: id})
+	require.NoError(t, err)
+	defer e.Close()
+	require.NoError(t, e.SetName("laptop"))
+	require.NoError(t, e.AddFolder(context.Background(), sync.FolderConfig{ID: "docs", Path: t.TempDir()}))
+
+	stop, addr, err := serveUI(context.Background(), "127.0.0.1:0", e, nil)
+	require.NoError(t, err)
+	defer stop()
+
+	res, err := http.Get("http://" + addr + "/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	page := string(body)
+	assert.Contains(t, page, "peersync — laptop")
+	assert.Contains(t, page, id.DeviceID().String())
+	assert.Contains(t, page, "docs")
+	assert.Contains(t, page, "No peers yet")
+
+	res, err = http.Get("http://" + addr + "/api/status")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var st struct {
+		Device  string
+		Folders []struct{ ID string }
+		Peers   []any
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&st))
+	assert.Equal(t, id.DeviceID().String(), st.Device)
+	require.Len(t, st.Folders, 1)
+	assert.Equal(t, "docs", st.Folders[0].ID)
+	assert.NotNil(t, st.Peers, "an empty list, not null")
+	assert.True(t, strings.HasPrefix(res.Header.Get("Content-Type"), "application/json"))
+}

@@ -1,0 +1,55 @@
+// Command server is the hosted peersync peer: an always-on mirror of the
+// folders shared with it (a full peer, so devices that are never online at
+// the same time still sync through it), and a STUN server — a TURN relay too
+// when given credentials — for devices behind NATs. The rendezvous that
+// brokers ICE between devices and the read-only web view for phones come
+// with their issues.
+//
+// It has the same commands as examples/desktop (init, id, folder add,
+// peer add, status, …); `run` adds:
+//
+//	--stun-listen HOST:PORT   STUN (and TURN) on UDP, default :3478
+//	--turn-user U --turn-pass P  enable TURN relaying with these credentials
+//	--turn-relay-ip IP        the public IP relays are announced at
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/peersync/peersync/internal/cli"
+)
+
+var program = cli.Program{
+	Name:     "server",
+	Summary:  "server: the always-on peersync peer, with STUN/TURN for devices behind NATs",
+	RunUsage: "[--stun-listen HOST:PORT|none] [--turn-user U --turn-pass P] [--turn-relay-ip IP]",
+	Services: func(fs *flag.FlagSet) func(context.Context, cli.Env) (func(), error) {
+		stunListen := fs.String("stun-listen", ":3478", "UDP HOST:PORT for STUN (and TURN), or none")
+		user := fs.String("turn-user", "", "TURN user name (enables TURN, with --turn-pass)")
+		pass := fs.String("turn-pass", "", "TURN password")
+		relayIP := fs.String("turn-relay-ip", "", "public IP address of this server for TURN relays")
+		return func(ctx context.Context, env cli.Env) (func(), error) {
+			if *stunListen == "none" {
+				return func() {}, nil
+			}
+			r, err := startRelay(relayConfig{Listen: *stunListen, User: *user, Pass: *pass, RelayIP: *relayIP, Log: env.Log})
+			if err != nil {
+				return nil, err
+			}
+			mode := "STUN"
+			if *user != "" {
+				mode = "STUN and TURN"
+			}
+			fmt.Fprintf(env.Stdout, "%s on udp %s\n", mode, r.Addr())
+			return func() {
+				if err := r.Close(); err != nil {
+					env.Log.Warn("closing STUN/TURN", "err", err)
+				}
+			}, nil
+		}
+	},
+}
+
+func main() { cli.Main(program) }

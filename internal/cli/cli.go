@@ -1,0 +1,485 @@
+// Package cli implements the command line shared by the example programs
+// (examples/desktop, examples/server): identity, folders, peers, scanning,
+// history, bundles, status and the `run` daemon. Each program describes
+// itself with a Program (its name, its own `run` services such as a web UI
+// or a STUN/TURN server) and calls Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/sync"
+)
+
+// Program describes one example program to the shared command line.
+type Program struct {
+	// Name is the command's name, used in messages ("desktop").
+	Name string
+	// Summary is one line printed above the usage.
+	Summary string
+	// RunUsage is the usage of the program's own `run` flags, e.g.
+	// "[--ui ADDR|none]".
+	RunUsage string
+	// Services, if set, declares the program's own flags on `run`'s flag
+	// set and returns the function that starts its services beside the
+	// engine once it exists; the stop function it returns is called on
+	// shutdown, before the engine closes.
+	Services func(fs *flag.FlagSet) func(ctx context.Context, env Env) (stop func(), err error)
+}
+
+// Env is what a program's services get to work with.
+type Env struct {
+	Engine *sync.Engine
+	Home   string
+	Log    *slog.Logger
+	Stdout io.Writer
+}
+
+// Main runs the program with os.Args and exits: status 2 for a wrong command
+// line, 1 for other errors. SIGINT and SIGTERM stop `run` cleanly.
+func Main(p Program) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, p, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+		var ue UsageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// UsageError marks mistakes in the command line (exit status 2).
+type UsageError struct{ Msg string }
+
+func (e UsageError) Error() string { return e.Msg + " (see `help`)" }
+
+func usageText(p Program) string {
+	return fmt.Sprintf(`%s
+
+usage: %[2]s [--home DIR] [COMMAND] [ARGS]
+
+Commands:
+  init [--name NAME]                 create identity and state; print the DeviceID
+  id                                 line 1: DeviceID; line 2: ssh-ed25519 public key line
+  folder add --id ID PATH            share PATH under folder ID
+  peer add --name NAME [--addr HOST:PORT]... [--folders ID,ID] DEVICEID|PUBKEYLINE
+                                     add (or update) a peer in the sync table
+  peer remove DEVICEID|PUBKEYLINE    remove a peer
+  scan [--folder ID [--allow-mass-delete]]
+                                     scan now, commit each change, print the commits
+  peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
+  run [--listen HOST:PORT] [--no-discovery] [--scan-interval D] [-v] %[3]s
+                                     the daemon (the default command); Ctrl-C stops it.
+                                     It announces itself and finds peers on the LAN with
+                                     mDNS unless --no-discovery
+  status                             folders, heads, peers, last known revisions
+  history --folder ID [-n N] [PATH]  commits touching PATH (or all), newest first:
+                                     REV DATE DEVICE ACTION PATH
+  restore --folder ID PATH REV       PATH back to its content at REV, as a new commit
+  bundle export --folder ID [--since REV]... [--to DEVICEID|PUBKEYLINE]... FILE
+                                     write a git bundle of our head (sneakernet); --to seals
+                                     it so only those devices can open it (age; signed by us)
+  bundle import --folder ID FILE     validate, apply, merge and check out a bundle
+
+Global flags:
+  --home DIR   state directory (default $PEERSYNC_HOME, else <user config dir>/peersync)
+`, p.Summary, p.Name, p.RunUsage)
+}
+
+// Run runs one command line (without the program name).
+func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer) error {
+	global := flag.NewFlagSet(p.Name, flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	home := global.String("home", "", "state directory")
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageText(p))
+			return nil
+		}
+		return UsageError{err.Error()}
+	}
+	dir, err := homeDir(*home)
+	if err != nil {
+		return err
+	}
+	a := &app{prog: p, home: dir, stdout: stdout, stderr: stderr}
+	rest := global.Args()
+	if len(rest) == 0 {
+		return a.run(ctx, nil)
+	}
+	cmd, rest := rest[0], rest[1:]
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usageText(p))
+		return nil
+	case "init":
+		return a.init(rest)
+	case "id":
+		return a.id(rest)
+	case "folder":
+		return a.folder(ctx, rest)
+	case "peer":
+		return a.peer(rest)
+	case "peers":
+		return a.peers(ctx, rest)
+	case "scan":
+		return a.scan(ctx, rest)
+	case "run":
+		return a.run(ctx, rest)
+	case "status":
+		return a.status(rest)
+	case "bundle":
+		return a.bundle(ctx, rest)
+	case "history":
+		return a.history(ctx, rest)
+	case "restore":
+		return a.restore(ctx, rest)
+	}
+	return UsageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func homeDir(flagValue string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	if env := os.Getenv("PEERSYNC_HOME"); env != "" {
+		return filepath.Abs(env)
+	}
+	cfg, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory: pass --home DIR or set PEERSYNC_HOME (%w)", err)
+	}
+	return filepath.Join(cfg, "peersync"), nil
+}
+
+type app struct {
+	prog           Program
+	home           string
+	stdout, stderr io.Writer
+}
+
+func (a *app) identityPath() string { return filepath.Join(a.home, "identity") }
+
+// engine opens the identity (creating it on first use) and the engine.
+func (a *app) engine(cfg sync.Config) (*sync.Engine, bool, error) {
+	id, created, err := crypto.LoadOrCreateIdentity(a.identityPath())
+	if err != nil {
+		return nil, false, err
+	}
+	cfg.Home, cfg.Identity = a.home, id
+	e, err := sync.New(cfg)
+	return e, created, err
+}
+
+// parse parses flags that may come before or after positional arguments
+// and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, UsageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (a *app) init(args []string) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	name := fs.String("name", "", "device name (default: host name)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return UsageError{"init takes no arguments"}
+	}
+	e, created, err := a.engine(sync.Config{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if *name != "" {
+		if err := e.SetName(*name); err != nil {
+			return err
+		}
+	}
+	if !created {
+		fmt.Fprintf(a.stderr, "identity already exists in %s (kept)\n", a.identityPath())
+	}
+	fmt.Fprintln(a.stdout, e.DeviceID())
+	return nil
+}
+
+func (a *app) id(args []string) error {
+	if len(args) > 0 {
+		return UsageError{"id takes no arguments"}
+	}
+	id, err := crypto.LoadIdentity(a.identityPath())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no identity in %s yet: run `%s init` first", a.home, a.prog.Name)
+		}
+		return err
+	}
+	fmt.Fprintln(a.stdout, id.DeviceID())
+	fmt.Fprintln(a.stdout, id.AuthorizedKey())
+	return nil
+}
+
+func (a *app) folder(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		return UsageError{"usage: folder add --id ID PATH"}
+	}
+	fs := flag.NewFlagSet("folder add", flag.ContinueOnError)
+	id := fs.String("id", "", "folder ID shared between devices")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *id == "" || len(pos) != 1 {
+		return UsageError{"usage: folder add --id ID PATH"}
+	}
+	e, _, err := a.engine(sync.Config{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if err := e.AddFolder(ctx, sync.FolderConfig{ID: *id, Path: pos[0]}); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(pos[0])
+	fmt.Fprintf(a.stdout, "folder %s shared from %s\n", *id, abs)
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (a *app) peer(args []string) error {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "remove") {
+		return UsageError{"usage: peer add|remove ..."}
+	}
+	if args[0] == "remove" {
+		if len(args) != 2 {
+			return UsageError{"usage: peer remove DEVICEID|PUBKEYLINE"}
+		}
+		d, err := crypto.ParsePeer(args[1])
+		if err != nil {
+			return err
+		}
+		e, _, err := a.engine(sync.Config{})
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return e.RemovePeer(d)
+	}
+	fs := flag.NewFlagSet("peer add", flag.ContinueOnError)
+	name := fs.String("name", "", "a label for the peer")
+	var addrs multiFlag
+	fs.Var(&addrs, "addr", "HOST:PORT to dial (repeatable)")
+	folders := fs.String("folders", "", "comma-separated folder IDs to share with the peer")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return UsageError{"usage: peer add --name NAME [--addr HOST:PORT]... [--folders ID,ID] DEVICEID|PUBKEYLINE"}
+	}
+	// An unquoted "ssh-ed25519 AAAA… comment" arrives as several words.
+	d, err := crypto.ParsePeer(strings.Join(pos, " "))
+	if err != nil {
+		return fmt.Errorf("%w; give the peer's DeviceID (line 1 of `%s id` on that device) or its ssh-ed25519 line (line 2)", err, a.prog.Name)
+	}
+	p := sync.PeerConfig{Device: d, Name: *name, Addrs: addrs}
+	for _, f := range strings.Split(*folders, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			p.Folders = append(p.Folders, f)
+		}
+	}
+	e, _, err := a.engine(sync.Config{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if err := e.AddPeer(p); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "peer %s added\n", d)
+	return nil
+}
+
+func (a *app) scan(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	folder := fs.String("folder", "", "only this folder ID")
+	confirm := fs.Bool("allow-mass-delete", false, "confirm a deletion the mass-delete guard refused (needs --folder)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || (*confirm && *folder == "") {
+		return UsageError{"usage: scan [--folder ID [--allow-mass-delete]]"}
+	}
+	e, _, err := a.engine(sync.Config{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	var res map[string][]gitstore.Change
+	if *confirm {
+		var changes []gitstore.Change
+		changes, err = e.AllowMassDelete(ctx, *folder)
+		res = map[string][]gitstore.Change{*folder: changes}
+	} else {
+		res, err = e.Scan(ctx, *folder)
+	}
+	if errors.Is(err, gitstore.ErrMassDelete) {
+		err = fmt.Errorf("%w\nif the deletion is intended: scan --folder FOLDER --allow-mass-delete", err)
+	}
+	for id, changes := range res {
+		for _, c := range changes {
+			fmt.Fprintf(a.stdout, "%s %s %s %s\n", id, c.Commit, c.Action, c.Path)
+		}
+	}
+	return err
+}
+
+func (a *app) status(args []string) error {
+	if len(args) > 0 {
+		return UsageError{"status takes no arguments"}
+	}
+	e, _, err := a.engine(sync.Config{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	st := e.Status()
+	if !mergeRuntime(a.home, &st) {
+		fmt.Fprintf(a.stderr, "(the daemon is not running: `%s run` starts it)\n", a.prog.Name)
+	}
+	writeStatus(a.stdout, st)
+	return nil
+}
+
+func writeStatus(w io.Writer, st sync.Status) {
+	fmt.Fprintf(w, "device  %s\nname    %s\n", st.Device, st.Name)
+	if st.Addr != "" {
+		fmt.Fprintf(w, "listen  %s\n", st.Addr)
+	}
+	for _, f := range st.Folders {
+		head := "-"
+		if !f.Head.IsZero() {
+			head = f.Head.String()
+		}
+		fmt.Fprintf(w, "folder  %s  %s  head %s", f.ID, f.Path, head)
+		if f.Stopped != "" {
+			fmt.Fprintf(w, "  STOPPED: %s", f.Stopped)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, p := range st.Peers {
+		state := "offline"
+		if p.Connected {
+			state = "connected " + p.Addr
+		}
+		name := p.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(w, "peer    %s  %s  %s  addrs=%s  folders=%s\n", name, p.Device, state,
+			strings.Join(p.Addrs, ","), strings.Join(p.Folders, ","))
+		for _, f := range p.Folders {
+			known := "-"
+			if h, ok := p.Known[f]; ok && !h.IsZero() {
+				known = h.String()
+			}
+			fmt.Fprintf(w, "  known %s %s\n", f, known)
+		}
+	}
+}
+
+func (a *app) run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	listen := fs.String("listen", ":44996", "UDP HOST:PORT to listen on")
+	scanEvery := fs.Duration("scan-interval", 10*time.Second, "how often folders are fully rescanned (the file watcher commits saves at once)")
+	verbose := fs.Bool("v", false, "debug logging")
+	noDiscovery := fs.Bool("no-discovery", false, "neither announce nor browse the LAN (mDNS)")
+	var startServices func(context.Context, Env) (func(), error)
+	if a.prog.Services != nil {
+		startServices = a.prog.Services(fs)
+	}
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return UsageError{"run takes no positional arguments"}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	e, created, err := a.engine(sync.Config{ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if created {
+		fmt.Fprintf(a.stderr, "created a new identity in %s\n", a.identityPath())
+	}
+	fmt.Fprintf(a.stdout, "device %s\n", e.DeviceID())
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if startServices != nil {
+		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout})
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	published, poke := make(chan struct{}), make(chan struct{}, 1)
+	go func() { defer close(published); publishRuntime(runCtx, a.home, e, poke) }()
+	defer func() { cancel(); <-published }()
+	go func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case ev := <-e.Events():
+				log.Info("event", "event", ev.String())
+				if ev.Kind == sync.EventPeerConnected || ev.Kind == sync.EventPeerDisconnected {
+					select {
+					case poke <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	err = e.Run(runCtx)
+	if ctx.Err() != nil { // SIGINT/SIGTERM: a clean stop
+		fmt.Fprintln(a.stderr, "stopped")
+		return nil
+	}
+	return err
+}
