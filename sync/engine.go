@@ -55,6 +55,10 @@ type Config struct {
 	Discovery bool
 	// DiscoveryBrowseOnly, with Discovery, browses without announcing.
 	DiscoveryBrowseOnly bool
+	// DiscoveryHostName, with Discovery, also answers for NAME.local with
+	// this device's addresses, so that a phone's browser can open a web view
+	// served on the LAN by name. "" = no extra name.
+	DiscoveryHostName string
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Logger receives diagnostics; nil discards them.

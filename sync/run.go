@@ -53,6 +53,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			Name:     e.nameLocked(),
 			Port:     port,
 			Announce: !e.cfg.DiscoveryBrowseOnly,
+			HostName: e.cfg.DiscoveryHostName,
 			Logger:   e.log,
 		})
 		if err != nil {

@@ -84,7 +84,7 @@ Commands:
   scan [--folder ID [--allow-mass-delete]]
                                      scan now, commit each change, print the commits
   peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
-  run [--listen HOST:PORT] [--no-discovery] [--scan-interval D] [-v] %[3]s
+  run [--listen HOST:PORT] [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
                                      the daemon (the default command); Ctrl-C stops it.
                                      It announces itself and finds peers on the LAN with
                                      mDNS unless --no-discovery
@@ -424,6 +424,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	scanEvery := fs.Duration("scan-interval", 10*time.Second, "how often folders are fully rescanned (the file watcher commits saves at once)")
 	verbose := fs.Bool("v", false, "debug logging")
 	noDiscovery := fs.Bool("no-discovery", false, "neither announce nor browse the LAN (mDNS)")
+	lanName := fs.String("lan-name", "", "also answer mDNS for NAME.local, so phones on the LAN can open a web view served on a LAN address by name")
 	var startServices func(context.Context, Env) (func(), error)
 	if a.prog.Services != nil {
 		startServices = a.prog.Services(fs)
@@ -438,7 +439,11 @@ func (a *app) run(ctx context.Context, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-	e, created, err := a.engine(sync.Config{ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery, Logger: log})
+	if *lanName != "" && *noDiscovery {
+		return UsageError{"--lan-name needs discovery; drop --no-discovery"}
+	}
+	e, created, err := a.engine(sync.Config{ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery,
+		DiscoveryHostName: strings.TrimSuffix(*lanName, ".local"), Logger: log})
 	if err != nil {
 		return err
 	}
