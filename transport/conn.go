@@ -18,11 +18,33 @@ type Conn struct {
 	qc       *quic.Conn
 	peer     crypto.DeviceID
 	outgoing bool
+	path     string      // one of the Path constants; set before the Conn is handed out
+	ice      *iceSession // the ICE agent keeping the path open, nil for PathDirect; set before the Conn is handed out
 }
 
 func newConn(qc *quic.Conn, peer crypto.DeviceID, outgoing bool) *Conn {
-	return &Conn{qc: qc, peer: peer, outgoing: outgoing}
+	return &Conn{qc: qc, peer: peer, outgoing: outgoing, path: PathDirect}
 }
+
+// Paths a connection can take, as Conn.Path reports them.
+const (
+	// PathDirect: Dial to an address the caller knew, or Accept of a
+	// connection no AcceptICE was waiting for.
+	PathDirect = "direct"
+	// PathICEHost: ICE selected a pair of host candidates (same network,
+	// no NAT in between).
+	PathICEHost = "ice-host"
+	// PathICESrflx: ICE selected a pair with a server- or peer-reflexive
+	// candidate: the path crosses a NAT whose mapping ICE punched.
+	PathICESrflx = "ice-srflx"
+	// PathICERelay: the path goes through a TURN relay (not yet supported:
+	// DialICE fails rather than return one).
+	PathICERelay = "ice-relay"
+)
+
+// Path reports how the connection was established: PathDirect,
+// PathICEHost, PathICESrflx or PathICERelay.
+func (c *Conn) Path() string { return c.path }
 
 // Peer returns the remote device, as proven in the TLS handshake.
 func (c *Conn) Peer() crypto.DeviceID { return c.peer }

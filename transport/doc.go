@@ -97,18 +97,102 @@
 // for every goroutine the Transport started, and is idempotent; afterwards
 // every method returns ErrClosed.
 //
+// # NAT traversal
+//
+// Peers behind NATs connect with ICE (pion/ice v4) and then QUIC on the path
+// ICE punched. Signaling — exchanging ICE credentials and candidates — goes
+// through a Signaling the caller provides (the rendezvous, later; a channel
+// in tests):
+//
+//	// dialing side (ICE controlling):
+//	conn, err := tr.DialICE(ctx, peerID, sig, transport.ICEConfig{STUNServers: []string{"stun.example.net:3478"}})
+//
+//	// accepting side, in the loop that receives signaling messages:
+//	from, msg, err := sig.Recv(ctx)
+//	if s, err := transport.ParseSignal(msg); err == nil && s.Type == transport.SignalOffer {
+//		conn, err := tr.AcceptICE(ctx, from, msg, sig, cfg) // refuses devices Authorize refuses
+//	}
+//
+// conn.Path() then says how the connection was made: "direct" (Dial, or
+// Accept), "ice-host" (ICE host pair: same network), "ice-srflx" (a
+// server- or peer-reflexive candidate: through a NAT), "ice-relay" (TURN;
+// not supported yet, DialICE fails instead).
+//
+// Steps: DialICE gathers candidates (host candidates of the Transport's
+// socket and, with STUNServers, its server-reflexive address asked from that
+// same socket), sends an offer, and waits for the answer; AcceptICE gathers,
+// answers, and both run ICE connectivity checks. Once ICE has selected a
+// pair, the dialing side dials QUIC to the selected remote address over the
+// same socket, with the usual mutual TLS check (the remote must prove to be
+// the DeviceID dialed; the acceptor's Authorize applies), and the accepting
+// side takes the incoming QUIC connection of that device from one of its ICE
+// candidate addresses (it is not returned by Accept). Signaling is not
+// trusted: a rendezvous lying about who sent an offer or answer gets ICE to
+// connect to the wrong device, and then the TLS handshake fails (DialICE
+// with crypto.ErrUnknownPeer or ErrRefused; AcceptICE, refusing the device
+// that came instead of the one named, with crypto.ErrUnknownPeer naming it).
+//
+// The ICE agent lives as long as the QUIC connection: its consent checks
+// (STUN binding requests on the selected pair every 2 s, both ways) keep the
+// NAT mapping open, the agent is closed when the connection ends, and the
+// connection is closed with application error 0x2 when ICE declares the path
+// failed (no STUN answer for 5 s + 25 s) — closing an agent does not stop
+// QUIC by itself, so we tie them. If ICE later prefers another pair, QUIC
+// stays on the first one (its keepalives, every IdleTimeout/3, keep that
+// mapping open too).
+//
+// # Shared socket
+//
+// ICE and QUIC use the one UDP socket of the Transport, so that the NAT
+// mapping ICE punched is the one QUIC uses, and so that QUIC keeps quic-go's
+// fast path (GSO/GRO, path-MTU discovery): QUIC run over pion's ice.Conn
+// instead moved 4–7× less data; on the shared socket it moves as much as
+// plain quic-go does (BenchmarkThroughput). The quic.Transport owns the
+// socket and demultiplexes QUIC by connection ID; the packets it does not
+// take (first byte 0x00–0x3F, which covers STUN) it hands over through
+// quic.Transport.ReadNonQUICPacket (a queue of 32 packets, which drops
+// beyond: one goroutine of ours drains it without blocking). That goroutine
+// routes each STUN message to its ICE session — requests by the ufrag in
+// their USERNAME, responses by the transaction ID of the request the
+// session sent — and each session's pion UniversalUDPMux reads its own
+// packets from a net.PacketConn view and writes with
+// quic.Transport.WriteTo. (One pion mux shared by all sessions would route
+// by remote address, and misroute when two sessions face the same peer
+// address, as when both peers dial each other at once.) Closing a session's
+// view never closes the socket. TURN ChannelData (first byte 0x40–0x4F)
+// would be taken for QUIC by quic-go: relay paths will need their own socket.
+//
+// Signaling message (UTF-8 JSON, at most MaxSignalSize = 16 KiB; unknown
+// fields are ignored, anything else malformed is refused with ErrBadSignal):
+//
+//	{
+//	  "v": 1,                                   // SignalVersion; others are refused
+//	  "type": "offer",                          // "offer" (dialer) or "answer" (acceptor)
+//	  "session": "3f2a…(32 lowercase hex)",     // chosen by the offerer, echoed in the answer
+//	  "ufrag": "…",                             // ICE username fragment: 4–256 of [A-Za-z0-9+/]
+//	  "pwd": "…",                               // ICE password: 22–256 of [A-Za-z0-9+/]
+//	  "candidates": [                           // at most 32, each at most 256 bytes
+//	    "1 1 udp 2130706431 192.0.2.10 44996 typ host",
+//	    "2 1 udp 1694498815 203.0.113.7 61234 typ srflx raddr 192.0.2.10 rport 44996"
+//	  ]
+//	}
+//
+// Candidates are RFC 8839 candidate-attribute values (with or without the
+// "candidate:" prefix); each must be UDP with an IP literal address (no
+// hostnames or mDNS names: no lookups are made for a peer's input) and a
+// port in 1–65535. Candidates are not trickled: each side sends all of its
+// own in one message, after gathering (bounded by ICEConfig.STUNTimeout);
+// beyond 32, host candidates are left out first. A peer's relay candidates
+// are accepted by ParseSignal but not used yet.
+//
 // # Roadmap
 //
-// This is the direct-connection skeleton. To come, without changing the API
-// above:
+// To come, without changing the API above:
 //
-//   - NAT traversal with pion ICE: non-QUIC packets on the socket (STUN,
-//     first byte 0x00–0x3F) will be read with quic.Transport.ReadNonQUICPacket
-//     and fed to pion's UniversalUDPMux; once ICE selects a pair, Dial goes to
-//     that remote address over this same socket, so QUIC uses the mapping ICE
-//     punched. Relay (TURN) paths need their own handling.
+//   - Relay (TURN) candidates, on a socket of their own.
 //   - The rendezvous client and server (relaying ICE offers between DeviceIDs,
-//     reporting observed addresses).
+//     reporting observed addresses), and dial racing between direct addresses
+//     and ICE.
 //   - TCP+TLS fallback on port 44996/tcp for networks that drop UDP, with the
 //     same authentication and framing, and a stream multiplexer.
 package transport

@@ -114,6 +114,8 @@ type Transport struct {
 	mu     sync.Mutex         // guards the fields below
 	closed bool               // Close has been called
 	conns  map[*Conn]struct{} // open connections, removed when they end
+
+	ice iceState // NAT traversal (ice.go); has its own lock
 }
 
 // New validates cfg, binds the socket and starts accepting connections.
@@ -242,6 +244,7 @@ func (t *Transport) newServerTLS() *tls.Config {
 			d, err := crypto.VerifyPeer(cs.PeerCertificates, t.cfg.Authorize)
 			if err != nil {
 				t.log.Info("refused incoming connection", "remote", remote, "device", d, "err", err)
+				t.iceRefused(remote, err)
 				return err
 			}
 			return nil
@@ -284,6 +287,12 @@ func (t *Transport) Dial(ctx context.Context, addr string, peer crypto.DeviceID)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
 	}
+	return t.dialUDP(ctx, ua, addr, peer, PathDirect)
+}
+
+// dialUDP is Dial after name resolution, also used by DialICE for the
+// address ICE selected. path is what the Conn's Path reports.
+func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, peer crypto.DeviceID, path string) (*Conn, error) {
 	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(peer), t.dialQUICConfig())
 	if err != nil {
 		return nil, t.dialError(addr, peer, err)
@@ -300,6 +309,7 @@ func (t *Transport) Dial(ctx context.Context, addr string, peer crypto.DeviceID)
 		return nil, t.dialError(addr, peer, err)
 	}
 	c := newConn(qc, d, true)
+	c.path = path
 	if !t.track(c) {
 		return nil, ErrClosed
 	}
@@ -419,6 +429,9 @@ func (t *Transport) acceptLoop() {
 			return
 		}
 		t.log.Debug("accepted", "device", d, "remote", c.RemoteAddr())
+		if t.claimICE(c) {
+			continue // an AcceptICE call was waiting for it
+		}
 		select {
 		case t.acceptCh <- c:
 		case <-t.ctx.Done():
@@ -502,6 +515,7 @@ func (t *Transport) Close() error {
 		wg.Go(func() { c.CloseWithError(codeClosed, "transport closed") }) //nolint:errcheck // always nil
 	}
 	wg.Wait()
+	t.closeICE()
 	if err := t.qt.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("transport: close QUIC transport: %w", err))
 	}
