@@ -104,10 +104,8 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	// The new objects go into one pack of ours, complete before a ref moves.
 	s.beginPackLocked()
 	defer s.abortPackLocked()
-	for _, h := range keep {
-		if err := s.storePackObjectLocked(h, objs[h]); err != nil {
-			return ApplyResult{}, err
-		}
+	if err := s.storePackObjectsLocked(keep, objs); err != nil {
+		return ApplyResult{}, err
 	}
 	if err := s.endPackLocked(); err != nil {
 		return ApplyResult{}, err
@@ -124,9 +122,41 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	return res, err
 }
 
-// storePackObjectLocked writes o, named h, into the pack being written
-// (streaming a large blob from the spool).
+// storePackObjectsLocked writes the objects keep of objs into the pack
+// being written, each delta base before the objects made from it, so that
+// deltas that came in the bundle are kept (as OFS_DELTA) instead of storing
+// every tree version whole.
+func (s *Store) storePackObjectsLocked(keep []plumbing.Hash, objs map[plumbing.Hash]*packObject) error {
+	kept := make(map[plumbing.Hash]bool, len(keep))
+	for _, h := range keep {
+		kept[h] = true
+	}
+	done := make(map[plumbing.Hash]bool, len(keep))
+	for _, h := range keep {
+		// Walk down the chain of bases not stored yet, store bottom up.
+		var chain []plumbing.Hash
+		for c := h; kept[c] && !done[c]; c = objs[c].baseHash {
+			chain = append(chain, c)
+			done[c] = true
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			if err := s.storePackObjectLocked(chain[i], objs[chain[i]]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// storePackObjectLocked writes o, named h, into the pack being written: as
+// the delta it came as when its base is in that pack, streaming a large
+// blob from the spool, else whole.
 func (s *Store) storePackObjectLocked(h plumbing.Hash, o *packObject) error {
+	if o.delta != nil {
+		if done, err := s.pw.writeDelta(h, o.typ, o.data, o.baseHash, o.delta); err != nil || done {
+			return err
+		}
+	}
 	if o.data != nil || o.spool == nil {
 		_, err := s.writeObjectLocked(o.typ, o.data)
 		return err

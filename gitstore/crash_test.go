@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // crashIterations is the number of kill -9 rounds: 5 by default,
@@ -53,7 +55,7 @@ func TestCrashSafety(t *testing.T) {
 	work := t.TempDir()
 	for i := range crashIterations(t) {
 		cmd := exec.Command(bin, "-dir", work, "-seed", fmt.Sprint(seed+uint64(i)))
-		var stderr strings.Builder
+		var stderr testutil.SyncBuffer // written by exec's copier while we read
 		cmd.Stderr = &stderr
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)

@@ -50,7 +50,8 @@
 //	    HEAD                     "ref: refs/heads/main"
 //	    refs/heads/main          our history
 //	    refs/peers/<ID>/main     the head of the last bundle applied from peer <ID>
-//	    objects/pack/            packs: one per Scan or applied bundle (pack-*.pack + .idx)
+//	    objects/pack/            packs (pack-*.pack + .idx): one per big Scan or applied bundle
+//	    objects/xx/…             loose objects of small scans, merges and restores
 //	    peersync-statcache.json  stat cache: path -> size, mtime, mode, inode, blob
 //	<Dir>/**/.peersync-tmp-*     our temporary files (always ignored)
 //	<Dir>/**/.peersyncignore     ignore rules (ordinary files, synced)
@@ -111,8 +112,11 @@
 // is visible only with its index); only then does main move. Objects an
 // interrupted scan wrote are thrown away with the pack, and the stat cache
 // goes back to its saved copy so nothing names them. ApplyBundle stores a
-// bundle's objects the same way, in a pack of its own. The git CLI reads
-// these packs (git fsck --strict, git verify-pack).
+// bundle's objects the same way, in a pack of its own, keeping the deltas
+// the bundle brought. A scan or apply that makes fewer than 100 objects (and
+// no blob over 64 KiB) writes them loose instead, so the many small scans of
+// a watched folder do not each leave a tiny pack. The git CLI reads these
+// packs (git fsck --strict, git verify-pack).
 //
 // Scan skips .peersync, any subdirectory containing its own .peersync or .git
 // (an independent history, as git skips nested repositories), our temporary

@@ -305,6 +305,21 @@ func (pw *packWriter) writeObject(t plumbing.ObjectType, data []byte) (plumbing.
 	return h, pw.put(h, t, data, 0, -1)
 }
 
+// writeDelta stores the object h (content data) as the given delta against
+// base when base is in this pack, the chain stays within
+// maxTreeDeltaDepth and the delta is small; it reports whether it did (or h
+// was there already).
+func (pw *packWriter) writeDelta(h plumbing.Hash, t plumbing.ObjectType, data []byte, base plumbing.Hash, delta []byte) (bool, error) {
+	if pw.known(t, h) {
+		return true, nil
+	}
+	b, ok := pw.obj[base]
+	if !ok || b.depth >= maxTreeDeltaDepth || len(delta) >= len(data)/2 {
+		return false, nil
+	}
+	return true, pw.put(h, t, delta, b.depth+1, b.off)
+}
+
 // enqueue keeps an object in memory while the pack is not open and the
 // queue has room; it reports whether it did.
 func (pw *packWriter) enqueue(h plumbing.Hash, t plumbing.ObjectType, data []byte) bool {

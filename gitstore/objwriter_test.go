@@ -105,6 +105,9 @@ func TestScanWritesPacksWithTreeDeltas(t *testing.T) {
 	apply(t, other, b, peerA)
 	assert.Equal(t, folderFiles(t, dir), folderFiles(t, other.Dir()))
 	fsck(t, other)
+	_, deltas, depth = verifyPack(t, other)
+	assert.Greater(t, deltas, 90, "the bundle's tree deltas are kept")
+	assert.LessOrEqual(t, depth, maxTreeDeltaDepth)
 }
 
 func TestScanPackDeltaChainsBounded(t *testing.T) {

@@ -29,6 +29,11 @@ type packObject struct {
 	// pack (see readPackSpooled).
 	spool    *os.File
 	spoolOff int64
+	// hash is the object's name; for an object that came as a delta,
+	// baseHash and delta are its base and the delta, reused when storing.
+	hash     plumbing.Hash
+	baseHash plumbing.Hash
+	delta    []byte
 }
 
 // reader returns the content of o, streaming it from the spool for a large
@@ -284,13 +289,14 @@ func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, ext
 			continue
 		}
 		if e.large {
-			o := &packObject{typ: e.typ, size: e.size, spool: spool, spoolOff: e.dataOff}
+			o := &packObject{typ: e.typ, size: e.size, spool: spool, spoolOff: e.dataOff, hash: e.hash}
 			objs[e.hash] = o
 			byOffset[e.offset] = o
 			continue
 		}
 		o := &packObject{typ: e.typ, data: e.data, size: int64(len(e.data))}
-		objs[plumbing.ComputeHash(o.typ, o.data)] = o
+		o.hash = plumbing.ComputeHash(o.typ, o.data)
+		objs[o.hash] = o
 		byOffset[e.offset] = o
 	}
 	for len(pending) > 0 {
@@ -306,6 +312,9 @@ func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, ext
 				b, err := external(e.baseHash)
 				if err != nil {
 					return nil, err
+				}
+				if b != nil {
+					b.hash = e.baseHash
 				}
 				base = b
 			}
@@ -324,8 +333,9 @@ func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, ext
 			if err != nil {
 				return nil, fmt.Errorf("delta at offset %d: %w", e.offset, err)
 			}
-			o := &packObject{typ: base.typ, data: data, size: int64(len(data))}
-			objs[plumbing.ComputeHash(o.typ, o.data)] = o
+			o := &packObject{typ: base.typ, data: data, size: int64(len(data)), baseHash: base.hash, delta: e.data}
+			o.hash = plumbing.ComputeHash(o.typ, o.data)
+			objs[o.hash] = o
 			byOffset[e.offset] = o
 		}
 		if len(next) == len(pending) {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +51,7 @@ func newDevice(t *testing.T, bin, name string) *device {
 func (d *device) start(t *testing.T) {
 	cmd := exec.Command(d.bin, "--home", d.home, "run", "--listen", fmt.Sprintf("127.0.0.1:%d", d.port),
 		"--ui", "none", "--scan-interval", "200ms", "--no-discovery") // no multicast off this machine
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -71,18 +70,6 @@ func (d *device) start(t *testing.T) {
 		}
 	})
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func waitSame(t *testing.T, a, b string, limit time.Duration) time.Duration {
 	t.Helper()

@@ -41,25 +41,13 @@ func newProc(t *testing.T, bin, name string) *proc {
 	return p
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // start runs `run`; the returned function stops it with SIGINT and checks a
 // clean exit.
 func (p *proc) start(t *testing.T, extra ...string) (stop func()) {
 	args := append([]string{"--home", p.home, "run", "--listen", fmt.Sprintf("127.0.0.1:%d", p.port),
 		"--scan-interval", "200ms", "--no-discovery"}, extra...)
 	cmd := exec.Command(p.bin, args...)
-	logs := &lockedBuf{}
+	logs := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	var once sync.Once
