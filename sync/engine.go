@@ -59,12 +59,32 @@ type Config struct {
 	// this device's addresses, so that a phone's browser can open a web view
 	// served on the LAN by name. "" = no extra name.
 	DiscoveryHostName string
+	// Rendezvous, if set, is the hosted server (examples/server) this device
+	// keeps a connection to, so that peers with no known address, behind
+	// NATs, are reached with ICE: offers and answers are relayed by the
+	// server, the QUIC connection then runs directly between the devices
+	// (and its TLS handshake is end to end). The server is pinned by its
+	// DeviceID and may read no folder that is not shared with it.
+	Rendezvous *RendezvousConfig
+	// ServeRendezvous makes this engine a rendezvous for the devices in its
+	// sync table (the hosted server's role).
+	ServeRendezvous bool
+	// STUNServers are "host:port" STUN servers ICE asks for our public
+	// address. nil means the rendezvous host on port 3478 (the server
+	// answers STUN there); an empty, non-nil slice means none.
+	STUNServers []string
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
+}
+
+// RendezvousConfig names a rendezvous server.
+type RendezvousConfig struct {
+	Device crypto.DeviceID // the server's DeviceID (`server id`)
+	Addr   string          // its "host:port" (UDP)
 }
 
 // Engine keeps the folders of one device in step with its peers. Create it
@@ -86,9 +106,11 @@ type Engine struct {
 	stopped    map[string]error           // folders that failed to open
 	conns      map[crypto.DeviceID]*peerConn
 	dialing    map[crypto.DeviceID]bool
-	watching   map[string]*gitstore.Store // folders with a watcher running
-	tr         *transport.Transport       // non-nil while running
-	disc       *discovery.Discoverer      // non-nil while running with Discovery
+	watching   map[string]*gitstore.Store  // folders with a watcher running
+	tr         *transport.Transport        // non-nil while running
+	disc       *discovery.Discoverer       // non-nil while running with Discovery
+	rvServer   *transport.RendezvousServer // non-nil while running with ServeRendezvous
+	rv         *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
 	closed     bool
 	running    bool
 	cancelRun  context.CancelFunc
@@ -117,6 +139,21 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.AnnounceInterval <= 0 {
 		cfg.AnnounceInterval = 30 * time.Second
 	}
+	if r := cfg.Rendezvous; r != nil {
+		if r.Device.IsZero() {
+			return nil, errors.New("sync: Config.Rendezvous needs the server's DeviceID")
+		}
+		if _, _, err := net.SplitHostPort(r.Addr); err != nil {
+			return nil, fmt.Errorf("sync: Config.Rendezvous address %q: %w", r.Addr, err)
+		}
+		cp := *r
+		cfg.Rendezvous = &cp
+		if cfg.STUNServers == nil {
+			host, _, _ := net.SplitHostPort(r.Addr)
+			cfg.STUNServers = []string{net.JoinHostPort(host, "3478")}
+		}
+	}
+	cfg.STUNServers = slices.Clone(cfg.STUNServers)
 	if cfg.MaxBundleSize <= 0 {
 		cfg.MaxBundleSize = 64 << 30
 	}

@@ -74,6 +74,12 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 		if err := e.openControl(ctx, pc); err != nil && ctx.Err() == nil {
 			e.log.Debug("control stream", "peer", pc.peer, "err", err)
 			_ = c.CloseWithError(1, "control stream failed")
+			return
+		}
+		if r := e.cfg.Rendezvous; r != nil && r.Device == pc.peer {
+			if err := e.startRendezvous(ctx, pc, wg); err != nil && ctx.Err() == nil {
+				e.log.Warn("rendezvous registration failed", "server", pc.peer, "err", err)
+			}
 		}
 	})
 	wg.Go(func() {
@@ -201,6 +207,15 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 		}
 	case msgWant:
 		return e.serveWant(ctx, pc, s, first)
+	case msgRendezvous:
+		e.mu.Lock()
+		rs := e.rvServer
+		e.mu.Unlock()
+		if rs == nil {
+			return fmt.Errorf("sync: %s asked for a rendezvous; this device is not one", pc.peer.Short())
+		}
+		_ = s.SetReadDeadline(time.Time{})
+		return rs.Serve(ctx, pc.c, s)
 	default:
 		return fmt.Errorf("sync: stream cannot start with %q", first.Type)
 	}

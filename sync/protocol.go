@@ -15,10 +15,13 @@ import (
 //     opens exactly one per connection and sends "head" frames on it.
 //   - "want": a request for a bundle. The answer on the same stream is one
 //     bundleHeader frame, then exactly Size bytes of git bundle.
+//   - "rendezvous": a device asks the hosted server to relay its ICE
+//     signaling; the rest of the stream is transport's rendezvous protocol.
 const (
-	msgControl = "control"
-	msgHead    = "head"
-	msgWant    = "want"
+	msgControl    = "control"
+	msgHead       = "head"
+	msgWant       = "want"
+	msgRendezvous = "rendezvous" // the rest of the stream is transport's rendezvous protocol
 )
 
 // maxSince bounds how many "since" hashes a want may carry.
@@ -48,6 +51,7 @@ func decodeMessage(b []byte) (message, error) {
 		return m, fmt.Errorf("sync: malformed message: %w", err)
 	}
 	switch m.Type {
+	case msgRendezvous:
 	case msgControl:
 		if len(m.Name) > 256 {
 			return m, fmt.Errorf("sync: device name of %d bytes is too long", len(m.Name))

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -62,8 +63,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			return fmt.Errorf("sync: discovery: %w", err)
 		}
 	}
+	var rvServer *transport.RendezvousServer
+	if e.cfg.ServeRendezvous {
+		rvServer = transport.NewRendezvousServer(e.log)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
-	e.running, e.tr, e.disc, e.cancelRun, e.runDone = true, tr, disc, cancel, make(chan struct{})
+	e.running, e.tr, e.disc, e.rvServer, e.cancelRun, e.runDone = true, tr, disc, rvServer, cancel, make(chan struct{})
 	done := e.runDone
 	e.mu.Unlock()
 	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
@@ -95,8 +100,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if disc != nil {
 		_ = disc.Close()
 	}
+	if rvServer != nil {
+		_ = rvServer.Close()
+	}
 	e.mu.Lock()
-	e.running, e.tr, e.disc, e.cancelRun = false, nil, nil, nil
+	e.running, e.tr, e.disc, e.rvServer, e.rv, e.cancelRun = false, nil, nil, nil, nil, nil
 	closedByUs := e.closed
 	e.mu.Unlock()
 	close(done)
@@ -109,8 +117,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	return fmt.Errorf("sync: run: %w", ctx.Err())
 }
 
-// authorize is the transport's gate: only devices in the sync table.
+// authorize is the transport's gate: only devices in the sync table, and
+// the rendezvous server we chose.
 func (e *Engine) authorize(d crypto.DeviceID) error {
+	if r := e.cfg.Rendezvous; r != nil && r.Device == d {
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.conf.peer(d); !ok {
@@ -139,8 +151,13 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 		e.mu.Lock()
 		peers := slices.Clone(e.conf.Peers)
 		e.mu.Unlock()
+		if r := e.cfg.Rendezvous; r != nil {
+			e.dial(ctx, tr, r.Device, wg) // first: the others may need it
+		}
 		for _, p := range peers {
-			e.dial(ctx, tr, p.Device, wg)
+			if r := e.cfg.Rendezvous; r == nil || r.Device != p.Device {
+				e.dial(ctx, tr, p.Device, wg)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -178,15 +195,21 @@ func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
 			addrs = append(addrs, a)
 		}
 	}
+	if r := e.cfg.Rendezvous; r != nil && r.Device == d && !slices.Contains(addrs, r.Addr) {
+		addrs = append(addrs, r.Addr)
+	}
 	return addrs
 }
 
-// dial connects to peer d in the background unless it is connected, being
-// dialed, or has no address to try.
+// dial connects to peer d in the background unless it is connected or
+// being dialed: its known addresses first, then ICE through the
+// rendezvous.
 func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, wg *gosync.WaitGroup) {
 	addrs := e.dialAddrs(d)
 	e.mu.Lock()
-	if len(addrs) == 0 || e.conns[d] != nil || e.dialing[d] {
+	rv := e.rv
+	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
+	if (len(addrs) == 0 && (rv == nil || isRV)) || e.conns[d] != nil || e.dialing[d] {
 		e.mu.Unlock()
 		return
 	}
@@ -211,7 +234,86 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 			}
 			e.log.Debug("dial failed", "peer", d, "addr", addr, "err", err)
 		}
+		if rv == nil || isRV {
+			return
+		}
+		ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		c, err := tr.DialICE(ictx, d, rv.Signaling(), e.iceConfig())
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Debug("ICE dial failed", "peer", d, "err", err)
+			}
+			return
+		}
+		e.addConn(ctx, c, wg)
 	})
+}
+
+func (e *Engine) iceConfig() transport.ICEConfig {
+	return transport.ICEConfig{STUNServers: e.cfg.STUNServers}
+}
+
+// startRendezvous registers at the rendezvous server over pc and answers
+// the ICE offers of devices in our sync table until the registration ends.
+func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.WaitGroup) error {
+	s, err := pc.c.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(message{Type: msgRendezvous})
+	if err != nil {
+		return err
+	}
+	if err := transport.WriteFrame(s, b); err != nil {
+		return err
+	}
+	rv, err := transport.NewRendezvousClient(ctx, s, e.log)
+	if err != nil {
+		s.Abort()
+		return err
+	}
+	e.mu.Lock()
+	tr := e.tr
+	e.rv = rv
+	e.mu.Unlock()
+	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
+	wg.Go(func() {
+		defer func() {
+			_ = rv.Close()
+			e.mu.Lock()
+			if e.rv == rv {
+				e.rv = nil
+			}
+			e.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-pc.c.Done():
+				return
+			case <-rv.Done():
+				return
+			case off := <-rv.Offers():
+				if e.authorize(off.From) != nil {
+					e.log.Info("ICE offer from a device not in the sync table ignored", "device", off.From)
+					continue
+				}
+				wg.Go(func() {
+					actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+					defer cancel()
+					c, err := tr.AcceptICE(actx, off.From, off.Msg, rv.Signaling(), e.iceConfig())
+					if err != nil {
+						e.log.Debug("ICE accept failed", "peer", off.From, "err", err)
+						return
+					}
+					e.addConn(ctx, c, wg)
+				})
+			}
+		}
+	})
+	return nil
 }
 
 // tickLoop rescans folders, reloads config.json when another process (the

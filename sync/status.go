@@ -2,11 +2,13 @@ package sync
 
 import (
 	"maps"
+	"net"
 	"slices"
 	"strings"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
 )
 
 // Status is a snapshot of the engine for display.
@@ -29,8 +31,11 @@ type FolderStatus struct {
 type PeerStatus struct {
 	PeerConfig
 	Connected bool
-	Addr      string                   // remote address while connected
-	Known     map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
+	Addr      string // remote address while connected
+	// Path is how the connection got there: direct-lan, direct-public,
+	// ice-host, ice-srflx or ice-relay.
+	Path  string
+	Known map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
 }
 
 // Status returns the current state. Folders are opened to read their heads.
@@ -44,7 +49,7 @@ func (e *Engine) Status() Status {
 	for _, p := range conf.Peers {
 		ps := PeerStatus{PeerConfig: p, Known: maps.Clone(e.tab.Known[p.Device])}
 		if pc := e.conns[p.Device]; pc != nil {
-			ps.Connected, ps.Addr = true, pc.c.RemoteAddr().String()
+			ps.Connected, ps.Addr, ps.Path = true, pc.c.RemoteAddr().String(), pathName(pc.c)
 		}
 		st.Peers = append(st.Peers, ps)
 	}
@@ -67,4 +72,19 @@ func (e *Engine) Status() Status {
 	}
 	slices.SortFunc(st.Folders, func(a, b FolderStatus) int { return strings.Compare(a.ID, b.ID) })
 	return st
+}
+
+// pathName names the path of a connection for status: transport's ICE path
+// kinds, and for a direct dial whether the address is on the LAN.
+func pathName(c *transport.Conn) string {
+	p := c.Path()
+	if p != transport.PathDirect {
+		return p
+	}
+	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
+		if ip := ua.IP; ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+			return "direct-lan"
+		}
+	}
+	return "direct-public"
 }

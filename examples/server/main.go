@@ -1,9 +1,10 @@
 // Command server is the hosted peersync peer: an always-on mirror of the
 // folders shared with it (a full peer, so devices that are never online at
-// the same time still sync through it), and a STUN server — a TURN relay too
-// when given credentials — for devices behind NATs. The rendezvous that
-// brokers ICE between devices and the read-only web view for phones come
-// with their issues.
+// the same time still sync through it), the rendezvous that relays ICE
+// signaling between the devices in its sync table (so devices behind NATs
+// connect directly to each other: `desktop run --rendezvous
+// DEVICEID@HOST:PORT`), and a STUN server — a TURN relay too when given
+// credentials. The read-only web view for phones comes with its issue.
 //
 // It has the same commands as examples/desktop (init, id, folder add,
 // peer add, status, …); `run` adds:
@@ -22,9 +23,10 @@ import (
 )
 
 var program = cli.Program{
-	Name:     "server",
-	Summary:  "server: the always-on peersync peer, with STUN/TURN for devices behind NATs",
-	RunUsage: "[--stun-listen HOST:PORT|none] [--turn-user U --turn-pass P] [--turn-relay-ip IP]",
+	Name:            "server",
+	ServeRendezvous: true,
+	Summary:         "server: the always-on peersync peer, with STUN/TURN for devices behind NATs",
+	RunUsage:        "[--stun-listen HOST:PORT|none] [--turn-user U --turn-pass P] [--turn-relay-ip IP]",
 	Services: func(fs *flag.FlagSet) func(context.Context, cli.Env) (func(), error) {
 		stunListen := fs.String("stun-listen", ":3478", "UDP HOST:PORT for STUN (and TURN), or none")
 		user := fs.String("turn-user", "", "TURN user name (enables TURN, with --turn-pass)")

@@ -135,3 +135,37 @@ func TestServerMirrorsBetweenDevicesNeverOnlineTogether(t *testing.T) {
 
 	testutil.CheckOneFilePerCommit(t, s.folder)
 }
+
+// TestRendezvousBetweenDesktops: two desktops that were given only each
+// other's DeviceID (no --addr) meet through the server's rendezvous, connect
+// directly with ICE and sync; status shows the ICE path.
+func TestRendezvousBetweenDesktops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server and desktop processes")
+	}
+	serverBin := testutil.BuildBinary(t, "./examples/server")
+	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
+	s := newProc(t, serverBin, "hosted")
+	a := newProc(t, desktopBin, "alpha")
+	b := newProc(t, desktopBin, "beta")
+	s.cli(t, "peer", "add", "--name", "alpha", a.id)
+	s.cli(t, "peer", "add", "--name", "beta", b.id)
+	a.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)
+	b.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
+
+	stunPort := testutil.FreeUDPPort(t)
+	stun := fmt.Sprintf("127.0.0.1:%d", stunPort)
+	s.start(t, "--stun-listen", stun)
+	rv := fmt.Sprintf("%s@127.0.0.1:%d", s.id, s.port)
+	require.NoError(t, os.WriteFile(filepath.Join(a.folder, "hello.txt"), []byte("no address typed\n"), 0o644))
+	a.start(t, "--ui", "none", "--rendezvous", rv, "--stun", stun)
+	b.start(t, "--ui", "none", "--rendezvous", rv, "--stun", stun)
+	waitSame(t, a.folder, b.folder)
+
+	require.Eventually(t, func() bool {
+		st := a.cli(t, "status")
+		return strings.Contains(st, "peer    beta") && strings.Contains(st, " ice-")
+	}, 10*time.Second, 100*time.Millisecond, "status shows the ICE path to beta")
+	_, err := os.Stat(filepath.Join(s.folder, "hello.txt"))
+	assert.True(t, os.IsNotExist(err), "the server relays signaling only; it got no folder data")
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +34,9 @@ type Program struct {
 	// RunUsage is the usage of the program's own `run` flags, e.g.
 	// "[--ui ADDR|none]".
 	RunUsage string
+	// ServeRendezvous makes `run` relay ICE signaling for the devices in
+	// the sync table (the hosted server's role).
+	ServeRendezvous bool
 	// Services, if set, declares the program's own flags on `run`'s flag
 	// set and returns the function that starts its services beside the
 	// engine once it exists; the stop function it returns is called on
@@ -84,7 +88,8 @@ Commands:
   scan [--folder ID [--allow-mass-delete]]
                                      scan now, commit each change, print the commits
   peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
-  run [--listen HOST:PORT] [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
+  run [--listen HOST:PORT] [--rendezvous DEVICEID@HOST:PORT] [--stun HOST:PORT]...
+      [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
                                      the daemon (the default command); Ctrl-C stops it.
                                      It announces itself and finds peers on the LAN with
                                      mDNS unless --no-discovery
@@ -400,7 +405,7 @@ func writeStatus(w io.Writer, st sync.Status) {
 	for _, p := range st.Peers {
 		state := "offline"
 		if p.Connected {
-			state = "connected " + p.Addr
+			state = "connected " + p.Addr + " " + p.Path
 		}
 		name := p.Name
 		if name == "" {
@@ -424,6 +429,9 @@ func (a *app) run(ctx context.Context, args []string) error {
 	scanEvery := fs.Duration("scan-interval", 10*time.Second, "how often folders are fully rescanned (the file watcher commits saves at once)")
 	verbose := fs.Bool("v", false, "debug logging")
 	noDiscovery := fs.Bool("no-discovery", false, "neither announce nor browse the LAN (mDNS)")
+	rendezvous := fs.String("rendezvous", "", "DEVICEID@HOST:PORT of the hosted server, to reach peers behind NATs with ICE")
+	var stun multiFlag
+	fs.Var(&stun, "stun", "HOST:PORT of a STUN server (repeatable; default: the rendezvous host, port 3478)")
 	lanName := fs.String("lan-name", "", "also answer mDNS for NAME.local, so phones on the LAN can open a web view served on a LAN address by name")
 	var startServices func(context.Context, Env) (func(), error)
 	if a.prog.Services != nil {
@@ -442,8 +450,19 @@ func (a *app) run(ctx context.Context, args []string) error {
 	if *lanName != "" && *noDiscovery {
 		return UsageError{"--lan-name needs discovery; drop --no-discovery"}
 	}
-	e, created, err := a.engine(sync.Config{ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery,
-		DiscoveryHostName: strings.TrimSuffix(*lanName, ".local"), Logger: log})
+	cfg := sync.Config{ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery,
+		DiscoveryHostName: strings.TrimSuffix(*lanName, ".local"), ServeRendezvous: a.prog.ServeRendezvous, Logger: log}
+	if *rendezvous != "" {
+		rv, err := parseRendezvous(*rendezvous)
+		if err != nil {
+			return err
+		}
+		cfg.Rendezvous = rv
+	}
+	if len(stun) > 0 {
+		cfg.STUNServers = stun
+	}
+	e, created, err := a.engine(cfg)
 	if err != nil {
 		return err
 	}
@@ -487,4 +506,20 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// parseRendezvous reads DEVICEID@HOST:PORT.
+func parseRendezvous(v string) (*sync.RendezvousConfig, error) {
+	idText, addr, ok := strings.Cut(v, "@")
+	if !ok {
+		return nil, UsageError{fmt.Sprintf("--rendezvous %q: want DEVICEID@HOST:PORT (line 1 of `server id` on the server)", v)}
+	}
+	id, err := crypto.ParseDeviceID(idText)
+	if err != nil {
+		return nil, fmt.Errorf("--rendezvous: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, UsageError{fmt.Sprintf("--rendezvous %q: want DEVICEID@HOST:PORT: %v", v, err)}
+	}
+	return &sync.RendezvousConfig{Device: id, Addr: addr}, nil
 }

@@ -23,10 +23,15 @@ const (
 )
 
 type runtimeInfo struct {
-	PID     int               `json:"pid"`
-	Updated time.Time         `json:"updated"`
-	Listen  string            `json:"listen"`
-	Peers   map[string]string `json:"peers"` // DeviceID -> remote address, connected peers only
+	PID     int                    `json:"pid"`
+	Updated time.Time              `json:"updated"`
+	Listen  string                 `json:"listen"`
+	Peers   map[string]runtimePeer `json:"peers"` // by DeviceID, connected peers only
+}
+
+type runtimePeer struct {
+	Addr string `json:"addr"`
+	Path string `json:"path"`
 }
 
 // publishRuntime keeps runtime.json current until ctx ends, then removes it.
@@ -38,10 +43,10 @@ func publishRuntime(ctx context.Context, home string, e *sync.Engine, poke <-cha
 	defer t.Stop()
 	for {
 		st := e.Status()
-		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, Peers: map[string]string{}}
+		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, Peers: map[string]runtimePeer{}}
 		for _, p := range st.Peers {
 			if p.Connected {
-				info.Peers[p.Device.String()] = p.Addr
+				info.Peers[p.Device.String()] = runtimePeer{Addr: p.Addr, Path: p.Path}
 			}
 		}
 		if b, err := json.Marshal(info); err == nil {
@@ -69,8 +74,8 @@ func mergeRuntime(home string, st *sync.Status) (running bool) {
 	}
 	st.Addr = info.Listen
 	for i := range st.Peers {
-		if addr, ok := info.Peers[st.Peers[i].Device.String()]; ok {
-			st.Peers[i].Connected, st.Peers[i].Addr = true, addr
+		if p, ok := info.Peers[st.Peers[i].Device.String()]; ok {
+			st.Peers[i].Connected, st.Peers[i].Addr, st.Peers[i].Path = true, p.Addr, p.Path
 		}
 	}
 	return true
