@@ -37,11 +37,18 @@ func writeFileAtomicIn(tmpDir, path string, data []byte, perm fs.FileMode) error
 	return err
 }
 
+// orphanAge is how old a pack without index must be before Open deletes
+// it: younger ones may be another process's pack being finished (a CLI
+// command opening the folder beside the daemon).
+const orphanAge = 10 * time.Minute
+
 // removeOrphanPacks deletes from objects/pack every pack-*.pack that has no
-// pack-*.idx beside it: what a crash leaves between a pack's rename and its
-// index's. Such a pack is unreadable (git skips it, but go-git fails every
-// read once it is listed) and unreferenced (refs move only after a pack is
-// complete), so deleting it loses nothing. Run by Open, before any read.
+// pack-*.idx beside it and is older than orphanAge: what a crash of an
+// older version left between a pack's rename and its index's (packs are
+// now completed index first). Such a pack is unreadable (git skips it, but
+// go-git fails every read once it is listed) and unreferenced (refs move
+// only after a pack is complete), so deleting it loses nothing. Run by
+// Open, before any read.
 func removeOrphanPacks(gitDir string, log *slog.Logger) {
 	dir := filepath.Join(gitDir, "objects", "pack")
 	entries, err := os.ReadDir(dir)
@@ -56,6 +63,9 @@ func removeOrphanPacks(gitDir string, log *slog.Logger) {
 		n := e.Name()
 		base, ok := strings.CutSuffix(n, ".pack")
 		if !ok || !strings.HasPrefix(n, "pack-") || have[base+".idx"] {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < orphanAge {
 			continue
 		}
 		err := os.Remove(filepath.Join(dir, n))

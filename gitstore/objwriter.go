@@ -566,13 +566,17 @@ func (pw *packWriter) finishPack() error {
 		return err
 	}
 	pw.f = nil
+	// The index goes in first, then the pack: a pack never exists without
+	// its index (go-git fails every read while such a pack is listed), and an
+	// index without its pack is ignored by git and go-git alike.
 	base := filepath.Join(pw.dir, "pack-"+packSum.String())
-	if err := os.Rename(tmp, base+".pack"); err != nil {
+	if err := writeFileAtomic(base+".idx", encodeIdx(pw.obj, packSum), 0o444); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if err := writeFileAtomic(base+".idx", encodeIdx(pw.obj, packSum), 0o444); err != nil {
-		os.Remove(base + ".pack")
+	if err := os.Rename(tmp, base+".pack"); err != nil {
+		os.Remove(tmp)
+		os.Remove(base + ".idx")
 		return err
 	}
 	return syncDir(pw.dir)

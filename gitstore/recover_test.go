@@ -20,6 +20,13 @@ func TestOpenRemovesOrphanPack(t *testing.T) {
 	require.NoError(t, s.Close())
 	orphan := filepath.Join(s.Dir(), GitDirName, "objects", "pack", "pack-"+strings.Repeat("ab", 20)+".pack")
 	require.NoError(t, os.WriteFile(orphan, []byte("PACK partial"), 0o444))
+	// A young one may be another process's pack in flight: kept.
+	s1, err := Open(Config{Dir: s.Dir()})
+	require.NoError(t, err)
+	require.NoError(t, s1.Close())
+	assert.FileExists(t, orphan)
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(orphan, old, old))
 
 	s2, err := Open(Config{Dir: s.Dir()})
 	require.NoError(t, err)

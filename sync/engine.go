@@ -200,7 +200,7 @@ func (e *Engine) readConfig() (*config, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(e.cfg.Home); err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
 	}
 	return c, mod, nil
@@ -257,7 +257,7 @@ func (e *Engine) update(change func(c *config) error) error {
 	if err := change(c); err != nil {
 		return err
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(e.cfg.Home); err != nil {
 		return err
 	}
 	path := filepath.Join(e.cfg.Home, configFile)
@@ -298,6 +298,20 @@ func (e *Engine) AddFolder(ctx context.Context, f FolderConfig) error {
 	f.Path = abs
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sync: add folder: %w", err)
+	}
+	// Check the new configuration before creating anything on disk.
+	e.mu.Lock()
+	trial := e.conf.clone()
+	e.mu.Unlock()
+	if old, ok := trial.folder(f.ID); ok {
+		if old.Path == f.Path {
+			return nil
+		}
+		return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, old.Path)
+	}
+	trial.Folders = append(trial.Folders, f)
+	if err := trial.validate(e.cfg.Home); err != nil {
+		return err
 	}
 	st, err := gitstore.Open(e.storeConfig(abs, true))
 	if err != nil {

@@ -249,3 +249,34 @@ func BenchmarkEditLatency(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/edit")
 	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
 }
+
+// TestFolderPathsGuarded: a shared folder may not contain the state
+// directory (the identity key would be committed and sent to peers), lie
+// inside it, or overlap another shared folder.
+func TestFolderPathsGuarded(t *testing.T) {
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	top := t.TempDir()
+	home := filepath.Join(top, ".config", "peersync")
+	e, err := New(Config{Home: home, Identity: id})
+	require.NoError(t, err)
+	defer e.Close()
+	ctx := context.Background()
+
+	err = e.AddFolder(ctx, FolderConfig{ID: "everything", Path: top})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "identity key")
+	_, statErr := os.Stat(filepath.Join(top, ".peersync"))
+	assert.True(t, os.IsNotExist(statErr), "nothing created for a refused folder")
+
+	require.NoError(t, os.MkdirAll(filepath.Join(home, "inside"), 0o755))
+	assert.Error(t, e.AddFolder(ctx, FolderConfig{ID: "inside", Path: filepath.Join(home, "inside")}))
+
+	docs := filepath.Join(top, "docs")
+	require.NoError(t, os.MkdirAll(filepath.Join(docs, "sub"), 0o755))
+	require.NoError(t, e.AddFolder(ctx, FolderConfig{ID: "docs", Path: docs}))
+	assert.Error(t, e.AddFolder(ctx, FolderConfig{ID: "docs2", Path: docs}), "same path under another ID")
+	assert.Error(t, e.AddFolder(ctx, FolderConfig{ID: "sub", Path: filepath.Join(docs, "sub")}), "nested in a shared folder")
+	require.NoError(t, os.Symlink(docs, filepath.Join(top, "alias")))
+	assert.Error(t, e.AddFolder(ctx, FolderConfig{ID: "alias", Path: filepath.Join(top, "alias")}), "same directory through a symlink")
+}

@@ -73,8 +73,29 @@ func ValidFolderID(id string) error {
 	return nil
 }
 
-func (c *config) validate() error {
+// within reports whether path p is dir or below it (both cleaned, absolute).
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// resolve cleans p and resolves symlinks as far as the path exists, so
+// that two spellings of one directory compare equal.
+func resolve(p string) string {
+	p = filepath.Clean(p)
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+// validate checks the configuration. home is the state directory: no
+// shared folder may contain it (the identity key would be committed and
+// sent to every peer), and no two folders may overlap.
+func (c *config) validate(home string) error {
 	seen := map[string]bool{}
+	homeR := resolve(home)
+	paths := map[string]string{}
 	for _, f := range c.Folders {
 		if err := ValidFolderID(f.ID); err != nil {
 			return err
@@ -86,6 +107,19 @@ func (c *config) validate() error {
 		if !filepath.IsAbs(f.Path) {
 			return fmt.Errorf("sync: folder %q: path %q is not absolute", f.ID, f.Path)
 		}
+		p := resolve(f.Path)
+		if within(homeR, p) {
+			return fmt.Errorf("sync: folder %q at %q contains the state directory %q, whose identity key must never be shared; choose another folder or move the state (--home)", f.ID, f.Path, home)
+		}
+		if within(p, homeR) {
+			return fmt.Errorf("sync: folder %q at %q is inside the state directory %q", f.ID, f.Path, home)
+		}
+		for q, other := range paths {
+			if within(p, q) || within(q, p) {
+				return fmt.Errorf("sync: folder %q at %q overlaps folder %q; each folder is its own history", f.ID, f.Path, other)
+			}
+		}
+		paths[p] = f.ID
 	}
 	peers := map[crypto.DeviceID]bool{}
 	for _, p := range c.Peers {

@@ -65,9 +65,9 @@ func (a *app) bundle(ctx context.Context, args []string) error {
 			}
 			recipients = append(recipients, d)
 		}
-		return a.bundleExport(ctx, e, *folder, since, recipients, pos[0])
+		return a.exclusive("bundle export", func() error { return a.bundleExport(ctx, e, *folder, since, recipients, pos[0]) })
 	}
-	return a.bundleImport(ctx, e, *folder, pos[0])
+	return a.exclusive("bundle import", func() error { return a.bundleImport(ctx, e, *folder, pos[0]) })
 }
 
 func (a *app) bundleExport(ctx context.Context, e *sync.Engine, folder string, since []gitstore.Hash, to []crypto.DeviceID, path string) error {

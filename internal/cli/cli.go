@@ -350,13 +350,18 @@ func (a *app) scan(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Close()
+	return a.exclusive("scan", func() error { return a.scanLocked(ctx, e, *folder, *confirm) })
+}
+
+func (a *app) scanLocked(ctx context.Context, e *sync.Engine, folder string, confirm bool) error {
 	var res map[string][]gitstore.Change
-	if *confirm {
+	var err error
+	if confirm {
 		var changes []gitstore.Change
-		changes, err = e.AllowMassDelete(ctx, *folder)
-		res = map[string][]gitstore.Change{*folder: changes}
+		changes, err = e.AllowMassDelete(ctx, folder)
+		res = map[string][]gitstore.Change{folder: changes}
 	} else {
-		res, err = e.Scan(ctx, *folder)
+		res, err = e.Scan(ctx, folder)
 	}
 	if errors.Is(err, gitstore.ErrMassDelete) {
 		err = fmt.Errorf("%w\nif the deletion is intended: scan --folder FOLDER --allow-mass-delete", err)
@@ -442,6 +447,14 @@ func (a *app) run(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{"run takes no positional arguments"}
 	}
+	release, err := acquireLock(a.home)
+	if errors.Is(err, errDaemonRunning) {
+		return fmt.Errorf("another daemon is already running for %s", a.home)
+	}
+	if err != nil {
+		return err
+	}
+	defer release()
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug

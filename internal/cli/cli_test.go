@@ -106,3 +106,35 @@ func TestCLIFlow(t *testing.T) {
 }
 
 var testProgram = Program{Name: "peersync-test", Summary: "test"}
+
+// TestDaemonLock: while a daemon holds the lock, commands that commit
+// refuse (they would race it on the same repository) and say why; reading
+// commands still work; a second daemon is refused.
+func TestDaemonLock(t *testing.T) {
+	home, folder := setupFolder(t)
+	require.NoError(t, os.WriteFile(filepath.Join(folder, "a.txt"), []byte("a"), 0o644))
+	release, err := acquireLock(home) // what `run` holds
+	require.NoError(t, err)
+
+	for _, args := range [][]string{
+		{"scan"},
+		{"restore", "--folder", "docs", "a.txt", strings.Repeat("0", 40)},
+		{"bundle", "export", "--folder", "docs", filepath.Join(t.TempDir(), "x.bundle")},
+	} {
+		_, _, err := runCLI(t, home, args...)
+		require.Error(t, err, args)
+		assert.ErrorIs(t, err, errDaemonRunning, args)
+	}
+	_, _, err = runCLI(t, home, "status")
+	assert.NoError(t, err, "status only reads")
+	_, _, err = runCLI(t, home, "history", "--folder", "docs")
+	assert.NoError(t, err, "history only reads")
+	_, _, err = runCLI(t, home, "run", "--listen", "127.0.0.1:0", "--no-discovery")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "already running")
+
+	release()
+	out, _, err := runCLI(t, home, "scan")
+	require.NoError(t, err)
+	assert.Contains(t, out, "add a.txt")
+}

@@ -72,7 +72,12 @@ func (a *app) restore(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Close()
-	c, err := e.Restore(ctx, *folder, pos[0], rev)
+	var c gitstore.Change
+	err = a.exclusive("restore", func() error {
+		var err error
+		c, err = e.Restore(ctx, *folder, pos[0], rev)
+		return err
+	})
 	if err != nil {
 		return err
 	}
