@@ -60,18 +60,27 @@ func (e *Engine) ImportBundle(ctx context.Context, folder string, r io.Reader, f
 
 // ExportSealedBundle writes a bundle of folder sealed to the recipients
 // (crypto.Seal: age, openable only by them, signed by this device). With
-// since nil, each bundle starts from what the sync table says the first
-// recipient already has, so a regular courier only carries what is new.
+// since nil, the bundle starts from the revision the sync table says every
+// recipient already has (if they all have the same one), so a regular
+// courier only carries what is new.
 func (e *Engine) ExportSealedBundle(ctx context.Context, folder string, since []gitstore.Hash, to []crypto.DeviceID, w io.Writer) (gitstore.BundleInfo, error) {
 	if len(to) == 0 {
 		return gitstore.BundleInfo{}, errors.New("sync: sealed export needs at least one recipient")
 	}
 	if since == nil {
+		// Incremental only from a revision every recipient is known to have;
+		// otherwise one of them could lack the prerequisites.
 		e.mu.Lock()
-		if h := e.tab.Known[to[0]][folder]; !h.IsZero() {
-			since = []gitstore.Hash{h}
+		h := e.tab.Known[to[0]][folder]
+		for _, d := range to[1:] {
+			if e.tab.Known[d][folder] != h {
+				h = gitstore.Hash{}
+			}
 		}
 		e.mu.Unlock()
+		if !h.IsZero() {
+			since = []gitstore.Hash{h}
+		}
 	}
 	sw, err := crypto.Seal(ctx, w, to, e.id)
 	if err != nil {

@@ -13,7 +13,7 @@
 //		Addrs:   []string{"192.0.2.10:44996"},    // optional
 //		Folders: []string{"photos"},
 //	})
-//	go func() { for ev := range e.Events() { log.Println(ev) } }()
+//	go func() { for ev := range e.Events() { log.Println(ev) } }() // ends at Close
 //	err = e.Run(ctx) // until ctx ends or Close
 //
 // # State

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -97,25 +99,31 @@ type Engine struct {
 	log    *slog.Logger
 	events chan Event
 
-	mu         gosync.Mutex // guards the fields below
-	conf       *config
-	confMod    time.Time
-	tab        *table
-	tabDirty   bool
-	stores     map[string]*gitstore.Store // open stores by folder ID
-	stopped    map[string]error           // folders that failed to open
-	conns      map[crypto.DeviceID]*peerConn
-	dialing    map[crypto.DeviceID]bool
-	watching   map[string]*gitstore.Store  // folders with a watcher running
-	tr         *transport.Transport        // non-nil while running
-	disc       *discovery.Discoverer       // non-nil while running with Discovery
-	rvServer   *transport.RendezvousServer // non-nil while running with ServeRendezvous
-	rv         *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
-	closed     bool
-	running    bool
-	cancelRun  context.CancelFunc
-	runDone    chan struct{}
-	droppedEvs int
+	mu        gosync.Mutex // guards the fields below
+	conf      *config
+	confMod   time.Time
+	tab       *table
+	tabDirty  bool
+	stores    map[string]*gitstore.Store // open stores by folder ID
+	stopped   map[string]error           // folders that failed to open
+	conns     map[crypto.DeviceID]*peerConn
+	dialing   map[crypto.DeviceID]bool
+	watching  map[string]*gitstore.Store    // folders with a watcher running
+	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
+	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
+	iceWait   map[crypto.DeviceID]time.Duration
+	tr        *transport.Transport        // non-nil while running
+	disc      *discovery.Discoverer       // non-nil while running with Discovery
+	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
+	rv        *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
+	closed    bool
+	running   bool
+	cancelRun context.CancelFunc
+	runDone   chan struct{}
+
+	evMu       gosync.RWMutex // guards evClosed and sending on events
+	evClosed   bool
+	droppedEvs atomic.Int64
 }
 
 // New loads the configuration and sync table from cfg.Home (creating the
@@ -167,16 +175,20 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("sync: state directory: %w", err)
 	}
+	cleanTemp(filepath.Join(cfg.Home, "tmp"))
 	e := &Engine{
-		cfg:      cfg,
-		id:       cfg.Identity,
-		log:      log,
-		events:   make(chan Event, 256),
-		stores:   map[string]*gitstore.Store{},
-		stopped:  map[string]error{},
-		conns:    map[crypto.DeviceID]*peerConn{},
-		dialing:  map[crypto.DeviceID]bool{},
-		watching: map[string]*gitstore.Store{},
+		cfg:       cfg,
+		id:        cfg.Identity,
+		log:       log,
+		events:    make(chan Event, 256),
+		stores:    map[string]*gitstore.Store{},
+		stopped:   map[string]error{},
+		conns:     map[crypto.DeviceID]*peerConn{},
+		dialing:   map[crypto.DeviceID]bool{},
+		watching:  map[string]*gitstore.Store{},
+		accepting: map[crypto.DeviceID]bool{},
+		iceNext:   map[crypto.DeviceID]time.Time{},
+		iceWait:   map[crypto.DeviceID]time.Duration{},
 	}
 	conf, mod, err := e.readConfig()
 	if err != nil {
@@ -206,19 +218,25 @@ func (e *Engine) readConfig() (*config, time.Time, error) {
 	return c, mod, nil
 }
 
-// Events returns the channel of events. It is buffered; when nobody reads,
-// the oldest undelivered events are dropped rather than stalling syncing.
+// Events returns the channel of events; Close closes it. It is buffered
+// (256); when the reader falls that far behind, new events are dropped (and
+// counted in a warning) rather than stalling syncing.
 func (e *Engine) Events() <-chan Event { return e.events }
 
 func (e *Engine) emit(ev Event) {
 	ev.Time = e.cfg.Now()
 	e.log.Debug("event", "event", ev.String())
+	e.evMu.RLock()
+	defer e.evMu.RUnlock()
+	if e.evClosed {
+		return
+	}
 	select {
 	case e.events <- ev:
 	default:
-		e.mu.Lock()
-		e.droppedEvs++
-		e.mu.Unlock()
+		if n := e.droppedEvs.Add(1); n == 1 || n%100 == 0 {
+			e.log.Warn("events dropped: nobody reads Engine.Events fast enough", "dropped", n)
+		}
 	}
 }
 
@@ -552,31 +570,25 @@ func (e *Engine) Close() error {
 		cancel()
 		<-done
 	}
+	e.flushTable()
 	e.mu.Lock()
 	stores := e.stores
 	e.stores = map[string]*gitstore.Store{}
-	var err error
-	if e.tabDirty {
-		err = e.saveTableLocked()
-	}
 	e.mu.Unlock()
+	e.evMu.Lock()
+	e.evClosed = true
+	close(e.events)
+	e.evMu.Unlock()
 	var errs []error
-	errs = append(errs, err)
 	for _, st := range stores {
 		errs = append(errs, st.Close())
 	}
 	return errors.Join(errs...)
 }
 
-func (e *Engine) saveTableLocked() error {
-	if err := saveJSON(filepath.Join(e.cfg.Home, tableFile), e.tab); err != nil {
-		return err
-	}
-	e.tabDirty = false
-	return nil
-}
-
-// setKnown records that peer has rev of folder, persisting the table.
+// setKnown records that peer has rev of folder. The table is written by
+// flushTable (every tick, and on Close), never under the lock on the hot
+// path of a peer's announcements.
 func (e *Engine) setKnown(peer crypto.DeviceID, folder string, rev gitstore.Hash) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -590,7 +602,53 @@ func (e *Engine) setKnown(peer crypto.DeviceID, folder string, rev gitstore.Hash
 	}
 	m[folder] = rev
 	e.tabDirty = true
-	if err := e.saveTableLocked(); err != nil {
+}
+
+// flushTable writes the sync table if it changed.
+func (e *Engine) flushTable() {
+	e.mu.Lock()
+	if !e.tabDirty {
+		e.mu.Unlock()
+		return
+	}
+	snap := &table{Version: e.tab.Version, Known: map[crypto.DeviceID]map[string]gitstore.Hash{}}
+	for d, m := range e.tab.Known {
+		snap.Known[d] = maps.Clone(m)
+	}
+	e.tabDirty = false
+	e.mu.Unlock()
+	if err := saveJSON(filepath.Join(e.cfg.Home, tableFile), snap); err != nil {
 		e.log.Warn("saving sync table", "err", err)
+		e.mu.Lock()
+		e.tabDirty = true
+		e.mu.Unlock()
+	}
+}
+
+// tempFile creates a temporary file in <Home>/tmp (beside our state, not in
+// a RAM-backed /tmp), whose leftovers from a crash New removes.
+func (e *Engine) tempFile(pattern string) (*os.File, error) {
+	dir := filepath.Join(e.cfg.Home, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	return f, nil
+}
+
+// cleanTemp removes bundle spool files older than an hour (left by a crash;
+// younger ones may belong to a running daemon).
+func cleanTemp(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, ent := range entries {
+		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			_ = os.Remove(filepath.Join(dir, ent.Name()))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,10 +109,11 @@ func TestTwoEnginesSyncBothWays(t *testing.T) {
 		return len(sa.Peers) == 1 && sa.Peers[0].Connected && sa.Peers[0].Known["docs"] == sa.Folders[0].Head
 	})
 
-	// The sync table survives a restart.
-	table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, tableFile))
-	require.NoError(t, err)
-	assert.Contains(t, string(table), b.e.DeviceID().String())
+	// The sync table is persisted (flushed on the next tick).
+	eventually(t, "table.json records the peer", func() bool {
+		table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, tableFile))
+		return err == nil && strings.Contains(string(table), b.e.DeviceID().String())
+	})
 }
 
 func TestUnknownPeerRefused(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -178,4 +179,81 @@ func TestReconnectAfterRestart(t *testing.T) {
 	stop = runB(b2)
 	defer stop()
 	eventually(t, "catches up after restart", fileIs(bDir, "two.txt", "2"))
+}
+
+// TestStalledBundleDoesNotBlockFolder: a peer that declares a bundle and
+// then sends nothing must not hold the folder: local scans go on.
+func TestStalledBundleDoesNotBlockFolder(t *testing.T) {
+	n := newNode(t, "victim")
+	n.start(t)
+	f := newFakePeer(t)
+	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
+	c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), bundleHeader{Size: 1 << 20}, []byte("# v2 git bundle\n"))
+	defer c.Close()
+	time.Sleep(200 * time.Millisecond) // the engine is now waiting for the rest of the body
+	write(t, n.dir, "while-stalled.txt", "still committed")
+	done := make(chan error, 1)
+	go func() { _, err := n.e.Scan(context.Background(), "docs"); done <- err }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stalled peer blocked the folder")
+	}
+	assert.False(t, n.e.Status().Folders[0].Head.IsZero())
+}
+
+// TestWantForUnsharedFolderRefused: a peer asking for a folder that is not
+// shared with it gets an error and not one byte of bundle.
+func TestWantForUnsharedFolderRefused(t *testing.T) {
+	n := newNode(t, "victim")
+	write(t, n.dir, "private.txt", "not yours")
+	n.start(t)
+	f := newFakePeer(t)
+	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID()})) // known, shares nothing
+	eventually(t, "scanned", func() bool { return !n.e.Status().Folders[0].Head.IsZero() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := c.OpenStream(ctx)
+	require.NoError(t, err)
+	sendJSON(t, s, message{Type: msgWant, Folder: "docs"})
+	require.NoError(t, s.Close())
+	raw, err := transport.ReadFrame(s, 0)
+	require.NoError(t, err)
+	h, err := decodeBundleHeader(raw)
+	require.NoError(t, err)
+	assert.NotEmpty(t, h.Error)
+	assert.Zero(t, h.Size)
+	rest, err := io.ReadAll(s)
+	require.NoError(t, err)
+	assert.Empty(t, rest, "no bundle bytes follow a refusal")
+}
+
+// TestReconnectSameDirection: a peer that dials again (it restarted; the
+// old connection is dead but not timed out) gets in at once.
+func TestReconnectSameDirection(t *testing.T) {
+	n := newNode(t, "a")
+	n.start(t)
+	f := newFakePeer(t)
+	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
+	require.NoError(t, err)
+	eventually(t, "connected", func() bool { return n.e.Status().Peers[0].Connected })
+	second, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
+	require.NoError(t, err)
+	select {
+	case <-first.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the older connection should be replaced")
+	}
+	select {
+	case <-second.Done():
+		t.Fatalf("the newer connection was refused: %v", second.Err())
+	case <-time.After(300 * time.Millisecond):
+	}
 }

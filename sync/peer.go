@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,9 +28,10 @@ type peerConn struct {
 	wmu  gosync.Mutex      // serializes writes to ctrl
 	ctrl *transport.Stream // our control stream; nil until opened
 
-	mu       gosync.Mutex    // guards fetching and again
+	mu       gosync.Mutex    // guards fetching, again and serving
 	fetching map[string]bool // folders with a fetch in flight
 	again    map[string]bool // a newer head arrived during that fetch
+	serving  map[string]bool // folders with a bundle being sent to the peer
 }
 
 // keeps reports whether, of two connections between the same two devices,
@@ -47,7 +49,7 @@ func keeps(c *transport.Conn, self crypto.DeviceID) bool {
 }
 
 func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.WaitGroup) {
-	pc := &peerConn{c: c, peer: c.Peer(), fetching: map[string]bool{}, again: map[string]bool{}}
+	pc := &peerConn{c: c, peer: c.Peer(), fetching: map[string]bool{}, again: map[string]bool{}, serving: map[string]bool{}}
 	e.mu.Lock()
 	if !e.running {
 		e.mu.Unlock()
@@ -55,13 +57,19 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 		return
 	}
 	old := e.conns[pc.peer]
-	if old != nil {
+	// Two connections in opposite directions: both sides keep the one
+	// dialed by the smaller DeviceID. In the same direction the newer one
+	// wins: the peer reconnected (a restart, a new network) and the old
+	// connection is dead but not yet timed out.
+	if old != nil && old.c.Outgoing() != c.Outgoing() {
 		if !keeps(c, e.id.DeviceID()) {
 			e.mu.Unlock()
 			_ = c.CloseWithError(3, "duplicate connection")
 			return
 		}
 		_ = old.c.CloseWithError(3, "duplicate connection")
+	} else if old != nil {
+		_ = old.c.CloseWithError(3, "replaced by a newer connection")
 	}
 	e.conns[pc.peer] = pc
 	e.mu.Unlock()
@@ -148,7 +156,11 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 		return // openControl will announce once the stream is up
 	}
 	if err := e.writeMsgLocked(pc, message{Type: msgHead, Folder: id, Head: head}); err != nil {
-		e.log.Debug("send head", "peer", pc.peer, "folder", id, "err", err)
+		// A failed or timed-out write may have left half a frame: the
+		// stream is unusable, so drop the connection and let the dial loop
+		// make a new one.
+		e.log.Info("control stream broken; reconnecting", "peer", pc.peer, "folder", id, "err", err)
+		_ = pc.c.CloseWithError(1, "control stream write failed")
 	}
 }
 
@@ -206,7 +218,11 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 			e.onHead(ctx, pc, m, wg)
 		}
 	case msgWant:
-		return e.serveWant(ctx, pc, s, first)
+		if err := e.serveWant(ctx, pc, s, first); err != nil {
+			return err
+		}
+		_ = s.Close() // every answer ends the stream (a second Close is harmless)
+		return nil
 	case msgRendezvous:
 		e.mu.Lock()
 		rs := e.rvServer
@@ -332,14 +348,28 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string) err
 	case hdr.Size > e.cfg.MaxBundleSize:
 		return &gitstore.BundleError{Reason: fmt.Sprintf("bundle of %d bytes exceeds the limit of %d", hdr.Size, e.cfg.MaxBundleSize)}
 	}
-	_ = s.SetDeadline(time.Time{})
-	body := &countingReader{r: io.LimitReader(s, hdr.Size)}
-	res, err := st.ApplyBundle(ctx, body, pc.peer.String())
+	// Receive the whole bundle into a spool file first, with an idle
+	// timeout, and only then apply it: applying holds the folder's lock, and
+	// a slow or stalling peer must never hold it for others.
+	spool, err := e.tempFile("bundle-in-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	n, err := io.Copy(spool, &idleReader{s: s, idle: bodyIdleTimeout, r: io.LimitReader(s, hdr.Size)})
 	if err != nil {
 		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
 	}
-	if body.n != hdr.Size {
-		return fmt.Errorf("sync: bundle from %s for %q: declared %d bytes, used %d", pc.peer.Short(), folder, hdr.Size, body.n)
+	if n != hdr.Size {
+		return &gitstore.BundleError{Reason: fmt.Sprintf("peer declared %d bytes of bundle and sent %d", hdr.Size, n)}
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	res, err := st.ApplyBundle(ctx, bufio.NewReaderSize(spool, 1<<20), pc.peer.String())
+	if err != nil {
+		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
 	}
 	e.setKnown(pc.peer, folder, res.PeerHead)
 	if res.Kind != gitstore.UpToDate {
@@ -370,9 +400,23 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	if err != nil {
 		return reply(bundleHeader{Error: "folder unavailable"})
 	}
+	// One bundle per peer and folder at a time: a peer cannot make us build
+	// (and hold) many copies of a folder at once.
+	pc.mu.Lock()
+	if pc.serving[m.Folder] {
+		pc.mu.Unlock()
+		return reply(bundleHeader{Error: "busy: a bundle of this folder is already on its way"})
+	}
+	pc.serving[m.Folder] = true
+	pc.mu.Unlock()
+	defer func() {
+		pc.mu.Lock()
+		delete(pc.serving, m.Folder)
+		pc.mu.Unlock()
+	}()
 	// The bundle is staged in a temporary file so that its size can be
 	// declared up front.
-	tmp, err := os.CreateTemp("", "peersync-bundle-*")
+	tmp, err := e.tempFile("bundle-out-*")
 	if err != nil {
 		return reply(bundleHeader{Error: "sender out of temporary space"})
 	}
@@ -396,20 +440,36 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	if err := reply(bundleHeader{Size: size}); err != nil {
 		return err
 	}
-	_ = s.SetWriteDeadline(time.Time{})
-	if _, err := io.Copy(s, tmp); err != nil {
+	if _, err := io.Copy(&idleWriter{s: s, idle: bodyIdleTimeout}, tmp); err != nil {
 		return fmt.Errorf("sync: send bundle: %w", err)
 	}
 	return s.Close()
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+// bodyIdleTimeout is how long a bundle body may make no progress before
+// the transfer is abandoned (the peer stalled).
+const bodyIdleTimeout = 60 * time.Second
+
+// idleReader reads r (the body of stream s) with a deadline that moves
+// forward on every read: slow is fine, stalled is not.
+type idleReader struct {
+	s    *transport.Stream
+	idle time.Duration
+	r    io.Reader
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+func (r *idleReader) Read(p []byte) (int, error) {
+	_ = r.s.SetReadDeadline(time.Now().Add(r.idle))
+	return r.r.Read(p)
+}
+
+// idleWriter is idleReader's counterpart for sending.
+type idleWriter struct {
+	s    *transport.Stream
+	idle time.Duration
+}
+
+func (w *idleWriter) Write(p []byte) (int, error) {
+	_ = w.s.SetWriteDeadline(time.Now().Add(w.idle))
+	return w.s.Write(p)
 }

@@ -234,12 +234,13 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 			}
 			e.log.Debug("dial failed", "peer", d, "addr", addr, "err", err)
 		}
-		if rv == nil || isRV {
+		if rv == nil || isRV || !e.iceDue(d) {
 			return
 		}
 		ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		c, err := tr.DialICE(ictx, d, rv.Signaling(), e.iceConfig())
 		cancel()
+		e.iceResult(d, err == nil)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Debug("ICE dial failed", "peer", d, "err", err)
@@ -300,7 +301,19 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 					e.log.Info("ICE offer from a device not in the sync table ignored", "device", off.From)
 					continue
 				}
+				e.mu.Lock()
+				busy := e.accepting[off.From]
+				e.accepting[off.From] = true
+				e.mu.Unlock()
+				if busy {
+					continue // one answer at a time per device
+				}
 				wg.Go(func() {
+					defer func() {
+						e.mu.Lock()
+						delete(e.accepting, off.From)
+						e.mu.Unlock()
+					}()
 					actx, cancel := context.WithTimeout(ctx, 15*time.Second)
 					defer cancel()
 					c, err := tr.AcceptICE(actx, off.From, off.Msg, rv.Signaling(), e.iceConfig())
@@ -327,19 +340,24 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
 		e.startWatchers(ctx, wg)
-		select {
-		case <-ctx.Done():
-			return
-		case <-scan.C:
-		case <-announce.C:
-			e.mu.Lock()
-			var ids []string
-			for _, f := range e.conf.Folders {
-				ids = append(ids, f.ID)
-			}
-			e.mu.Unlock()
-			for _, id := range ids {
-				e.announce(id)
+		e.flushTable()
+		// Until the next scan tick, announce ticks only announce.
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-scan.C:
+				waiting = false
+			case <-announce.C:
+				e.mu.Lock()
+				var ids []string
+				for _, f := range e.conf.Folders {
+					ids = append(ids, f.ID)
+				}
+				e.mu.Unlock()
+				for _, id := range ids {
+					e.announce(id)
+				}
 			}
 		}
 	}
@@ -420,4 +438,29 @@ func (e *Engine) startWatchers(ctx context.Context, wg *gosync.WaitGroup) {
 			}
 		})
 	}
+}
+
+// ICE attempts back off per peer, from DialInterval doubling to 5 minutes,
+// so a peer that is offline for days costs a few offers an hour.
+const iceMaxBackoff = 5 * time.Minute
+
+// iceDue reports whether an ICE attempt to d may start now.
+func (e *Engine) iceDue(d crypto.DeviceID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.cfg.Now().Before(e.iceNext[d])
+}
+
+// iceResult records the outcome of an ICE attempt to d.
+func (e *Engine) iceResult(d crypto.DeviceID, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ok {
+		delete(e.iceNext, d)
+		delete(e.iceWait, d)
+		return
+	}
+	w := min(max(2*e.iceWait[d], e.cfg.DialInterval), iceMaxBackoff)
+	e.iceWait[d] = w
+	e.iceNext[d] = e.cfg.Now().Add(w)
 }

@@ -502,7 +502,10 @@ func (a *app) run(ctx context.Context, args []string) error {
 			select {
 			case <-runCtx.Done():
 				return
-			case ev := <-e.Events():
+			case ev, ok := <-e.Events():
+				if !ok {
+					return
+				}
 				log.Info("event", "event", ev.String())
 				if ev.Kind == sync.EventPeerConnected || ev.Kind == sync.EventPeerDisconnected {
 					select {
