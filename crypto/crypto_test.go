@@ -148,6 +148,8 @@ func TestParsePeer(t *testing.T) {
 	for _, in := range []string{
 		"",
 		"ssh-ed25519 notbase64",
+		// a FIDO security-key line carries an Ed25519 key too, but is not one of ours
+		"sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIBvGizfxQPsIQvPH32K4yN+gU8M3aTkH+l6AsLkNR7roAAAABHNzaDo=",
 		"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7",
 	} {
 		_, err := ParsePeer(in)
@@ -221,4 +223,11 @@ func TestVerifyPeerCertificateRejectsJunk(t *testing.T) {
 	assert.Error(t, err)
 	_, err = VerifyPeerCertificate([][]byte{[]byte("junk")}, ok)
 	assert.Error(t, err)
+}
+
+func TestNewIdentityRejectsInconsistentKey(t *testing.T) {
+	a, b := fixedIdentity(t, 1), fixedIdentity(t, 2)
+	mixed := append(append([]byte(nil), a.PrivateKey()[:32]...), b.DeviceID().PublicKey()...)
+	_, err := NewIdentity(mixed)
+	assert.Error(t, err, "a seed with another device's public half must be refused")
 }

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -42,8 +43,15 @@ func NewIdentity(key ed25519.PrivateKey) (*Identity, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("crypto: Ed25519 private key has %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 	}
-	id := &Identity{key: append(ed25519.PrivateKey(nil), key...)}
-	copy(id.id[:], key.Public().(ed25519.PublicKey))
+	// Derive the key pair from the seed rather than trusting the public
+	// half stored in the key bytes: a file whose halves disagree would
+	// otherwise sign as one device and claim to be another.
+	full := ed25519.NewKeyFromSeed(key.Seed())
+	if !bytes.Equal(full, key) {
+		return nil, errors.New("crypto: Ed25519 private key is inconsistent (its public half does not match its seed)")
+	}
+	id := &Identity{key: full}
+	copy(id.id[:], full.Public().(ed25519.PublicKey))
 	return id, nil
 }
 
@@ -153,6 +161,9 @@ func ParsePeer(s string) (DeviceID, error) {
 		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s))
 		if err != nil {
 			return DeviceID{}, fmt.Errorf("crypto: parse public key line: %w", err)
+		}
+		if pub.Type() != ssh.KeyAlgoED25519 {
+			return DeviceID{}, fmt.Errorf("crypto: public key is %q, want ssh-ed25519", pub.Type())
 		}
 		cpk, ok := pub.(ssh.CryptoPublicKey)
 		if !ok {

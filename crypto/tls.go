@@ -22,6 +22,7 @@ type PeerError struct {
 	Err    error
 }
 
+// Error names the device (when known) and the reason.
 func (e *PeerError) Error() string {
 	if e.Device.IsZero() {
 		return "crypto: peer authentication: " + e.Err.Error()
@@ -29,6 +30,7 @@ func (e *PeerError) Error() string {
 	return fmt.Sprintf("crypto: peer %s: %v", e.Device, e.Err)
 }
 
+// Unwrap returns the reason, e.g. ErrUnknownPeer.
 func (e *PeerError) Unwrap() error { return e.Err }
 
 // TLSCertificate returns a self-signed certificate for the identity, for use

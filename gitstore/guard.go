@@ -44,6 +44,15 @@ func (s *Store) AllowMassDeleteOnce() {
 	s.massDeleteOnce = true
 }
 
+// DisallowMassDelete withdraws a permission given by AllowMassDeleteOnce
+// that no operation used, so that it cannot let a later, unrelated
+// deletion through.
+func (s *Store) DisallowMassDelete() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.massDeleteOnce = false
+}
+
 // checkMassDeleteLocked applies the mass-delete guard to an operation that
 // deletes deleted of total tracked files.
 func (s *Store) checkMassDeleteLocked(deleted, total int) error {

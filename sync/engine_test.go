@@ -282,3 +282,35 @@ func TestFolderPathsGuarded(t *testing.T) {
 	require.NoError(t, os.Symlink(docs, filepath.Join(top, "alias")))
 	assert.Error(t, e.AddFolder(ctx, FolderConfig{ID: "alias", Path: filepath.Join(top, "alias")}), "same directory through a symlink")
 }
+
+// TestMassDeleteFromPeerNeedsConfirmation: a peer's mass deletion pauses
+// the folder here too, deletes nothing until confirmed, and goes through
+// once the user confirms.
+func TestMassDeleteFromPeerNeedsConfirmation(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	for i := 0; i < 150; i++ {
+		write(t, a.dir, fmt.Sprintf("f%03d.txt", i), "x")
+	}
+	a.start(t)
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	b.start(t)
+	eventually(t, "initial sync", fileIs(b.dir, "f149.txt", "x"))
+
+	for i := 0; i < 120; i++ {
+		require.NoError(t, os.Remove(filepath.Join(a.dir, fmt.Sprintf("f%03d.txt", i))))
+	}
+	eventually(t, "a pauses", func() bool { return a.e.Status().Folders[0].Stopped != "" })
+	_, err := a.e.AllowMassDelete(context.Background(), "docs")
+	require.NoError(t, err)
+	assert.Empty(t, a.e.Status().Folders[0].Stopped)
+
+	eventually(t, "b pauses instead of deleting", func() bool { return b.e.Status().Folders[0].Stopped != "" })
+	assert.True(t, fileIs(b.dir, "f000.txt", "x")(), "nothing deleted before confirmation")
+	_, err = b.e.AllowMassDelete(context.Background(), "docs")
+	require.NoError(t, err)
+	_, statErr := os.Stat(filepath.Join(b.dir, "f000.txt"))
+	assert.True(t, os.IsNotExist(statErr), "deleted once confirmed")
+	assert.True(t, fileIs(b.dir, "f149.txt", "x")())
+	assert.Empty(t, b.e.Status().Folders[0].Stopped)
+}

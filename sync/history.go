@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
 )
 
@@ -37,14 +38,46 @@ func (e *Engine) Restore(ctx context.Context, folder, path string, rev gitstore.
 	return c, nil
 }
 
-// AllowMassDelete confirms, for the next scan or bundle of folder, a
-// deletion that the mass-delete guard refused (see gitstore's "Guards"),
-// and scans the folder at once.
+// AllowMassDelete confirms a deletion that the mass-delete guard refused in
+// folder (see gitstore's "Guards"): it scans the folder with the permission
+// (a local deletion), then integrates each sharing peer's last received
+// head with the permission (a deletion that came from that peer). Each
+// permission is withdrawn after its operation, so none stays armed for a
+// later deletion. It returns the local commits made.
 func (e *Engine) AllowMassDelete(ctx context.Context, folder string) ([]gitstore.Change, error) {
 	st, err := e.store(folder)
 	if err != nil {
 		return nil, err
 	}
 	st.AllowMassDeleteOnce()
-	return e.scanFolder(ctx, folder)
+	changes, err := e.scanFolder(ctx, folder)
+	st.DisallowMassDelete()
+	if err != nil {
+		return changes, err
+	}
+	e.mu.Lock()
+	var peers []crypto.DeviceID
+	for _, p := range e.conf.Peers {
+		if e.conf.shares(p.Device, folder) {
+			peers = append(peers, p.Device)
+		}
+	}
+	e.mu.Unlock()
+	for _, d := range peers {
+		if h, err := st.PeerHead(d.String()); err != nil || h.IsZero() {
+			continue
+		}
+		st.AllowMassDeleteOnce()
+		res, err := st.IntegratePeer(ctx, d.String())
+		st.DisallowMassDelete()
+		if err != nil {
+			return changes, fmt.Errorf("sync: integrate %s into %q: %w", d.Short(), folder, err)
+		}
+		if res.Kind != gitstore.UpToDate {
+			e.emit(Event{Kind: EventRemoteApplied, Peer: d, Folder: folder, Head: res.Head, Paths: res.Changed, Conflicts: res.Conflicts})
+			e.announce(folder)
+		}
+	}
+	e.folderOK(folder)
+	return changes, nil
 }

@@ -287,6 +287,10 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gos
 	wg.Go(func() {
 		for {
 			if err := e.fetchOnce(ctx, pc, folder); err != nil && ctx.Err() == nil {
+				if errors.Is(err, gitstore.ErrMassDelete) {
+					// Paused until the user confirms (Engine.AllowMassDelete).
+					e.folderTrouble(folder, err)
+				}
 				e.emit(Event{Kind: EventError, Peer: pc.peer, Folder: folder, Err: err})
 				var be *gitstore.BundleError
 				if errors.As(err, &be) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/peersync/peersync/sync"
@@ -63,7 +64,7 @@ func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(e.Status())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: hostCheck(ln.Addr(), mux), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -77,4 +78,41 @@ func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger)
 		_ = srv.Shutdown(sctx)
 		<-done
 	}, ln.Addr().String(), nil
+}
+
+// hostCheck refuses requests whose Host header is not an address of this
+// listener or a loopback name, so that a web page elsewhere cannot read the
+// UI through DNS rebinding (its requests carry the attacker's host name).
+// A UI served on a LAN address accepts that address and NAME.local names.
+func hostCheck(bound net.Addr, next http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(bound.String())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, p, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host, p = r.Host, "80"
+		}
+		ok := p == port && (host == "localhost" || strings.HasSuffix(host, ".local"))
+		if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil && p == port {
+			ok = ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || isLocalIP(ip)
+		}
+		if !ok {
+			http.Error(w, "unexpected Host header", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLocalIP reports whether ip is one of this machine's addresses.
+func isLocalIP(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }

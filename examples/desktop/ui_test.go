@@ -57,3 +57,31 @@ func TestStatusUI(t *testing.T) {
 	assert.NotNil(t, st.Peers, "an empty list, not null")
 	assert.True(t, strings.HasPrefix(res.Header.Get("Content-Type"), "application/json"))
 }
+
+// TestUIRefusesForeignHost: a page on another site that rebinds its name to
+// 127.0.0.1 cannot read the UI.
+func TestUIRefusesForeignHost(t *testing.T) {
+	home := t.TempDir()
+	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
+	require.NoError(t, err)
+	e, err := sync.New(sync.Config{Home: home, Identity: id})
+	require.NoError(t, err)
+	defer e.Close()
+	stop, addr, err := serveUI(context.Background(), "127.0.0.1:0", e, nil)
+	require.NoError(t, err)
+	defer stop()
+	_, port, _ := strings.Cut(addr, ":")
+	for host, want := range map[string]int{
+		"evil.example:" + port: http.StatusMisdirectedRequest,
+		"localhost:" + port:    http.StatusOK,
+		addr:                   http.StatusOK,
+	} {
+		req, err := http.NewRequest("GET", "http://"+addr+"/api/status", nil)
+		require.NoError(t, err)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, want, res.StatusCode, host)
+	}
+}

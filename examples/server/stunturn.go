@@ -22,7 +22,12 @@ type relayConfig struct {
 	RelayIP string
 	// Realm of the credentials; "" = "peersync".
 	Realm string
-	Log   *slog.Logger
+	// AllowLocalPeers lets relays reach loopback, private and link-local
+	// addresses. Off by default: a TURN relay that forwards there lets any
+	// credential holder reach the server's own services and LAN (SSRF).
+	// Tests on one machine turn it on.
+	AllowLocalPeers bool
+	Log             *slog.Logger
 }
 
 // relay is a running STUN/TURN server (pion/turn, which answers STUN
@@ -79,11 +84,12 @@ func startRelay(cfg relayConfig) (*relay, error) {
 			if turnOn && ra.Username == cfg.User && ra.Realm == cfg.Realm {
 				return cfg.User, key, true
 			}
-			log.Info("TURN request refused: unknown credentials", "user", ra.Username, "from", fmt.Sprint(ra.SrcAddr))
+			log.Debug("TURN request refused: unknown credentials", "user", ra.Username, "from", fmt.Sprint(ra.SrcAddr))
 			return "", nil, false
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: conn,
+			PacketConn:        conn,
+			PermissionHandler: permitPeer(cfg.AllowLocalPeers),
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
 				RelayAddress: relayIP,
 				Address:      relayBindHost(relayIP),
@@ -112,3 +118,17 @@ func (r *relay) Addr() net.Addr { return r.conn.LocalAddr() }
 
 // Close stops the server and closes its socket.
 func (r *relay) Close() error { return r.srv.Close() }
+
+// permitPeer is the TURN permission check: relays may reach public unicast
+// addresses only, unless local peers are allowed.
+func permitPeer(allowLocal bool) func(net.Addr, net.IP) bool {
+	return func(_ net.Addr, peer net.IP) bool {
+		if peer == nil || peer.IsUnspecified() || peer.IsMulticast() {
+			return false
+		}
+		if allowLocal {
+			return true
+		}
+		return !(peer.IsLoopback() || peer.IsPrivate() || peer.IsLinkLocalUnicast() || peer.IsLinkLocalMulticast())
+	}
+}

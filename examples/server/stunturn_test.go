@@ -41,7 +41,7 @@ func TestSTUNAnswersWithObservedAddress(t *testing.T) {
 }
 
 func TestTURNRelaysWithCredentials(t *testing.T) {
-	r, err := startRelay(relayConfig{Listen: "127.0.0.1:0", User: "alice", Pass: "s3cret"})
+	r, err := startRelay(relayConfig{Listen: "127.0.0.1:0", User: "alice", Pass: "s3cret", AllowLocalPeers: true})
 	require.NoError(t, err)
 	defer r.Close()
 	c := newTURNClient(t, r.Addr(), "alice", "s3cret")
@@ -106,4 +106,16 @@ func TestRelayConfigErrors(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+func TestPermitPeer(t *testing.T) {
+	strict, local := permitPeer(false), permitPeer(true)
+	for ip, want := range map[string]bool{
+		"203.0.113.9": true, "127.0.0.1": false, "10.1.2.3": false, "192.168.1.1": false,
+		"169.254.169.254": false, "::1": false, "fe80::1": false, "0.0.0.0": false, "224.0.0.1": false,
+	} {
+		assert.Equal(t, want, strict(nil, net.ParseIP(ip)), ip)
+	}
+	assert.True(t, local(nil, net.ParseIP("127.0.0.1")))
+	assert.False(t, local(nil, net.ParseIP("224.0.0.1")))
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/peersync/peersync/internal/atomicfile"
 	"github.com/peersync/peersync/sync"
 )
 
@@ -50,7 +49,7 @@ func publishRuntime(ctx context.Context, home string, e *sync.Engine, poke <-cha
 			}
 		}
 		if b, err := json.Marshal(info); err == nil {
-			_ = atomicfile.WriteFile(path, b, 0o600)
+			writeEphemeral(path, b)
 		}
 		select {
 		case <-ctx.Done():
@@ -79,4 +78,17 @@ func mergeRuntime(home string, st *sync.Status) (running bool) {
 		}
 	}
 	return true
+}
+
+// writeEphemeral replaces path with data by rename (so readers never see a
+// partial file) but without fsync: the file is rewritten every second and
+// worthless after a crash, so it should not keep a laptop's disk awake.
+func writeEphemeral(path string, data []byte) {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+	}
 }
