@@ -75,6 +75,9 @@ type Config struct {
 	// address. nil means the rendezvous host on port 3478 (the server
 	// answers STUN there); an empty, non-nil slice means none.
 	STUNServers []string
+	// TURNServers are relays ICE may use when no direct path exists (both
+	// devices behind symmetric NATs). nil means none.
+	TURNServers []transport.TURNServer
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Logger receives diagnostics; nil discards them.
@@ -106,6 +109,7 @@ type Engine struct {
 	tabDirty  bool
 	stores    map[string]*gitstore.Store // open stores by folder ID
 	stopped   map[string]error           // folders that failed to open
+	paused    map[string]error           // folders paused until the user confirms a peer's mass deletion
 	conns     map[crypto.DeviceID]*peerConn
 	dialing   map[crypto.DeviceID]bool
 	watching  map[string]*gitstore.Store    // folders with a watcher running
@@ -162,6 +166,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	cfg.STUNServers = slices.Clone(cfg.STUNServers)
+	cfg.TURNServers = slices.Clone(cfg.TURNServers)
 	if cfg.MaxBundleSize <= 0 {
 		cfg.MaxBundleSize = 64 << 30
 	}
@@ -183,6 +188,7 @@ func New(cfg Config) (*Engine, error) {
 		events:    make(chan Event, 256),
 		stores:    map[string]*gitstore.Store{},
 		stopped:   map[string]error{},
+		paused:    map[string]error{},
 		conns:     map[crypto.DeviceID]*peerConn{},
 		dialing:   map[crypto.DeviceID]bool{},
 		watching:  map[string]*gitstore.Store{},

@@ -78,6 +78,9 @@ func (e *Engine) AllowMassDelete(ctx context.Context, folder string) ([]gitstore
 			e.announce(folder)
 		}
 	}
+	e.mu.Lock()
+	delete(e.paused, folder)
+	e.mu.Unlock()
 	e.folderOK(folder)
 	return changes, nil
 }

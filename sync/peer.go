@@ -288,8 +288,15 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gos
 		for {
 			if err := e.fetchOnce(ctx, pc, folder); err != nil && ctx.Err() == nil {
 				if errors.Is(err, gitstore.ErrMassDelete) {
-					// Paused until the user confirms (Engine.AllowMassDelete).
-					e.folderTrouble(folder, err)
+					// Paused until the user confirms (Engine.AllowMassDelete);
+					// local scans going well do not lift it.
+					e.mu.Lock()
+					_, was := e.paused[folder]
+					e.paused[folder] = err
+					e.mu.Unlock()
+					if !was {
+						e.emit(Event{Kind: EventFolderStopped, Folder: folder, Peer: pc.peer, Err: err})
+					}
 				}
 				e.emit(Event{Kind: EventError, Peer: pc.peer, Folder: folder, Err: err})
 				var be *gitstore.BundleError

@@ -252,7 +252,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 }
 
 func (e *Engine) iceConfig() transport.ICEConfig {
-	return transport.ICEConfig{STUNServers: e.cfg.STUNServers}
+	return transport.ICEConfig{STUNServers: e.cfg.STUNServers, TURNServers: e.cfg.TURNServers}
 }
 
 // startRendezvous registers at the rendezvous server over pc and answers

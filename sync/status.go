@@ -63,6 +63,9 @@ func (e *Engine) Status() Status {
 		if err == nil {
 			e.mu.Lock()
 			err = e.stopped[f.ID]
+			if err == nil {
+				err = e.paused[f.ID]
+			}
 			e.mu.Unlock()
 		}
 		if err != nil {

@@ -37,8 +37,8 @@ const (
 	// PathICESrflx: ICE selected a pair with a server- or peer-reflexive
 	// candidate: the path crosses a NAT whose mapping ICE punched.
 	PathICESrflx = "ice-srflx"
-	// PathICERelay: the path goes through a TURN relay (not yet supported:
-	// DialICE fails rather than return one).
+	// PathICERelay: the path goes through a TURN relay (ICEConfig.TURNServers),
+	// the last resort when neither side can be reached directly (symmetric NATs).
 	PathICERelay = "ice-relay"
 )
 

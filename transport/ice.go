@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/stun/v4"
 	piontransport "github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+	"github.com/quic-go/quic-go"
 
 	"github.com/peersync/peersync/crypto"
 )
@@ -51,15 +54,23 @@ type Signaling interface {
 }
 
 // ICEConfig configures one DialICE or AcceptICE. The zero value gathers
-// host candidates only, on the real network.
+// host candidates only, on the real network. The Config is not modified.
 type ICEConfig struct {
 	// STUNServers are "host:port" addresses of STUN servers, asked (from the
 	// Transport's socket) for our public address to offer as a
 	// server-reflexive candidate. Empty means host candidates only.
 	STUNServers []string
 
-	// STUNTimeout bounds the wait for a STUN server's answer. Zero means 3 s.
+	// STUNTimeout bounds the wait for a STUN server's answer, and for each
+	// TURN server's allocation. Zero means 3 s.
 	STUNTimeout time.Duration
+
+	// TURNServers are relays to offer a relay candidate from (one per
+	// server, each allocated from a socket of its own; see doc.go, "Relay").
+	// Empty means no relay candidates. If every one of them fails (wrong
+	// credentials, no answer within STUNTimeout), DialICE and AcceptICE
+	// fail with an error wrapping ErrTURN rather than go on without relay.
+	TURNServers []TURNServer
 
 	// Net is the network pion ICE uses to resolve STUN servers and, when
 	// the Transport's socket is bound to the unspecified address, to list
@@ -206,6 +217,12 @@ type iceSession struct {
 	sconn     *sessionConn // its packets on the shared socket
 	mux       *ice.UniversalUDPMuxDefault
 	agent     *ice.Agent
+	net       piontransport.Net // for TURN sockets
+	log       *slog.Logger
+	logs      pionLogs
+	turnCfg   []TURNServer
+	turnWait  time.Duration // bound on each TURN allocation
+	iceConn   *ice.Conn     // the agent's data path, set by StartDial/StartAccept
 	gathered  chan struct{} // closed when gathering is complete
 	connected chan struct{} // closed when the agent reports connected
 	failed    chan struct{} // closed when the agent reports failed or closed
@@ -218,6 +235,9 @@ type iceSession struct {
 	isFailed   bool
 	connOnce   bool // connected has been closed
 	gatherOnce bool // gathered has been closed
+	turn       []*turnAlloc
+	relayQT    *quic.Transport // QUIC on a relayed pair (turn.go), or nil
+	relayPC    *icePacketConn  // relayQT's packet conn
 }
 
 // connectionState returns the agent's last reported state.
@@ -245,6 +265,17 @@ func (t *Transport) newICESession(cfg *ICEConfig) (*iceSession, error) {
 	if stunTimeout <= 0 {
 		stunTimeout = defaultSTUNTimeout
 	}
+	for _, ts := range cfg.TURNServers {
+		if err := ts.validate(); err != nil {
+			return nil, err
+		}
+	}
+	pnet := cfg.Net
+	if pnet == nil && len(cfg.TURNServers) > 0 {
+		if pnet, err = stdnet.NewNet(); err != nil {
+			return nil, fmt.Errorf("transport: network: %w", err)
+		}
+	}
 	sc, err := d.register(ufrag)
 	if err != nil {
 		return nil, err
@@ -261,7 +292,8 @@ func (t *Transport) newICESession(cfg *ICEConfig) (*iceSession, error) {
 		ice.WithUrls(urls),
 		ice.WithSTUNGatherTimeout(stunTimeout),
 		ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4, ice.NetworkTypeUDP6}),
-		// Relay candidates need a TURN client beside QUIC: not yet.
+		// Relay candidates are gathered by us (turn.go) and added as
+		// virtual candidates, so that TURN failures are reported.
 		ice.WithCandidateTypes([]ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive}),
 		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
 		ice.WithLoggerFactory(pionLogs{t.log}),
@@ -279,6 +311,11 @@ func (t *Transport) newICESession(cfg *ICEConfig) (*iceSession, error) {
 		sconn:     sc,
 		mux:       mux,
 		agent:     agent,
+		net:       pnet,
+		log:       t.log,
+		logs:      pionLogs{t.log},
+		turnCfg:   append([]TURNServer(nil), cfg.TURNServers...),
+		turnWait:  stunTimeout,
 		gathered:  make(chan struct{}),
 		connected: make(chan struct{}),
 		failed:    make(chan struct{}),
@@ -297,6 +334,9 @@ func (t *Transport) newICESession(cfg *ICEConfig) (*iceSession, error) {
 func (s *iceSession) onCandidate(c ice.Candidate) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c != nil && c.Type() == ice.CandidateTypeRelay {
+		return // ours, listed by gather
+	}
 	if c != nil {
 		s.candidates = append(s.candidates, c.Marshal())
 	} else if !s.gatherOnce {
@@ -332,8 +372,11 @@ func (s *iceSession) onState(st ice.ConnectionState) {
 	}
 }
 
-// gather collects our candidates, and returns them with our credentials.
+// gather collects our candidates (TURN allocations in parallel with
+// pion's gathering), and returns them with our credentials.
 func (s *iceSession) gather(ctx context.Context) (ufrag, pwd string, cands []string, err error) {
+	tg := s.startTURN(ctx)
+	defer tg.wait() //nolint:errcheck // only releases it, if not waited below
 	if err := s.agent.GatherCandidates(); err != nil {
 		return "", "", nil, fmt.Errorf("transport: ICE gathering: %w", err)
 	}
@@ -342,12 +385,16 @@ func (s *iceSession) gather(ctx context.Context) (ufrag, pwd string, cands []str
 	case <-ctx.Done():
 		return "", "", nil, fmt.Errorf("transport: ICE gathering: %w", ctx.Err())
 	}
+	relays, err := tg.wait()
+	if err != nil {
+		return "", "", nil, err
+	}
 	ufrag, pwd, err = s.agent.GetLocalUserCredentials()
 	if err != nil {
 		return "", "", nil, fmt.Errorf("transport: ICE credentials: %w", err)
 	}
 	s.mu.Lock()
-	cands = limitCandidates(s.candidates)
+	cands = limitCandidates(append(relays, s.candidates...))
 	s.mu.Unlock()
 	if len(cands) == 0 {
 		return "", "", nil, fmt.Errorf("%w: no local candidates", ErrICEFailed)
@@ -373,16 +420,14 @@ func limitCandidates(cands []string) []string {
 	return out
 }
 
-// addRemote gives the agent the peer's candidates. Relay candidates are
-// skipped: QUIC on our socket cannot reach a peer through its TURN client.
+// addRemote gives the agent the peer's candidates. A peer's relay
+// candidate is an ordinary UDP address to us (its TURN server forwards what
+// we send there).
 func (s *iceSession) addRemote(sig *Signal) error {
 	for _, raw := range sig.Candidates {
 		c, err := parseCandidate(raw) // validated already; parse again for a fresh value
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrBadSignal, err)
-		}
-		if c.Type() == ice.CandidateTypeRelay {
-			continue
 		}
 		if err := s.agent.AddRemoteCandidate(c); err != nil {
 			return fmt.Errorf("transport: ICE remote candidate: %w", err)
@@ -435,9 +480,25 @@ func (s *iceSession) isRemote(addr net.Addr) bool {
 // to be called from an agent callback.
 func (s *iceSession) close() {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		qt, pc, allocs := s.relayQT, s.relayPC, s.turn
+		s.mu.Unlock()
+		if qt != nil {
+			qt.Close() //nolint:errcheck // always nil: not its socket
+			pc.Close() //nolint:errcheck // always nil; the ice.Conn stays for the agent
+		}
 		s.agent.GracefulClose() //nolint:errcheck // always nil
 		s.mux.Close()           //nolint:errcheck // always nil; closes sconn, not the socket
 		s.sconn.waitReader(muxReaderWait)
+		for _, a := range allocs {
+			a.close()
+		}
+		if pc != nil {
+			select { // the pump ends with the agent
+			case <-pc.pumpDone:
+			case <-time.After(muxReaderWait):
+			}
+		}
 	})
 }
 
@@ -527,9 +588,14 @@ func newSessionID() string {
 // ctx bounds the whole attempt; the QUIC part is also bounded by
 // Config.HandshakeTimeout.
 //
+// When the selected pair is relayed through our TURN allocation, QUIC runs
+// over the ICE agent instead of the shared socket (see turn.go); the Conn's
+// Path is then PathICERelay, as it is when only the peer's side is relayed.
+//
 // Errors: ErrClosed; one wrapping ErrBadSignal if the peer's answer is
-// malformed; one wrapping ErrICEFailed if no candidate pair works (or the
-// only one is a relay, not supported yet); otherwise those of Dial
+// malformed; one wrapping ErrTURN if cfg.TURNServers is not empty and none
+// of them gave us a relayed address (before any offer is sent); one wrapping
+// ErrICEFailed if no candidate pair works; otherwise those of Dial
 // (crypto.ErrUnknownPeer, ErrRefused, ctx.Err()).
 func (t *Transport) DialICE(ctx context.Context, peer crypto.DeviceID, sig Signaling, cfg ICEConfig) (*Conn, error) {
 	if t.isClosed() {
@@ -572,16 +638,28 @@ func (t *Transport) dialICE(ctx context.Context, peer crypto.DeviceID, sig Signa
 	if err := s.addRemote(answer); err != nil {
 		return nil, err
 	}
-	if _, err := s.agent.StartDial(answer.Ufrag, answer.Pwd); err != nil {
+	ic, err := s.agent.StartDial(answer.Ufrag, answer.Pwd)
+	if err != nil {
 		return nil, fmt.Errorf("transport: ICE checks: %w", err)
 	}
+	s.iceConn = ic
 	pair, err := s.waitConnected(ctx)
 	if err != nil {
 		return nil, err
 	}
 	path := pathOf(pair)
-	if path == PathICERelay {
-		return nil, fmt.Errorf("%w: only a relay pair works, relay is not supported yet", ErrICEFailed)
+	if pair.Local.Type() == ice.CandidateTypeRelay {
+		t.log.Debug("ICE selected a relayed pair", "device", peer, "local", pair.Local.String(), "remote", pair.Remote.String())
+		qctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
+		defer cancel()
+		c, err := t.dialRelay(qctx, peer, s, pair)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.tie(c, s); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	ip, err := netip.ParseAddr(pair.Remote.Address())
 	if err != nil {
@@ -644,9 +722,11 @@ func (t *Transport) recvAnswer(ctx context.Context, peer crypto.DeviceID, sig Si
 // Errors: ErrClosed; one wrapping crypto.ErrUnknownPeer (in a
 // *crypto.PeerError) if Authorize refuses from, or refuses the device that
 // then connects from the ICE path (a forged offer); one wrapping ErrBadSignal
-// if offer is malformed or not an offer; one wrapping ErrICEFailed; one
-// wrapping ctx.Err(), also when no device completes the QUIC handshake
-// within Config.HandshakeTimeout of ICE connecting.
+// if offer is malformed or not an offer; one wrapping ErrTURN if
+// cfg.TURNServers is not empty and none of them gave us a relayed address
+// (no answer is sent); one wrapping ErrICEFailed; one wrapping ctx.Err(),
+// also when no device completes the QUIC handshake within
+// Config.HandshakeTimeout of ICE connecting.
 func (t *Transport) AcceptICE(ctx context.Context, from crypto.DeviceID, offer []byte, sig Signaling, cfg ICEConfig) (*Conn, error) {
 	if t.isClosed() {
 		return nil, ErrClosed
@@ -706,9 +786,11 @@ func (t *Transport) acceptICE(ctx context.Context, from crypto.DeviceID, o *Sign
 	if err := sig.Send(ctx, from, b); err != nil {
 		return nil, fmt.Errorf("transport: send ICE answer to %s: %w", from.Short(), err)
 	}
-	if _, err := s.agent.StartAccept(o.Ufrag, o.Pwd); err != nil {
+	ic, err := s.agent.StartAccept(o.Ufrag, o.Pwd)
+	if err != nil {
 		return nil, fmt.Errorf("transport: ICE checks: %w", err)
 	}
+	s.iceConn = ic
 	pair, err := s.waitConnected(ctx)
 	if err != nil {
 		return nil, err
@@ -717,6 +799,17 @@ func (t *Transport) acceptICE(ctx context.Context, from crypto.DeviceID, o *Sign
 
 	qctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
+	if pair.Local.Type() == ice.CandidateTypeRelay {
+		c, err := t.acceptRelay(qctx, from, s, w, pair)
+		if err != nil {
+			return nil, err
+		}
+		t.log.Debug("ICE connection accepted over our relay", "device", from, "remote", c.RemoteAddr())
+		if err := t.tie(c, s); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	var c *Conn
 	select {
 	case c = <-w.ch:

@@ -23,6 +23,7 @@ import (
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/sync"
+	"github.com/peersync/peersync/transport"
 )
 
 // Program describes one example program to the shared command line.
@@ -89,6 +90,7 @@ Commands:
                                      scan now, commit each change, print the commits
   peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
   run [--listen HOST:PORT] [--rendezvous DEVICEID@HOST:PORT] [--stun HOST:PORT]...
+      [--turn turn://USER:PASS@HOST:PORT]...
       [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
                                      the daemon (the default command); Ctrl-C stops it.
                                      It announces itself and finds peers on the LAN with
@@ -437,6 +439,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 	rendezvous := fs.String("rendezvous", "", "DEVICEID@HOST:PORT of the hosted server, to reach peers behind NATs with ICE")
 	var stun multiFlag
 	fs.Var(&stun, "stun", "HOST:PORT of a STUN server (repeatable; default: the rendezvous host, port 3478)")
+	var turns multiFlag
+	fs.Var(&turns, "turn", "turn://USER:PASS@HOST:PORT relay for peers behind symmetric NATs (repeatable)")
 	lanName := fs.String("lan-name", "", "also answer mDNS for NAME.local, so phones on the LAN can open a web view served on a LAN address by name")
 	var startServices func(context.Context, Env) (func(), error)
 	if a.prog.Services != nil {
@@ -474,6 +478,13 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	if len(stun) > 0 {
 		cfg.STUNServers = stun
+	}
+	for _, u := range turns {
+		ts, err := transport.ParseTURNServer(u)
+		if err != nil {
+			return UsageError{fmt.Sprintf("--turn: %v", err)}
+		}
+		cfg.TURNServers = append(cfg.TURNServers, ts)
 	}
 	e, created, err := a.engine(cfg)
 	if err != nil {
