@@ -116,6 +116,7 @@ type Engine struct {
 	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
 	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
 	iceWait   map[crypto.DeviceID]time.Duration
+	kick      chan struct{}               // wakes the dial loop; never closed
 	tr        *transport.Transport        // non-nil while running
 	disc      *discovery.Discoverer       // non-nil while running with Discovery
 	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
@@ -189,6 +190,7 @@ func New(cfg Config) (*Engine, error) {
 		stores:    map[string]*gitstore.Store{},
 		stopped:   map[string]error{},
 		paused:    map[string]error{},
+		kick:      make(chan struct{}, 1),
 		conns:     map[crypto.DeviceID]*peerConn{},
 		dialing:   map[crypto.DeviceID]bool{},
 		watching:  map[string]*gitstore.Store{},

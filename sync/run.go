@@ -163,7 +163,17 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-e.kick:
 		}
+	}
+}
+
+// kickDial makes the dial loop run now (e.g. the rendezvous just came up,
+// so peers without addresses can be reached).
+func (e *Engine) kickDial() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -279,6 +289,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 	e.rv = rv
 	e.mu.Unlock()
 	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
+	e.kickDial()
 	wg.Go(func() {
 		defer func() {
 			_ = rv.Close()

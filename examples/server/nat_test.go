@@ -1,0 +1,92 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/natlab"
+	"github.com/peersync/peersync/internal/netns"
+	"github.com/peersync/peersync/internal/testutil"
+)
+
+// TestNATSync is issue 4's promise end to end: two desktops, each behind
+// its own home NAT (real iptables NAT in network namespaces), given only
+// each other's DeviceID, sync a folder through a server on the "internet":
+// directly (ICE server-reflexive) behind cone NATs, through the server's
+// TURN relay behind symmetric NATs.
+func TestNATSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server and desktop processes in NAT namespaces")
+	}
+	serverBin := testutil.BuildBinary(t, "./examples/server")
+	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
+	for _, tc := range []struct {
+		name      string
+		symmetric bool
+		path      string
+	}{
+		{"cone NATs: direct", false, "ice-srflx"},
+		{"symmetric NATs: TURN relay", true, "ice-relay"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lab := natlab.New(t, natlab.Config{Symmetric: tc.symmetric})
+			s := newProc(t, serverBin, "hosted")
+			a := newProc(t, desktopBin, "alpha")
+			b := newProc(t, desktopBin, "beta")
+			s.cli(t, "peer", "add", "--name", "alpha", a.id)
+			s.cli(t, "peer", "add", "--name", "beta", b.id)
+			a.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)
+			b.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
+			require.NoError(t, os.WriteFile(filepath.Join(a.folder, "across.txt"), []byte("two NATs apart\n"), 0o644))
+
+			ip := lab.ServerIP.String()
+			srv := lab.Internet.Start(t, nil, serverBin, "--home", s.home, "run", "--listen", ip+":44996",
+				"--stun-listen", ip+":3478", "--turn-user", "peersync", "--turn-pass", "test-pass",
+				"--turn-relay-ip", ip, "--no-discovery")
+			require.True(t, srv.WaitOutput("STUN and TURN on udp", 10*time.Second), srv.Output())
+			rv := fmt.Sprintf("%s@%s:44996", s.id, ip)
+			turn := fmt.Sprintf("turn://peersync:test-pass@%s:3478", ip)
+			start := time.Now()
+			var procs []*netns.Proc
+			for i, d := range []*proc{a, b} {
+				procs = append(procs, lab.Hosts[i].Start(t, nil, desktopBin, "--home", d.home, "run",
+					"--listen", ":44996", "--ui", "none", "--no-discovery", "--rendezvous", rv, "--turn", turn))
+			}
+			defer func() {
+				for _, p := range append(procs, srv) {
+					_ = p.Signal(syscall.SIGINT)
+					select {
+					case <-p.Done():
+						assert.NoError(t, p.Err(), "clean exit on SIGINT")
+					case <-time.After(15 * time.Second):
+						t.Error("a process did not stop on SIGINT")
+					}
+					if t.Failed() {
+						t.Logf("output:\n%s", p.Output())
+					}
+				}
+			}()
+
+			waitSame(t, a.folder, b.folder)
+			t.Logf("%s: launch to first sync across the NATs: %v", tc.name, time.Since(start).Round(time.Millisecond))
+			require.Eventually(t, func() bool {
+				return strings.Contains(a.cli(t, "status"), " "+tc.path)
+			}, 15*time.Second, 100*time.Millisecond, "status shows the %s path", tc.path)
+			_, err := os.Stat(filepath.Join(s.folder, "across.txt"))
+			assert.True(t, os.IsNotExist(err), "the server shares no folder: it relayed, it did not mirror")
+
+			require.NoError(t, os.WriteFile(filepath.Join(b.folder, "reply.txt"), []byte("and back\n"), 0o644))
+			waitSame(t, b.folder, a.folder)
+		})
+	}
+}
