@@ -7,34 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // writeFileAtomicIn writes data to path through a temporary file created in
-// tmpDir (which must be on the same file system), fsync and rename, so that
-// path holds either its old content or data, whatever happens.
+// tmpDir (which must be on the same file system), fsync, rename and
+// directory fsync, so that path holds either its old content or data,
+// whatever happens.
 func writeFileAtomicIn(tmpDir, path string, data []byte, perm fs.FileMode) error {
-	f, err := os.CreateTemp(tmpDir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.WriteFileVia(path, data, perm, tmpDir, tmpPrefix+"*")
 }
 
 // orphanAge is how old a pack without index must be before Open deletes

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // The pack writer: Scan streams every object it makes (blobs, trees,
@@ -579,17 +581,5 @@ func (pw *packWriter) finishPack() error {
 		os.Remove(base + ".idx")
 		return err
 	}
-	return syncDir(pw.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.SyncDir(pw.dir)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // statCacheFile is the stat cache's file name inside the git directory.
@@ -106,29 +108,8 @@ func (s *Store) saveStatCacheLocked() error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temp file in the same
-// directory, fsync and rename.
+// writeFileAtomic writes data to path through a temp file (named with our
+// temp prefix) in the same directory, fsync, rename and directory fsync.
 func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.WriteFileVia(path, data, perm, filepath.Dir(path), tmpPrefix+"*")
 }

@@ -15,9 +15,17 @@ import (
 // WriteFile atomically replaces path with data, creating it with perm if it
 // does not exist. The temporary file lives beside path (so the rename never
 // crosses a filesystem) and is removed if anything fails.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return WriteFileVia(path, data, perm, filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+}
+
+// WriteFileVia is WriteFile with the temporary file made in tmpDir (which
+// must be on the same filesystem as path) with the os.CreateTemp pattern,
+// for callers whose scanners must recognise their temporary files. Both
+// tmpDir and path's directory are synced after the rename.
+func WriteFileVia(path string, data []byte, perm os.FileMode, tmpDir, pattern string) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(tmpDir, pattern)
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
@@ -44,6 +52,9 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	_ = SyncDir(dir)
+	if tmpDir != dir {
+		_ = SyncDir(tmpDir)
+	}
 	return nil
 }
 
