@@ -347,6 +347,8 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 	defer scan.Stop()
 	announce := time.NewTicker(e.cfg.AnnounceInterval)
 	defer announce.Stop()
+	flush := time.NewTicker(time.Second) // table.json within a second of a change
+	defer flush.Stop()
 	for {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
@@ -359,6 +361,8 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 				return
 			case <-scan.C:
 				waiting = false
+			case <-flush.C:
+				e.flushTable()
 			case <-announce.C:
 				e.mu.Lock()
 				var ids []string
