@@ -86,7 +86,9 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 		}
 		if r := e.cfg.Rendezvous; r != nil && r.Device == pc.peer {
 			if err := e.startRendezvous(ctx, pc, wg); err != nil && ctx.Err() == nil {
-				e.log.Warn("rendezvous registration failed", "server", pc.peer, "err", err)
+				// Drop the connection: the dial loop reconnects and registers again.
+				e.log.Warn("rendezvous registration failed; reconnecting", "server", pc.peer, "err", err)
+				_ = c.CloseWithError(1, "rendezvous registration failed")
 			}
 		}
 	})

@@ -106,9 +106,14 @@ func (r *RendezvousServer) Serve(ctx context.Context, c *Conn, s *Stream) error 
 		return fmt.Errorf("transport: rendezvous: first message is %q, want register", m.Op)
 	}
 	_ = s.SetReadDeadline(time.Time{})
+	// The reply must be the first thing the device reads: hold its write
+	// lock from the moment others can find it until "registered" is sent,
+	// so that a message forwarded to it meanwhile waits its turn.
+	me.wmu.Lock()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		me.wmu.Unlock()
 		return ErrClosed
 	}
 	r.clients[from] = me
@@ -120,10 +125,13 @@ func (r *RendezvousServer) Serve(ctx context.Context, c *Conn, s *Stream) error 
 		}
 		r.mu.Unlock()
 	}()
-	r.log.Info("rendezvous: registered", "device", from, "observed", c.RemoteAddr().String())
-	if err := r.write(me, rvMsg{Op: "registered", Observed: c.RemoteAddr().String()}); err != nil {
+	_ = s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	err = writeRV(s, rvMsg{Op: "registered", Observed: c.RemoteAddr().String()})
+	me.wmu.Unlock()
+	if err != nil {
 		return err
 	}
+	r.log.Info("rendezvous: registered", "device", from, "observed", c.RemoteAddr().String())
 
 	stop := context.AfterFunc(ctx, func() { s.Abort() })
 	defer stop()

@@ -194,3 +194,4 @@ func (f *framedBuffer) Read(p []byte) (int, error) {
 	f.b = f.b[n:]
 	return n, nil
 }
+
