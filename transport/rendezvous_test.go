@@ -194,4 +194,3 @@ func (f *framedBuffer) Read(p []byte) (int, error) {
 	f.b = f.b[n:]
 	return n, nil
 }
-
