@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,20 +42,7 @@ func TestLANDiscoverySync(t *testing.T) {
 	start := time.Now()
 	pa := nsA.Start(t, nil, bin, "--home", a.home, "run", "--listen", ":44996", "--ui", "none", "--lan-name", "alpha-web")
 	pb := nsB.Start(t, nil, bin, "--home", b.home, "run", "--listen", ":44996", "--ui", "none")
-	defer func() {
-		for _, p := range []*netns.Proc{pa, pb} {
-			_ = p.Signal(syscall.SIGINT)
-			select {
-			case <-p.Done():
-				assert.NoError(t, p.Err(), "clean exit on SIGINT")
-			case <-time.After(15 * time.Second):
-				t.Error("desktop did not stop on SIGINT")
-			}
-			if t.Failed() {
-				t.Logf("output:\n%s", p.Output())
-			}
-		}
-	}()
+	defer netns.StopAll(t, pa, pb)
 
 	waitSame(t, a.folder, b.folder, 60*time.Second)
 	t.Logf("LAN: from launch to first sync, no addresses typed: %v", time.Since(start).Round(time.Millisecond))

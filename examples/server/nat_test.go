@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,20 +61,7 @@ func TestNATSync(t *testing.T) {
 				procs = append(procs, lab.Hosts[i].Start(t, nil, desktopBin, "--home", d.home, "run",
 					"--listen", ":44996", "--ui", "none", "--no-discovery", "--rendezvous", rv, "--turn", turn))
 			}
-			defer func() {
-				for _, p := range append(procs, srv) {
-					_ = p.Signal(syscall.SIGINT)
-					select {
-					case <-p.Done():
-						assert.NoError(t, p.Err(), "clean exit on SIGINT")
-					case <-time.After(15 * time.Second):
-						t.Error("a process did not stop on SIGINT")
-					}
-					if t.Failed() {
-						t.Logf("output:\n%s", p.Output())
-					}
-				}
-			}()
+			defer netns.StopAll(t, append(procs, srv)...)
 
 			waitSame(t, a.folder, b.folder)
 			t.Logf("%s: launch to first sync across the NATs: %v", tc.name, time.Since(start).Round(time.Millisecond))

@@ -365,3 +365,24 @@ func Link(t testing.TB, a *NS, aIf string, aAddr netip.Prefix, b *NS, bIf string
 	a.MustIP(t, "link", "set", aIf, "up")
 	b.MustIP(t, "link", "set", bIf, "up")
 }
+
+// StopAll interrupts each process (SIGINT to its group), waits up to 15 s
+// for it, and reports an error exit or a hang as a test error; when the test
+// has failed, it logs each process's output.
+func StopAll(t testing.TB, procs ...*Proc) {
+	t.Helper()
+	for _, p := range procs {
+		_ = p.Signal(syscall.SIGINT)
+		select {
+		case <-p.Done():
+			if err := p.Err(); err != nil {
+				t.Errorf("%s did not exit cleanly on SIGINT: %v", p.Cmd.Path, err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("%s did not stop within 15 s of SIGINT", p.Cmd.Path)
+		}
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", p.Cmd.Path, p.Output())
+		}
+	}
+}
