@@ -195,6 +195,9 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 			found[p] = fileEntry{mode: filemode.Symlink, hash: h}
 		case fi.Mode().IsRegular():
 			h, ok := s.stats.lookup(p, fi)
+			if !ok && s.unsettledLocked(p, fi) {
+				continue // commitFoundLocked keeps what main has
+			}
 			if !ok {
 				h, ok, err = s.hashFileLocked(abs, fi)
 				if err != nil {
@@ -264,6 +267,25 @@ func (s *Store) hashFileLocked(abs string, fi fs.FileInfo) (h plumbing.Hash, ok 
 		return h, false, errors.New("gitstore: scan: object writer has no hash")
 	}
 	return hw.Hash(), ok, nil
+}
+
+// unsettledLocked reports whether the changed regular file p (fi) was
+// modified so recently, during a watcher scan, that it may still be being
+// written; it is then recorded in s.unsettled. A modification time in the
+// future (a clock set back, touch -d) never counts as recent.
+func (s *Store) unsettledLocked(p string, fi fs.FileInfo) bool {
+	if s.settle <= 0 || s.settleExempt[p] {
+		return false
+	}
+	age := time.Since(fi.ModTime())
+	if age < 0 || age >= s.settle {
+		return false
+	}
+	if s.unsettled == nil {
+		s.unsettled = map[string]bool{}
+	}
+	s.unsettled[p] = true
+	return true
 }
 
 type zeroReader struct{}

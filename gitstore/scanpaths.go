@@ -149,6 +149,12 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 // found because the ignore rules now exclude it stays as last committed.
 func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root *dirNode,
 	tracked, found map[string]fileEntry, ign ignoreScope, total int) ([]Change, error) {
+	for p := range s.unsettled {
+		// Left as last committed (or not added yet); the watcher comes back.
+		if e, ok := tracked[p]; ok {
+			found[p] = e
+		}
+	}
 	var dels, puts []pendingChange
 	for p, e := range tracked {
 		if _, ok := found[p]; !ok && !ign.covers(p) {

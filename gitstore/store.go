@@ -103,6 +103,15 @@ type Store struct {
 	// written by this Store.
 	pw      *packWriter
 	packGen uint64
+	// settle, while a watcher scan runs, is the age below which a changed
+	// file counts as still being written: the scan leaves it as last
+	// committed and records it in unsettled, so the watcher looks again
+	// (a file caught between its truncation and its write is not
+	// committed half-written). settleExempt lists paths deferred too often
+	// to be deferred again. All three are set and read by Watch only.
+	settle       time.Duration
+	settleExempt map[string]bool
+	unsettled    map[string]bool
 }
 
 // Open opens the history of cfg.Dir. It returns ErrNotInitialized when the

@@ -30,7 +30,12 @@ const (
 // delays a scan by at most 10 debounce periods) scans the touched paths
 // (their directories, one level, and new directories whole: the rest of the
 // folder is not walked), committing as [Store.Scan] does, and calls onChange
-// with the commits made, if any. onChange is called from
+// with the commits made, if any. A changed file modified less than
+// debounce ago when the scan reaches it is still being written (caught
+// between its truncation and its write, say): it is left as last committed
+// and looked at again after another debounce, so a save is one commit with
+// the whole content; a file written to without pause is committed anyway
+// after 10 such delays. onChange is called from
 // Watch's goroutine, never while the store's lock is held; it may call the
 // store's methods. A full scan also runs when Watch starts (so edits made
 // while nothing was watching are committed), every 60 s as a safety net,
@@ -65,16 +70,29 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 	// asks for a full scan instead.
 	pending := map[string]bool{}
 	full := true
+	// deferred counts, per path, the scans in a row that found it still
+	// being written (see Store.settle); after maxDebounceFactor it is
+	// committed as it is (a file appended to without pause).
+	deferred := map[string]int{}
+	var unsettled []string
 	scan := func() error {
+		exempt := map[string]bool{}
+		for p, n := range deferred {
+			if n >= maxDebounceFactor {
+				exempt[p] = true
+			}
+		}
 		var changes []Change
 		var err error
-		if full || len(pending) > maxTargetedPaths {
-			changes, err = s.Scan(ctx)
-		} else {
-			changes, err = s.scanPaths(ctx, sortedKeys(pending))
-		}
+		changes, unsettled, err = s.watchScan(ctx, full, sortedKeys(pending), debounce, exempt)
 		full = false
 		clear(pending)
+		again := map[string]int{}
+		for _, p := range unsettled {
+			again[p] = deferred[p] + 1
+			pending[p] = true
+		}
+		deferred = again
 		if len(changes) > 0 && onChange != nil {
 			onChange(changes)
 		}
@@ -90,10 +108,6 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 		full = true // what the failed scan missed is found by the next
 		return nil
 	}
-	if err := scan(); err != nil {
-		return err
-	}
-
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
@@ -106,6 +120,15 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 		d := min(debounce, first.Add(maxDebounceFactor*debounce).Sub(now))
 		timer.Reset(max(d, 0))
 	}
+	afterScan := func() {
+		if len(unsettled) > 0 {
+			arm() // look again at the files still being written
+		}
+	}
+	if err := scan(); err != nil {
+		return err
+	}
+	afterScan()
 	rescan := time.NewTicker(watchRescan)
 	defer rescan.Stop()
 	rebuild := false // re-read the ignore rules and watches after the scan
@@ -139,6 +162,7 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 			if err := scan(); err != nil {
 				return err
 			}
+			afterScan()
 			if rebuild {
 				rebuild = false
 				w.prune()
@@ -149,10 +173,32 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 			if err := scan(); err != nil {
 				return err
 			}
+			afterScan()
 			w.prune()
 			w.addTree("", s.dir, ignoreScope{})
 		}
 	}
+}
+
+// watchScan runs, for Watch, a full Scan (full, or too many paths) or a
+// scan of the touched paths, leaving files modified less than settle ago
+// (other than those in exempt) as last committed; it returns them in
+// unsettled.
+func (s *Store) watchScan(ctx context.Context, full bool, paths []string, settle time.Duration,
+	exempt map[string]bool) (changes []Change, unsettled []string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	s.settle, s.settleExempt, s.unsettled = settle, exempt, nil
+	defer func() { s.settle, s.settleExempt, s.unsettled = 0, nil, nil }()
+	if full || len(paths) > maxTargetedPaths {
+		changes, err = s.scanLocked(ctx)
+	} else {
+		changes, err = s.scanPathsLocked(ctx, paths)
+	}
+	return changes, sortedKeys(s.unsettled), err
 }
 
 // watcher adds fsnotify watches on the folder's directories. It is used by

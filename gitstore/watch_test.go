@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,4 +177,78 @@ func TestWatchMassDelete(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Watch did not stop on the mass deletion")
 	}
+}
+
+// TestWatchScanLeavesFilesBeingWritten: a watcher scan that meets a file
+// modified a moment ago (caught between its truncation and its write, say)
+// leaves it as last committed and reports it, so the watcher commits it
+// once it has settled; an exempt path, a settle of 0 and a modification
+// time in the future are committed at once.
+func TestWatchScanLeavesFilesBeingWritten(t *testing.T) {
+	s := newTestStore(t, "a", time2020())
+	writeFile(t, s.Dir(), "keep.txt", "v1")
+	writeFile(t, s.Dir(), "old.txt", "old")
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(s.Dir(), "keep.txt"), old, old))
+	require.NoError(t, os.Chtimes(filepath.Join(s.Dir(), "old.txt"), old, old))
+	require.Len(t, scan(t, s), 2)
+	h0 := head(t, s)
+
+	ctx := context.Background()
+	// keep.txt is being rewritten (truncated: empty, fresh); new.txt appears.
+	writeFile(t, s.Dir(), "keep.txt", "")
+	writeFile(t, s.Dir(), "new.txt", "half")
+	for _, full := range []bool{true, false} {
+		changes, unsettled, err := s.watchScan(ctx, full, []string{"keep.txt", "new.txt"}, time.Minute, nil)
+		require.NoError(t, err)
+		assert.Empty(t, changes, "full=%v: nothing half-written is committed", full)
+		assert.Equal(t, []string{"keep.txt", "new.txt"}, unsettled, "full=%v", full)
+		assert.Equal(t, h0, head(t, s))
+		assert.Equal(t, "v1", gitStore(t, s, "show", "main:keep.txt"), "not deleted, not emptied")
+	}
+
+	// Exempt (deferred too often): committed as it is.
+	changes, unsettled, err := s.watchScan(ctx, false, []string{"new.txt"}, time.Minute, map[string]bool{"new.txt": true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"add new.txt"}, actions(changes))
+	assert.Equal(t, []string{"keep.txt"}, unsettled, "its directory was listed too")
+
+	// A modification time in the future is not "recent".
+	future := time.Now().Add(time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(s.Dir(), "keep.txt"), future, future))
+	changes, unsettled, err = s.watchScan(ctx, true, nil, time.Minute, map[string]bool{"new.txt": true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"modify keep.txt"}, actions(changes))
+	assert.Empty(t, unsettled)
+	// After the scan, the store is back to committing everything.
+	assert.Zero(t, s.settle)
+	assert.Nil(t, s.unsettled)
+}
+
+// TestWatchCommitsSettledFileOnce: a file written in two steps with a pause
+// shorter than the watcher's debounce (open+truncate, then write) ends up
+// as one commit with its whole content, even when a scan runs in between.
+func TestWatchCommitsSettledFileOnce(t *testing.T) {
+	s := newTestStore(t, "a", time2020())
+	r := newWatchRecorder()
+	stop := startWatch(t, s, r)
+	defer func() { assert.ErrorIs(t, stop(), context.Canceled) }()
+
+	p := filepath.Join(s.Dir(), "slow.txt")
+	f, err := os.Create(p)
+	require.NoError(t, err)
+	// Keep the file fresh while the watcher's scans come and go.
+	for i := 0; i < 4; i++ {
+		time.Sleep(30 * time.Millisecond)
+		_, err = f.WriteString("part\n")
+		require.NoError(t, err)
+	}
+	require.NoError(t, f.Close())
+	r.waitFor(t, "add slow.txt", 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // room for a wrong second commit
+	r.mu.Lock()
+	got := actions(r.changes)
+	r.mu.Unlock()
+	assert.Equal(t, []string{"add slow.txt"}, got)
+	assert.Equal(t, strings.Repeat("part\n", 4), gitStore(t, s, "cat-file", "blob", "main:slow.txt")+"\n")
 }
