@@ -92,17 +92,7 @@ func New(t testing.TB, cfg Config) *Lab {
 		if err := r.Sysctl("net.ipv4.ip_forward", "1"); err != nil {
 			t.Fatalf("natlab: %v", err)
 		}
-		masq := []string{"-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"}
-		if cfg.Symmetric {
-			masq = append(masq, "--random-fully")
-		}
-		for _, rule := range [][]string{
-			masq,
-			{"-A", "INPUT", "-i", "wan", "-m", "state", "--state", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
-			{"-A", "INPUT", "-i", "wan", "-j", "DROP"},
-			{"-A", "FORWARD", "-i", "wan", "-m", "state", "--state", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
-			{"-A", "FORWARD", "-i", "wan", "-j", "DROP"},
-		} {
+		for _, rule := range RouterRules(cfg) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := r.Output(ctx, nil, "iptables", rule...)
 			cancel()
@@ -112,6 +102,24 @@ func New(t testing.TB, cfg Config) *Lab {
 		}
 	}
 	return l
+}
+
+// RouterRules returns the iptables arguments each router runs (its LAN
+// is "lan", its WAN "wan"): masquerade the LAN behind the WAN address
+// (with --random-fully when cfg.Symmetric), and drop unsolicited packets
+// arriving on the WAN, for the router itself and for the hosts behind it.
+func RouterRules(cfg Config) [][]string {
+	masq := []string{"-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"}
+	if cfg.Symmetric {
+		masq = append(masq, "--random-fully")
+	}
+	return [][]string{
+		masq,
+		{"-A", "INPUT", "-i", "wan", "-m", "state", "--state", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+		{"-A", "INPUT", "-i", "wan", "-j", "DROP"},
+		{"-A", "FORWARD", "-i", "wan", "-m", "state", "--state", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+		{"-A", "FORWARD", "-i", "wan", "-j", "DROP"},
+	}
 }
 
 // Iptables returns "iptables -S" and the NAT table of router i, for logs.
