@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,14 +16,22 @@ import (
 	"github.com/peersync/peersync/crypto"
 )
 
-// throughputSize is what each measurement of BenchmarkThroughput moves.
-const throughputSize = 256 << 20
+// throughputSize is what each measurement of BenchmarkThroughput moves:
+// 256 MiB, or PEERSYNC_BENCH_MIB MiB (for slow, lossy links).
+var throughputSize = func() int {
+	if mib, err := strconv.Atoi(os.Getenv("PEERSYNC_BENCH_MIB")); err == nil && mib > 0 {
+		return mib << 20
+	}
+	return 256 << 20
+}()
 
 // BenchmarkThroughput moves 256 MiB on one stream over (a) plain quic-go
 // between two UDP sockets (4 MiB buffers, default quic.Config: the
-// reference) and (b) an ICE-established Conn of ours (QUIC on the socket it
-// shares with ICE, consent checks running), alternating the two in each
-// iteration, and reports both rates and their ratio (target ≥ 0.8):
+// reference), (b) an ICE-established Conn of ours (QUIC on the socket it
+// shares with ICE, consent checks running) and (c) a DialTCP Conn of ours
+// (TLS 1.3 over TCP with BBR where available, yamux streams), taking turns
+// in each iteration, and reports the rates and their ratios to (a) (target
+// for ICE ≥ 0.8). PEERSYNC_BENCH_MIB=n moves n MiB instead of 256:
 //
 //	go test ./transport/ -run '^$' -bench Throughput -benchtime 3x
 func BenchmarkThroughput(b *testing.B) {
@@ -51,7 +61,19 @@ func BenchmarkThroughput(b *testing.B) {
 	iceIn := r.c
 	require.Equal(b, PathICEHost, iceOut.Path())
 
-	var plainTime, iceTime time.Duration
+	// (c) ours, over TCP.
+	tcpAccepted := make(chan *Conn, 1)
+	go func() {
+		c, _ := tb.Accept(ctx)
+		tcpAccepted <- c
+	}()
+	tcpOut, err := ta.DialTCP(ctx, tb.TCPAddr().String(), bID.DeviceID())
+	require.NoError(b, err)
+	tcpIn := <-tcpAccepted
+	require.NotNil(b, tcpIn)
+	require.Equal(b, PathTCP, tcpIn.Path())
+
+	var plainTime, iceTime, tcpTime time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		plainTime += timeTransfer(b, ctx,
@@ -60,6 +82,9 @@ func BenchmarkThroughput(b *testing.B) {
 		iceTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return iceOut.OpenStream(ctx) },
 			func() (io.Reader, error) { return iceIn.AcceptStream(ctx) })
+		tcpTime += timeTransfer(b, ctx,
+			func() (io.WriteCloser, error) { return tcpOut.OpenStream(ctx) },
+			func() (io.Reader, error) { return tcpIn.AcceptStream(ctx) })
 	}
 	b.StopTimer()
 	mib := float64(throughputSize) / (1 << 20) * float64(b.N)
@@ -68,6 +93,10 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(plainRate, "plain-MiB/s")
 	b.ReportMetric(iceRate, "ice-MiB/s")
 	b.ReportMetric(iceRate/plainRate, "ice/plain")
+	tcpRate := mib / tcpTime.Seconds()
+	b.ReportMetric(tcpRate, "tcp-MiB/s")
+	b.ReportMetric(tcpRate/plainRate, "tcp/plain")
+	require.Nil(b, tcpOut.Err(), "the TCP connection survived the load")
 	require.Nil(b, iceOut.Err(), "the ICE connection survived the load")
 	require.Equal(b, "Connected", iceOut.ice.connectionState().String(), "ICE consent survived the load")
 }

@@ -13,23 +13,52 @@ import (
 )
 
 // Conn is an authenticated, encrypted connection to one peer device,
-// carrying any number of concurrent streams. It is safe for concurrent use.
+// carrying any number of concurrent streams: QUIC, or yamux over TLS over
+// TCP (PathTCP). Both kinds behave the same through this API. It is safe
+// for concurrent use.
 type Conn struct {
-	qc       *quic.Conn
+	l        link
 	peer     crypto.DeviceID
 	outgoing bool
 	path     string      // one of the Path constants; set before the Conn is handed out
-	ice      *iceSession // the ICE agent keeping the path open, nil for PathDirect; set before the Conn is handed out
+	ice      *iceSession // the ICE agent keeping the path open, nil unless an ICE path; set before the Conn is handed out
+}
+
+// link is what a Conn runs on: a QUIC connection (quicLink) or a yamux
+// session over TLS over TCP (tcpLink).
+type link interface {
+	// context is cancelled, with the connection's error as its cause, when
+	// the connection has ended.
+	context() context.Context
+	openStream(ctx context.Context) (streamImpl, error)
+	acceptStream(ctx context.Context) (streamImpl, error)
+	// closeWithError closes the connection, telling the peer code and msg,
+	// and returns once it has ended.
+	closeWithError(code uint64, msg string) error
+	// wait returns once the goroutines of an ended connection are gone.
+	wait()
+	remoteAddr() net.Addr
+	localAddr() net.Addr
+}
+
+// streamImpl is one stream of a link. See Stream for the semantics.
+type streamImpl interface {
+	io.ReadWriteCloser
+	closeRead()
+	abort()
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
 }
 
 func newConn(qc *quic.Conn, peer crypto.DeviceID, outgoing bool) *Conn {
-	return &Conn{qc: qc, peer: peer, outgoing: outgoing, path: PathDirect}
+	return &Conn{l: quicLink{qc}, peer: peer, outgoing: outgoing, path: PathDirect}
 }
 
 // Paths a connection can take, as Conn.Path reports them.
 const (
-	// PathDirect: Dial to an address the caller knew, or Accept of a
-	// connection no AcceptICE was waiting for.
+	// PathDirect: QUIC Dial to an address the caller knew, or Accept of a
+	// QUIC connection no AcceptICE was waiting for.
 	PathDirect = "direct"
 	// PathICEHost: ICE selected a pair of host candidates (same network,
 	// no NAT in between).
@@ -40,34 +69,42 @@ const (
 	// PathICERelay: the path goes through a TURN relay (ICEConfig.TURNServers),
 	// the last resort when neither side can be reached directly (symmetric NATs).
 	PathICERelay = "ice-relay"
+	// PathTCP: TLS over TCP with yamux streams (DialTCP, or Accept of a
+	// connection that came in on Transport.TCPAddr), for networks that drop
+	// UDP and for lossy ones (see the package documentation, "TCP").
+	PathTCP = "tcp"
 )
 
 // Path reports how the connection was established: PathDirect,
-// PathICEHost, PathICESrflx or PathICERelay.
+// PathICEHost, PathICESrflx, PathICERelay or PathTCP.
 func (c *Conn) Path() string { return c.path }
 
 // Peer returns the remote device, as proven in the TLS handshake.
 func (c *Conn) Peer() crypto.DeviceID { return c.peer }
 
-// RemoteAddr returns the peer's UDP address.
-func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+// RemoteAddr returns the peer's address: a *net.UDPAddr, or a *net.TCPAddr
+// for PathTCP.
+func (c *Conn) RemoteAddr() net.Addr { return c.l.remoteAddr() }
 
-// LocalAddr returns our UDP address (the Transport's socket).
-func (c *Conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
+// LocalAddr returns our address: the Transport's UDP socket, or for
+// PathTCP our end of the TCP connection.
+func (c *Conn) LocalAddr() net.Addr { return c.l.localAddr() }
 
 // Outgoing reports whether we dialed the connection (false: we accepted it).
 // With two connections to the same peer, both ends can use it and the
 // DeviceIDs to agree on which one to keep.
 func (c *Conn) Outgoing() bool { return c.outgoing }
 
-// OpenStream opens a new stream to the peer, waiting while the peer's limit
-// of concurrent streams (100) is reached. The peer's AcceptStream returns it
-// only once we have written to it (or closed it).
+// OpenStream opens a new stream to the peer. On QUIC it waits while the
+// peer's limit of concurrent streams (100) is reached, and the peer's
+// AcceptStream returns the stream only once we have written to it (or
+// closed it); on PathTCP it waits while 256 of our streams are not yet
+// accepted by the peer, and the peer can accept the stream at once.
 //
 // Errors: one wrapping ctx.Err() on cancellation; the connection's error
 // (see Err) if it is gone.
 func (c *Conn) OpenStream(ctx context.Context) (*Stream, error) {
-	s, err := c.qc.OpenStreamSync(ctx)
+	s, err := c.l.openStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("transport: open stream to %s: %w", c.peer.Short(), err)
 	}
@@ -79,7 +116,7 @@ func (c *Conn) OpenStream(ctx context.Context) (*Stream, error) {
 // Errors: one wrapping ctx.Err() on cancellation; the connection's error
 // (see Err) if it is gone.
 func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
-	s, err := c.qc.AcceptStream(ctx)
+	s, err := c.l.acceptStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("transport: accept stream from %s: %w", c.peer.Short(), err)
 	}
@@ -88,14 +125,16 @@ func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
 
 // Done returns a channel closed when the connection has ended, whichever side
 // ended it and why (close, idle timeout, Transport.Close).
-func (c *Conn) Done() <-chan struct{} { return c.qc.Context().Done() }
+func (c *Conn) Done() <-chan struct{} { return c.l.context().Done() }
 
 // Err returns why the connection ended, or nil while it is open. A close by
 // the peer's CloseWithError is a *quic.ApplicationError with Remote set and
-// the peer's code; an idle timeout is a *quic.IdleTimeoutError. Every such
-// error wraps net.ErrClosed.
+// the peer's code and message (on PathTCP too: the TCP path carries them in
+// a close frame); our own close is one without Remote; an idle timeout is a
+// *quic.IdleTimeoutError. Every such error wraps net.ErrClosed, as does
+// the error of a TCP connection that broke without a close frame.
 func (c *Conn) Err() error {
-	ctx := c.qc.Context()
+	ctx := c.l.context()
 	if ctx.Err() == nil {
 		return nil
 	}
@@ -111,10 +150,13 @@ func (c *Conn) Err() error {
 func (c *Conn) Close() error { return c.CloseWithError(codeClosed, "") }
 
 // CloseWithError closes the connection, sending code and msg to the peer
-// (its Err reports them), and waits until it is gone. Only the first close
-// of a connection takes effect; later ones return nil.
+// (its Err reports them), and waits until it is gone. It does not wait for
+// the peer (on PathTCP the socket lingers in the background, up to a
+// second, until the peer has taken the message; Transport.Close waits for
+// that). Only the first close of a connection takes effect; later ones
+// return nil.
 func (c *Conn) CloseWithError(code uint64, msg string) error {
-	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), msg)
+	return c.l.closeWithError(code, msg)
 }
 
 var _ io.ReadWriteCloser = (*Stream)(nil)
@@ -123,14 +165,15 @@ var _ io.ReadWriteCloser = (*Stream)(nil)
 // Read and Write may be called concurrently with each other, but not Read
 // with Read or Write with Write.
 type Stream struct {
-	s *quic.Stream
+	s streamImpl
 }
 
 // streamAbortCode is the code sent to the peer by Abort and CloseRead.
 const streamAbortCode = 0
 
 // Read reads data sent by the peer. It returns io.EOF after the peer's
-// Close, and a *quic.StreamError if the peer aborted the stream.
+// Close, and a *quic.StreamError if the peer aborted the stream (on either
+// kind of connection).
 func (s *Stream) Read(p []byte) (int, error) { return s.s.Read(p) }
 
 // Write sends p. It blocks while the peer's flow-control window is full.
@@ -141,19 +184,20 @@ func (s *Stream) Write(p []byte) (int, error) { return s.s.Write(p) }
 func (s *Stream) Close() error { return s.s.Close() }
 
 // CloseRead stops receiving: data the peer sends is discarded and its
-// writes fail. Our sending direction stays open. It returns nil: cancelling
-// cannot fail (the error result is there for io-style interfaces).
+// writes fail. Our sending direction stays open. On PathTCP (yamux has no
+// one-way reset) our Reads fail at once, but the peer's writes fail only if
+// our sending direction is closed already (CloseRead then resets the
+// stream); otherwise they block once our receive window is full, until the
+// stream is closed or aborted. It returns nil: cancelling cannot fail (the
+// error result is there for io-style interfaces).
 func (s *Stream) CloseRead() error {
-	s.s.CancelRead(streamAbortCode)
+	s.s.closeRead()
 	return nil
 }
 
 // Abort resets both directions: pending data is dropped and the peer's
 // Read and Write fail with a *quic.StreamError.
-func (s *Stream) Abort() {
-	s.s.CancelWrite(streamAbortCode)
-	s.s.CancelRead(streamAbortCode)
-}
+func (s *Stream) Abort() { s.s.abort() }
 
 // SetDeadline sets the read and write deadlines; a zero t means none. A
 // Read or Write past its deadline fails with an error for which
@@ -165,3 +209,44 @@ func (s *Stream) SetReadDeadline(t time.Time) error { return s.s.SetReadDeadline
 
 // SetWriteDeadline sets the write deadline only.
 func (s *Stream) SetWriteDeadline(t time.Time) error { return s.s.SetWriteDeadline(t) }
+
+// quicLink is a link over a QUIC connection.
+type quicLink struct{ qc *quic.Conn }
+
+var _ link = quicLink{}
+
+func (l quicLink) context() context.Context { return l.qc.Context() }
+func (l quicLink) remoteAddr() net.Addr     { return l.qc.RemoteAddr() }
+func (l quicLink) localAddr() net.Addr      { return l.qc.LocalAddr() }
+
+func (l quicLink) openStream(ctx context.Context) (streamImpl, error) {
+	s, err := l.qc.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return quicStream{s}, nil
+}
+
+func (l quicLink) acceptStream(ctx context.Context) (streamImpl, error) {
+	s, err := l.qc.AcceptStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return quicStream{s}, nil
+}
+
+func (l quicLink) wait() {} // quic-go's are the quic.Transport's business
+
+func (l quicLink) closeWithError(code uint64, msg string) error {
+	return l.qc.CloseWithError(quic.ApplicationErrorCode(code), msg)
+}
+
+// quicStream is a streamImpl over a QUIC stream.
+type quicStream struct{ *quic.Stream }
+
+func (s quicStream) closeRead() { s.CancelRead(streamAbortCode) }
+
+func (s quicStream) abort() {
+	s.CancelWrite(streamAbortCode)
+	s.CancelRead(streamAbortCode)
+}

@@ -1,6 +1,7 @@
 // Package transport gives authenticated, encrypted connections between
-// peersync devices, named by their crypto.DeviceID, over QUIC on one UDP
-// socket per device.
+// peersync devices, named by their crypto.DeviceID: over QUIC on one UDP
+// socket per device, or over TLS on TCP, on the same port number, for
+// networks that drop UDP and for lossy ones.
 //
 // A device makes one Transport, dials the peers it knows and accepts the
 // ones that call it:
@@ -8,20 +9,22 @@
 //	tr, err := transport.New(transport.Config{
 //		Identity:  id,            // *crypto.Identity
 //		Authorize: table.Allowed, // func(crypto.DeviceID) error: nil = welcome
-//	})                            // listens on :44996/udp
+//	})                            // listens on :44996/udp and :44996/tcp
 //	defer tr.Close()
 //
 //	conn, err := tr.Dial(ctx, "203.0.113.7:44996", peerID) // fails unless the remote proves it is peerID
+//	// or, over TCP, with the same guarantees and the same Conn API:
+//	conn, err := tr.DialTCP(ctx, "203.0.113.7:44996", peerID)
 //	s, err := conn.OpenStream(ctx)
 //	err = transport.WriteFrame(s, request)
 //	reply, err := transport.ReadFrame(s, 0)
 //
 //	// elsewhere, in a loop:
-//	conn, err := tr.Accept(ctx) // only devices Authorize accepted
+//	conn, err := tr.Accept(ctx) // only devices Authorize accepted; QUIC or TCP (conn.Path())
 //	s, err := conn.AcceptStream(ctx)
 //
 // A Conn carries any number of concurrent Streams (bidirectional, reliable,
-// ordered; up to 100 open per direction). Stream.Close ends our sending side
+// ordered; on QUIC up to 100 open per direction). Stream.Close ends our sending side
 // only: the peer reads io.EOF and can still answer. Conn.Done is closed when
 // the connection ends for any reason, Conn.Err says why. Connections stay up
 // while idle (keepalives every IdleTimeout/3) and end after IdleTimeout
@@ -29,8 +32,8 @@
 //
 // # Authentication
 //
-// Every connection is TLS 1.3 (inside QUIC) with mutual authentication; there
-// is no unencrypted mode. Each side presents the self-signed Ed25519
+// Every connection is TLS 1.3 (inside QUIC, or over TCP) with mutual
+// authentication; there is no unencrypted mode. Each side presents the self-signed Ed25519
 // certificate of its crypto.Identity, and the DeviceID is the certificate's
 // public key, so no certificate authority is involved. The TLS handshake
 // proves that the peer holds the private key; then:
@@ -49,7 +52,8 @@
 // sends a welcome once it has accepted (below), and Dial returns only after
 // receiving it; a refusal makes Dial fail with an error wrapping ErrRefused.
 // Dial thus takes two round trips instead of QUIC's one, the same as waiting
-// for QUIC's HANDSHAKE_DONE (which quic-go does not expose).
+// for QUIC's HANDSHAKE_DONE (which quic-go does not expose). DialTCP does
+// the same over TCP (see "TCP").
 // TLS session resumption is disabled, so that Authorize decides on every
 // connection.
 //
@@ -83,6 +87,8 @@
 // Closing: Conn.Close and Transport.Close send application error code 0;
 // Conn.CloseWithError sends the caller's code and message.
 //
+// The TCP path has its own wire format, below ("TCP").
+//
 // # Socket ownership
 //
 // A Transport owns exactly one UDP socket, through a quic.Transport that
@@ -93,9 +99,103 @@
 // the caller's socket (for tests and pion's vnet) exclusively until Close,
 // and leaves it open.
 //
-// Close tells every peer (CONNECTION_CLOSE), stops the accept loop, waits
-// for every goroutine the Transport started, and is idempotent; afterwards
-// every method returns ErrClosed.
+// With Config.ListenAddr (and unless Config.NoTCP) the Transport also
+// listens on TCP, on the same host and the same port number as the UDP
+// socket (Transport.TCPAddr): one number to configure, forward on a router
+// and announce, for both kinds. With port 0 the UDP socket is bound first
+// and TCP then takes its number; if that number is taken on TCP, the UDP
+// socket is given up and the pair tried again with a fresh one (8 attempts
+// at most). A fixed port that is taken on TCP fails New (the error names
+// Config.NoTCP). With Config.PacketConn there is no TCP listener. Each TCP
+// connection, dialed or accepted, has a socket of its own.
+//
+// Close tells every peer (CONNECTION_CLOSE, or the TCP close frame), stops
+// the accept loops, waits for every goroutine the Transport started, and
+// is idempotent; afterwards every method returns ErrClosed.
+//
+// # TCP
+//
+// The second kind of path, equal to the first: Accept returns incoming
+// connections of both kinds, and a Conn, its Streams and their errors
+// behave the same on both (Conn.Path is PathTCP). It exists for two
+// reasons:
+//
+//   - Networks that drop UDP (some corporate and hotel networks, some
+//     firewalls): TCP gets through where QUIC cannot.
+//   - Loss. quic-go's congestion control is NewReno, fixed, which collapses
+//     under packet loss: with 2% loss and 20 ms of delay, QUIC moved about
+//     3 Mbit/s where the kernel's TCP with BBR kept 224 Mbit/s. Through this
+//     path (TLS, yamux) on a 20 ms wire dropping 2% each way, QUIC moved
+//     6–7 Mbit/s and TCP 150–360 Mbit/s (BENCHMARKS.md). On Linux
+//     every TCP socket of ours asks for BBR (TCP_CONGESTION "bbr", dialed
+//     and accepted sockets alike), keeping the system default where the
+//     kernel does not offer it. Other systems use their default.
+//
+// Which path to use is the caller's choice (the sync engine's dial policy);
+// this package offers both.
+//
+// Sockets: TCP_NODELAY (small control frames are not delayed), BBR as
+// above. The kernel buffers are left to the kernel's autotuning, unlike on
+// the UDP socket: on Linux, setting SO_RCVBUF or SO_SNDBUF turns autotuning
+// off for the socket and is capped by net.core.rmem_max/wmem_max (208 KiB
+// on a stock kernel), while autotuning grows a buffer to tcp_rmem/tcp_wmem's
+// maximum (6 and 4 MiB on a stock kernel, more where raised, 32 MiB here):
+// a fixed 4 MiB request would cap or shrink the window of a long fat path.
+//
+// Wire format: TLS 1.3 over TCP, ALPN "peersync-tcp/1", the same
+// certificates, verification and Authorize as QUIC (a refusal is a TLS "bad
+// certificate" alert; TLS session resumption disabled). Welcome: right after
+// the handshake the acceptor writes the single byte 0x01 on the TLS
+// connection; the dialer reads it before anything else (a refusal arrives
+// instead, as the alert, and DialTCP fails with ErrRefused). Then both run
+// yamux (github.com/hashicorp/yamux v0.1.2, its spec.md), the dialer as
+// client (odd stream IDs), the acceptor as server (even). Each stream has a
+// 16 MiB receive window (about 1 Gbit/s at 130 ms round trip on one
+// stream); at most 256 streams wait for the peer's accept (OpenStream
+// blocks beyond); a Stream.Write goes out in data frames of at most 256 KiB,
+// so that other streams and keepalives are not queued behind a window's
+// worth of one stream.
+//
+// yamux v0.1.2 lacks two things QUIC has, which are added beneath it, in
+// the byte stream of yamux frames (muxConn, tcpmux.go):
+//
+//   - Stream reset. Stream.Abort writes a yamux RST frame (window update,
+//     flags 0x8, the stream's ID, length 0) between two frames of the
+//     outgoing stream, and feeds the same frame to our own yamux between two
+//     incoming frames: both sides' Reads and Writes then fail with a
+//     *quic.StreamError (Remote set on the peer's), and both free the
+//     stream. (yamux only sends RSTs itself when a stream's accept backlog
+//     overflows.) A one-way reset does not exist; see Stream.CloseRead.
+//   - A close frame, which carries Conn.CloseWithError's code and message
+//     (yamux's GoAway has neither), described next.
+//
+// The close frame has a type yamux does not use, and never reaches yamux:
+//
+//	+-------------+-------------+-----------+---------------+--------------------+
+//	| version (1) | type (1)    | flags (2) | stream ID (4) | length (4)         |
+//	|      0      | 0x80 (ours) |     0     |       0       | 8 + n, n <= 1024   |
+//	+-------------+-------------+-----------+---------------+--------------------+
+//	| code: uint64, big-endian (8) | message: n bytes of UTF-8                   |
+//	+------------------------------+---------------------------------------------+
+//
+// The closer writes it after the frames already queued and writes nothing
+// after it; its Conn has ended then (CloseWithError returns). The socket
+// lingers in the background: FIN, then reading and discarding until the
+// peer, which ends the connection on reading the frame, closes its side, or
+// for a second at most (Transport.Close waits for this), so that closing
+// the socket with unread bytes cannot reset the TCP connection under the
+// frame. The peer's Err is a *quic.ApplicationError with Remote set, as on
+// QUIC.
+// A malformed close frame is a protocol error that ends the connection.
+// A TCP connection that breaks without a close frame ends with an error
+// wrapping net.ErrClosed.
+//
+// Keepalive: yamux pings (type 2), sent by us when nothing was heard from
+// the peer for IdleTimeout/3; the connection ends with a
+// *quic.IdleTimeoutError after IdleTimeout without hearing anything, data
+// or pong, as on QUIC. (yamux's own keepalive is off: it ends a connection
+// whose pong is queued behind bulk data on a slow link.) Half-closed and
+// unaccepted streams have no timeout, as on QUIC.
 //
 // # NAT traversal
 //
@@ -240,6 +340,19 @@
 // server with no default route); a real server has a default route, and so
 // does natlab's.
 //
+// TCP (tcp_test.go, tcpmux_test.go, tcp_linux_test.go; real sockets on
+// loopback): mutual authentication both ways, refusal (ErrRefused for the
+// dialer; a raw TLS client that writes at once gets the alert and nothing
+// reaches Accept), a wrong expected DeviceID, streams both ways, 100
+// concurrent streams each way, half-close, Abort in either direction
+// (blocked Reads and Writes end, both sides free the stream), deadlines,
+// CloseWithError's code and message at the peer, CloseWithError towards a
+// peer that stopped answering (returns at once; the linger is bounded),
+// Transport.Close, Close during handshakes both ways, a broken TCP
+// connection, the idle timeout through a proxy that goes silent, the
+// shared port number, NoTCP, and BBR read back with getsockopt on both
+// ends. FuzzMuxConnRead and FuzzCloseBody cover the parsing beneath yamux.
+//
 // Signaling message (UTF-8 JSON, at most MaxSignalSize = 16 KiB; unknown
 // fields are ignored, anything else malformed is refused with ErrBadSignal):
 //
@@ -271,6 +384,4 @@
 //   - The rendezvous client and server (relaying ICE offers between DeviceIDs,
 //     reporting observed addresses), and dial racing between direct addresses
 //     and ICE.
-//   - TCP+TLS fallback on port 44996/tcp for networks that drop UDP, with the
-//     same authentication and framing, and a stream multiplexer.
 package transport

@@ -531,7 +531,7 @@ func (t *Transport) tie(c *Conn, s *iceSession) error {
 	}
 	t.wg.Add(1)
 	t.mu.Unlock()
-	context.AfterFunc(c.qc.Context(), func() {
+	context.AfterFunc(c.l.context(), func() {
 		defer t.wg.Done()
 		s.close()
 	})

@@ -18,8 +18,8 @@ import (
 	"github.com/peersync/peersync/crypto"
 )
 
-// DefaultPort is the UDP port a Transport listens on when Config.ListenAddr
-// is empty.
+// DefaultPort is the port a Transport listens on, UDP and TCP, when
+// Config.ListenAddr is empty.
 const DefaultPort = 44996
 
 // ALPN is the TLS application protocol every peersync connection negotiates.
@@ -48,9 +48,9 @@ const alertBadCertificate = quic.TransportErrorCode(0x100 + 42)
 // second Close).
 var ErrClosed = errors.New("transport: closed")
 
-// ErrRefused is returned (wrapped) by Dial when the remote device completed
-// the TLS handshake far enough to prove its identity and then refused ours:
-// we are not in its sync table.
+// ErrRefused is returned (wrapped) by Dial and DialTCP when the remote
+// device completed the TLS handshake far enough to prove its identity and
+// then refused ours: we are not in its sync table.
 var ErrRefused = errors.New("transport: refused by the peer (are we in its sync table?)")
 
 // Config configures a Transport. The zero value of every optional field is
@@ -60,14 +60,22 @@ type Config struct {
 	// every connection. Required.
 	Identity *crypto.Identity
 
-	// ListenAddr is the UDP address to bind, "host:port". Empty means
-	// ":44996" (DefaultPort on all interfaces); port 0 picks any free port
-	// (see Transport.LocalAddr). Must be empty when PacketConn is set.
+	// ListenAddr is the address to bind, "host:port": the UDP socket, and
+	// the TCP listener on the same host and port number (unless NoTCP).
+	// Empty means ":44996" (DefaultPort on all interfaces); port 0 picks a
+	// port free on both UDP and TCP (see Transport.LocalAddr and TCPAddr).
+	// Must be empty when PacketConn is set.
 	ListenAddr string
+
+	// NoTCP, if true, opens no TCP listener: the Transport accepts QUIC
+	// only (DialTCP still works). False means listen on TCP too. There is
+	// no TCP listener with PacketConn either way.
+	NoTCP bool
 
 	// PacketConn, if not nil, is used instead of opening a socket: tests and
 	// virtual networks (pion's vnet) pass theirs here. The Transport reads and
-	// writes it exclusively until Close, and does not close it.
+	// writes it exclusively until Close, and does not close it. No TCP
+	// listener is opened then.
 	PacketConn net.PacketConn
 
 	// Authorize decides whether a device may connect: it is called inside
@@ -91,18 +99,21 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Transport is a device's endpoint: one UDP socket, from which it dials
-// peers and on which it accepts them. It is safe for concurrent use.
+// Transport is a device's endpoint: one UDP socket and a TCP listener on
+// the same port number, from which it dials peers and on which it accepts
+// them. It is safe for concurrent use.
 type Transport struct {
-	cfg       Config // validated copy with defaults applied
-	log       *slog.Logger
-	cert      tls.Certificate
-	serverTLS *tls.Config
-	quicConf  *quic.Config
+	cfg          Config // validated copy with defaults applied
+	log          *slog.Logger
+	cert         tls.Certificate
+	serverTLS    *tls.Config // QUIC
+	serverTLSTCP *tls.Config
+	quicConf     *quic.Config
 
 	ownedConn net.PacketConn // the socket we opened, closed by Close; nil if Config.PacketConn
 	qt        *quic.Transport
 	ln        *quic.Listener
+	tcpLn     net.Listener // nil with Config.NoTCP or Config.PacketConn
 
 	// ctx is cancelled by Close; it stops the accept loop.
 	ctx    context.Context
@@ -118,7 +129,7 @@ type Transport struct {
 	ice iceState // NAT traversal (ice.go); has its own lock
 }
 
-// New validates cfg, binds the socket and starts accepting connections.
+// New validates cfg, binds the sockets and starts accepting connections.
 func New(cfg Config) (*Transport, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("transport: Config.Identity is nil")
@@ -158,7 +169,8 @@ func New(cfg Config) (*Transport, error) {
 		acceptCh: make(chan *Conn, acceptQueueLen),
 		conns:    make(map[*Conn]struct{}),
 	}
-	t.serverTLS = t.newServerTLS()
+	t.serverTLS = t.newServerTLS(ALPN)
+	t.serverTLSTCP = t.newServerTLS(ALPNTCP)
 	t.quicConf = &quic.Config{
 		HandshakeIdleTimeout: cfg.HandshakeTimeout / 2, // quic-go aborts a handshake after twice this
 		MaxIdleTimeout:       cfg.IdleTimeout,
@@ -170,11 +182,11 @@ func New(cfg Config) (*Transport, error) {
 
 	pc := cfg.PacketConn
 	if pc == nil {
-		udp, err := listenUDP(cfg.ListenAddr, log)
+		udp, ln, err := listenSockets(cfg.ListenAddr, cfg.NoTCP, t)
 		if err != nil {
 			return nil, err
 		}
-		pc, t.ownedConn = udp, udp
+		pc, t.ownedConn, t.tcpLn = udp, udp, ln
 	}
 	t.qt = &quic.Transport{Conn: pc}
 	t.ln, err = t.qt.Listen(t.serverTLS, t.quicConf)
@@ -183,19 +195,21 @@ func New(cfg Config) (*Transport, error) {
 		if t.ownedConn != nil {
 			t.ownedConn.Close()
 		}
+		if t.tcpLn != nil {
+			t.tcpLn.Close()
+		}
 		return nil, fmt.Errorf("transport: listen: %w", err)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.acceptLoop)
-	log.Debug("transport listening", "addr", t.LocalAddr(), "device", cfg.Identity.DeviceID())
+	if t.tcpLn != nil {
+		t.wg.Go(t.tcpAcceptLoop)
+	}
+	log.Debug("transport listening", "addr", t.LocalAddr(), "tcp", t.TCPAddr(), "device", cfg.Identity.DeviceID())
 	return t, nil
 }
 
-func listenUDP(addr string, log *slog.Logger) (*net.UDPConn, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("transport: listen address %q: %w", addr, err)
-	}
+func listenUDP(ua *net.UDPAddr, log *slog.Logger) (*net.UDPConn, error) {
 	udp, err := net.ListenUDP("udp", ua)
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen: %w", err)
@@ -209,15 +223,17 @@ func listenUDP(addr string, log *slog.Logger) (*net.UDPConn, error) {
 	return udp, nil
 }
 
-// LocalAddr returns the address of the socket, with the port actually bound.
+// LocalAddr returns the address of the UDP socket, with the port actually
+// bound.
 func (t *Transport) LocalAddr() net.Addr { return t.qt.Conn.LocalAddr() }
 
-// baseTLS is the part of the TLS configuration shared by both directions.
-func (t *Transport) baseTLS() *tls.Config {
+// baseTLS is the part of the TLS configuration shared by both directions,
+// for QUIC (ALPN) or TCP (ALPNTCP).
+func (t *Transport) baseTLS(alpn string) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{t.cert},
-		NextProtos:   []string{ALPN},
+		NextProtos:   []string{alpn},
 		// No certificate authority is involved: the DeviceID in the peer's
 		// self-signed certificate is the trust anchor, checked in
 		// VerifyConnection (which, unlike VerifyPeerCertificate, also runs on
@@ -228,8 +244,8 @@ func (t *Transport) baseTLS() *tls.Config {
 	}
 }
 
-func (t *Transport) newServerTLS() *tls.Config {
-	conf := t.baseTLS()
+func (t *Transport) newServerTLS(alpn string) *tls.Config {
+	conf := t.baseTLS(alpn)
 	conf.ClientAuth = tls.RequireAnyClientCert
 	// GetConfigForClient runs per handshake, with the remote address (quic-go
 	// fills in hello.Conn), so that refusals can be logged with it.
@@ -238,13 +254,15 @@ func (t *Transport) newServerTLS() *tls.Config {
 		if hello.Conn != nil {
 			remote = hello.Conn.RemoteAddr()
 		}
-		c := t.baseTLS()
+		c := t.baseTLS(alpn)
 		c.ClientAuth = tls.RequireAnyClientCert
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
 			d, err := crypto.VerifyPeer(cs.PeerCertificates, t.cfg.Authorize)
 			if err != nil {
 				t.log.Info("refused incoming connection", "remote", remote, "device", d, "err", err)
-				t.iceRefused(remote, err)
+				if alpn == ALPN {
+					t.iceRefused(remote, err)
+				}
 				return err
 			}
 			return nil
@@ -254,10 +272,17 @@ func (t *Transport) newServerTLS() *tls.Config {
 	return conf
 }
 
-func (t *Transport) clientTLS(peer crypto.DeviceID) *tls.Config {
-	conf := t.baseTLS()
+// AnyDevice, as the peer of Dial or DialTCP, accepts whichever device
+// answers and proves its key (see Dial). It is the zero DeviceID.
+var AnyDevice crypto.DeviceID
+
+func (t *Transport) clientTLS(peer crypto.DeviceID, alpn string) *tls.Config {
+	conf := t.baseTLS(alpn)
 	conf.VerifyConnection = func(cs tls.ConnectionState) error {
 		_, err := crypto.VerifyPeer(cs.PeerCertificates, func(d crypto.DeviceID) error {
+			if peer.IsZero() {
+				return nil // AnyDevice: the caller takes whoever proves a key
+			}
 			if d != peer {
 				return fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
 			}
@@ -271,6 +296,11 @@ func (t *Transport) clientTLS(peer crypto.DeviceID) *tls.Config {
 // Dial connects to addr ("host:port", UDP) and returns the connection once
 // the remote has proven to be peer and has accepted us. The attempt is bounded
 // by ctx and by Config.HandshakeTimeout.
+//
+// peer may be AnyDevice (the zero DeviceID): then any device that proves
+// its key is accepted, without Authorize (Conn.Peer tells which one). That
+// is for a server the user did not pin, such as an unpinned rendezvous;
+// never use it to reach a peer that gets folder data.
 //
 // Errors: ErrClosed; an error wrapping crypto.ErrUnknownPeer (inside a
 // *crypto.PeerError) if the remote is another device than peer or
@@ -293,12 +323,12 @@ func (t *Transport) Dial(ctx context.Context, addr string, peer crypto.DeviceID)
 // dialUDP is Dial after name resolution, also used by DialICE for the
 // address ICE selected. path is what the Conn's Path reports.
 func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, peer crypto.DeviceID, path string) (*Conn, error) {
-	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(peer), t.dialQUICConfig())
+	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(peer, ALPN), t.dialQUICConfig())
 	if err != nil {
 		return nil, t.dialError(addr, peer, err)
 	}
 	d, err := peerID(qc)
-	if err == nil && d != peer { // VerifyConnection checked this already; be sure
+	if err == nil && !peer.IsZero() && d != peer { // VerifyConnection checked this already; be sure
 		err = fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
 	}
 	if err == nil {
@@ -440,9 +470,9 @@ func (t *Transport) acceptLoop() {
 	}
 }
 
-// Accept returns the next authenticated incoming connection. Devices that
-// Authorize refuses are turned away inside the TLS handshake, logged at Info,
-// and never returned.
+// Accept returns the next authenticated incoming connection, QUIC or TCP
+// (see Conn.Path). Devices that Authorize refuses are turned away inside the
+// TLS handshake, logged at Info, and never returned.
 //
 // Errors: ErrClosed; an error wrapping ctx.Err() on cancellation.
 func (t *Transport) Accept(ctx context.Context) (*Conn, error) {
@@ -474,11 +504,12 @@ func (t *Transport) track(c *Conn) bool {
 	t.conns[c] = struct{}{}
 	t.wg.Add(1)
 	t.mu.Unlock()
-	context.AfterFunc(c.qc.Context(), func() {
+	context.AfterFunc(c.l.context(), func() {
 		defer t.wg.Done()
 		t.mu.Lock()
 		delete(t.conns, c)
 		t.mu.Unlock()
+		c.l.wait() // a TCP connection lingers until its close frame is taken
 	})
 	return true
 }
@@ -490,7 +521,7 @@ func (t *Transport) isClosed() bool {
 }
 
 // Close closes every connection (the peers are told), stops accepting, and
-// releases the socket if the Transport opened it. It waits for the
+// releases the sockets if the Transport opened them. It waits for the
 // Transport's goroutines to end. A second Close returns ErrClosed.
 func (t *Transport) Close() error {
 	t.mu.Lock()
@@ -509,6 +540,11 @@ func (t *Transport) Close() error {
 	var errs []error
 	if err := t.ln.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("transport: close listener: %w", err))
+	}
+	if t.tcpLn != nil {
+		if err := t.tcpLn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("transport: close TCP listener: %w", err))
+		}
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {

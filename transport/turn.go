@@ -334,7 +334,7 @@ func (t *Transport) dialRelay(ctx context.Context, peer crypto.DeviceID, s *iceS
 	if err != nil {
 		return nil, err
 	}
-	qc, err := qt.Dial(ctx, remote, t.clientTLS(peer), t.relayQUICConfig(true))
+	qc, err := qt.Dial(ctx, remote, t.clientTLS(peer, ALPN), t.relayQUICConfig(true))
 	if err != nil {
 		return nil, t.dialError(remote.String(), peer, err)
 	}
@@ -365,7 +365,7 @@ func (t *Transport) acceptRelay(ctx context.Context, from crypto.DeviceID, s *ic
 	if err != nil {
 		return nil, err
 	}
-	ln, err := qt.Listen(t.newServerTLS(), t.relayQUICConfig(false))
+	ln, err := qt.Listen(t.newServerTLS(ALPN), t.relayQUICConfig(false))
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen on the relayed path: %w", err)
 	}

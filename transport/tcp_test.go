@@ -1,0 +1,789 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
+)
+
+// connectTCP dials b's TCP listener from a and returns both ends.
+func connectTCP(t *testing.T, ctx context.Context, a, b *Transport, bID *crypto.Identity) (out, in *Conn) {
+	t.Helper()
+	type result struct {
+		c   *Conn
+		err error
+	}
+	accepted := make(chan result, 1)
+	go func() {
+		c, err := b.Accept(ctx)
+		accepted <- result{c, err}
+	}()
+	require.NotNil(t, b.TCPAddr())
+	out, err := a.DialTCP(ctx, b.TCPAddr().String(), bID.DeviceID())
+	require.NoError(t, err)
+	r := <-accepted
+	require.NoError(t, r.err)
+	return out, r.c
+}
+
+// numStreams is how many streams yamux still holds for c.
+func numStreams(c *Conn) int { return c.l.(*tcpLink).sess.NumStreams() }
+
+func TestTCPDialAcceptStreams(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+
+	out, in := connectTCP(t, ctx, a, b, bID)
+	assert.Equal(t, PathTCP, out.Path())
+	assert.Equal(t, PathTCP, in.Path())
+	assert.Equal(t, bID.DeviceID(), out.Peer())
+	assert.Equal(t, aID.DeviceID(), in.Peer())
+	assert.True(t, out.Outgoing())
+	assert.False(t, in.Outgoing())
+	assert.Equal(t, b.TCPAddr().String(), out.RemoteAddr().String())
+	assert.Equal(t, out.LocalAddr().String(), in.RemoteAddr().String())
+	assert.IsType(t, &net.TCPAddr{}, out.RemoteAddr())
+	assert.Nil(t, out.Err())
+
+	t.Run("echo and half-close", func(t *testing.T) {
+		s, err := out.OpenStream(ctx)
+		require.NoError(t, err)
+		require.NoError(t, WriteFrame(s, []byte("ping")))
+		rs, err := in.AcceptStream(ctx)
+		require.NoError(t, err)
+		msg, err := ReadFrame(rs, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "ping", string(msg))
+
+		// We close our write side: the peer reads EOF and can still answer.
+		require.NoError(t, s.Close())
+		_, err = ReadFrame(rs, 0)
+		assert.ErrorIs(t, err, io.EOF)
+		require.NoError(t, WriteFrame(rs, []byte("pong")))
+		require.NoError(t, rs.Close())
+		msg, err = ReadFrame(s, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "pong", string(msg))
+		_, err = s.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, io.EOF)
+		_, err = s.Write([]byte("late"))
+		assert.Error(t, err, "write after Close")
+		require.Eventually(t, func() bool { return numStreams(out) == 0 && numStreams(in) == 0 },
+			time.Second, 5*time.Millisecond, "closed both ways: freed")
+	})
+
+	t.Run("8 MiB each way", func(t *testing.T) {
+		const size = 8 << 20
+		payload := make([]byte, size)
+		_, err := rand.Read(payload)
+		require.NoError(t, err)
+		want := sha256.Sum256(payload)
+
+		// The acceptor opens this stream: streams work in both directions.
+		s, err := in.OpenStream(ctx)
+		require.NoError(t, err)
+		writeErr := make(chan error, 1)
+		go func() {
+			_, err := s.Write(payload)
+			if err == nil {
+				err = s.Close()
+			}
+			writeErr <- err
+		}()
+		rs, err := out.AcceptStream(ctx)
+		require.NoError(t, err)
+		h := sha256.New()
+		n, err := io.Copy(h, rs)
+		require.NoError(t, err)
+		require.NoError(t, <-writeErr)
+		assert.EqualValues(t, size, n)
+		assert.Equal(t, want[:], h.Sum(nil))
+
+		// And back on the same stream.
+		go func() {
+			_, err := rs.Write(payload)
+			if err == nil {
+				err = rs.Close()
+			}
+			writeErr <- err
+		}()
+		h.Reset()
+		n, err = io.Copy(h, s)
+		require.NoError(t, err)
+		require.NoError(t, <-writeErr)
+		assert.EqualValues(t, size, n)
+		assert.Equal(t, want[:], h.Sum(nil))
+	})
+
+	t.Run("many concurrent streams", func(t *testing.T) {
+		const streams, size = 100, 256 << 10
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*streams)
+		// Each side opens streams; the other echoes a digest back.
+		serve := func(c *Conn) {
+			for range streams {
+				s, err := c.AcceptStream(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				wg.Go(func() {
+					h := sha256.New()
+					if _, err := io.Copy(h, s); err != nil {
+						errs <- err
+						return
+					}
+					_, err := s.Write(h.Sum(nil))
+					if err == nil {
+						err = s.Close()
+					}
+					if err != nil {
+						errs <- err
+					}
+				})
+			}
+		}
+		client := func(c *Conn, i int) {
+			payload := make([]byte, size)
+			rand.Read(payload) //nolint:errcheck // never fails
+			want := sha256.Sum256(payload)
+			s, err := c.OpenStream(ctx)
+			if err == nil {
+				_, err = s.Write(payload)
+			}
+			if err == nil {
+				err = s.Close()
+			}
+			var got []byte
+			if err == nil {
+				got, err = io.ReadAll(s)
+			}
+			if err == nil && string(got) != string(want[:]) {
+				err = fmt.Errorf("stream %d: wrong digest", i)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}
+		wg.Go(func() { serve(in) })
+		wg.Go(func() { serve(out) })
+		for i := range streams {
+			wg.Go(func() { client(out, i) })
+			wg.Go(func() { client(in, i) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		require.Eventually(t, func() bool { return numStreams(out) == 0 && numStreams(in) == 0 },
+			time.Second, 5*time.Millisecond, "all freed")
+	})
+
+	t.Run("deadlines", func(t *testing.T) {
+		s, err := out.OpenStream(ctx)
+		require.NoError(t, err)
+		rs, err := in.AcceptStream(ctx)
+		require.NoError(t, err)
+		require.NoError(t, rs.SetDeadline(time.Now().Add(50*time.Millisecond)))
+		_, err = io.ReadFull(rs, make([]byte, 2))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, rs.SetDeadline(time.Time{}))
+		// The peer reads nothing: writes stop at the window, then time out.
+		require.NoError(t, s.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+		_, err = s.Write(make([]byte, 2*muxWindow))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		s.Abort()
+		rs.Abort()
+	})
+
+	t.Run("CloseWithError reaches the peer", func(t *testing.T) {
+		require.NoError(t, in.CloseWithError(42, "bye"))
+		select {
+		case <-out.Done():
+		case <-ctx.Done():
+			t.Fatal("Done did not fire on remote close")
+		}
+		var ae *quic.ApplicationError
+		require.ErrorAs(t, out.Err(), &ae)
+		assert.EqualValues(t, 42, ae.ErrorCode)
+		assert.Equal(t, "bye", ae.ErrorMessage)
+		assert.True(t, ae.Remote)
+		assert.ErrorIs(t, out.Err(), net.ErrClosed)
+		require.ErrorAs(t, in.Err(), &ae)
+		assert.False(t, ae.Remote)
+		assert.EqualValues(t, 42, ae.ErrorCode)
+		_, err := out.OpenStream(ctx)
+		assert.ErrorIs(t, err, net.ErrClosed)
+		_, err = out.AcceptStream(ctx)
+		assert.ErrorIs(t, err, net.ErrClosed)
+		assert.NoError(t, out.Close(), "closing a closed connection")
+	})
+}
+
+func TestTCPAbort(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+	out, in := connectTCP(t, ctx, a, b, bID)
+
+	pair := func(t *testing.T) (s, rs *Stream) {
+		t.Helper()
+		s, err := out.OpenStream(ctx)
+		require.NoError(t, err)
+		rs, err = in.AcceptStream(ctx)
+		require.NoError(t, err)
+		return s, rs
+	}
+	var se *quic.StreamError
+
+	t.Run("writer aborts: the reader fails, not EOF", func(t *testing.T) {
+		s, rs := pair(t)
+		_, err := s.Write([]byte("partial"))
+		require.NoError(t, err)
+		buf := make([]byte, 7)
+		_, err = io.ReadFull(rs, buf)
+		require.NoError(t, err)
+		s.Abort()
+		_, err = io.ReadAll(rs)
+		require.ErrorAs(t, err, &se)
+		assert.True(t, se.Remote)
+		_, err = s.Write([]byte("x"))
+		require.ErrorAs(t, err, &se)
+		assert.False(t, se.Remote)
+		_, err = rs.Write([]byte("x"))
+		assert.Error(t, err, "the reset covers both directions")
+	})
+
+	t.Run("reader aborts: a blocked writer fails", func(t *testing.T) {
+		s, rs := pair(t)
+		writeErr := make(chan error, 1)
+		go func() {
+			_, err := s.Write(make([]byte, 4*muxWindow)) // more than the window: blocks
+			writeErr <- err
+		}()
+		_, err := io.ReadFull(rs, make([]byte, 1000))
+		require.NoError(t, err)
+		// A Read blocked on our side ends too.
+		readErr := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(s)
+			readErr <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		rs.Abort()
+		select {
+		case err := <-writeErr:
+			require.ErrorAs(t, err, &se)
+			assert.True(t, se.Remote)
+		case <-ctx.Done():
+			t.Fatal("Write still blocked after the peer's Abort")
+		}
+		select {
+		case err := <-readErr:
+			require.ErrorAs(t, err, &se)
+		case <-ctx.Done():
+			t.Fatal("Read still blocked after the peer's Abort")
+		}
+		_, err = rs.Read(make([]byte, 1))
+		require.ErrorAs(t, err, &se)
+		assert.False(t, se.Remote)
+	})
+
+	t.Run("abort after a complete exchange is harmless", func(t *testing.T) {
+		s, rs := pair(t)
+		require.NoError(t, WriteFrame(s, []byte("want")))
+		require.NoError(t, s.Close())
+		_, err := ReadFrame(rs, 0)
+		require.NoError(t, err)
+		require.NoError(t, WriteFrame(rs, []byte("bundle")))
+		require.NoError(t, rs.Close())
+		msg, err := ReadFrame(s, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "bundle", string(msg))
+		s.Abort()
+		s.Abort()
+		rs.Abort()
+	})
+
+	t.Run("CloseRead", func(t *testing.T) {
+		s, rs := pair(t)
+		require.NoError(t, rs.CloseRead())
+		_, err := rs.Read(make([]byte, 1))
+		require.ErrorAs(t, err, &se)
+		// Our sending direction still works.
+		require.NoError(t, WriteFrame(rs, []byte("still")))
+		msg, err := ReadFrame(s, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "still", string(msg))
+		s.Abort()
+	})
+
+	require.Eventually(t, func() bool { return numStreams(out) == 0 && numStreams(in) == 0 },
+		2*time.Second, 5*time.Millisecond, "aborted streams are freed on both sides")
+	assert.Nil(t, out.Err(), "aborts leave the connection up")
+	assert.Nil(t, in.Err())
+}
+
+func TestTCPRefusedDialer(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	var log syncBuffer
+	a := newTransport(t, aID, allow(), &log) // A knows nobody
+	b := newTransport(t, bID, allow(aID), nil)
+
+	_, err := b.DialTCP(ctx, a.TCPAddr().String(), aID.DeviceID())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrRefused)
+	t.Logf("dial error: %v", err)
+
+	// A raw TLS client with B's identity that ignores the welcome and
+	// writes a yamux stream's worth as soon as its side of the handshake is
+	// done: nothing reaches A's Accept, and the client learns of the refusal.
+	cert, err := bID.TLSCertificate()
+	require.NoError(t, err)
+	tc, err := tls.Dial("tcp", a.TCPAddr().String(), &tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		InsecureSkipVerify: true,
+		NextProtos:         []string{ALPNTCP},
+		MinVersion:         tls.VersionTLS13,
+	})
+	require.NoError(t, err, "TLS 1.3: the client's handshake ends before the server's check")
+	syn := rstFrame(1)
+	syn[1], syn[3] = muxTypeWindowUpdate, 0x1       // SYN for stream 1
+	tc.Write(append(syn, []byte("secret data")...)) //nolint:errcheck // may fail, that's fine
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = tc.Read(make([]byte, 1))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "bad certificate")
+	tc.Close()
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	c, err := a.Accept(short)
+	assert.Nil(t, c, "refused device returned by Accept")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	logs := log.String()
+	assert.Contains(t, logs, "level=INFO msg=\"refused incoming connection\"")
+	assert.Contains(t, logs, "device="+bID.DeviceID().Short())
+}
+
+func TestTCPDialWrongPeer(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID, xID := newIdentity(t), newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID, xID), nil)
+
+	// B expects X at A's address.
+	_, err := b.DialTCP(ctx, a.TCPAddr().String(), xID.DeviceID())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
+	var pe *crypto.PeerError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, aID.DeviceID(), pe.Device)
+	assert.Contains(t, err.Error(), xID.DeviceID().String())
+
+	// B no longer trusts A.
+	c := newTransport(t, newIdentity(t), allow(), nil)
+	_, err = c.DialTCP(ctx, a.TCPAddr().String(), aID.DeviceID())
+	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
+
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = a.Accept(short)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestTCPDialFails(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID := newIdentity(t)
+	a := newTransport(t, aID, allow(), nil)
+
+	// Nothing listens there.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = a.DialTCP(ctx, addr, aID.DeviceID())
+	assert.Error(t, err)
+
+	// A listener that never answers: the dial waits until ctx ends.
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = a.DialTCP(short, ln.Addr().String(), aID.DeviceID())
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestTCPSharesPort(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+	require.NotNil(t, a.TCPAddr())
+	assert.Equal(t, a.LocalAddr().(*net.UDPAddr).Port, a.TCPAddr().(*net.TCPAddr).Port)
+	assert.Equal(t, "127.0.0.1", a.TCPAddr().(*net.TCPAddr).IP.String())
+
+	// Both kinds arrive through the one Accept.
+	q, _ := connect(t, ctx, a, b, bID)
+	tc, _ := connectTCP(t, ctx, a, b, bID)
+	assert.Equal(t, PathDirect, q.Path())
+	assert.Equal(t, PathTCP, tc.Path())
+
+	t.Run("fixed port taken on TCP", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		port := ln.Addr().(*net.TCPAddr).Port
+		_, err = New(Config{Identity: aID, Authorize: allow(), ListenAddr: "127.0.0.1:" + strconv.Itoa(port)})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "NoTCP")
+		// With NoTCP the UDP port is enough.
+		tr, err := New(Config{Identity: aID, Authorize: allow(), ListenAddr: "127.0.0.1:" + strconv.Itoa(port), NoTCP: true})
+		require.NoError(t, err)
+		assert.Nil(t, tr.TCPAddr())
+		require.NoError(t, tr.Close())
+	})
+}
+
+func TestTCPNoTCP(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a, err := New(Config{Identity: aID, ListenAddr: "127.0.0.1:0", Authorize: allow(bID), NoTCP: true})
+	require.NoError(t, err)
+	defer a.Close()
+	b := newTransport(t, bID, allow(aID), nil)
+	assert.Nil(t, a.TCPAddr())
+	// Nothing listens on A's port number over TCP.
+	_, err = b.DialTCP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(a.LocalAddr().(*net.UDPAddr).Port)), aID.DeviceID())
+	assert.Error(t, err)
+	// A can still dial out over TCP, and B accepts it.
+	out, in := connectTCP(t, ctx, a, b, bID)
+	assert.Equal(t, PathTCP, out.Path())
+	assert.Equal(t, PathTCP, in.Path())
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	c, err := New(Config{Identity: aID, PacketConn: pc, Authorize: allow()})
+	require.NoError(t, err)
+	assert.Nil(t, c.TCPAddr(), "no TCP with a caller's PacketConn")
+	require.NoError(t, c.Close())
+}
+
+func TestTCPClose(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b, err := New(Config{Identity: bID, ListenAddr: "127.0.0.1:0", Authorize: allow(aID)})
+	require.NoError(t, err)
+
+	out, in := connectTCP(t, ctx, a, b, bID)
+	// A stream in use when the transport closes.
+	s, err := out.OpenStream(ctx)
+	require.NoError(t, err)
+	_, err = s.Write([]byte("x"))
+	require.NoError(t, err)
+	// A second, unaccepted connection sits in B's queue at Close.
+	_, err = a.DialTCP(ctx, b.TCPAddr().String(), bID.DeviceID())
+	require.NoError(t, err)
+
+	start := time.Now()
+	require.NoError(t, b.Close())
+	t.Logf("Close took %v (at most about closeLinger = %v if the peer does not answer)", time.Since(start), closeLinger)
+	select {
+	case <-out.Done():
+	case <-ctx.Done():
+		t.Fatal("Done did not fire when the remote transport closed")
+	}
+	var ae *quic.ApplicationError
+	require.ErrorAs(t, out.Err(), &ae)
+	assert.True(t, ae.Remote)
+	assert.Equal(t, "transport closed", ae.ErrorMessage)
+	<-in.Done()
+	_, err = io.ReadAll(s)
+	assert.ErrorIs(t, err, net.ErrClosed, "streams fail with the connection's error, not EOF")
+	assert.ErrorAs(t, err, &ae)
+
+	_, err = b.DialTCP(ctx, a.TCPAddr().String(), aID.DeviceID())
+	assert.ErrorIs(t, err, ErrClosed)
+	require.NoError(t, a.Close())
+	assert.ErrorIs(t, a.Close(), ErrClosed)
+}
+
+func TestTCPBrokenConnection(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+	out, in := connectTCP(t, ctx, a, b, bID)
+	// The TCP connection breaks under B (no close frame).
+	in.l.(*tcpLink).mc.rc.(*tls.Conn).NetConn().Close()
+	select {
+	case <-out.Done():
+	case <-ctx.Done():
+		t.Fatal("Done did not fire")
+	}
+	assert.ErrorIs(t, out.Err(), net.ErrClosed)
+	var ae *quic.ApplicationError
+	assert.False(t, errors.As(out.Err(), &ae), "no application close: %v", out.Err())
+	<-in.Done()
+	t.Logf("dialer: %v; acceptor: %v", out.Err(), in.Err())
+}
+
+// stallProxy forwards one TCP connection to target until stall is
+// called; then it forwards nothing more either way, holding both
+// connections open, until the test ends.
+type stallProxy struct {
+	ln      net.Listener
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &stallProxy{ln: ln, stalled: make(chan struct{})}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		pipe := func(dst, src net.Conn) {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				select {
+				case <-p.stalled:
+					<-done
+				default:
+				}
+				if n > 0 {
+					if _, err := dst.Write(buf[:n]); err != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			in.Close()
+			out.Close()
+		}
+		wg.Go(func() { pipe(out, in) })
+		wg.Go(func() { pipe(in, out) })
+		<-done
+		in.Close()
+		out.Close()
+	})
+	return p
+}
+
+func (p *stallProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
+
+func TestTCPIdleTimeout(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a, err := New(Config{Identity: aID, ListenAddr: "127.0.0.1:0", Authorize: allow(bID), IdleTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := New(Config{Identity: bID, ListenAddr: "127.0.0.1:0", Authorize: allow(aID), IdleTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer b.Close()
+	proxy := newStallProxy(t, b.TCPAddr().String())
+
+	accepted := make(chan *Conn, 1)
+	go func() {
+		c, _ := b.Accept(ctx)
+		accepted <- c
+	}()
+	out, err := a.DialTCP(ctx, proxy.ln.Addr().String(), bID.DeviceID())
+	require.NoError(t, err)
+	in := <-accepted
+	require.NotNil(t, in)
+
+	// Keepalives hold the idle connection open well past the idle timeout.
+	time.Sleep(time.Second)
+	assert.Nil(t, out.Err())
+	assert.Nil(t, in.Err())
+
+	// The path goes silent, both sockets open: each side gives up.
+	start := time.Now()
+	proxy.stall()
+	for _, c := range []*Conn{out, in} {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("idle timeout did not fire")
+		}
+		var ie *quic.IdleTimeoutError
+		assert.ErrorAs(t, c.Err(), &ie)
+		assert.ErrorIs(t, c.Err(), net.ErrClosed)
+	}
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestTCPOpenStreamCancelled(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+	out, _ := connectTCP(t, ctx, a, b, bID)
+
+	// The peer accepts nothing: after muxBacklog streams, OpenStream waits.
+	for range muxBacklog {
+		_, err := out.OpenStream(ctx)
+		require.NoError(t, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err := out.OpenStream(short)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	cancelled, cancel2 := context.WithCancel(ctx)
+	cancel2()
+	_, err = out.OpenStream(cancelled)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestTCPCloseDuringHandshakes(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID := newIdentity(t)
+	a, err := New(Config{Identity: aID, ListenAddr: "127.0.0.1:0", Authorize: allow()})
+	require.NoError(t, err)
+
+	// Someone connects to A over TCP and never says anything.
+	silent, err := net.Dial("tcp", a.TCPAddr().String())
+	require.NoError(t, err)
+	defer silent.Close()
+
+	// A dials a listener that never answers the TLS handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	dialErr := make(chan error, 1)
+	go func() {
+		_, err := a.DialTCP(ctx, ln.Addr().String(), aID.DeviceID())
+		dialErr <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+
+	start := time.Now()
+	require.NoError(t, a.Close())
+	assert.Less(t, time.Since(start), time.Second, "Close does not wait for handshakes to time out")
+	select {
+	case err := <-dialErr:
+		assert.ErrorIs(t, err, ErrClosed)
+	case <-ctx.Done():
+		t.Fatal("DialTCP did not end with Close")
+	}
+}
+
+func TestTCPCloseUnresponsivePeer(t *testing.T) {
+	checkGoroutines(t)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a, err := New(Config{Identity: aID, ListenAddr: "127.0.0.1:0", Authorize: allow(bID)})
+	require.NoError(t, err)
+	b := newTransport(t, bID, allow(aID), nil)
+	proxy := newStallProxy(t, b.TCPAddr().String())
+	go b.Accept(ctx) //nolint:errcheck // B's end is not used
+	out, err := a.DialTCP(ctx, proxy.ln.Addr().String(), bID.DeviceID())
+	require.NoError(t, err)
+
+	// The peer takes nothing more: CloseWithError does not wait for it.
+	proxy.stall()
+	start := time.Now()
+	require.NoError(t, out.CloseWithError(5, "gone"))
+	assert.Less(t, time.Since(start), closeLinger/2)
+	var ae *quic.ApplicationError
+	require.ErrorAs(t, out.Err(), &ae)
+	assert.False(t, ae.Remote)
+	assert.EqualValues(t, 5, ae.ErrorCode)
+	_, err = out.OpenStream(ctx)
+	assert.ErrorIs(t, err, net.ErrClosed)
+
+	// Transport.Close waits for the socket's linger, which is bounded.
+	start = time.Now()
+	require.NoError(t, a.Close())
+	assert.Less(t, time.Since(start), 2*closeLinger)
+}
+
+// TestDialAnyDevice: with AnyDevice as the peer, Dial and DialTCP take
+// whichever device answers (without asking Authorize), and Conn.Peer says
+// which; the answering side still decides whether to let us in.
+func TestDialAnyDevice(t *testing.T) {
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, func(crypto.DeviceID) error { return crypto.ErrUnknownPeer }, nil) // a trusts nobody by name
+	b := newTransport(t, bID, allow(aID), nil)
+	go func() {
+		for {
+			c, err := b.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() { <-c.Done() }()
+		}
+	}()
+	for _, dial := range []func() (*Conn, error){
+		func() (*Conn, error) { return a.Dial(ctx, b.LocalAddr().String(), AnyDevice) },
+		func() (*Conn, error) { return a.DialTCP(ctx, b.TCPAddr().String(), AnyDevice) },
+	} {
+		c, err := dial()
+		require.NoError(t, err)
+		assert.Equal(t, bID.DeviceID(), c.Peer())
+		require.NoError(t, c.Close())
+	}
+	// The answering side's gate still holds.
+	stranger := newTransport(t, newIdentity(t), allow(bID), nil)
+	_, err := stranger.Dial(ctx, b.LocalAddr().String(), AnyDevice)
+	assert.ErrorIs(t, err, ErrRefused)
+	_, err = stranger.DialTCP(ctx, b.TCPAddr().String(), AnyDevice)
+	assert.ErrorIs(t, err, ErrRefused)
+}
