@@ -34,10 +34,31 @@
 //
 // # Exchange protocol
 //
-// Devices connect with transport (QUIC, TLS 1.3, mutual DeviceID
+// Devices connect with transport (QUIC or TCP, TLS 1.3, mutual DeviceID
 // authentication); only devices in the sync table get in, and a peer may read
 // or write only the folders shared with its DeviceID. If both sides dial at
 // once, both keep the connection dialed by the smaller DeviceID.
+//
+// # Dialing
+//
+// Only peers that share a folder with us (and the rendezvous) are dialed,
+// every DialInterval while disconnected. A dial is a race with staggered
+// starts, RFC 8305 style: TCP+TLS to the first known address, 150 ms later
+// QUIC to it, then the next address, ICE through the rendezvous last; an
+// attempt that fails at once starts the next at once. The first connection
+// that authenticates wins; the others are cancelled or, if they still
+// authenticate, closed. TCP leads because kernel TCP with BBR keeps its
+// throughput under packet loss where quic-go's NewReno collapses (see
+// transport's doc and BENCHMARKS.md); QUIC serves networks that drop TCP,
+// ICE peers behind NATs. The rendezvous is dialed QUIC first, so its
+// connection keeps the UDP socket's NAT mapping (the one ICE uses) open.
+//
+// The accepting side registers an incoming connection only once the dialer
+// opens its control stream on it (the dialer does so at once on the
+// winner, never on a loser), so a race's late loser never replaces the
+// winner; a connection that opens no stream within 15 s is closed.
+// Connections to peers that no longer share a folder with us are closed
+// after Config.IdleTimeout.
 //
 // Every stream starts with one JSON frame (transport framing: 4-byte
 // big-endian length, payload; at most 64 KiB here) naming its purpose:

@@ -44,6 +44,15 @@ type Config struct {
 	// beside the file watcher (which commits a saved file within about
 	// 100 ms); 0 = 10 s.
 	ScanInterval time.Duration
+	// DisableTCP turns off the TCP+TLS path: no TCP listener beside the UDP
+	// socket, and peers are dialed with QUIC and ICE only. By default a
+	// device listens on TCP on its UDP port number too, and dials race
+	// TCP+TLS, QUIC and ICE (TCP preferred: see the package doc).
+	DisableTCP bool
+	// IdleTimeout is how long a connection to a peer that shares no folder
+	// with this device (and is neither our rendezvous nor registered at
+	// ours) is kept open; 0 = 2 minutes. Such peers are not dialed.
+	IdleTimeout time.Duration
 	// DialInterval is how often disconnected peers are dialed; 0 = 3 s.
 	DialInterval time.Duration
 	// AnnounceInterval is how often heads are re-sent to connected peers as a
@@ -88,8 +97,15 @@ type Config struct {
 
 // RendezvousConfig names a rendezvous server.
 type RendezvousConfig struct {
-	Device crypto.DeviceID // the server's DeviceID (`server id`)
-	Addr   string          // its "host:port" (UDP)
+	// Device is the server's DeviceID (`server id`), which pins it: a
+	// server that cannot prove this key is refused. Zero leaves the server
+	// unpinned: whichever device answers at Addr is used (its DeviceID is
+	// logged and shown in status). That is safe for the folders (the
+	// connections to peers are authenticated end to end, and the server
+	// reads only folders shared with it) but lets whoever controls Addr see
+	// which devices ask for whom, or refuse to relay: pin it when you can.
+	Device crypto.DeviceID
+	Addr   string // its "host:port" (UDP, and TCP on the same port)
 }
 
 // Engine keeps the folders of one device in step with its peers. Create it
@@ -117,6 +133,8 @@ type Engine struct {
 	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
 	iceWait   map[crypto.DeviceID]time.Duration
 	kick      chan struct{}               // wakes the dial loop; never closed
+	stagger   time.Duration               // a dial race's head start per attempt (raceStagger; tests change it)
+	rvPeer    crypto.DeviceID             // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
 	tr        *transport.Transport        // non-nil while running
 	disc      *discovery.Discoverer       // non-nil while running with Discovery
 	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
@@ -152,10 +170,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.AnnounceInterval <= 0 {
 		cfg.AnnounceInterval = 30 * time.Second
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
 	if r := cfg.Rendezvous; r != nil {
-		if r.Device.IsZero() {
-			return nil, errors.New("sync: Config.Rendezvous needs the server's DeviceID")
-		}
 		if _, _, err := net.SplitHostPort(r.Addr); err != nil {
 			return nil, fmt.Errorf("sync: Config.Rendezvous address %q: %w", r.Addr, err)
 		}
@@ -191,6 +209,8 @@ func New(cfg Config) (*Engine, error) {
 		stopped:   map[string]error{},
 		paused:    map[string]error{},
 		kick:      make(chan struct{}, 1),
+		rvPeer:    rendezvousDevice(cfg.Rendezvous),
+		stagger:   raceStagger,
 		conns:     map[crypto.DeviceID]*peerConn{},
 		dialing:   map[crypto.DeviceID]bool{},
 		watching:  map[string]*gitstore.Store{},

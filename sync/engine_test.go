@@ -29,16 +29,23 @@ func newNode(t testing.TB, name string) *node {
 }
 
 func newNodeScan(t testing.TB, name string, scanEvery time.Duration) *node {
+	return newNodeCfg(t, name, func(c *Config) { c.ScanInterval = scanEvery })
+}
+
+// newNodeCfg is newNode with the engine's Config changed by mod.
+func newNodeCfg(t testing.TB, name string, mod func(*Config)) *node {
 	t.Helper()
 	id, err := crypto.GenerateIdentity(nil)
 	require.NoError(t, err)
-	e, err := New(Config{
+	cfg := Config{
 		Home:         t.TempDir(),
 		Identity:     id,
 		ListenAddr:   "127.0.0.1:0",
-		ScanInterval: scanEvery,
+		ScanInterval: 100 * time.Millisecond,
 		DialInterval: 100 * time.Millisecond,
-	})
+	}
+	mod(&cfg)
+	e, err := New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, e.SetName(name))
 	dir := t.TempDir()

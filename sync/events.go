@@ -13,7 +13,8 @@ type EventKind string
 
 // The kinds of Event.
 const (
-	// EventPeerConnected: an authenticated connection to Peer is up (Addr).
+	// EventPeerConnected: an authenticated connection to Peer is up (Addr,
+	// and Path: how it got there, as in PeerStatus.Path).
 	EventPeerConnected EventKind = "peer-connected"
 	// EventPeerDisconnected: the connection to Peer ended (Err says why).
 	EventPeerDisconnected EventKind = "peer-disconnected"
@@ -35,11 +36,14 @@ const (
 // Event is one thing that happened in the engine. Fields that do not apply
 // to a Kind are zero.
 type Event struct {
-	Time      time.Time
-	Kind      EventKind
-	Folder    string
-	Peer      crypto.DeviceID
-	Addr      string
+	Time   time.Time
+	Kind   EventKind
+	Folder string
+	Peer   crypto.DeviceID
+	Addr   string
+	// Path is set on EventPeerConnected: direct-lan, direct-public, tcp,
+	// ice-host, ice-srflx or ice-relay.
+	Path      string
 	Head      gitstore.Hash
 	Changes   []gitstore.Change
 	Paths     []string
@@ -58,6 +62,9 @@ func (e Event) String() string {
 	}
 	if e.Addr != "" {
 		s += " addr=" + e.Addr
+	}
+	if e.Path != "" {
+		s += " path=" + e.Path
 	}
 	if !e.Head.IsZero() {
 		s += " head=" + e.Head.String()[:12]

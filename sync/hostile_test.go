@@ -241,11 +241,19 @@ func TestReconnectSameDirection(t *testing.T) {
 	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	first, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
-	require.NoError(t, err)
+	// A dialer opens its control stream at once: only then does the
+	// accepting side register the connection.
+	dial := func() *transport.Conn {
+		c, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
+		require.NoError(t, err)
+		ctrl, err := c.OpenStream(ctx)
+		require.NoError(t, err)
+		sendJSON(t, ctrl, message{Type: msgControl, Name: "f"})
+		return c
+	}
+	first := dial()
 	eventually(t, "connected", func() bool { return n.e.Status().Peers[0].Connected })
-	second, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
-	require.NoError(t, err)
+	second := dial()
 	select {
 	case <-first.Done():
 	case <-time.After(5 * time.Second):
@@ -255,5 +263,32 @@ func TestReconnectSameDirection(t *testing.T) {
 	case <-second.Done():
 		t.Fatalf("the newer connection was refused: %v", second.Err())
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestSilentIncomingConnectionClosed: a device that connects but never
+// opens its control stream (a race's loser, or a peer up to no good) is
+// not registered, and is closed after streamTimeout.
+func TestSilentIncomingConnectionClosed(t *testing.T) {
+	n := newNode(t, "a")
+	n.start(t)
+	f := newFakePeer(t)
+	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
+	require.NoError(t, err)
+	deadline := time.After(streamTimeout + 10*time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-c.Done():
+			done = true
+		case <-tick.C:
+			require.False(t, n.e.Status().Peers[0].Connected, "a silent connection is never registered")
+		case <-deadline:
+			t.Fatal("a silent connection should be closed")
+		}
 	}
 }

@@ -48,12 +48,43 @@ func keeps(c *transport.Conn, self crypto.DeviceID) bool {
 	return string(dialer[:]) < string(other[:])
 }
 
+// addConn takes a new authenticated connection. One we dialed is
+// registered at once; an incoming one only when the dialer opens its
+// control stream on it (within streamTimeout): a dialer racing several
+// paths closes the losers without opening one, so they never replace the
+// winner here.
 func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.WaitGroup) {
+	if c.Outgoing() {
+		e.register(ctx, c, nil, wg)
+		return
+	}
+	wg.Go(func() {
+		sctx, cancel := context.WithTimeout(ctx, streamTimeout)
+		s, err := c.AcceptStream(sctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Debug("incoming connection opened no stream", "peer", c.Peer(), "path", c.Path(), "err", err)
+			}
+			_ = c.CloseWithError(1, "no control stream")
+			return
+		}
+		e.register(ctx, c, s, wg)
+	})
+}
+
+// register makes c the connection to its peer (see keeps for duplicates)
+// and serves it; first, if not nil, is the peer's first stream, already
+// accepted.
+func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transport.Stream, wg *gosync.WaitGroup) {
 	pc := &peerConn{c: c, peer: c.Peer(), fetching: map[string]bool{}, again: map[string]bool{}, serving: map[string]bool{}}
 	e.mu.Lock()
 	if !e.running {
 		e.mu.Unlock()
 		_ = c.Close()
+		if first != nil {
+			first.Abort()
+		}
 		return
 	}
 	old := e.conns[pc.peer]
@@ -74,17 +105,21 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 	e.conns[pc.peer] = pc
 	e.mu.Unlock()
 
-	e.log.Info("peer connected", "peer", pc.peer, "addr", c.RemoteAddr().String(), "outgoing", c.Outgoing())
-	e.emit(Event{Kind: EventPeerConnected, Peer: pc.peer, Addr: c.RemoteAddr().String()})
+	path := pathName(c)
+	e.log.Info("peer connected", "peer", pc.peer, "addr", c.RemoteAddr().String(), "path", path, "outgoing", c.Outgoing())
+	e.emit(Event{Kind: EventPeerConnected, Peer: pc.peer, Addr: c.RemoteAddr().String(), Path: path})
 
-	wg.Go(func() { e.serveConn(ctx, pc, wg) })
+	wg.Go(func() { e.serveConn(ctx, pc, first, wg) })
 	wg.Go(func() {
 		if err := e.openControl(ctx, pc); err != nil && ctx.Err() == nil {
 			e.log.Debug("control stream", "peer", pc.peer, "err", err)
 			_ = c.CloseWithError(1, "control stream failed")
 			return
 		}
-		if r := e.cfg.Rendezvous; r != nil && r.Device == pc.peer {
+		e.mu.Lock()
+		isRV := e.isRendezvousLocked(pc.peer)
+		e.mu.Unlock()
+		if isRV {
 			if err := e.startRendezvous(ctx, pc, wg); err != nil && ctx.Err() == nil {
 				// Drop the connection: the dial loop reconnects and registers again.
 				e.log.Warn("rendezvous registration failed; reconnecting", "server", pc.peer, "err", err)
@@ -182,11 +217,15 @@ func (e *Engine) announce(id string) {
 }
 
 // serveConn accepts the peer's streams until the connection ends.
-func (e *Engine) serveConn(ctx context.Context, pc *peerConn, wg *gosync.WaitGroup) {
+func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.Stream, wg *gosync.WaitGroup) {
 	for {
-		s, err := pc.c.AcceptStream(ctx)
-		if err != nil {
-			return
+		s := first
+		first = nil
+		if s == nil {
+			var err error
+			if s, err = pc.c.AcceptStream(ctx); err != nil {
+				return
+			}
 		}
 		wg.Go(func() {
 			if err := e.serveStream(ctx, pc, s, wg); err != nil && ctx.Err() == nil {

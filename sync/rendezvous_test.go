@@ -73,3 +73,28 @@ func TestRendezvousRefusesStrangers(t *testing.T) {
 	assert.False(t, stranger.e.Status().Peers[0].Connected)
 	assert.False(t, fileIs(stranger.dir, "secret.txt", "b's")())
 }
+
+// TestRendezvousUnpinned: given only the server's address, devices take
+// whichever device answers there as their rendezvous, learn its DeviceID
+// (status shows it, unpinned) and still meet through it.
+func TestRendezvousUnpinned(t *testing.T) {
+	srv := newRVNode(t, "server", nil, true)
+	srv.start(t)
+	rv := &RendezvousConfig{Addr: srv.e.Addr().String()}
+	a, b := newRVNode(t, "a", rv, false), newRVNode(t, "b", rv, false)
+	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
+	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Folders: []string{"docs"}}))
+
+	write(t, a.dir, "met.txt", "through an unpinned rendezvous")
+	a.start(t)
+	b.start(t)
+	eventually(t, "a's file reaches b", fileIs(b.dir, "met.txt", "through an unpinned rendezvous"))
+	rs := a.e.Status().Rendezvous
+	require.NotNil(t, rs)
+	assert.Equal(t, srv.e.DeviceID(), rs.Device, "learned from the connection")
+	assert.False(t, rs.Pinned)
+	assert.True(t, rs.Registered)
+	assert.Equal(t, "ice-host", a.e.Status().Peers[0].Path)
+}

@@ -37,6 +37,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		Identity:   e.id,
 		ListenAddr: e.cfg.ListenAddr,
 		Authorize:  e.authorize,
+		NoTCP:      e.cfg.DisableTCP,
 		Logger:     e.log,
 	})
 	if err != nil {
@@ -120,11 +121,11 @@ func (e *Engine) Run(ctx context.Context) error {
 // authorize is the transport's gate: only devices in the sync table, and
 // the rendezvous server we chose.
 func (e *Engine) authorize(d crypto.DeviceID) error {
-	if r := e.cfg.Rendezvous; r != nil && r.Device == d {
-		return nil
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.isRendezvousLocked(d) {
+		return nil
+	}
 	if _, ok := e.conf.peer(d); !ok {
 		return crypto.ErrUnknownPeer
 	}
@@ -147,15 +148,27 @@ func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport, wg *go
 func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosync.WaitGroup) {
 	t := time.NewTicker(e.cfg.DialInterval)
 	defer t.Stop()
+	idleSince := map[*peerConn]time.Time{}
 	for {
+		e.closeIdle(idleSince)
 		e.mu.Lock()
-		peers := slices.Clone(e.conf.Peers)
+		var peers []PeerConfig
+		for _, p := range e.conf.Peers {
+			if e.neededLocked(p.Device) {
+				peers = append(peers, p)
+			}
+		}
 		e.mu.Unlock()
 		if r := e.cfg.Rendezvous; r != nil {
-			e.dial(ctx, tr, r.Device, wg) // first: the others may need it
+			// First: the others may need it. Unpinned, it is dialed as
+			// the zero DeviceID (whoever answers).
+			e.dial(ctx, tr, r.Device, wg)
 		}
 		for _, p := range peers {
-			if r := e.cfg.Rendezvous; r == nil || r.Device != p.Device {
+			e.mu.Lock()
+			isRV := e.isRendezvousLocked(p.Device)
+			e.mu.Unlock()
+			if !isRV {
 				e.dial(ctx, tr, p.Device, wg)
 			}
 		}
@@ -180,7 +193,10 @@ func (e *Engine) kickDial() {
 // onDiscovered dials peers of the sync table as soon as the LAN shows them.
 func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc *discovery.Discoverer, wg *gosync.WaitGroup) {
 	for p := range disc.Updates() {
-		if e.authorize(p.Device) == nil {
+		e.mu.Lock()
+		needed := e.neededLocked(p.Device)
+		e.mu.Unlock()
+		if needed && e.authorize(p.Device) == nil {
 			e.dial(ctx, tr, p.Device, wg)
 		}
 	}
@@ -209,56 +225,6 @@ func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
 		addrs = append(addrs, r.Addr)
 	}
 	return addrs
-}
-
-// dial connects to peer d in the background unless it is connected or
-// being dialed: its known addresses first, then ICE through the
-// rendezvous.
-func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, wg *gosync.WaitGroup) {
-	addrs := e.dialAddrs(d)
-	e.mu.Lock()
-	rv := e.rv
-	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
-	if (len(addrs) == 0 && (rv == nil || isRV)) || e.conns[d] != nil || e.dialing[d] {
-		e.mu.Unlock()
-		return
-	}
-	e.dialing[d] = true
-	e.mu.Unlock()
-	wg.Go(func() {
-		defer func() {
-			e.mu.Lock()
-			delete(e.dialing, d)
-			e.mu.Unlock()
-		}()
-		for _, addr := range addrs {
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			c, err := tr.Dial(dctx, addr, d)
-			cancel()
-			if err == nil {
-				e.addConn(ctx, c, wg)
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			e.log.Debug("dial failed", "peer", d, "addr", addr, "err", err)
-		}
-		if rv == nil || isRV || !e.iceDue(d) {
-			return
-		}
-		ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		c, err := tr.DialICE(ictx, d, rv.Signaling(), e.iceConfig())
-		cancel()
-		e.iceResult(d, err == nil)
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Debug("ICE dial failed", "peer", d, "err", err)
-			}
-			return
-		}
-		e.addConn(ctx, c, wg)
-	})
 }
 
 func (e *Engine) iceConfig() transport.ICEConfig {

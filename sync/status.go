@@ -18,6 +18,20 @@ type Status struct {
 	Addr    string // listening address while Run is active
 	Folders []FolderStatus
 	Peers   []PeerStatus
+	// Rendezvous is the state of our registration at Config.Rendezvous;
+	// nil when none is configured.
+	Rendezvous *RendezvousStatus
+}
+
+// RendezvousStatus describes the rendezvous server this device uses.
+type RendezvousStatus struct {
+	Addr   string          // as configured
+	Device crypto.DeviceID // pinned, or learned from the server (zero until then)
+	Pinned bool            // Device was given in the configuration
+	// Registered is true while our registration is up; Observed is our
+	// public address as the server sees it.
+	Registered bool
+	Observed   string
 }
 
 // FolderStatus describes one shared folder.
@@ -32,8 +46,9 @@ type PeerStatus struct {
 	PeerConfig
 	Connected bool
 	Addr      string // remote address while connected
-	// Path is how the connection got there: direct-lan, direct-public,
-	// ice-host, ice-srflx or ice-relay.
+	// Path is how the connection got there: direct-lan or direct-public
+	// (QUIC to a known address), tcp (TCP+TLS to a known address),
+	// ice-host, ice-srflx or ice-relay (QUIC on the pair ICE selected).
 	Path  string
 	Known map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
 }
@@ -45,6 +60,13 @@ func (e *Engine) Status() Status {
 	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
 	if e.tr != nil {
 		st.Addr = e.tr.LocalAddr().String()
+	}
+	if r := e.cfg.Rendezvous; r != nil {
+		rs := &RendezvousStatus{Addr: r.Addr, Device: e.rvPeer, Pinned: !r.Device.IsZero()}
+		if e.rv != nil {
+			rs.Registered, rs.Observed = true, e.rv.Observed()
+		}
+		st.Rendezvous = rs
 	}
 	for _, p := range conf.Peers {
 		ps := PeerStatus{PeerConfig: p, Known: maps.Clone(e.tab.Known[p.Device])}
@@ -77,8 +99,9 @@ func (e *Engine) Status() Status {
 	return st
 }
 
-// pathName names the path of a connection for status: transport's ICE path
-// kinds, and for a direct dial whether the address is on the LAN.
+// pathName names the path of a connection for status: transport's TCP and
+// ICE path kinds, and for a direct QUIC dial whether the address is on the
+// LAN.
 func pathName(c *transport.Conn) string {
 	p := c.Path()
 	if p != transport.PathDirect {

@@ -3,7 +3,7 @@
 // the same time still sync through it), the rendezvous that relays ICE
 // signaling between the devices in its sync table (so devices behind NATs
 // connect directly to each other: `desktop run --rendezvous
-// DEVICEID@HOST:PORT`), and a STUN server — a TURN relay too when given
+// [DEVICEID@]HOST:PORT`; it listens on UDP and on TCP, same port), and a STUN server — a TURN relay too when given
 // credentials. The read-only web view for phones comes with its issue.
 //
 // It has the same commands as examples/desktop (init, id, folder add,

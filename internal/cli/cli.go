@@ -89,7 +89,7 @@ Commands:
   scan [--folder ID [--allow-mass-delete]]
                                      scan now, commit each change, print the commits
   peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
-  run [--listen HOST:PORT] [--rendezvous DEVICEID@HOST:PORT] [--stun HOST:PORT]...
+  run [--listen HOST:PORT] [--rendezvous [DEVICEID@]HOST:PORT] [--stun HOST:PORT]...
       [--turn turn://USER:PASS@HOST:PORT]...
       [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
                                      the daemon (the default command); Ctrl-C stops it.
@@ -398,6 +398,19 @@ func writeStatus(w io.Writer, st sync.Status) {
 	if st.Addr != "" {
 		fmt.Fprintf(w, "listen  %s\n", st.Addr)
 	}
+	if r := st.Rendezvous; r != nil {
+		dev, state := "-", "not registered"
+		if !r.Device.IsZero() {
+			dev = r.Device.String()
+		}
+		if !r.Pinned {
+			dev += " (unpinned)"
+		}
+		if r.Registered {
+			state = "registered, seen as " + r.Observed
+		}
+		fmt.Fprintf(w, "rendezvous  %s  %s  %s\n", r.Addr, dev, state)
+	}
 	for _, f := range st.Folders {
 		head := "-"
 		if !f.Head.IsZero() {
@@ -436,7 +449,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	scanEvery := fs.Duration("scan-interval", 10*time.Second, "how often folders are fully rescanned (the file watcher commits saves at once)")
 	verbose := fs.Bool("v", false, "debug logging")
 	noDiscovery := fs.Bool("no-discovery", false, "neither announce nor browse the LAN (mDNS)")
-	rendezvous := fs.String("rendezvous", "", "DEVICEID@HOST:PORT of the hosted server, to reach peers behind NATs with ICE")
+	rendezvous := fs.String("rendezvous", "", "[DEVICEID@]HOST:PORT of the hosted server, to reach peers behind NATs with ICE (without DEVICEID the server is not pinned)")
 	var stun multiFlag
 	fs.Var(&stun, "stun", "HOST:PORT of a STUN server (repeatable; default: the rendezvous host, port 3478)")
 	var turns multiFlag
@@ -535,18 +548,21 @@ func (a *app) run(ctx context.Context, args []string) error {
 	return err
 }
 
-// parseRendezvous reads DEVICEID@HOST:PORT.
+// parseRendezvous reads [DEVICEID@]HOST:PORT. Without a DeviceID the
+// server is unpinned (see sync.RendezvousConfig).
 func parseRendezvous(v string) (*sync.RendezvousConfig, error) {
-	idText, addr, ok := strings.Cut(v, "@")
-	if !ok {
-		return nil, UsageError{fmt.Sprintf("--rendezvous %q: want DEVICEID@HOST:PORT (line 1 of `server id` on the server)", v)}
-	}
-	id, err := crypto.ParseDeviceID(idText)
-	if err != nil {
-		return nil, fmt.Errorf("--rendezvous: %w", err)
+	const want = "want [DEVICEID@]HOST:PORT (DEVICEID: line 1 of `server id` on the server)"
+	var id crypto.DeviceID
+	addr := v
+	if idText, rest, ok := strings.Cut(v, "@"); ok {
+		var err error
+		if id, err = crypto.ParseDeviceID(idText); err != nil {
+			return nil, fmt.Errorf("--rendezvous %q: %w", v, err)
+		}
+		addr = rest
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, UsageError{fmt.Sprintf("--rendezvous %q: want DEVICEID@HOST:PORT: %v", v, err)}
+		return nil, UsageError{fmt.Sprintf("--rendezvous %q: %s: %v", v, want, err)}
 	}
 	return &sync.RendezvousConfig{Device: id, Addr: addr}, nil
 }

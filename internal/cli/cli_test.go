@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
 )
 
 func runCLI(t *testing.T, home string, args ...string) (string, string, error) {
@@ -137,4 +139,26 @@ func TestDaemonLock(t *testing.T) {
 	out, _, err := runCLI(t, home, "scan")
 	require.NoError(t, err)
 	assert.Contains(t, out, "add a.txt")
+}
+
+// TestParseRendezvous: --rendezvous takes DEVICEID@HOST:PORT (pinned) or
+// HOST:PORT alone (unpinned); anything else says what it wants.
+func TestParseRendezvous(t *testing.T) {
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	r, err := parseRendezvous(id.DeviceID().String() + "@rv.example.org:44996")
+	require.NoError(t, err)
+	assert.Equal(t, id.DeviceID(), r.Device)
+	assert.Equal(t, "rv.example.org:44996", r.Addr)
+
+	r, err = parseRendezvous("203.0.113.7:44996")
+	require.NoError(t, err)
+	assert.True(t, r.Device.IsZero(), "unpinned")
+	assert.Equal(t, "203.0.113.7:44996", r.Addr)
+
+	for _, bad := range []string{"rv.example.org", "NOT-A-DEVICE@rv.example.org:1", id.DeviceID().String() + "@nowhere"} {
+		_, err := parseRendezvous(bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "--rendezvous", bad)
+	}
 }

@@ -26,6 +26,8 @@ type runtimeInfo struct {
 	Updated time.Time              `json:"updated"`
 	Listen  string                 `json:"listen"`
 	Peers   map[string]runtimePeer `json:"peers"` // by DeviceID, connected peers only
+	// Rendezvous is the daemon's rendezvous state, if it uses one.
+	Rendezvous *sync.RendezvousStatus `json:"rendezvous,omitempty"`
 }
 
 type runtimePeer struct {
@@ -42,7 +44,8 @@ func publishRuntime(ctx context.Context, home string, e *sync.Engine, poke <-cha
 	defer t.Stop()
 	for {
 		st := e.Status()
-		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, Peers: map[string]runtimePeer{}}
+		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, Peers: map[string]runtimePeer{},
+			Rendezvous: st.Rendezvous}
 		for _, p := range st.Peers {
 			if p.Connected {
 				info.Peers[p.Device.String()] = runtimePeer{Addr: p.Addr, Path: p.Path}
@@ -72,6 +75,7 @@ func mergeRuntime(home string, st *sync.Status) (running bool) {
 		return false
 	}
 	st.Addr = info.Listen
+	st.Rendezvous = info.Rendezvous
 	for i := range st.Peers {
 		if p, ok := info.Peers[st.Peers[i].Device.String()]; ok {
 			st.Peers[i].Connected, st.Peers[i].Addr, st.Peers[i].Path = true, p.Addr, p.Path

@@ -1,0 +1,302 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	gosync "sync"
+	"time"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/transport"
+)
+
+const (
+	// raceStagger is the head start each dial attempt has over the next
+	// one (RFC 8305's "Happy Eyeballs"): TCP+TLS to an address, then QUIC to
+	// it, then the next address, ICE last. An attempt that fails at once
+	// (connection refused) starts the next one at once.
+	raceStagger = 150 * time.Millisecond
+	// directDialTimeout bounds one direct attempt; iceDialTimeout bounds ICE
+	// (gathering, checks, relay allocation and the QUIC handshake).
+	directDialTimeout = 5 * time.Second
+	iceDialTimeout    = 15 * time.Second
+	// codeRaceLost closes the connections that authenticated after the
+	// race's winner.
+	codeRaceLost = 4
+)
+
+// dialAttempt is one way of reaching a peer in a dial race.
+type dialAttempt struct {
+	name string // for logs: "tcp 192.0.2.1:44996", "quic …", "ice"
+	ice  bool
+	dial func(ctx context.Context) (*transport.Conn, error)
+}
+
+// dialAttempts lists, in order of preference, the ways to reach d: for
+// each known address TCP+TLS first (kernel TCP with BBR holds its speed
+// under packet loss, where QUIC's NewReno collapses; see transport's
+// doc), then QUIC (networks that block TCP), and ICE through the
+// rendezvous last (peers behind NATs, no known address). ICE is left out
+// while its backoff runs. The rendezvous itself (isRV) is dialed QUIC
+// first.
+func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs []string, rv *transport.RendezvousClient, isRV bool) []dialAttempt {
+	var out []dialAttempt
+	for _, addr := range addrs {
+		tcp := dialAttempt{name: "tcp " + addr, dial: func(ctx context.Context) (*transport.Conn, error) {
+			return tr.DialTCP(ctx, addr, d)
+		}}
+		quic := dialAttempt{name: "quic " + addr, dial: func(ctx context.Context) (*transport.Conn, error) {
+			return tr.Dial(ctx, addr, d)
+		}}
+		switch {
+		case e.cfg.DisableTCP:
+			out = append(out, quic)
+		case isRV:
+			// The rendezvous: QUIC first, so the connection keeps our UDP
+			// socket's NAT mapping alive, the one ICE's host and srflx
+			// candidates use.
+			out = append(out, quic, tcp)
+		default:
+			out = append(out, tcp, quic)
+		}
+	}
+	if rv != nil && !isRV && e.iceDue(d) {
+		out = append(out, dialAttempt{name: "ice", ice: true, dial: func(ctx context.Context) (*transport.Conn, error) {
+			return tr.DialICE(ctx, d, rv.Signaling(), e.iceConfig())
+		}})
+	}
+	return out
+}
+
+// dial connects to peer d in the background unless it is connected or
+// being dialed, racing every way to reach it (see dialAttempts and race).
+func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, wg *gosync.WaitGroup) {
+	addrs := e.dialAddrs(d)
+	e.mu.Lock()
+	rv := e.rv
+	// isRV: d is the rendezvous (d is zero when it is unpinned: then
+	// whichever device answers at its address is taken).
+	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
+	connected := e.conns[d] != nil || (isRV && !e.rvPeer.IsZero() && e.conns[e.rvPeer] != nil)
+	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || e.dialing[d] {
+		e.mu.Unlock()
+		return
+	}
+	e.dialing[d] = true
+	e.mu.Unlock()
+	wg.Go(func() {
+		defer func() {
+			e.mu.Lock()
+			delete(e.dialing, d)
+			e.mu.Unlock()
+		}()
+		attempts := e.dialAttempts(tr, d, addrs, rv, isRV)
+		if len(attempts) == 0 {
+			return
+		}
+		c, err := race(ctx, attempts, e.stagger, func(a dialAttempt, err error) {
+			if a.ice {
+				e.iceResult(d, err == nil)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Debug("dial attempt failed", "peer", d, "via", a.name, "err", err)
+			}
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Debug("dial failed", "peer", d, "err", err)
+			}
+			return
+		}
+		if isRV && d.IsZero() {
+			e.mu.Lock()
+			was := e.rvPeer
+			e.rvPeer = c.Peer()
+			e.mu.Unlock()
+			if was != c.Peer() {
+				level := slog.LevelInfo
+				if !was.IsZero() {
+					level = slog.LevelWarn // its key changed: a new server, or someone else at its address
+				}
+				e.log.Log(ctx, level, "unpinned rendezvous server", "device", c.Peer(), "addr", c.RemoteAddr().String(), "previous", was)
+			}
+		}
+		e.addConn(ctx, c, wg)
+	})
+}
+
+// rendezvousDevice is the DeviceID of a pinned rendezvous; zero when r is
+// nil or unpinned.
+func rendezvousDevice(r *RendezvousConfig) crypto.DeviceID {
+	if r == nil {
+		return crypto.DeviceID{}
+	}
+	return r.Device
+}
+
+// isRendezvousLocked reports whether d is our rendezvous server (pinned, or
+// learned from the connection to its address). e.mu must be held.
+func (e *Engine) isRendezvousLocked(d crypto.DeviceID) bool {
+	return e.cfg.Rendezvous != nil && !d.IsZero() && d == e.rvPeer
+}
+
+// race runs the attempts with a head start of stagger each (an attempt
+// also starts as soon as every started one has failed) and returns the
+// first connection that authenticates; the others are cancelled, and any
+// that still connect are closed. done is called for every attempt that
+// ended on its own (not cancelled because another won), with its error.
+func race(ctx context.Context, attempts []dialAttempt, stagger time.Duration, done func(dialAttempt, error)) (*transport.Conn, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		a   dialAttempt
+		c   *transport.Conn
+		err error
+	}
+	results := make(chan result, len(attempts))
+	start := func(a dialAttempt) {
+		timeout := directDialTimeout
+		if a.ice {
+			timeout = iceDialTimeout
+		}
+		go func() {
+			actx, acancel := context.WithTimeout(rctx, timeout)
+			defer acancel()
+			c, err := a.dial(actx)
+			results <- result{a, c, err}
+		}()
+	}
+	next, running := 0, 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var errs []error
+	var won *transport.Conn
+loop:
+	for next < len(attempts) || running > 0 {
+		select {
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+			break loop
+		case <-timer.C:
+			if next < len(attempts) {
+				start(attempts[next])
+				next++
+				running++
+				timer.Reset(stagger)
+			}
+		case r := <-results:
+			running--
+			if r.err == nil {
+				won = r.c
+				if done != nil {
+					done(r.a, nil)
+				}
+				break loop
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", r.a.name, r.err))
+			if done != nil && rctx.Err() == nil {
+				done(r.a, r.err)
+			}
+			if running == 0 && next < len(attempts) {
+				timer.Reset(0) // nothing left in flight: no need to wait
+			}
+		}
+	}
+	cancel()
+	if running > 0 {
+		// Close latecomers that authenticated anyway; the peer never sees a
+		// control stream on them, so it never registers them.
+		go func(n int) {
+			for range n {
+				if r := <-results; r.err == nil {
+					_ = r.c.CloseWithError(codeRaceLost, "another path won")
+				}
+			}
+		}(running)
+	}
+	if won != nil {
+		return won, nil
+	}
+	return nil, joinErrs(errs)
+}
+
+// joinErrs is errors.Join with the attempts in order, one per line.
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return fmt.Errorf("sync: dial: no way to reach the peer")
+	}
+	msg := "sync: dial:"
+	for _, err := range errs {
+		msg += "\n\t" + err.Error()
+	}
+	return &dialError{msg: msg, errs: errs}
+}
+
+// dialError is every failed attempt of a dial race.
+type dialError struct {
+	msg  string
+	errs []error
+}
+
+func (e *dialError) Error() string   { return e.msg }
+func (e *dialError) Unwrap() []error { return e.errs }
+
+// needed reports whether this device has a reason to be connected to d: a
+// folder shared with it, d is our rendezvous, or d is registered at ours.
+// e.mu must be held.
+func (e *Engine) neededLocked(d crypto.DeviceID) bool {
+	if e.isRendezvousLocked(d) {
+		return true
+	}
+	if e.rvServer != nil && e.rvServer.Registered(d) {
+		return true
+	}
+	p, ok := e.conf.peer(d)
+	if !ok {
+		return false
+	}
+	for _, id := range p.Folders {
+		if _, have := e.conf.folder(id); have {
+			return true
+		}
+	}
+	return false
+}
+
+// closeIdle closes the connections that have not been needed (see
+// neededLocked) for Config.IdleTimeout; idleSince remembers since when
+// each connection has not been needed.
+func (e *Engine) closeIdle(idleSince map[*peerConn]time.Time) {
+	now := time.Now()
+	var idle []*peerConn
+	e.mu.Lock()
+	live := map[*peerConn]bool{}
+	for d, pc := range e.conns {
+		live[pc] = true
+		if e.neededLocked(d) {
+			delete(idleSince, pc)
+			continue
+		}
+		since, ok := idleSince[pc]
+		if !ok {
+			idleSince[pc] = now
+		} else if now.Sub(since) >= e.cfg.IdleTimeout {
+			idle = append(idle, pc)
+		}
+	}
+	e.mu.Unlock()
+	for pc := range idleSince {
+		if !live[pc] {
+			delete(idleSince, pc)
+		}
+	}
+	for _, pc := range idle {
+		e.log.Info("closing idle connection", "peer", pc.peer, "idle", e.cfg.IdleTimeout)
+		delete(idleSince, pc)
+		_ = pc.c.CloseWithError(codeIdle, "idle")
+	}
+}
+
+// codeIdle closes a connection that carried nothing needed for a while.
+const codeIdle = 5
