@@ -166,9 +166,13 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 		}
 		for _, p := range peers {
 			e.mu.Lock()
-			isRV := e.isRendezvousLocked(p.Device)
+			// An unpinned rendezvous not yet reached may be this peer
+			// (the hosted server is a mirror too): one dial at a time.
+			r := e.cfg.Rendezvous
+			skip := e.isRendezvousLocked(p.Device) ||
+				(r != nil && e.rvPeer.IsZero() && slices.Contains(p.Addrs, r.Addr))
 			e.mu.Unlock()
-			if !isRV {
+			if !skip {
 				e.dial(ctx, tr, p.Device, wg)
 			}
 		}

@@ -76,3 +76,40 @@ func TestNATSync(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPBlockedFallsBackToTCP: a desktop on a network that drops all UDP
+// (some corporate and hotel networks) still reaches the hosted server,
+// given only its address (unpinned), over TCP+TLS, registers at its
+// rendezvous and has its folder mirrored there.
+func TestUDPBlockedFallsBackToTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server and desktop processes in NAT namespaces")
+	}
+	serverBin := testutil.BuildBinary(t, "./examples/server")
+	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
+	lab := natlab.New(t, natlab.Config{})
+	// Router A forwards no UDP at all from its LAN.
+	out, err := lab.Routers[0].Output(t.Context(), nil, "iptables", "-I", "FORWARD", "-i", "lan", "-p", "udp", "-j", "DROP")
+	require.NoError(t, err, out)
+
+	s := newProc(t, serverBin, "hosted")
+	a := newProc(t, desktopBin, "alpha")
+	ip := lab.ServerIP.String()
+	s.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
+	a.cli(t, "peer", "add", "--name", "hosted", "--addr", ip+":44996", "--folders", "docs", s.id)
+	require.NoError(t, os.WriteFile(filepath.Join(a.folder, "behind-a-firewall.txt"), []byte("no UDP here\n"), 0o644))
+
+	srv := lab.Internet.Start(t, nil, serverBin, "--home", s.home, "run", "--listen", ip+":44996",
+		"--stun-listen", ip+":3478", "--no-discovery")
+	require.True(t, srv.WaitOutput("STUN", 10*time.Second), srv.Output())
+	desk := lab.Hosts[0].Start(t, nil, desktopBin, "--home", a.home, "run",
+		"--listen", ":44996", "--ui", "none", "--no-discovery", "--rendezvous", ip+":44996")
+	defer netns.StopAll(t, desk, srv)
+
+	waitSame(t, a.folder, s.folder)
+	require.Eventually(t, func() bool {
+		st := a.cli(t, "status")
+		return strings.Contains(st, "connected "+ip+":44996 tcp") &&
+			strings.Contains(st, "rendezvous  "+ip+":44996  "+s.id+" (unpinned)  registered")
+	}, 15*time.Second, 100*time.Millisecond, "status shows the tcp path and the learned, unpinned rendezvous")
+}
