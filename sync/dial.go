@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -300,3 +303,42 @@ func (e *Engine) closeIdle(idleSince map[*peerConn]time.Time) {
 
 // codeIdle closes a connection that carried nothing needed for a while.
 const codeIdle = 5
+
+// interfaceAddrs lists this machine's interface addresses, sorted, as one
+// string: when it changes, the network changed (a laptop moved to another
+// Wi-Fi, a VPN came up). "" when they cannot be read.
+func interfaceAddrs() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// networkChanged reacts to a change of this machine's addresses: every
+// connection may now run over a path that is gone (QUIC would only notice
+// after its idle timeout, TCP later still), so all are closed and redialed
+// at once (the dial loop runs right after). A connection that still works
+// costs one handshake to replace.
+func (e *Engine) networkChanged(before, after string) {
+	e.mu.Lock()
+	var pcs []*peerConn
+	for d, pc := range e.conns {
+		pcs = append(pcs, pc)
+		delete(e.conns, d) // so the dial loop redials at once
+	}
+	e.mu.Unlock()
+	e.log.Info("network changed; reconnecting", "before", before, "after", after, "connections", len(pcs))
+	for _, pc := range pcs {
+		_ = pc.c.CloseWithError(codeNetworkChanged, "network changed")
+	}
+}
+
+// codeNetworkChanged closes connections when this machine's addresses
+// changed.
+const codeNetworkChanged = 6

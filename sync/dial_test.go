@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,5 +213,52 @@ func TestRace(t *testing.T) {
 	case <-c.Done():
 		t.Fatal("the winner was closed")
 	default:
+	}
+}
+
+// TestNetworkChangeReconnects: when this machine's addresses change (a
+// laptop joins another network), every connection is dropped and redialed
+// at once instead of waiting for the old path to time out.
+func TestNetworkChangeReconnects(t *testing.T) {
+	var addrs atomic.Value
+	addrs.Store("192.0.2.10/24")
+	a := newNode(t, "a")
+	b := newNodeCfg(t, "b", func(*Config) {})
+	b.e.netState = func() string { return addrs.Load().(string) }
+	a.start(t)
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	b.start(t)
+	eventually(t, "connected", func() bool { return b.e.Status().Peers[0].Connected })
+	drain(b.e.Events())
+
+	addrs.Store("198.51.100.20/24") // moved to another network
+	var dropped, back bool
+	deadline := time.After(20 * time.Second)
+	for !(dropped && back) {
+		select {
+		case ev := <-b.e.Events():
+			switch ev.Kind {
+			case EventPeerDisconnected:
+				dropped = true
+			case EventPeerConnected:
+				back = dropped
+			}
+		case <-deadline:
+			t.Fatalf("dropped=%v back=%v", dropped, back)
+		}
+	}
+	write(t, a.dir, "after-move.txt", "still in step")
+	eventually(t, "syncing again", fileIs(b.dir, "after-move.txt", "still in step"))
+}
+
+// drain empties an events channel without blocking.
+func drain(ch <-chan Event) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
 	}
 }

@@ -58,7 +58,10 @@
 // winner, never on a loser), so a race's late loser never replaces the
 // winner; a connection that opens no stream within 15 s is closed.
 // Connections to peers that no longer share a folder with us are closed
-// after Config.IdleTimeout.
+// after Config.IdleTimeout. When this machine's interface addresses change
+// (checked every DialInterval: another Wi-Fi, a VPN), every connection is
+// closed and redialed at once rather than left to time out on a path that
+// may be gone.
 //
 // Every stream starts with one JSON frame (transport framing: 4-byte
 // big-endian length, payload; at most 64 KiB here) naming its purpose:

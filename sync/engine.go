@@ -135,6 +135,7 @@ type Engine struct {
 	kick      chan struct{}               // wakes the dial loop; never closed
 	stagger   time.Duration               // a dial race's head start per attempt (raceStagger; tests change it)
 	rvPeer    crypto.DeviceID             // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	netState  func() string               // this machine's addresses, to notice network changes (interfaceAddrs; tests change it)
 	tr        *transport.Transport        // non-nil while running
 	disc      *discovery.Discoverer       // non-nil while running with Discovery
 	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
@@ -211,6 +212,7 @@ func New(cfg Config) (*Engine, error) {
 		kick:      make(chan struct{}, 1),
 		rvPeer:    rendezvousDevice(cfg.Rendezvous),
 		stagger:   raceStagger,
+		netState:  interfaceAddrs,
 		conns:     map[crypto.DeviceID]*peerConn{},
 		dialing:   map[crypto.DeviceID]bool{},
 		watching:  map[string]*gitstore.Store{},

@@ -149,8 +149,13 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 	t := time.NewTicker(e.cfg.DialInterval)
 	defer t.Stop()
 	idleSince := map[*peerConn]time.Time{}
+	lastNet := e.netState()
 	for {
 		e.closeIdle(idleSince)
+		if now := e.netState(); now != lastNet {
+			e.networkChanged(lastNet, now)
+			lastNet = now
+		}
 		e.mu.Lock()
 		var peers []PeerConfig
 		for _, p := range e.conf.Peers {
