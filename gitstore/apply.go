@@ -2,9 +2,11 @@ package gitstore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"path"
@@ -104,7 +106,8 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	// The new objects go into one pack of ours, complete before a ref moves.
 	s.beginPackLocked()
 	defer s.abortPackLocked()
-	if err := s.storePackObjectsLocked(keep, objs); err != nil {
+	objs = nil // keep holds what is needed; the rest may go
+	if err := s.storePackObjectsLocked(keep); err != nil {
 		return ApplyResult{}, err
 	}
 	if err := s.endPackLocked(); err != nil {
@@ -122,25 +125,25 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	return res, err
 }
 
-// storePackObjectsLocked writes the objects keep of objs into the pack
-// being written, each delta base before the objects made from it, so that
-// deltas that came in the bundle are kept (as OFS_DELTA) instead of storing
-// every tree version whole.
-func (s *Store) storePackObjectsLocked(keep []plumbing.Hash, objs map[plumbing.Hash]*packObject) error {
-	kept := make(map[plumbing.Hash]bool, len(keep))
-	for _, h := range keep {
-		kept[h] = true
+// storePackObjectsLocked writes the objects keep into the pack being
+// written, each delta base before the objects made from it, so that deltas
+// that came in the bundle are kept (as OFS_DELTA) instead of storing every
+// tree version whole. It clears keep as it goes.
+func (s *Store) storePackObjectsLocked(keep []*packObject) error {
+	for _, o := range keep {
+		o.kept = true
 	}
-	done := make(map[plumbing.Hash]bool, len(keep))
-	for _, h := range keep {
+	var chain []*packObject
+	for i, o := range keep {
+		keep[i] = nil // once stored, only later deltas keep it (as their base)
 		// Walk down the chain of bases not stored yet, store bottom up.
-		var chain []plumbing.Hash
-		for c := h; kept[c] && !done[c]; c = objs[c].baseHash {
-			chain = append(chain, c)
-			done[c] = true
+		chain = chain[:0]
+		for ; o != nil && o.kept && !o.stored; o = o.base {
+			chain = append(chain, o)
+			o.stored = true
 		}
 		for i := len(chain) - 1; i >= 0; i-- {
-			if err := s.storePackObjectLocked(chain[i], objs[chain[i]]); err != nil {
+			if err := s.storePackObjectLocked(chain[i]); err != nil {
 				return err
 			}
 		}
@@ -148,17 +151,35 @@ func (s *Store) storePackObjectsLocked(keep []plumbing.Hash, objs map[plumbing.H
 	return nil
 }
 
-// storePackObjectLocked writes o, named h, into the pack being written: as
-// the delta it came as when its base is in that pack, streaming a large
-// blob from the spool, else whole.
-func (s *Store) storePackObjectLocked(h plumbing.Hash, o *packObject) error {
-	if o.delta != nil {
-		if done, err := s.pw.writeDelta(h, o.typ, o.data, o.baseHash, o.delta); err != nil || done {
+// storePackObjectLocked writes o into the pack being written: as the delta
+// it came as when its base is in that pack, else whole (a blob over 1 MiB
+// streamed from the spool).
+func (s *Store) storePackObjectLocked(o *packObject) error {
+	h := o.hash
+	if o.isDelta {
+		delta, err := o.deltaData()
+		if err != nil {
+			return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
+		}
+		if done, err := s.pw.writeDelta(h, o.typ, o.size, o.base.hash, delta); err != nil || done {
 			return err
 		}
 	}
-	if o.data != nil || o.spool == nil {
-		_, err := s.writeObjectLocked(o.typ, o.data)
+	if o.spool == nil || o.data != nil || o.isDelta || o.size <= spoolCacheMax {
+		var data []byte
+		var err error
+		if o.spool != nil && o.data == nil && !o.isDelta {
+			data, err = o.spool.inflate(o.spoolOff, o.size) // read once: not worth caching
+		} else {
+			data, err = o.content()
+		}
+		if err != nil {
+			return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
+		}
+		got, err := s.writeObjectLocked(o.typ, data)
+		if err == nil && got != h {
+			err = fmt.Errorf("gitstore: store %s: spooled copy differs", h)
+		}
 		return err
 	}
 	rc, err := o.reader()
@@ -198,38 +219,53 @@ func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &packObject{typ: o.Type(), data: data, size: int64(len(data))}, nil
+	return &packObject{typ: o.Type(), data: data, size: int64(len(data)), resolved: true}, nil
 }
 
 // validateLocked walks the history new in the pack from head and checks that
 // it is connected and that every new tree is safe. It returns the pack
-// objects reachable from head.
-func (s *Store) validateLocked(ctx context.Context, objs map[plumbing.Hash]*packObject, head plumbing.Hash) ([]plumbing.Hash, error) {
+// objects reachable from head. Entries naming objects already checked are
+// not walked again (a folder's trees change one entry per commit), and
+// trees are parsed in place, so its cost follows the new entries.
+func (s *Store) validateLocked(ctx context.Context, objs *packObjects, head plumbing.Hash) ([]*packObject, error) {
 	type item struct {
-		h    plumbing.Hash
-		typ  plumbing.ObjectType
-		path string // directory path of a tree, file path of a blob
+		h         plumbing.Hash
+		typ       plumbing.ObjectType
+		dir, name string // the entry's directory and name (a commit's tree: "", "")
 	}
-	var keep []plumbing.Hash
-	visited := map[plumbing.Hash]bool{}
-	stack := []item{{head, plumbing.CommitObject, ""}}
+	pathOf := func(it item) string {
+		if it.dir == "" {
+			return it.name
+		}
+		return it.dir + "/" + it.name
+	}
+	var keep []*packObject
+	visited := map[plumbing.Hash]bool{} // objects of ours met (those of the pack: packObject.kept)
+	seen := func(h plumbing.Hash) bool {
+		if o := objs.get(h); o != nil {
+			return o.kept
+		}
+		return visited[h]
+	}
+	stack := []item{{h: head, typ: plumbing.CommitObject}}
 	reject := func(it item, reason string, err error) error {
-		return &BundleError{Path: it.path, Object: fromPlumbing(it.h), Reason: reason, Err: err}
+		return &BundleError{Path: pathOf(it), Object: fromPlumbing(it.h), Reason: reason, Err: err}
 	}
-	for len(stack) > 0 {
+	var names nameSet
+	for n := 0; len(stack) > 0; n++ {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if visited[it.h] {
-			continue
-		}
-		visited[it.h] = true
-		if len(visited)%1024 == 0 {
+		if n%1024 == 0 {
 			if err := ctxErr(ctx); err != nil {
 				return nil, err
 			}
 		}
-		o, inPack := objs[it.h]
-		if !inPack {
+		o := objs.get(it.h)
+		if o == nil {
+			if visited[it.h] {
+				continue
+			}
+			visited[it.h] = true
 			lo, err := s.st.EncodedObject(plumbing.AnyObject, it.h)
 			if errors.Is(err, plumbing.ErrObjectNotFound) {
 				return nil, reject(it, "missing object (history not connected)", nil)
@@ -242,54 +278,63 @@ func (s *Store) validateLocked(ctx context.Context, objs map[plumbing.Hash]*pack
 			}
 			continue // ours: already validated and connected
 		}
+		if o.kept {
+			continue
+		}
 		if o.typ != it.typ {
 			return nil, reject(it, fmt.Sprintf("object is a %s, want %s", o.typ, it.typ), nil)
 		}
-		keep = append(keep, it.h)
-		mo := memObject(o)
+		keep = append(keep, o)
+		o.kept = true
+		var data []byte
+		if o.typ != plumbing.BlobObject {
+			var err error
+			if data, err = o.content(); err != nil {
+				return nil, fmt.Errorf("gitstore: read spooled %s: %w", it.h, err)
+			}
+		}
 		switch o.typ {
 		case plumbing.CommitObject:
 			var c object.Commit
-			if err := c.Decode(mo); err != nil {
+			if err := c.Decode(memObject(o.typ, data)); err != nil {
 				return nil, reject(it, "malformed commit", err)
 			}
-			stack = append(stack, item{c.TreeHash, plumbing.TreeObject, ""})
+			stack = append(stack, item{h: c.TreeHash, typ: plumbing.TreeObject})
 			for _, p := range c.ParentHashes {
-				stack = append(stack, item{p, plumbing.CommitObject, ""})
+				stack = append(stack, item{h: p, typ: plumbing.CommitObject})
 			}
 		case plumbing.TreeObject:
-			var t object.Tree
-			if err := t.Decode(mo); err != nil {
-				return nil, reject(it, "malformed tree", err)
-			}
-			names := make(map[string]bool, len(t.Entries))
-			for _, e := range t.Entries {
-				p := e.Name
-				if it.path != "" {
-					p = it.path + "/" + e.Name
+			dir := pathOf(it)
+			names.reset()
+			for len(data) > 0 {
+				mode, name, h, rest, ok := parseTreeEntry(data)
+				if !ok {
+					return nil, reject(it, "malformed tree", nil)
 				}
-				sub := item{e.Hash, plumbing.BlobObject, p}
-				if err := validComponent(e.Name); err != nil {
-					return nil, reject(sub, "unsafe path", err)
+				data = rest
+				if err := validComponentBytes(name); err != nil {
+					return nil, reject(item{h: h, dir: dir, name: string(name)}, "unsafe path", err)
 				}
-				if names[e.Name] {
-					return nil, reject(sub, "duplicate tree entry", nil)
+				if names.add(name) {
+					return nil, reject(item{h: h, dir: dir, name: string(name)}, "duplicate tree entry", nil)
 				}
-				names[e.Name] = true
-				switch e.Mode {
+				typ := plumbing.BlobObject
+				switch mode {
 				case filemode.Dir:
-					sub.typ = plumbing.TreeObject
+					typ = plumbing.TreeObject
 				case filemode.Regular, filemode.Executable, filemode.Deprecated:
 				case filemode.Symlink:
 					if !s.allowSymlinks {
-						return nil, reject(sub, "symlink not allowed in this folder", nil)
+						return nil, reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
 					}
 				case filemode.Submodule:
-					return nil, reject(sub, "gitlink (submodule) not allowed", nil)
+					return nil, reject(item{h: h, dir: dir, name: string(name)}, "gitlink (submodule) not allowed", nil)
 				default:
-					return nil, reject(sub, fmt.Sprintf("unsupported mode %o", uint32(e.Mode)), nil)
+					return nil, reject(item{h: h, dir: dir, name: string(name)}, fmt.Sprintf("unsupported mode %o", uint32(mode)), nil)
 				}
-				stack = append(stack, sub)
+				if !seen(h) {
+					stack = append(stack, item{h: h, typ: typ, dir: dir, name: string(name)})
+				}
 			}
 		case plumbing.BlobObject:
 			if o.size > s.maxObject {
@@ -300,10 +345,71 @@ func (s *Store) validateLocked(ctx context.Context, objs map[plumbing.Hash]*pack
 	return keep, nil
 }
 
-func memObject(o *packObject) *plumbing.MemoryObject {
+// parseTreeEntry parses the first entry of a raw tree: "<octal mode>
+// <name>\0<20-byte hash>". ok is false when it is malformed.
+func parseTreeEntry(b []byte) (mode filemode.FileMode, name []byte, h plumbing.Hash, rest []byte, ok bool) {
+	sp := bytes.IndexByte(b, ' ')
+	if sp <= 0 || sp > 7 {
+		return 0, nil, h, nil, false
+	}
+	var m uint32
+	for _, c := range b[:sp] {
+		if c < '0' || c > '7' {
+			return 0, nil, h, nil, false
+		}
+		m = m<<3 | uint32(c-'0')
+	}
+	b = b[sp+1:]
+	nul := bytes.IndexByte(b, 0)
+	if nul < 0 || len(b) < nul+1+len(h) {
+		return 0, nil, h, nil, false
+	}
+	copy(h[:], b[nul+1:])
+	return filemode.FileMode(m), b[:nul], h, b[nul+1+len(h):], true
+}
+
+// nameSet finds duplicate names among a tree's entries without a string
+// per name: it keeps a 64-bit hash of each (random seed), comparing the
+// names themselves when hashes meet.
+type nameSet struct {
+	seed  maphash.Seed
+	set   map[uint64][]byte
+	spill map[string]bool // names whose hash met another name's
+}
+
+func (n *nameSet) reset() {
+	if n.set == nil {
+		n.seed, n.set = maphash.MakeSeed(), map[uint64][]byte{}
+	}
+	clear(n.set)
+	n.spill = nil
+}
+
+// add records name and reports whether it was there already.
+func (n *nameSet) add(name []byte) bool {
+	k := maphash.Bytes(n.seed, name)
+	prev, ok := n.set[k]
+	if !ok {
+		n.set[k] = name
+		return false
+	}
+	if bytes.Equal(prev, name) {
+		return true
+	}
+	if n.spill == nil { // a true collision: exact sets from here on
+		n.spill = map[string]bool{}
+	}
+	if n.spill[string(name)] {
+		return true
+	}
+	n.spill[string(name)] = true
+	return false
+}
+
+func memObject(typ plumbing.ObjectType, data []byte) *plumbing.MemoryObject {
 	mo := &plumbing.MemoryObject{}
-	mo.SetType(o.typ)
-	mo.Write(o.data)
+	mo.SetType(typ)
+	mo.Write(data)
 	return mo
 }
 
@@ -364,12 +470,20 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 	if err != nil {
 		return res, err
 	}
+	// The merge's trees and commit go into a pack of their own (loose when
+	// few, as for a small scan), complete before any file or ref changes.
+	s.beginPackLocked()
+	defer s.abortPackLocked()
+	s.pw.checkAll = true
 	treeHash, err := s.writeTreeLocked(tree)
 	if err != nil {
 		return res, err
 	}
 	mh, err := s.mergeCommitLocked(ourC, theirC, treeHash)
 	if err != nil {
+		return res, err
+	}
+	if err := s.endPackLocked(); err != nil {
 		return res, err
 	}
 	changed, err := s.checkoutLocked(ctx, ourFlat, merged)

@@ -58,8 +58,8 @@ func FuzzReadPack(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for h, o := range objs {
-			if plumbing.ComputeHash(o.typ, o.data) != h {
+		for _, o := range objs.list {
+			if plumbing.ComputeHash(o.typ, o.data) != o.hash || objs.get(o.hash) != o {
 				t.Fatal("object stored under the wrong hash")
 			}
 		}

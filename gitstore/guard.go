@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The mass-delete guard's defaults (DESIGN.md section 5).
@@ -18,11 +19,14 @@ var ErrMassDelete = errors.New("gitstore: mass delete refused")
 
 // MassDeleteError is returned (wrapping [ErrMassDelete]) when one operation
 // would delete more than Config.MaxDeleteShare of the Total tracked files
-// and more than Config.MaxDeleteCount of them. Nothing was committed and no
-// file was touched; see the package documentation, section "Guards".
+// and more than Config.MaxDeleteCount of them. For a local scan refused
+// because of the deletions it adds to those committed by local scans in the
+// last 60 s, Deleted is that sum and Total the number of files tracked when
+// those 60 s started. Nothing was committed and no file was touched; see the
+// package documentation, section "Guards".
 type MassDeleteError struct {
-	Deleted int // files the operation would have deleted
-	Total   int // files tracked before the operation
+	Deleted int // files the operation would have deleted (with the window's, for a local scan)
+	Total   int // files tracked before the operation (or at the window's start)
 }
 
 // Error describes the refused deletion.
@@ -53,22 +57,96 @@ func (s *Store) DisallowMassDelete() {
 	s.massDeleteOnce = false
 }
 
+// massDeleteWindow is how far back the mass-delete guard counts the
+// deletions committed by local scans (see checkLocalDeleteLocked).
+const massDeleteWindow = 60 * time.Second
+
+// localDelete records the deletions one local scan committed.
+type localDelete struct {
+	at    time.Time // time of the last deletion's commit (the store's clock)
+	n     int       // files deleted
+	total int       // files tracked before that scan
+}
+
+// tooManyDeletes reports whether deleting deleted of total tracked files
+// crosses the mass-delete guard's threshold.
+func (s *Store) tooManyDeletes(deleted, total int) bool {
+	return float64(deleted) > s.maxDeleteShare*float64(total) && deleted > s.maxDeleteCount
+}
+
 // checkMassDeleteLocked applies the mass-delete guard to an operation that
 // deletes deleted of total tracked files.
 func (s *Store) checkMassDeleteLocked(deleted, total int) error {
-	if deleted == 0 || s.allowMassDelete {
+	if deleted == 0 || s.allowMassDelete || !s.tooManyDeletes(deleted, total) {
 		return nil
 	}
-	if float64(deleted) <= s.maxDeleteShare*float64(total) || deleted <= s.maxDeleteCount {
-		return nil
-	}
+	return s.refuseMassDeleteLocked(deleted, total)
+}
+
+// refuseMassDeleteLocked returns the *MassDeleteError for deleted of total
+// files, or nil when AllowMassDeleteOnce confirmed it (using the permission
+// up, and forgetting the local deletions counted so far: the user has seen
+// them).
+func (s *Store) refuseMassDeleteLocked(deleted, total int) error {
 	if s.massDeleteOnce {
 		s.massDeleteOnce = false
+		s.localDeletes = nil
 		s.log.Warn("gitstore: mass delete confirmed", "deleted", deleted, "total", total)
 		return nil
 	}
 	s.log.Warn("gitstore: mass delete refused", "deleted", deleted, "total", total)
 	return &MassDeleteError{Deleted: deleted, Total: total}
+}
+
+// checkLocalDeleteLocked applies the mass-delete guard to a local scan that
+// would commit the deletion of deleted of total tracked files: the scan
+// alone, and the scan together with the deletions committed by local scans
+// in the last massDeleteWindow (by the store's clock) against the number of
+// files tracked when that window started. So a deletion the watcher sees in
+// several batches (rm -rf of a big directory), each under the threshold, is
+// refused by the batch that takes the sum over it.
+func (s *Store) checkLocalDeleteLocked(deleted, total int) error {
+	if deleted == 0 || s.allowMassDelete {
+		return nil
+	}
+	if len(s.localDeletes) > 0 {
+		s.pruneLocalDeletesLocked(s.now())
+	}
+	if s.tooManyDeletes(deleted, total) {
+		return s.refuseMassDeleteLocked(deleted, total)
+	}
+	if len(s.localDeletes) == 0 {
+		return nil
+	}
+	sum, start := deleted, s.localDeletes[0].total
+	for _, d := range s.localDeletes {
+		sum += d.n
+	}
+	if s.tooManyDeletes(sum, start) {
+		return s.refuseMassDeleteLocked(sum, start)
+	}
+	return nil
+}
+
+// recordLocalDeletesLocked remembers that a local scan committed n
+// deletions out of total tracked files, the last at time at, for
+// checkLocalDeleteLocked.
+func (s *Store) recordLocalDeletesLocked(n, total int, at time.Time) {
+	if n == 0 || s.allowMassDelete {
+		return
+	}
+	s.pruneLocalDeletesLocked(at)
+	s.localDeletes = append(s.localDeletes, localDelete{at: at, n: n, total: total})
+}
+
+// pruneLocalDeletesLocked forgets the local deletions committed
+// massDeleteWindow or more before now.
+func (s *Store) pruneLocalDeletesLocked(now time.Time) {
+	i := 0
+	for i < len(s.localDeletes) && now.Sub(s.localDeletes[i].at) >= massDeleteWindow {
+		i++
+	}
+	s.localDeletes = s.localDeletes[i:]
 }
 
 // IntegratePeer integrates refs/peers/<peer>/main, the head of the last

@@ -1,6 +1,7 @@
 package gitstore
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -183,3 +184,15 @@ func objectFiles(t *testing.T, s *Store) []string {
 }
 
 func time2020() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// writeBundleFile writes src's whole history as a bundle to path.
+func writeBundleFile(t testing.TB, ctx context.Context, src *Store, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	_, err = src.WriteBundle(ctx, bw, nil)
+	require.NoError(t, err)
+	require.NoError(t, bw.Flush())
+	require.NoError(t, f.Close())
+}

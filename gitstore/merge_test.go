@@ -224,3 +224,51 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Len(t, strings.Fields(gitStore(t, s, "ls-tree", "-r", "--name-only", "HEAD")), 20)
 	fsck(t, s)
 }
+
+// looseObject reports whether the object h is stored as a loose object.
+func looseObject(s *Store, h string) bool {
+	_, err := os.Stat(filepath.Join(s.Dir(), GitDirName, "objects", h[:2], h[2:]))
+	return err == nil
+}
+
+// A merge that makes many trees writes them, and its commit, into a pack;
+// a restore goes through the pack writer too (its few objects end up loose,
+// as a small scan's do).
+func TestMergeAndRestoreObjectsPacked(t *testing.T) {
+	base := map[string]string{}
+	for i := range 120 {
+		base[fmt.Sprintf("d%03d/f", i)] = fmt.Sprint(i)
+		base[fmt.Sprintf("d%03d/g", i)] = fmt.Sprint(i)
+	}
+	a, b := pair(t, base)
+	for i := range 120 { // 120 subtrees in the merged tree that neither side has
+		writeFile(t, a.Dir(), fmt.Sprintf("d%03d/f", i), fmt.Sprint("a", i))
+		writeFile(t, b.Dir(), fmt.Sprintf("d%03d/g", i), fmt.Sprint("b", i))
+	}
+	scan(t, a)
+	scan(t, b)
+	before := len(objectFiles(t, a))
+	ra, rb := exchange(t, a, b)
+	require.Equal(t, Merged, ra.Kind)
+	require.Equal(t, Merged, rb.Kind)
+	converged(t, a, b)
+	for _, s := range []*Store{a, b} {
+		mh := gitStore(t, s, "rev-parse", "HEAD")
+		assert.Equal(t, "commit", gitStore(t, s, "cat-file", "-t", mh))
+		assert.False(t, looseObject(s, mh), "merge commit packed")
+		tree := gitStore(t, s, "rev-parse", "HEAD^{tree}")
+		assert.False(t, looseObject(s, tree), "merge tree packed")
+	}
+	// a gained: the bundle's pack and index, the merge's pack and index,
+	// refs aside; no loose object.
+	assert.Equal(t, before+4, len(objectFiles(t, a)))
+
+	hist, err := a.History(t.Context(), "d000/f", 10)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(hist), 2)
+	c, err := a.Restore(t.Context(), "d000/f", hist[1].Commit)
+	require.NoError(t, err)
+	assert.Equal(t, "0", gitStore(t, a, "cat-file", "-p", "HEAD:d000/f"))
+	assert.Equal(t, c.Commit.String(), gitStore(t, a, "rev-parse", "HEAD"))
+	fsck(t, a)
+}

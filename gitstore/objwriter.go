@@ -93,6 +93,10 @@ type packWriter struct {
 	queued     map[plumbing.Hash]bool
 	queueBytes int
 	loose      func(plumbing.ObjectType, []byte) (plumbing.Hash, error)
+	// checkAll makes known look for every object, not only blobs, among
+	// those stored already (a merge rebuilds whole trees, most of them
+	// known).
+	checkAll bool
 }
 
 type queuedObj struct {
@@ -282,14 +286,14 @@ func (pw *packWriter) hashOf(t plumbing.ObjectType, data []byte) plumbing.Hash {
 	return h
 }
 
-// known reports whether h is in this pack or, for blobs, stored already.
-// (New trees and commits are new by construction; a rare duplicate in
-// another pack is harmless.)
+// known reports whether h is in this pack or, for blobs (any object when
+// checkAll), stored already. (A scan's new trees and commits are new by
+// construction; a rare duplicate in another pack is harmless.)
 func (pw *packWriter) known(t plumbing.ObjectType, h plumbing.Hash) bool {
 	if _, ok := pw.obj[h]; ok || pw.queued[h] {
 		return true
 	}
-	return t == plumbing.BlobObject && pw.has(h)
+	return (t == plumbing.BlobObject || pw.checkAll) && pw.has(h)
 }
 
 // writeObject stores a whole object unless it exists.
@@ -307,16 +311,16 @@ func (pw *packWriter) writeObject(t plumbing.ObjectType, data []byte) (plumbing.
 	return h, pw.put(h, t, data, 0, -1)
 }
 
-// writeDelta stores the object h (content data) as the given delta against
-// base when base is in this pack, the chain stays within
+// writeDelta stores the object h (size bytes of content) as the given
+// delta against base when base is in this pack, the chain stays within
 // maxTreeDeltaDepth and the delta is small; it reports whether it did (or h
 // was there already).
-func (pw *packWriter) writeDelta(h plumbing.Hash, t plumbing.ObjectType, data []byte, base plumbing.Hash, delta []byte) (bool, error) {
+func (pw *packWriter) writeDelta(h plumbing.Hash, t plumbing.ObjectType, size int64, base plumbing.Hash, delta []byte) (bool, error) {
 	if pw.known(t, h) {
 		return true, nil
 	}
 	b, ok := pw.obj[base]
-	if !ok || b.depth >= maxTreeDeltaDepth || len(delta) >= len(data)/2 {
+	if !ok || b.depth >= maxTreeDeltaDepth || int64(len(delta)) >= size/2 {
 		return false, nil
 	}
 	return true, pw.put(h, t, delta, b.depth+1, b.off)

@@ -228,6 +228,10 @@ func (s *Store) storeTreeLocked(e *treeEnc, raw []byte, lo, tail int) (plumbing.
 		e.baseGen, e.baseOff, e.baseDepth = pw.gen, o.off, o.depth
 		return h, nil
 	}
+	if pw.checkAll && pw.has(h) {
+		e.baseGen = 0 // stored already, elsewhere
+		return h, nil
+	}
 	base, depth := int64(-1), int32(0)
 	data := raw
 	if e.baseGen == pw.gen && e.baseDepth < maxTreeDeltaDepth && lo+tail > 64 {

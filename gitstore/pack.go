@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"container/list"
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"io"
 	"os"
+	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -20,29 +23,45 @@ import (
 // maxPackObjects caps the object count a pack header may declare.
 const maxPackObjects = 1 << 24
 
-// packObject is a fully resolved object read from a pack.
+// packObject is an object read from a pack. Read without a spool
+// (readPack), it holds its content in data. Read with one
+// (readPackSpooled), it only records where it is in the spooled pack: the
+// zlib stream at spoolOff holds its content or, for a delta, the delta
+// against base; content and reader fetch it from there when needed.
 type packObject struct {
-	typ  plumbing.ObjectType
-	data []byte // the content; nil for a large blob left in the spool
-	size int64
-	// spool and spoolOff locate a large blob's zlib stream in the spooled
-	// pack (see readPackSpooled).
-	spool    *os.File
-	spoolOff int64
-	// hash is the object's name; for an object that came as a delta,
-	// baseHash and delta are its base and the delta, reused when storing.
-	hash     plumbing.Hash
-	baseHash plumbing.Hash
-	delta    []byte
+	hash     plumbing.Hash       // the object's name (once resolved)
+	typ      plumbing.ObjectType // for a delta, its base's (once resolved)
+	isDelta  bool
+	resolved bool  // hash, typ and size are known
+	stored   bool  // written by storePackObjectsLocked
+	kept     bool  // reachable from the bundle's head (validateLocked)
+	hdrLen   uint8 // length of the entry's header in the pack
+	size     int64 // content size (once resolved)
+	spoolOff int64 // offset of the entry's zlib stream (after its header)
+	dsize    int64 // a delta's size
+	// data is what is held in memory: a delta's delta (without a spool, or
+	// a small one), else the content (without a spool, or an external base).
+	data []byte
+	// base is a delta's base: an OFS_DELTA's entry; a REF_DELTA's object
+	// once found (its name is in resolvePack's refBase until then).
+	base  *packObject
+	spool *packSpool
 }
 
-// reader returns the content of o, streaming it from the spool for a large
-// blob.
+// offset returns the offset of o's entry in the pack.
+func (o *packObject) offset() int64 { return o.spoolOff - int64(o.hdrLen) }
+
+// reader returns the content of o, streaming it from the spool for a whole
+// object there.
 func (o *packObject) reader() (io.ReadCloser, error) {
-	if o.data != nil || o.spool == nil {
-		return io.NopCloser(bytes.NewReader(o.data)), nil
+	if o.spool == nil || o.data != nil || o.isDelta {
+		data, err := o.content()
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytes.NewReader(data)), nil
 	}
-	zr, err := zlib.NewReader(bufio.NewReaderSize(io.NewSectionReader(o.spool, o.spoolOff, 1<<62), 64<<10))
+	zr, err := zlib.NewReader(bufio.NewReaderSize(io.NewSectionReader(o.spool.f, o.spoolOff, 1<<62), 64<<10))
 	if err != nil {
 		return nil, err
 	}
@@ -52,41 +71,160 @@ func (o *packObject) reader() (io.ReadCloser, error) {
 	}{io.LimitReader(zr, o.size), zr}, nil
 }
 
-// content returns the content of o, reading a large blob into memory (only
-// for the rare delta against one).
+// content returns the content of o, reading it from the spool (and
+// resolving its delta chain there) when it is not in memory.
 func (o *packObject) content() ([]byte, error) {
+	if o.spool == nil && o.isDelta {
+		return nil, errors.New("delta not resolved")
+	}
+	if !o.isDelta && (o.data != nil || o.spool == nil) {
+		return o.data, nil
+	}
+	return o.spool.content(o)
+}
+
+// deltaData returns the delta of o, a delta object.
+func (o *packObject) deltaData() ([]byte, error) {
 	if o.data != nil || o.spool == nil {
 		return o.data, nil
 	}
-	rc, err := o.reader()
+	return o.spool.inflate(o.spoolOff, o.dsize)
+}
+
+// packSpool reads objects back from a pack spooled by readPackSpooled,
+// keeping the most recently used contents (up to spoolCacheBytes) in
+// memory: a delta's base is usually the object resolved just before.
+type packSpool struct {
+	f         *os.File
+	maxObject int64
+	br        *bufio.Reader
+	zr        io.ReadCloser
+	// The cache: an LRU list of objects whose content is held in cached.
+	lru    list.List
+	cached map[*packObject]*list.Element
+	bytes  int
+}
+
+// spoolCacheBytes bounds the contents a packSpool keeps; spoolCacheMax is
+// the largest content it keeps.
+const (
+	spoolCacheBytes = 4 << 20
+	spoolCacheMax   = 1 << 20
+)
+
+type spoolCached struct {
+	o    *packObject
+	data []byte
+}
+
+func newPackSpool(f *os.File, maxObject int64) *packSpool {
+	return &packSpool{f: f, maxObject: maxObject, cached: map[*packObject]*list.Element{}}
+}
+
+func (sp *packSpool) get(o *packObject) ([]byte, bool) {
+	el, ok := sp.cached[o]
+	if !ok {
+		return nil, false
+	}
+	sp.lru.MoveToFront(el)
+	return el.Value.(spoolCached).data, true
+}
+
+func (sp *packSpool) put(o *packObject, data []byte) {
+	if len(data) > spoolCacheMax {
+		return
+	}
+	if _, ok := sp.cached[o]; ok {
+		return
+	}
+	sp.cached[o] = sp.lru.PushFront(spoolCached{o, data})
+	sp.bytes += len(data)
+	for sp.bytes > spoolCacheBytes {
+		el := sp.lru.Back()
+		c := el.Value.(spoolCached)
+		sp.lru.Remove(el)
+		delete(sp.cached, c.o)
+		sp.bytes -= len(c.data)
+	}
+}
+
+// inflate reads the size bytes of the zlib stream at off.
+func (sp *packSpool) inflate(off, size int64) ([]byte, error) {
+	sr := io.NewSectionReader(sp.f, off, 1<<62)
+	if sp.br == nil {
+		sp.br = bufio.NewReaderSize(sr, 4<<10)
+	} else {
+		sp.br.Reset(sr)
+	}
+	var err error
+	if sp.zr == nil {
+		sp.zr, err = zlib.NewReader(sp.br)
+	} else {
+		err = sp.zr.(zlib.Resetter).Reset(sp.br, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	data := make([]byte, 0, o.size)
-	if _, err := io.Copy(bytesWriter{&data}, rc); err != nil {
-		return nil, err
-	}
-	if int64(len(data)) != o.size {
-		return nil, fmt.Errorf("spooled object is %d bytes, want %d", len(data), o.size)
+	data := make([]byte, size)
+	if _, err := io.ReadFull(sp.zr, data); err != nil {
+		return nil, fmt.Errorf("spooled object at %d: %w", off, err)
 	}
 	return data, nil
 }
 
-// packEntry is an object as stored in the pack: a whole object or a delta.
-type packEntry struct {
-	offset   int64
-	typ      plumbing.ObjectType
-	data     []byte // inflated content, or the delta
-	baseOff  int64  // OFS_DELTA base offset
-	baseHash plumbing.Hash
-	// A large blob is not kept in memory: its hash and size are computed
-	// while it streams by, and it is read again from the spool.
-	large   bool
-	hash    plumbing.Hash
-	size    int64
-	dataOff int64
+// content returns o's content, applying the deltas down its chain to the
+// nearest content at hand (cached, in memory or whole in the spool).
+func (sp *packSpool) content(o *packObject) ([]byte, error) {
+	var chain []*packObject
+	var data []byte
+	for cur := o; ; cur = cur.base {
+		if cur == nil {
+			return nil, errors.New("delta base not resolved")
+		}
+		if !cur.isDelta && (cur.data != nil || cur.spool == nil) {
+			data = cur.data
+			break
+		}
+		if d, ok := sp.get(cur); ok {
+			data = d
+			break
+		}
+		if !cur.isDelta {
+			d, err := sp.inflate(cur.spoolOff, cur.size)
+			if err != nil {
+				return nil, err
+			}
+			sp.put(cur, d)
+			data = d
+			break
+		}
+		chain = append(chain, cur)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		delta, err := chain[i].deltaData()
+		if err != nil {
+			return nil, err
+		}
+		if data, err = applyDelta(data, delta, sp.maxObject); err != nil {
+			return nil, fmt.Errorf("delta at offset %d: %w", chain[i].offset(), err)
+		}
+		sp.put(chain[i], data)
+	}
+	return data, nil
 }
+
+// applyDelta patches base with delta, refusing a target over maxObject.
+func applyDelta(base, delta []byte, maxObject int64) ([]byte, error) {
+	if sz := deltaTargetSize(delta); sz < 0 || sz > maxObject {
+		return nil, errors.New("bad or oversized delta target")
+	}
+	return patchDelta(base, delta)
+}
+
+// spoolDeltaInMemory: a spooled delta this small is also kept in memory.
+// 0: every delta is read back from the spool (a first sync of 100,000
+// files brings 200,000 tree deltas; keeping them would cost ~12 MB).
+const spoolDeltaInMemory = 0
 
 // hashingReader hashes every byte read, for the pack trailer checksum. It
 // implements io.ByteReader so that zlib reads exactly its own stream.
@@ -136,20 +274,24 @@ func (p *hashingReader) ReadByte() (byte, error) {
 // thin pack that are not in the pack come from external. Every object's
 // hash is computed from its content; the trailer checksum must match and
 // nothing may follow it.
-func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (map[plumbing.Hash]*packObject, error) {
+func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (*packObjects, error) {
 	return readPackSpooled(ctx, r, maxObject, external, nil)
 }
 
 // readPackSpooled is readPack that, when spool is not nil, copies the pack
-// into spool (an empty temporary file) as it reads and keeps blobs larger
-// than largeObjectThreshold out of memory: their hash is computed while they
-// stream by, and packObject.reader reads them again from the spool. Memory
-// then stays bounded whatever the size of the files in the bundle (except
-// for a delta against a large blob, resolved in memory).
-func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error), spool *os.File) (map[plumbing.Hash]*packObject, error) {
+// into spool (an empty temporary file) as it reads and keeps no object's
+// content in memory: a whole object's name is computed while it streams by,
+// a delta is resolved by reading its base back (see packSpool), and the
+// objects returned read their content from the spool when asked. Memory
+// then stays bounded whatever the number and size of the objects in the
+// bundle: about 110 bytes per object, plus a 4 MiB cache of contents
+// (and a delta against a blob over 1 MiB, resolved in memory).
+func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error), spool *os.File) (*packObjects, error) {
 	hr := &hashingReader{r: r, h: sha1.New()}
+	var sp *packSpool
 	if spool != nil {
 		hr.tee = bufio.NewWriterSize(spool, 256<<10)
+		sp = newPackSpool(spool, maxObject)
 	}
 	var hdr [12]byte
 	if _, err := io.ReadFull(hr, hdr[:]); err != nil {
@@ -165,16 +307,26 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 	if count > maxPackObjects {
 		return nil, fmt.Errorf("pack declares %d objects (limit %d)", count, maxPackObjects)
 	}
-	entries := make([]*packEntry, 0, min(count, 1<<16))
-	byOffset := map[int64]*packEntry{}
+	entries := make([]*packObject, 0, min(count, 1<<16))
+	byOffset := func(off int64) *packObject {
+		i := sort.Search(len(entries), func(i int) bool { return entries[i].offset() >= off })
+		if i < len(entries) && entries[i].offset() == off {
+			return entries[i]
+		}
+		return nil
+	}
 	zr := io.ReadCloser(nil)
+	var hs hash.Hash
+	var refBase map[*packObject]plumbing.Hash // REF_DELTA bases, by name
+	copyBuf := make([]byte, 32<<10)
 	for i := uint32(0); i < count; i++ {
 		if i%256 == 0 {
 			if err := ctxErr(ctx); err != nil {
 				return nil, err
 			}
 		}
-		e := &packEntry{offset: hr.n}
+		offset := hr.n
+		e := &packObject{spool: sp}
 		c, err := hr.ReadByte()
 		if err != nil {
 			return nil, fmt.Errorf("object %d: %w", i, err)
@@ -210,18 +362,32 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 				}
 				off = ((off + 1) << 7) | int64(c&0x7f)
 			}
-			e.baseOff = e.offset - off
-			if off <= 0 || byOffset[e.baseOff] == nil {
+			if off <= 0 {
 				return nil, fmt.Errorf("object %d: bad delta base offset", i)
 			}
+			if e.base = byOffset(offset - off); e.base == nil {
+				return nil, fmt.Errorf("object %d: bad delta base offset", i)
+			}
+			e.isDelta = true
 		case plumbing.REFDeltaObject:
-			if _, err := io.ReadFull(hr, e.baseHash[:]); err != nil {
+			var bh plumbing.Hash
+			if _, err := io.ReadFull(hr, bh[:]); err != nil {
 				return nil, fmt.Errorf("object %d: %w", i, err)
 			}
+			if refBase == nil {
+				refBase = map[*packObject]plumbing.Hash{}
+			}
+			refBase[e] = bh
+			e.isDelta = true
 		default:
 			return nil, fmt.Errorf("object %d: invalid type %d", i, e.typ)
 		}
-		dataOff := hr.n
+		hr.flush() // so that the spool holds everything before the zlib stream
+		e.spoolOff = hr.n
+		if hr.n-offset > 255 {
+			return nil, fmt.Errorf("object %d: header too long", i)
+		}
+		e.hdrLen = uint8(hr.n - offset)
 		if zr == nil {
 			zr, err = zlib.NewReader(hr)
 		} else {
@@ -230,33 +396,68 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 		if err != nil {
 			return nil, fmt.Errorf("object %d: %w", i, err)
 		}
-		if spool != nil && e.typ == plumbing.BlobObject && size > largeObjectThreshold {
-			e.large, e.size, e.dataOff = true, size, dataOff
-			hs := sha1.New()
-			fmt.Fprintf(hs, "blob %d\x00", size)
-			n, err := io.Copy(hs, io.LimitReader(zr, size+1))
+		if sp != nil && (!e.isDelta || size > spoolDeltaInMemory) {
+			// Leave it in the spool: hash a whole object as it streams by.
+			var n int64
+			if e.isDelta {
+				e.dsize = size
+				n, err = io.Copy(io.Discard, io.LimitReader(zr, size+1))
+			} else {
+				if hs == nil {
+					hs = sha1.New()
+				}
+				hs.Reset()
+				fmt.Fprintf(hs, "%s %d\x00", e.typ, size)
+				n, err = io.CopyBuffer(hs, io.LimitReader(zr, size+1), copyBuf)
+				hs.Sum(e.hash[:0])
+				e.size, e.resolved = size, true
+			}
 			if err != nil {
 				return nil, fmt.Errorf("object %d: inflate: %w", i, err)
 			}
 			if n != size {
 				return nil, fmt.Errorf("object %d: inflated size %d, header says %d", i, n, size)
 			}
-			hs.Sum(e.hash[:0])
 			entries = append(entries, e)
-			byOffset[e.offset] = e
 			continue
 		}
-		var buf bytes.Buffer
-		n, err := io.Copy(&buf, io.LimitReader(zr, size+1))
-		if err != nil {
-			return nil, fmt.Errorf("object %d: inflate: %w", i, err)
+		var data []byte
+		if sp != nil {
+			// A small delta: exactly its size (a bytes.Buffer would take
+			// at least 512 bytes for each).
+			data = make([]byte, size)
+			_, err = io.ReadFull(zr, data)
+			if err == nil {
+				var one [1]byte
+				if n, rerr := zr.Read(one[:]); n > 0 || rerr != io.EOF {
+					err = fmt.Errorf("object %d: inflated data longer than header says", i)
+				}
+			} else if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = fmt.Errorf("object %d: inflated size shorter than header says", i)
+			}
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			buf := bytes.NewBuffer(make([]byte, 0, min(size, 64<<10)))
+			n, err := io.Copy(buf, io.LimitReader(zr, size+1))
+			if err != nil {
+				return nil, fmt.Errorf("object %d: inflate: %w", i, err)
+			}
+			if n != size {
+				return nil, fmt.Errorf("object %d: inflated size %d, header says %d", i, n, size)
+			}
+			data = buf.Bytes()
 		}
-		if n != size {
-			return nil, fmt.Errorf("object %d: inflated size %d, header says %d", i, n, size)
+		if e.isDelta {
+			e.data = data
+			e.dsize = size
+		} else {
+			e.data = data
+			e.size, e.resolved = size, true
+			e.hash = plumbing.ComputeHash(e.typ, e.data)
 		}
-		e.data = buf.Bytes()
 		entries = append(entries, e)
-		byOffset[e.offset] = e
 	}
 	hr.flush()
 	sum := hr.h.Sum(nil)
@@ -275,76 +476,157 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 			return nil, fmt.Errorf("spool pack: %w", err)
 		}
 	}
-	return resolvePack(ctx, entries, maxObject, external, spool)
+	return resolvePack(ctx, entries, maxObject, external, refBase)
 }
 
-// resolvePack applies deltas until every entry is a whole object.
-func resolvePack(ctx context.Context, entries []*packEntry, maxObject int64, external func(plumbing.Hash) (*packObject, error), spool *os.File) (map[plumbing.Hash]*packObject, error) {
-	objs := make(map[plumbing.Hash]*packObject, len(entries))
-	byOffset := map[int64]*packObject{}
-	var pending []*packEntry
+// resolvePack names every delta entry (resolving it against its base: an
+// OFS_DELTA's entry, or a REF_DELTA's object in the pack or, for a thin
+// pack, from external) and returns the objects by name.
+func resolvePack(ctx context.Context, entries []*packObject, maxObject int64, external func(plumbing.Hash) (*packObject, error),
+	refBase map[*packObject]plumbing.Hash) (*packObjects, error) {
+	objs := newPackObjects(len(entries))
+	var pending []*packObject
+	var externals map[plumbing.Hash]*packObject // bases of a thin pack, from external
 	for _, e := range entries {
-		if e.typ.IsDelta() {
+		if e.isDelta {
 			pending = append(pending, e)
 			continue
 		}
-		if e.large {
-			o := &packObject{typ: e.typ, size: e.size, spool: spool, spoolOff: e.dataOff, hash: e.hash}
-			objs[e.hash] = o
-			byOffset[e.offset] = o
-			continue
-		}
-		o := &packObject{typ: e.typ, data: e.data, size: int64(len(e.data))}
-		o.hash = plumbing.ComputeHash(o.typ, o.data)
-		objs[o.hash] = o
-		byOffset[e.offset] = o
+		objs.add(e)
 	}
 	for len(pending) > 0 {
 		if err := ctxErr(ctx); err != nil {
 			return nil, err
 		}
-		var next []*packEntry
-		for _, e := range pending {
-			var base *packObject
-			if e.typ == plumbing.OFSDeltaObject {
-				base = byOffset[e.baseOff]
-			} else if base = objs[e.baseHash]; base == nil {
-				b, err := external(e.baseHash)
-				if err != nil {
+		var next []*packObject
+		for i, e := range pending {
+			if i%1024 == 0 {
+				if err := ctxErr(ctx); err != nil {
 					return nil, err
 				}
-				if b != nil {
-					b.hash = e.baseHash
-				}
-				base = b
 			}
-			if base == nil {
+			if e.base == nil {
+				bh := refBase[e]
+				if b := objs.get(bh); b != nil {
+					e.base = b
+				} else if b := externals[bh]; b != nil {
+					e.base = b
+				} else {
+					b, err := external(bh)
+					if err != nil {
+						return nil, err
+					}
+					if b != nil {
+						// Kept (once per name) while the delta needs it.
+						b.hash, b.resolved = bh, true
+						if externals == nil {
+							externals = map[plumbing.Hash]*packObject{}
+						}
+						externals[bh] = b
+					}
+					e.base = b
+				}
+			}
+			if e.base == nil || !e.base.resolved {
 				next = append(next, e)
 				continue
 			}
-			if sz := deltaTargetSize(e.data); sz < 0 || sz > maxObject {
-				return nil, fmt.Errorf("delta at offset %d: bad or oversized target", e.offset)
+			var data []byte
+			var err error
+			if e.spool != nil {
+				data, err = e.spool.content(e)
+			} else {
+				var base []byte
+				if base, err = e.base.content(); err == nil {
+					data, err = applyDelta(base, e.data, maxObject)
+				}
 			}
-			baseData, err := base.content()
 			if err != nil {
-				return nil, fmt.Errorf("delta base at offset %d: %w", e.offset, err)
+				return nil, fmt.Errorf("delta at offset %d: %w", e.offset(), err)
 			}
-			data, err := patchDelta(baseData, e.data)
-			if err != nil {
-				return nil, fmt.Errorf("delta at offset %d: %w", e.offset, err)
+			e.typ, e.size, e.resolved = e.base.typ, int64(len(data)), true
+			delete(refBase, e)
+			e.hash = plumbing.ComputeHash(e.typ, data)
+			if e.spool == nil {
+				e.data, e.isDelta = data, false // now a whole object in memory
 			}
-			o := &packObject{typ: base.typ, data: data, size: int64(len(data)), baseHash: base.hash, delta: e.data}
-			o.hash = plumbing.ComputeHash(o.typ, o.data)
-			objs[o.hash] = o
-			byOffset[e.offset] = o
+			objs.add(e)
 		}
 		if len(next) == len(pending) {
 			e := next[0]
-			return nil, &BundleError{Object: fromPlumbing(e.baseHash), Reason: "delta base not found (missing prerequisite?)"}
+			return nil, &BundleError{Object: fromPlumbing(refBase[e]), Reason: "delta base not found (missing prerequisite?)"}
 		}
 		pending = next
 	}
 	return objs, nil
+}
+
+// packObjects holds the objects of a pack by name: an open-addressing hash
+// table of indexes into list, 8 to 16 bytes per object where a Go map of
+// pointers takes about 50 (a bundle may hold millions of objects). A name
+// added twice keeps the last object.
+type packObjects struct {
+	list  []*packObject
+	slots []int32 // 1 + index into list; 0 = empty
+	seed  maphash.Seed
+}
+
+func newPackObjects(n int) *packObjects {
+	p := &packObjects{seed: maphash.MakeSeed(), list: make([]*packObject, 0, min(n, 1<<20))}
+	p.rehash(max(16, 2*min(n, 1<<20)))
+	return p
+}
+
+func (p *packObjects) slot(h plumbing.Hash) int {
+	return int(maphash.Bytes(p.seed, h[:]) & uint64(len(p.slots)-1))
+}
+
+// get returns the object named h, nil if none.
+func (p *packObjects) get(h plumbing.Hash) *packObject {
+	for i := p.slot(h); ; i = (i + 1) & (len(p.slots) - 1) {
+		j := p.slots[i]
+		if j == 0 {
+			return nil
+		}
+		if o := p.list[j-1]; o.hash == h {
+			return o
+		}
+	}
+}
+
+// add adds o under its name.
+func (p *packObjects) add(o *packObject) {
+	if 2*(len(p.list)+1) > len(p.slots) {
+		p.rehash(2 * len(p.slots))
+	}
+	for i := p.slot(o.hash); ; i = (i + 1) & (len(p.slots) - 1) {
+		j := p.slots[i]
+		if j == 0 {
+			p.list = append(p.list, o)
+			p.slots[i] = int32(len(p.list))
+			return
+		}
+		if p.list[j-1].hash == o.hash {
+			p.list[j-1] = o
+			return
+		}
+	}
+}
+
+// rehash makes the table n slots (a power of two) long.
+func (p *packObjects) rehash(n int) {
+	size := 16
+	for size < n {
+		size *= 2
+	}
+	p.slots = make([]int32, size)
+	for j, o := range p.list {
+		i := p.slot(o.hash)
+		for p.slots[i] != 0 {
+			i = (i + 1) & (size - 1)
+		}
+		p.slots[i] = int32(j + 1)
+	}
 }
 
 // patchDelta applies a git delta; go-git refuses an empty base, which git

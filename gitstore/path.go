@@ -28,8 +28,37 @@ func ValidPath(p string) error {
 	return nil
 }
 
+// validComponentBytes is validComponent for a name held as bytes: a plain
+// name (ASCII letters, digits and punctuation, not starting with a dot,
+// without "~", "/" or "\\") is accepted without converting it.
+func validComponentBytes(c []byte) error {
+	if plainComponent(c) {
+		return nil
+	}
+	return validComponent(string(c))
+}
+
+// plainComponent reports whether c is a name every rule accepts without
+// looking further: printable ASCII without space, "~", "/" or "\\", not
+// starting with a dot (the reserved names and their NTFS short names need
+// one of these), and not on Windows (reserved device names).
+func plainComponent[T string | []byte](c T) bool {
+	if len(c) == 0 || c[0] == '.' || runtime.GOOS == "windows" {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; b <= ' ' || b >= 0x7f || b == '~' || b == '/' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // validComponent checks one path component (a tree entry name).
 func validComponent(c string) error {
+	if plainComponent(c) {
+		return nil
+	}
 	switch {
 	case c == "":
 		return errors.New("empty path component")

@@ -117,7 +117,10 @@ func (s *Store) Restore(ctx context.Context, path string, rev Hash) (Change, err
 	if err := s.saveStatCacheLocked(); err != nil {
 		s.log.Warn("gitstore: save stat cache", "err", err)
 	}
-	// The file is on disk now: commit it even if ctx ends meanwhile.
+	// The file is on disk now: commit it even if ctx ends meanwhile. The
+	// commit and its trees go through the pack writer, as a scan's do.
+	s.beginPackLocked()
+	defer s.abortPackLocked()
 	out, err := s.commitChangesLocked(context.WithoutCancel(ctx), head, root,
 		[]pendingChange{{action: action, path: path, entry: want}})
 	if err != nil {

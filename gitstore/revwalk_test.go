@@ -41,8 +41,8 @@ func bundleObjects(t *testing.T, s *Store, bundle []byte) []string {
 	objs, err := readPack(context.Background(), bufio.NewReader(bytes.NewReader(bundle[i+2:])), 1<<30, s.externalBaseLocked)
 	require.NoError(t, err)
 	var out []string
-	for h := range objs {
-		out = append(out, h.String())
+	for _, o := range objs.list {
+		out = append(out, o.hash.String())
 	}
 	sort.Strings(out)
 	return out

@@ -7,8 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -54,20 +52,51 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	// New objects go into one pack, completed before main moves.
 	s.beginPackLocked()
 	defer s.abortPackLocked()
-	current := root.flat()
-	found := map[string]fileEntry{}
 	start := time.Now() // the racy-file check compares with real file times
 	ign := newIgnoreScope()
-	if err := s.walkLocked(ctx, "", s.dir, found, start, ign); err != nil {
+	scans, err := s.walkTree(ctx, "", s.dir, root, ign, false, start)
+	if err != nil {
 		return nil, err
 	}
-
-	for p := range s.stats.entries {
-		if _, ok := found[p]; !ok {
-			s.stats.drop(p)
+	hits := 0
+	for _, ds := range scans {
+		ign.dirs[ds.rel] = ds.patterns
+		hits += ds.hits
+	}
+	// Every unchanged file was a hit: when all cached files were, none is
+	// to be forgotten (checked before resolveLocked adds entries).
+	stale := hits < len(s.stats.entries)
+	// Only what may differ from main goes into these maps.
+	tracked := map[string]fileEntry{}
+	found := map[string]fileEntry{}
+	if err := s.resolveLocked(ctx, scans, found, tracked, start); err != nil {
+		return nil, err
+	}
+	if stale {
+		// Some cached files were not found as they were: forget those
+		// not found at all (every unchanged file was a hit).
+		present := make(map[string]bool, len(s.stats.entries))
+		for _, ds := range scans {
+			prefix := ""
+			if ds.rel != "" {
+				prefix = ds.rel + "/"
+			}
+			for _, name := range ds.regular {
+				present[prefix+name] = true
+			}
+			for _, f := range ds.changed {
+				if _, ok := found[f.path]; !ok {
+					delete(present, f.path) // unsettled, or vanished
+				}
+			}
+		}
+		for p := range s.stats.entries {
+			if !present[p] {
+				s.stats.drop(p)
+			}
 		}
 	}
-	return s.commitFoundLocked(ctx, head, root, current, found, ign, len(current))
+	return s.commitFoundLocked(ctx, head, root, tracked, found, ign, root.count())
 }
 
 // commitChangesLocked makes one commit per change on top of head and moves
@@ -128,90 +157,23 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 
 // walkLocked records every file under absDir (slash path rel) in found,
 // except those the ignore rules in ign (and absDir's .peersyncignore)
-// exclude.
+// exclude, recording the rules of every directory walked in ign.dirs. When
+// ign.subdirs is not nil, only absDir is listed: the subdirectories a full
+// walk would enter are recorded there instead.
 func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[string]fileEntry, start time.Time, ign ignoreScope) error {
-	if err := ctxErr(ctx); err != nil {
+	scans, err := s.walkTree(ctx, rel, absDir, nil, ign, ign.subdirs != nil, start)
+	if err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(absDir)
-	if err != nil {
-		if rel != "" && errors.Is(err, fs.ErrNotExist) {
-			return nil // vanished during the scan
+	for _, ds := range scans {
+		if ign.dirs != nil {
+			ign.dirs[ds.rel] = ds.patterns
 		}
-		return fmt.Errorf("gitstore: scan: %w", err)
-	}
-	ign = ign.enter(absDir, rel, s.log)
-	for _, de := range entries {
-		name := de.Name()
-		if rel == "" && name == GitDirName {
-			continue
-		}
-		if strings.HasPrefix(name, tmpPrefix) {
-			removeStaleTemp(filepath.Join(absDir, name), de, start, s.log)
-			continue
-		}
-		p := name
-		if rel != "" {
-			p = rel + "/" + name
-		}
-		if err := validComponent(name); err != nil {
-			s.log.Debug("gitstore: scan: skipping unsyncable name", "path", p, "err", err)
-			continue
-		}
-		if ign.skip(p, de.IsDir()) {
-			continue
-		}
-		abs := filepath.Join(absDir, name)
-		fi, err := os.Lstat(abs)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		} else if err != nil {
-			return fmt.Errorf("gitstore: scan: %w", err)
-		}
-		switch {
-		case fi.IsDir():
-			if exists(filepath.Join(abs, GitDirName)) || exists(filepath.Join(abs, ".git")) {
-				continue // an independent history
-			}
-			if ign.subdirs != nil { // a one-level listing (scanPathsLocked)
-				ign.subdirs[p] = true
-				continue
-			}
-			if err := s.walkLocked(ctx, p, abs, found, start, ign); err != nil {
-				return err
-			}
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if !s.allowSymlinks {
-				continue
-			}
-			target, err := os.Readlink(abs)
-			if err != nil {
-				continue
-			}
-			h, err := s.writeObjectLocked(plumbing.BlobObject, []byte(target))
-			if err != nil {
-				return err
-			}
-			found[p] = fileEntry{mode: filemode.Symlink, hash: h}
-		case fi.Mode().IsRegular():
-			h, ok := s.stats.lookup(p, fi)
-			if !ok && s.unsettledLocked(p, fi) {
-				continue // commitFoundLocked keeps what main has
-			}
-			if !ok {
-				h, ok, err = s.hashFileLocked(abs, fi)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue // vanished or replaced while we looked
-				}
-				s.stats.put(p, fi, h, start)
-			}
-			found[p] = fileEntry{mode: fileMode(fi), hash: h}
+		for _, sd := range ds.subdirs {
+			ign.subdirs[sd] = true
 		}
 	}
-	return nil
+	return s.resolveLocked(ctx, scans, found, nil, start)
 }
 
 // hashFileLocked stores the content of the regular file abs as a blob,

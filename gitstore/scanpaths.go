@@ -145,7 +145,9 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 // commitFoundLocked commits, one file per commit, the difference between
 // tracked (main's files in the part of the folder just walked) and found
 // (what the walk found there), after the mass-delete guard (total = the
-// number of tracked files in the whole folder). A tracked file that is not
+// number of tracked files in the whole folder; the guard also counts the
+// deletions local scans committed in the last minute, see
+// checkLocalDeleteLocked). A tracked file that is not
 // found because the ignore rules now exclude it stays as last committed.
 func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root *dirNode,
 	tracked, found map[string]fileEntry, ign ignoreScope, total int) ([]Change, error) {
@@ -161,9 +163,11 @@ func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root 
 			dels = append(dels, pendingChange{ActionDelete, p, e})
 		}
 	}
-	if err := s.checkMassDeleteLocked(len(dels), total); err != nil {
+	permitted := s.massDeleteOnce
+	if err := s.checkLocalDeleteLocked(len(dels), total); err != nil {
 		return nil, err
 	}
+	confirmed := permitted && !s.massDeleteOnce // the user saw these deletions
 	for p, e := range found {
 		old, ok := tracked[p]
 		switch {
@@ -181,6 +185,15 @@ func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root 
 	sort.Slice(dels, func(i, j int) bool { return dels[i].path < dels[j].path })
 	sort.Slice(puts, func(i, j int) bool { return puts[i].path < puts[j].path })
 	changes, err := s.commitChangesLocked(ctx, head, root, append(dels, puts...))
+	deleted, at := 0, time.Time{}
+	for _, c := range changes {
+		if c.Action == ActionDelete {
+			deleted, at = deleted+1, c.Time
+		}
+	}
+	if !confirmed {
+		s.recordLocalDeletesLocked(deleted, total, at)
+	}
 	if serr := s.saveStatCacheLocked(); serr != nil && err == nil {
 		err = fmt.Errorf("gitstore: save stat cache: %w", serr)
 	}

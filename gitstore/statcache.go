@@ -113,3 +113,14 @@ func (s *Store) saveStatCacheLocked() error {
 func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	return atomicfile.WriteFileVia(path, data, perm, filepath.Dir(path), tmpPrefix+"*")
 }
+
+// lookupKey is lookup with the path as bytes (a reused buffer: the map
+// lookup does not allocate).
+func (c *statCache) lookupKey(key []byte, fi fs.FileInfo) (plumbing.Hash, bool) {
+	e, ok := c.entries[string(key)]
+	if !ok || e.Size != fi.Size() || e.Mtime != fi.ModTime().UnixNano() ||
+		e.Mode != uint32(fi.Mode()) || e.Ino != inode(fi) {
+		return plumbing.ZeroHash, false
+	}
+	return e.Hash.plumbing(), true
+}

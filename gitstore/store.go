@@ -28,6 +28,9 @@ const GitDirName = ".peersync"
 // tmpPrefix starts the name of every temporary file we create in the folder.
 const tmpPrefix = ".peersync-tmp-"
 
+// objectCacheSize bounds go-git's cache of decoded objects.
+const objectCacheSize = 8 * cache.MiByte
+
 const (
 	mainRef          = plumbing.ReferenceName("refs/heads/main")
 	defaultMaxObject = 16 << 30
@@ -60,7 +63,9 @@ type Config struct {
 	// MaxDeleteShare and MaxDeleteCount set the mass-delete guard: a Scan or
 	// a bundle checkout that would delete more than MaxDeleteShare of the
 	// tracked files AND more than MaxDeleteCount files is refused with a
-	// *MassDeleteError. 0 means 0.5 and 100; negative values are invalid.
+	// *MassDeleteError; a Scan counts with its own deletions those local
+	// scans committed in the last 60 s (package documentation, "Guards").
+	// 0 means 0.5 and 100; negative values are invalid.
 	MaxDeleteShare float64
 	MaxDeleteCount int
 	// AllowMassDelete turns the mass-delete guard off; false keeps it on (see
@@ -91,6 +96,9 @@ type Store struct {
 	// massDeleteOnce is set by AllowMassDeleteOnce and used up by the next
 	// operation the mass-delete guard would refuse.
 	massDeleteOnce bool
+	// localDeletes lists, oldest first, the deletions committed by local
+	// scans in the last massDeleteWindow (see checkLocalDeleteLocked).
+	localDeletes []localDelete
 	// st is the object and ref store on gitDir.
 	st *filesystem.Storage
 	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
@@ -184,8 +192,10 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("gitstore: %q is not a directory", s.gitDir)
 	}
 	removeOrphanPacks(s.gitDir, s.log)
-	// Objects over largeObjectThreshold are read streaming, not in memory.
-	s.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRUDefault(),
+	// Objects over largeObjectThreshold are read streaming, not in memory;
+	// go-git's object cache is held to objectCacheSize (its default, 96
+	// MiB, would dominate the memory of a first sync's checkout).
+	s.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 	s.stats = loadStatCache(s.statCachePath(), s.log)
 	return s, nil

@@ -7,10 +7,16 @@
 #
 #   BENCH_ONLY=large PEERSYNC_BENCH_LARGE_MIB=1024 scripts/bench-gitstore.sh
 #
+#   BENCH_ONLY=rescan PEERSYNC_BENCH_FILES=100000 PEERSYNC_BENCH_DIRS=1000 scripts/bench-gitstore.sh
+#   BENCH_ONLY=apply PEERSYNC_BENCH_FILES=100000 PEERSYNC_BENCH_DIRS=1000 scripts/bench-gitstore.sh
+#
 # Env: PEERSYNC_BENCH_FILES (default 10000), PEERSYNC_BENCH_DIRS (default 1),
-# BENCH_ONLY (space-separated subset of: import rescan bundle large; default
-# import rescan bundle), PEERSYNC_BENCH_LARGE_MIB (default 1024),
+# BENCH_ONLY (space-separated subset of: import rescan bundle large apply;
+# default import rescan bundle), PEERSYNC_BENCH_LARGE_MIB (default 1024),
 # BENCH_NO_APPEND=1 to only print. Ratios are ours/git (lower is better).
+# "apply" (a first sync: the bundle of the whole N-commit history applied to
+# an empty store, peak heap and RSS) makes its own data and compares with
+# `git clone` of the same bundle.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +24,7 @@ N=${PEERSYNC_BENCH_FILES:-10000}
 D=${PEERSYNC_BENCH_DIRS:-1}
 ONLY=${BENCH_ONLY:-import rescan bundle}
 need_data=1
-[ "$ONLY" = large ] && need_data=
+case "$ONLY" in large | apply | "large apply" | "apply large") need_data= ;; esac
 export PEERSYNC_BENCH_FILES=$N PEERSYNC_BENCH_DIRS=$D
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 W=$(mktemp -d "${TMPDIR:-/tmp}/bench-gitstore.XXXXXX")
@@ -113,6 +119,21 @@ if has large; then
 	t1=$(now)
 	git_peak=$(printf '%s\n' "$r1" "$r2" "$r3" "$r4" | sort -n | tail -1)
 	results+=("large|commit + bundle + apply of one $L MiB file (random bytes)|\`go test -bench '^BenchmarkLargeFileRSS\$' -benchtime 1x\` (peak RSS per step, VmHWM) vs \`git add\`+\`commit\`+\`bundle create\`+\`fetch\` (/usr/bin/time %M)|peak ${our_peak} MiB (scan $(metric scan-peak-MiB <<<"$line"), bundle $(metric bundle-peak-MiB <<<"$line"), apply $(metric apply-peak-MiB <<<"$line")); ${our_time}s|peak ${git_peak} MiB (add $r1, commit $r2, bundle $r3, fetch $r4); $(secs "$t0" "$t1")s|RSS $(ratio "$our_peak" "$git_peak"), time $(ratio "$our_time" "$(secs "$t0" "$t1")")|peak RSS < 150 MiB")
+fi
+
+if has apply; then
+	line=$( (cd "$ROOT/gitstore" && PEERSYNC_BENCH_BUNDLE_OUT="$W/full.bundle" "$W/gitstore.test" -test.run '^$' -test.bench '^BenchmarkApplyBundleMemory$' -test.benchtime 1x) |
+		awk '$1 ~ "^BenchmarkApplyBundleMemory" {print}')
+	our_heap=$(metric heap-peak-MiB <<<"$line")
+	our_rss=$(metric apply-peak-MiB <<<"$line")
+	our_time=$(metric apply-s <<<"$line")
+	# git: clone the same bundle (index-pack + checkout of the N files).
+	t0=$(now)
+	/usr/bin/time -f %M -o "$W/rss" git clone -q -b main "$W/full.bundle" "$W/clone" >/dev/null 2>&1
+	t1=$(now)
+	git_rss=$(( $(cat "$W/rss") / 1024 ))
+	git_time=$(secs "$t0" "$t1")
+	results+=("apply|apply the bundle of a whole $N-commit history ($N files in $D folder(s)) to an empty store|\`go test -bench '^BenchmarkApplyBundleMemory\$' -benchtime 1x\` (HeapInuse sampled every 20 ms; VmHWM of the apply) vs \`git clone\` of the same bundle (/usr/bin/time %M)|heap peak ${our_heap} MiB, RSS peak ${our_rss} MiB; ${our_time}s|RSS peak ${git_rss} MiB; ${git_time}s|RSS $(ratio "$our_rss" "$git_rss"), time $(ratio "$our_time" "$git_time")|peak < 150 MiB")
 fi
 
 date_utc=$(date -u +%Y-%m-%dT%H:%MZ)
