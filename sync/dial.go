@@ -53,7 +53,7 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 			return tr.Dial(ctx, addr, d)
 		}}
 		switch {
-		case e.cfg.DisableTCP:
+		case e.cfg.DisableTCP || e.quicWinsRace:
 			out = append(out, quic)
 		case isRV:
 			// The rendezvous: QUIC first, so the connection keeps our UDP
@@ -82,6 +82,12 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 	// whichever device answers at its address is taken).
 	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
 	connected := e.conns[d] != nil || (isRV && !e.rvPeer.IsZero() && e.conns[e.rvPeer] != nil)
+	if pc := e.conns[d]; pc != nil && !isRV && !e.dialing[d] && e.upgradeDueLocked(d, pc, addrs) {
+		e.dialing[d] = true
+		e.mu.Unlock()
+		wg.Go(func() { e.upgrade(ctx, tr, d, pc, addrs, wg) })
+		return
+	}
 	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || e.dialing[d] {
 		e.mu.Unlock()
 		return
@@ -342,3 +348,74 @@ func (e *Engine) networkChanged(before, after string) {
 // codeNetworkChanged closes connections when this machine's addresses
 // changed.
 const codeNetworkChanged = 6
+
+const (
+	// upgradeFirst and upgradeMax bound the backoff between attempts to
+	// move a QUIC connection to TCP.
+	upgradeFirst = 10 * time.Second
+	upgradeMax   = 5 * time.Minute
+)
+
+// upgradeDueLocked reports whether to try moving the connection pc to d
+// onto TCP now: it is not TCP, d has known addresses, TCP is enabled, and
+// the backoff allows. The race prefers TCP with a head start only, which a
+// long round trip can overtake (QUIC's handshake takes one round trip
+// fewer), and a simultaneous dial may keep a QUIC connection; but under
+// loss TCP with BBR moves tens of times more data. e.mu must be held.
+func (e *Engine) upgradeDueLocked(d crypto.DeviceID, pc *peerConn, addrs []string) bool {
+	if e.cfg.DisableTCP || len(addrs) == 0 || pc.c.Path() == transport.PathTCP {
+		return false
+	}
+	next, ok := e.upgradeNext[d]
+	if !ok {
+		e.upgradeNext[d] = time.Now() // first: at once
+		return true
+	}
+	return !time.Now().Before(next)
+}
+
+// upgrade dials d over TCP alone and, if that authenticates, makes it the
+// connection to d (the peer lets a newer connection replace an older one,
+// and prefers TCP over QUIC between connections dialed both ways); the old
+// QUIC connection is then closed, and what was in flight on it is asked
+// for again on the new one.
+func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, pc *peerConn, addrs []string, wg *gosync.WaitGroup) {
+	defer func() {
+		e.mu.Lock()
+		delete(e.dialing, d)
+		e.mu.Unlock()
+	}()
+	var c *transport.Conn
+	var err error
+	for _, addr := range addrs {
+		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
+		c, err = tr.DialTCP(dctx, addr, d)
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	e.mu.Lock()
+	wait := e.upgradeWait[d]
+	if err != nil {
+		wait = min(max(2*wait, upgradeFirst), upgradeMax)
+	} else {
+		wait = 0
+	}
+	e.upgradeWait[d] = wait
+	e.upgradeNext[d] = time.Now().Add(max(wait, upgradeFirst))
+	still := e.conns[d] == pc
+	e.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Debug("move to TCP failed; staying on "+pathName(pc.c), "peer", d, "err", err)
+		}
+		return
+	}
+	if !still {
+		_ = c.CloseWithError(codeRaceLost, "connection changed meanwhile")
+		return
+	}
+	e.log.Info("moving connection to TCP", "peer", d, "from", pathName(pc.c))
+	e.addConn(ctx, c, wg)
+}

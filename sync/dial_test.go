@@ -262,3 +262,36 @@ func drain(ch <-chan Event) {
 		}
 	}
 }
+
+// TestUpgradeToTCP: a connection that ended up on QUIC (its handshake
+// overtook TCP's over a long round trip, say) is moved to TCP as soon as
+// TCP authenticates, and syncing carries on over it.
+func TestUpgradeToTCP(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	b.e.quicWinsRace = true
+	a.start(t)
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	b.start(t)
+	var paths []string
+	deadline := time.After(20 * time.Second)
+	for len(paths) < 2 {
+		select {
+		case ev := <-b.e.Events():
+			if ev.Kind == EventPeerConnected {
+				paths = append(paths, ev.Path)
+			}
+		case <-deadline:
+			t.Fatalf("connections: %v", paths)
+		}
+	}
+	assert.Equal(t, []string{"direct-lan", transport.PathTCP}, paths, "QUIC first, then moved to TCP")
+	eventually(t, "both sides on TCP", func() bool {
+		sa, sb := a.e.Status(), b.e.Status()
+		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Peers[0].Path == transport.PathTCP && sb.Peers[0].Path == transport.PathTCP
+	})
+	write(t, a.dir, "x.txt", "over the upgraded connection")
+	eventually(t, "syncing", fileIs(b.dir, "x.txt", "over the upgraded connection"))
+	time.Sleep(time.Second)
+	assert.Equal(t, transport.PathTCP, b.e.Status().Peers[0].Path, "and it stays there")
+}

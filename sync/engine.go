@@ -132,18 +132,25 @@ type Engine struct {
 	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
 	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
 	iceWait   map[crypto.DeviceID]time.Duration
-	kick      chan struct{}               // wakes the dial loop; never closed
-	stagger   time.Duration               // a dial race's head start per attempt (raceStagger; tests change it)
-	rvPeer    crypto.DeviceID             // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
-	netState  func() string               // this machine's addresses, to notice network changes (interfaceAddrs; tests change it)
-	tr        *transport.Transport        // non-nil while running
-	disc      *discovery.Discoverer       // non-nil while running with Discovery
-	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
-	rv        *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
-	closed    bool
-	running   bool
-	cancelRun context.CancelFunc
-	runDone   chan struct{}
+	kick      chan struct{}   // wakes the dial loop; never closed
+	stagger   time.Duration   // a dial race's head start per attempt (raceStagger; tests change it)
+	rvPeer    crypto.DeviceID // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	netState  func() string   // this machine's addresses, to notice network changes (interfaceAddrs; tests change it)
+	// upgradeNext and upgradeWait: backoff of the attempts to move a QUIC
+	// connection to TCP, per peer (see upgrade).
+	upgradeNext map[crypto.DeviceID]time.Time
+	upgradeWait map[crypto.DeviceID]time.Duration
+	// quicWinsRace, in tests, leaves TCP out of dial races (as when QUIC's
+	// shorter handshake wins over a long round trip); upgrades still use it.
+	quicWinsRace bool
+	tr           *transport.Transport        // non-nil while running
+	disc         *discovery.Discoverer       // non-nil while running with Discovery
+	rvServer     *transport.RendezvousServer // non-nil while running with ServeRendezvous
+	rv           *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
+	closed       bool
+	running      bool
+	cancelRun    context.CancelFunc
+	runDone      chan struct{}
 
 	evMu       gosync.RWMutex // guards evClosed and sending on events
 	evClosed   bool
@@ -202,23 +209,25 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cleanTemp(filepath.Join(cfg.Home, "tmp"))
 	e := &Engine{
-		cfg:       cfg,
-		id:        cfg.Identity,
-		log:       log,
-		events:    make(chan Event, 256),
-		stores:    map[string]*gitstore.Store{},
-		stopped:   map[string]error{},
-		paused:    map[string]error{},
-		kick:      make(chan struct{}, 1),
-		rvPeer:    rendezvousDevice(cfg.Rendezvous),
-		stagger:   raceStagger,
-		netState:  interfaceAddrs,
-		conns:     map[crypto.DeviceID]*peerConn{},
-		dialing:   map[crypto.DeviceID]bool{},
-		watching:  map[string]*gitstore.Store{},
-		accepting: map[crypto.DeviceID]bool{},
-		iceNext:   map[crypto.DeviceID]time.Time{},
-		iceWait:   map[crypto.DeviceID]time.Duration{},
+		cfg:         cfg,
+		id:          cfg.Identity,
+		log:         log,
+		events:      make(chan Event, 256),
+		stores:      map[string]*gitstore.Store{},
+		stopped:     map[string]error{},
+		paused:      map[string]error{},
+		kick:        make(chan struct{}, 1),
+		rvPeer:      rendezvousDevice(cfg.Rendezvous),
+		stagger:     raceStagger,
+		netState:    interfaceAddrs,
+		upgradeNext: map[crypto.DeviceID]time.Time{},
+		upgradeWait: map[crypto.DeviceID]time.Duration{},
+		conns:       map[crypto.DeviceID]*peerConn{},
+		dialing:     map[crypto.DeviceID]bool{},
+		watching:    map[string]*gitstore.Store{},
+		accepting:   map[crypto.DeviceID]bool{},
+		iceNext:     map[crypto.DeviceID]time.Time{},
+		iceWait:     map[crypto.DeviceID]time.Duration{},
 	}
 	conf, mod, err := e.readConfig()
 	if err != nil {

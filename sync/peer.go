@@ -34,9 +34,15 @@ type peerConn struct {
 	serving  map[string]bool // folders with a bundle being sent to the peer
 }
 
-// keeps reports whether, of two connections between the same two devices,
-// c is the one both sides keep: the one dialed by the smaller DeviceID.
-func keeps(c *transport.Conn, self crypto.DeviceID) bool {
+// keeps reports whether, of two connections in opposite directions between
+// the same two devices, the new one c is the one both sides keep instead
+// of old: a TCP connection over a QUIC one (see the package doc, Dialing),
+// else the one dialed by the smaller DeviceID. Both sides see the same two
+// connections, so they decide alike.
+func keeps(c, old *transport.Conn, self crypto.DeviceID) bool {
+	if tc, to := c.Path() == transport.PathTCP, old.Path() == transport.PathTCP; tc != to {
+		return tc
+	}
 	dialer := c.Peer()
 	if c.Outgoing() {
 		dialer = self
@@ -88,12 +94,12 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		return
 	}
 	old := e.conns[pc.peer]
-	// Two connections in opposite directions: both sides keep the one
-	// dialed by the smaller DeviceID. In the same direction the newer one
-	// wins: the peer reconnected (a restart, a new network) and the old
-	// connection is dead but not yet timed out.
+	// Two connections in opposite directions: both sides keep the same
+	// one (see keeps). In the same direction the newer one wins: the peer
+	// reconnected (a restart, a new network) and the old connection is dead
+	// but not yet timed out, or it moved from QUIC to TCP (see upgrade).
 	if old != nil && old.c.Outgoing() != c.Outgoing() {
-		if !keeps(c, e.id.DeviceID()) {
+		if !keeps(c, old.c, e.id.DeviceID()) {
 			e.mu.Unlock()
 			_ = c.CloseWithError(3, "duplicate connection")
 			return
