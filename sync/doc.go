@@ -53,6 +53,17 @@
 // ICE peers behind NATs. The rendezvous is dialed QUIC first, so its
 // connection keeps the UDP socket's NAT mapping (the one ICE uses) open.
 //
+// A head start is not enough on a long, lossy path: at a 200 ms round trip
+// QUIC's handshake (one round trip fewer) overtakes TCP's, and over 5 %
+// loss quic-go moved ~50 KB/s where TCP with BBR moved ~4 MiB/s
+// (BENCHMARKS.md). So a connection that ended up on QUIC while the peer has
+// a known address is moved to TCP as soon as a TCP dial authenticates
+// (retried with backoff, 10 s to 5 min, when it fails), and between two
+// connections dialed both ways, TCP is kept over QUIC (then the one dialed
+// by the smaller DeviceID). Several QUIC connections per peer were measured
+// too (4 connections: 4× one, still 0.08× of TCP+BBR at 1 % loss) and
+// rejected; quic-go offers no other congestion controller.
+//
 // The accepting side registers an incoming connection only once the dialer
 // opens its control stream on it (the dialer does so at once on the
 // winner, never on a loser), so a race's late loser never replaces the
