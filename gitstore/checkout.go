@@ -60,32 +60,132 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 		}
 		changed = append(changed, p)
 	}
+	// Files are written in batches: every temp file of a batch first, then
+	// all of them fsynced, then renamed into place. Interleaving create,
+	// fsync and rename per file made each create wait for the journal
+	// commit of the previous fsync (2,001 files: 0.85 s in open alone).
+	// Each temp file is still durable before its rename, as before.
+	var batch []pendingWrite
+	var batchBytes int64
+	flush := func() error {
+		done, err := s.commitWritesLocked(batch, old, new)
+		changed = append(changed, done...)
+		batch, batchBytes = batch[:0], 0
+		return err
+	}
+	defer func() {
+		for _, w := range batch { // left by an error: never renamed
+			os.Remove(w.tmp)
+		}
+	}()
 	for _, p := range puts {
 		if err := ctxErr(ctx); err != nil {
 			return changed, err
 		}
-		oe, had := old[p]
-		ok, err := s.diskHasLocked(p, oe, had)
+		if ok, err := s.mayWriteLocked(p, old, new); err != nil {
+			return changed, err
+		} else if !ok {
+			s.log.Warn("gitstore: checkout: local edit kept", "path", p)
+			continue
+		}
+		w, err := s.writeTempLocked(p, new[p])
 		if err != nil {
 			return changed, err
 		}
-		if !ok {
-			// Maybe it already has the new content.
-			if same, _ := s.diskHasLocked(p, new[p], true); !same {
-				s.log.Warn("gitstore: checkout: local edit kept", "path", p)
-				continue
+		if w.tmp == "" {
+			if w.wrote {
+				changed = append(changed, p) // a symlink, written at once
+			}
+			continue
+		}
+		batch = append(batch, w)
+		if batchBytes += w.size; len(batch) >= checkoutBatchFiles || batchBytes >= checkoutBatchBytes {
+			if err := flush(); err != nil {
+				return changed, err
 			}
 		}
-		wrote, err := s.writeFileLocked(p, new[p])
-		if err != nil {
-			return changed, err
-		}
-		if wrote {
-			changed = append(changed, p)
-		}
+	}
+	if err := flush(); err != nil {
+		return changed, err
 	}
 	sort.Strings(changed)
 	return changed, nil
+}
+
+// Bounds of one checkout batch (see checkoutLocked).
+const (
+	checkoutBatchFiles = 1024
+	checkoutBatchBytes = 256 << 20
+)
+
+// pendingWrite is a file of a checkout batch written to its temp file.
+type pendingWrite struct {
+	p, tmp, abs string
+	size        int64
+	wrote       bool // (tmp == "") the file was written at once
+}
+
+// mayWriteLocked reports whether checkout may put new[p] at p: the folder
+// still holds old[p] there (or nothing, if p is new), or already new[p].
+func (s *Store) mayWriteLocked(p string, old, new map[string]fileEntry) (bool, error) {
+	oe, had := old[p]
+	ok, err := s.diskHasLocked(p, oe, had)
+	if err != nil || ok {
+		return ok, err
+	}
+	same, _ := s.diskHasLocked(p, new[p], true) // maybe it has the new content already
+	return same, nil
+}
+
+// commitWritesLocked makes a batch of temp files durable (fsync each) and
+// renames each into place, unless a local edit raced in since its temp
+// file was written (then the temp file goes and the edit stays, for the
+// next Scan). It returns the paths renamed.
+func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fileEntry) ([]string, error) {
+	fail := func(w pendingWrite, err error) error {
+		return fmt.Errorf("gitstore: checkout %q: %w", w.p, err)
+	}
+	for _, w := range batch {
+		if err := syncFile(w.tmp); err != nil {
+			return nil, fail(w, err)
+		}
+	}
+	var done []string
+	for i, w := range batch {
+		ok, err := s.mayWriteLocked(w.p, old, new)
+		if err == nil && ok {
+			err = os.Rename(w.tmp, w.abs)
+		} else if err == nil {
+			s.log.Warn("gitstore: checkout: local edit kept", "path", w.p)
+			os.Remove(w.tmp)
+			continue
+		}
+		if err != nil {
+			for _, rest := range batch[i:] {
+				os.Remove(rest.tmp)
+			}
+			return done, fail(w, err)
+		}
+		if fi, err := os.Lstat(w.abs); err == nil {
+			s.stats.entries[w.p] = newStatEntry(fi, new[w.p].hash)
+			s.stats.dirty = true
+		}
+		done = append(done, w.p)
+	}
+	return done, nil
+}
+
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // safeParentLocked checks that every parent directory of p inside the folder
@@ -174,12 +274,38 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 // was skipped because a parent is not a plain directory or a directory is in
 // the way (the next Scan sees the difference).
 func (s *Store) writeFileLocked(p string, e fileEntry) (wrote bool, err error) {
+	w, err := s.writeTempLocked(p, e)
+	if err != nil || w.tmp == "" {
+		return w.wrote, err
+	}
+	if err := syncFile(w.tmp); err != nil {
+		os.Remove(w.tmp)
+		return false, fmt.Errorf("gitstore: checkout %q: %w", p, err)
+	}
+	if err := os.Rename(w.tmp, w.abs); err != nil {
+		os.Remove(w.tmp)
+		return false, fmt.Errorf("gitstore: checkout %q: %w", p, err)
+	}
+	if fi, err := os.Lstat(w.abs); err == nil {
+		s.stats.entries[p] = newStatEntry(fi, e.hash)
+		s.stats.dirty = true
+	}
+	return true, nil
+}
+
+// writeTempLocked writes e's content for p into a new temp file beside p
+// (not yet fsynced, not renamed: the caller does both) and returns it. A
+// symlink is made and renamed into place at once (w.tmp is "", w.wrote
+// true). When p is blocked (a parent is not a plain directory, or a
+// directory is in the way), w is empty and err nil: the next Scan sees the
+// difference.
+func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err error) {
 	if err := ValidPath(p); err != nil {
-		return false, fmt.Errorf("gitstore: checkout: %q: %w", p, err)
+		return w, fmt.Errorf("gitstore: checkout: %q: %w", p, err)
 	}
 	ok, err := s.safeParentLocked(p, true)
 	if err != nil {
-		return false, err
+		return w, err
 	}
 	abs := filepath.Join(s.dir, filepath.FromSlash(p))
 	if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
@@ -187,42 +313,39 @@ func (s *Store) writeFileLocked(p string, e fileEntry) (wrote bool, err error) {
 	}
 	if !ok {
 		s.log.Warn("gitstore: checkout: path blocked by a symlink, file or directory; skipped", "path", p)
-		return false, nil
+		return w, nil
 	}
 	o, err := s.st.EncodedObject(plumbing.BlobObject, e.hash)
 	if err != nil {
-		return false, fmt.Errorf("gitstore: checkout %q: %w", p, err)
+		return w, fmt.Errorf("gitstore: checkout %q: %w", p, err)
 	}
 	rc, err := o.Reader()
 	if err != nil {
-		return false, err
+		return w, err
 	}
 	defer rc.Close()
 	dir := filepath.Dir(abs)
 	if e.mode == filemode.Symlink {
 		target, err := io.ReadAll(rc)
 		if err != nil {
-			return false, err
+			return w, err
 		}
 		tmp := filepath.Join(dir, fmt.Sprintf("%s%d", tmpPrefix, s.now().UnixNano()))
 		if err := os.Symlink(string(target), tmp); err != nil {
-			return false, fmt.Errorf("gitstore: checkout: %w", err)
+			return w, fmt.Errorf("gitstore: checkout: %w", err)
 		}
 		if err := os.Rename(tmp, abs); err != nil {
 			os.Remove(tmp)
-			return false, fmt.Errorf("gitstore: checkout: %w", err)
+			return w, fmt.Errorf("gitstore: checkout: %w", err)
 		}
-		return true, nil
+		return pendingWrite{p: p, abs: abs, wrote: true}, nil
 	}
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
-		return false, fmt.Errorf("gitstore: checkout: %w", err)
+		return w, fmt.Errorf("gitstore: checkout: %w", err)
 	}
 	tmp := f.Name()
-	_, err = io.Copy(f, rc)
-	if err == nil {
-		err = f.Sync()
-	}
+	n, err := io.Copy(f, rc)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -233,16 +356,9 @@ func (s *Store) writeFileLocked(p string, e fileEntry) (wrote bool, err error) {
 	if err == nil {
 		err = os.Chmod(tmp, perm)
 	}
-	if err == nil {
-		err = os.Rename(tmp, abs)
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return false, fmt.Errorf("gitstore: checkout %q: %w", p, err)
+		return w, fmt.Errorf("gitstore: checkout %q: %w", p, err)
 	}
-	if fi, err := os.Lstat(abs); err == nil {
-		s.stats.entries[p] = newStatEntry(fi, e.hash)
-		s.stats.dirty = true
-	}
-	return true, nil
+	return pendingWrite{p: p, tmp: tmp, abs: abs, size: n}, nil
 }

@@ -206,10 +206,15 @@
 // a *BundleError whose Path or Object names the offending entry.
 //
 // Checkout then writes each file through a temporary file in the same
-// directory (fsync, chmod, rename), never through a symlink (every parent is
+// directory (chmod, fsync, rename), never through a symlink (every parent is
 // checked with Lstat), and only over a file whose content is still the old
-// head's: a local edit that raced in is left alone for the next Scan.
-// Removed files go first, then their emptied parent directories.
+// head's (checked before the temporary file is written and again just
+// before the rename): a local edit that raced in is left alone for the next
+// Scan. Files go in batches of up to 1,024 files or 256 MiB: every
+// temporary file of the batch is written, then each is fsynced, then each
+// renamed (interleaving create and fsync per file made each create wait for
+// the previous journal commit). Removed files go first, then their emptied
+// parent directories.
 //
 // # Merge rule
 //
