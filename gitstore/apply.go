@@ -106,7 +106,8 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	// The new objects go into one pack of ours, complete before a ref moves.
 	s.beginPackLocked()
 	defer s.abortPackLocked()
-	objs = nil // keep holds what is needed; the rest may go
+	s.pw.packOnly = true // all or nothing, even for a few objects (see packOnly)
+	objs = nil           // keep holds what is needed; the rest may go
 	if err := s.storePackObjectsLocked(keep); err != nil {
 		return ApplyResult{}, err
 	}

@@ -97,6 +97,14 @@ type packWriter struct {
 	// those stored already (a merge rebuilds whole trees, most of them
 	// known).
 	checkAll bool
+	// packOnly makes finish write a pack even for a few objects: loose
+	// objects are written one by one, so a kill in between leaves some of
+	// them, and only a writer that queues every object after what it
+	// refers to (a scan: blob, trees bottom up, then the commit) may leave
+	// that. ApplyBundle stores objects in delta-base order, so a commit
+	// could land without its parent: a dangling commit that "has" no
+	// history, which later walks trip over.
+	packOnly bool
 }
 
 type queuedObj struct {
@@ -513,6 +521,12 @@ func (pw *packWriter) abort() {
 // returns false when no pack was written: no object, or only a few, written
 // loose.
 func (pw *packWriter) finish() (bool, error) {
+	if pw.f == nil && pw.packOnly && len(pw.queue) > 0 {
+		if err := pw.promote(); err != nil {
+			pw.abort()
+			return false, err
+		}
+	}
 	if pw.f == nil {
 		// Too few objects for a pack: loose ones.
 		for _, q := range pw.queue {

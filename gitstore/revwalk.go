@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -128,6 +129,12 @@ func (w *revWalk) add(h plumbing.Hash, unint bool) error {
 	wc := w.commits[h]
 	if wc == nil {
 		c, err := w.s.commitLocked(h)
+		if unint && errors.Is(err, plumbing.ErrObjectNotFound) {
+			// The peer's history beyond what we hold (a dangling commit
+			// whose ancestry we lack): nothing of ours is behind it, so
+			// the walk just stops excluding there.
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -167,4 +168,52 @@ func hashArgs(hs []Hash) []string {
 		out = append(out, "^"+h.String())
 	}
 	return out
+}
+
+// TestBundleSinceDanglingCommit: a peer's head that we hold only as a
+// dangling commit whose parents we lack (a kill left it) is no reason to
+// fail: the walk stops excluding there and the bundle carries our history.
+func TestBundleSinceDanglingCommit(t *testing.T) {
+	s := newTestStore(t, "a", time2020())
+	writeFile(t, s.Dir(), "x.txt", "x")
+	scan(t, s)
+	var missing plumbing.Hash
+	missing[0] = 0x42
+	s.mu.Lock()
+	_, root, err := s.headTreeLocked()
+	require.NoError(t, err)
+	tree, err := s.writeTreeLocked(root)
+	require.NoError(t, err)
+	dangling, err := s.newCommitLocked(tree, []plumbing.Hash{missing}, "lost parent\n", s.signature())
+	s.mu.Unlock()
+	require.NoError(t, err)
+
+	b, info := bundleOf(t, s, fromPlumbing(dangling))
+	assert.NotEmpty(t, b)
+	assert.Equal(t, head(t, s), info.Head)
+}
+
+// TestApplySmallBundleIsOnePack: even a bundle of a few objects is stored
+// as one pack (all or nothing), never as loose objects written one by one,
+// which a kill could leave as a commit without its parent.
+func TestApplySmallBundleIsOnePack(t *testing.T) {
+	a, b := newTestStore(t, "a", time2020()), newTestStore(t, "b", time2020())
+	writeFile(t, a.Dir(), "x.txt", "x")
+	scan(t, a)
+	raw, _ := bundleOf(t, a)
+	loose := func() (out []string) {
+		for _, f := range objectFiles(t, b) {
+			if !strings.Contains(f, string(filepath.Separator)+"pack"+string(filepath.Separator)) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	before := loose()
+	apply(t, b, raw, peerA)
+	assert.Equal(t, before, loose(), "no loose object written")
+	packs, err := filepath.Glob(filepath.Join(b.Dir(), GitDirName, "objects", "pack", "pack-*.pack"))
+	require.NoError(t, err)
+	assert.NotEmpty(t, packs)
+	fsck(t, b)
 }
