@@ -91,48 +91,7 @@ func TestTCPDialAcceptStreams(t *testing.T) {
 			time.Second, 5*time.Millisecond, "closed both ways: freed")
 	})
 
-	t.Run("8 MiB each way", func(t *testing.T) {
-		const size = 8 << 20
-		payload := make([]byte, size)
-		_, err := rand.Read(payload)
-		require.NoError(t, err)
-		want := sha256.Sum256(payload)
-
-		// The acceptor opens this stream: streams work in both directions.
-		s, err := in.OpenStream(ctx)
-		require.NoError(t, err)
-		writeErr := make(chan error, 1)
-		go func() {
-			_, err := s.Write(payload)
-			if err == nil {
-				err = s.Close()
-			}
-			writeErr <- err
-		}()
-		rs, err := out.AcceptStream(ctx)
-		require.NoError(t, err)
-		h := sha256.New()
-		n, err := io.Copy(h, rs)
-		require.NoError(t, err)
-		require.NoError(t, <-writeErr)
-		assert.EqualValues(t, size, n)
-		assert.Equal(t, want[:], h.Sum(nil))
-
-		// And back on the same stream.
-		go func() {
-			_, err := rs.Write(payload)
-			if err == nil {
-				err = rs.Close()
-			}
-			writeErr <- err
-		}()
-		h.Reset()
-		n, err = io.Copy(h, s)
-		require.NoError(t, err)
-		require.NoError(t, <-writeErr)
-		assert.EqualValues(t, size, n)
-		assert.Equal(t, want[:], h.Sum(nil))
-	})
+	t.Run("8 MiB each way", func(t *testing.T) { checkBulkBothWays(t, ctx, out, in, 8<<20) })
 
 	t.Run("many concurrent streams", func(t *testing.T) {
 		const streams, size = 100, 256 << 10
