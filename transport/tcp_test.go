@@ -339,42 +339,7 @@ func TestTCPRefusedDialer(t *testing.T) {
 	assert.Contains(t, err.Error(), "bad certificate")
 	tc.Close()
 
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	c, err := a.Accept(short)
-	assert.Nil(t, c, "refused device returned by Accept")
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-
-	logs := log.String()
-	assert.Contains(t, logs, "level=INFO msg=\"refused incoming connection\"")
-	assert.Contains(t, logs, "device="+bID.DeviceID().Short())
-}
-
-func TestTCPDialWrongPeer(t *testing.T) {
-	checkGoroutines(t)
-	ctx := testContext(t)
-	aID, bID, xID := newIdentity(t), newIdentity(t), newIdentity(t)
-	a := newTransport(t, aID, allow(bID), nil)
-	b := newTransport(t, bID, allow(aID, xID), nil)
-
-	// B expects X at A's address.
-	_, err := b.DialTCP(ctx, a.TCPAddr().String(), xID.DeviceID())
-	require.Error(t, err)
-	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
-	var pe *crypto.PeerError
-	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, aID.DeviceID(), pe.Device)
-	assert.Contains(t, err.Error(), xID.DeviceID().String())
-
-	// B no longer trusts A.
-	c := newTransport(t, newIdentity(t), allow(), nil)
-	_, err = c.DialTCP(ctx, a.TCPAddr().String(), aID.DeviceID())
-	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
-
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	_, err = a.Accept(short)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assertRefusedLogged(t, ctx, a, &log, bID)
 }
 
 func TestTCPDialFails(t *testing.T) {

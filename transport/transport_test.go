@@ -247,38 +247,53 @@ func TestRefusedDialer(t *testing.T) {
 		}
 	}
 
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	c, err := a.Accept(short)
-	assert.Nil(t, c, "refused device returned by Accept")
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-
-	logs := log.String()
-	assert.Contains(t, logs, "level=INFO msg=\"refused incoming connection\"")
-	assert.Contains(t, logs, "device="+bID.DeviceID().Short())
+	assertRefusedLogged(t, ctx, a, &log, bID)
 }
 
 func TestDialWrongPeer(t *testing.T) {
-	checkGoroutines(t)
-	ctx := testContext(t)
-	aID, bID, xID := newIdentity(t), newIdentity(t), newIdentity(t)
-	a := newTransport(t, aID, allow(bID), nil)
-	b := newTransport(t, bID, allow(aID, xID), nil)
+	for _, kind := range dialKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			checkGoroutines(t)
+			ctx := testContext(t)
+			aID, bID, xID := newIdentity(t), newIdentity(t), newIdentity(t)
+			a := newTransport(t, aID, allow(bID), nil)
+			b := newTransport(t, bID, allow(aID, xID), nil)
 
-	// B expects X at A's address.
-	_, err := b.Dial(ctx, a.LocalAddr().String(), xID.DeviceID())
-	require.Error(t, err)
-	assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
-	var pe *crypto.PeerError
-	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, aID.DeviceID(), pe.Device)
-	assert.Contains(t, err.Error(), xID.DeviceID().String())
-	assert.Contains(t, err.Error(), aID.DeviceID().String())
+			// B expects X at A's address.
+			_, err := kind.dial(ctx, b, a, xID.DeviceID())
+			require.Error(t, err)
+			assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
+			var pe *crypto.PeerError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, aID.DeviceID(), pe.Device)
+			assert.Contains(t, err.Error(), xID.DeviceID().String())
+			assert.Contains(t, err.Error(), aID.DeviceID().String())
 
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	_, err = a.Accept(short)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
+			// A device that no longer trusts A.
+			c := newTransport(t, newIdentity(t), allow(), nil)
+			_, err = kind.dial(ctx, c, a, aID.DeviceID())
+			assert.ErrorIs(t, err, crypto.ErrUnknownPeer)
+
+			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			_, err = a.Accept(short)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		})
+	}
+}
+
+// dialKinds are the two ways to dial a Transport's listening address, for
+// tests that hold for both.
+var dialKinds = []struct {
+	name string
+	dial func(ctx context.Context, from, to *Transport, peer crypto.DeviceID) (*Conn, error)
+}{
+	{"quic", func(ctx context.Context, from, to *Transport, peer crypto.DeviceID) (*Conn, error) {
+		return from.Dial(ctx, to.LocalAddr().String(), peer)
+	}},
+	{"tcp", func(ctx context.Context, from, to *Transport, peer crypto.DeviceID) (*Conn, error) {
+		return from.DialTCP(ctx, to.TCPAddr().String(), peer)
+	}},
 }
 
 func TestDialRefusedByOwnAuthorize(t *testing.T) {
@@ -461,4 +476,19 @@ func checkBulkBothWays(t *testing.T, ctx context.Context, out, in *Conn, size in
 	require.NoError(t, <-writeErr)
 	assert.EqualValues(t, size, n)
 	assert.Equal(t, want[:], h.Sum(nil))
+}
+
+// assertRefusedLogged checks that a refused device never came out of a's
+// Accept and that a logged the refusal, naming it.
+func assertRefusedLogged(t *testing.T, ctx context.Context, a *Transport, log fmt.Stringer, refused *crypto.Identity) {
+	t.Helper()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	c, err := a.Accept(short)
+	assert.Nil(t, c, "refused device returned by Accept")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	logs := log.String()
+	assert.Contains(t, logs, "level=INFO msg=\"refused incoming connection\"")
+	assert.Contains(t, logs, "device="+refused.DeviceID().Short())
 }
