@@ -26,7 +26,7 @@ const (
 	iceDialTimeout    = 15 * time.Second
 	// codeRaceLost closes the connections that authenticated after the
 	// race's winner.
-	codeRaceLost = 4
+	codeRaceLost = transport.CloseRaceLost
 )
 
 // dialAttempt is one way of reaching a peer in a dial race.
@@ -308,7 +308,7 @@ func (e *Engine) closeIdle(idleSince map[*peerConn]time.Time) {
 }
 
 // codeIdle closes a connection that carried nothing needed for a while.
-const codeIdle = 5
+const codeIdle = transport.CloseIdle
 
 // interfaceAddrs lists this machine's interface addresses, sorted, as one
 // string: when it changes, the network changed (a laptop moved to another
@@ -347,7 +347,7 @@ func (e *Engine) networkChanged(before, after string) {
 
 // codeNetworkChanged closes connections when this machine's addresses
 // changed.
-const codeNetworkChanged = 6
+const codeNetworkChanged = transport.CloseNetworkChanged
 
 const (
 	// upgradeFirst and upgradeMax bound the backoff between attempts to

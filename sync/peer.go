@@ -72,7 +72,7 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 			if ctx.Err() == nil {
 				e.log.Debug("incoming connection opened no stream", "peer", c.Peer(), "path", c.Path(), "err", err)
 			}
-			_ = c.CloseWithError(1, "no control stream")
+			_ = c.CloseWithError(transport.CloseProtocol, "no control stream")
 			return
 		}
 		e.register(ctx, c, s, wg)
@@ -101,12 +101,12 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 	if old != nil && old.c.Outgoing() != c.Outgoing() {
 		if !keeps(c, old.c, e.id.DeviceID()) {
 			e.mu.Unlock()
-			_ = c.CloseWithError(3, "duplicate connection")
+			_ = c.CloseWithError(transport.CloseDuplicate, "duplicate connection")
 			return
 		}
-		_ = old.c.CloseWithError(3, "duplicate connection")
+		_ = old.c.CloseWithError(transport.CloseDuplicate, "duplicate connection")
 	} else if old != nil {
-		_ = old.c.CloseWithError(3, "replaced by a newer connection")
+		_ = old.c.CloseWithError(transport.CloseDuplicate, "replaced by a newer connection")
 	}
 	e.conns[pc.peer] = pc
 	e.mu.Unlock()
@@ -119,7 +119,7 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 	wg.Go(func() {
 		if err := e.openControl(ctx, pc); err != nil && ctx.Err() == nil {
 			e.log.Debug("control stream", "peer", pc.peer, "err", err)
-			_ = c.CloseWithError(1, "control stream failed")
+			_ = c.CloseWithError(transport.CloseProtocol, "control stream failed")
 			return
 		}
 		e.mu.Lock()
@@ -129,7 +129,7 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 			if err := e.startRendezvous(ctx, pc, wg); err != nil && ctx.Err() == nil {
 				// Drop the connection: the dial loop reconnects and registers again.
 				e.log.Warn("rendezvous registration failed; reconnecting", "server", pc.peer, "err", err)
-				_ = c.CloseWithError(1, "rendezvous registration failed")
+				_ = c.CloseWithError(transport.CloseProtocol, "rendezvous registration failed")
 			}
 		}
 	})
@@ -203,7 +203,7 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 		// stream is unusable, so drop the connection and let the dial loop
 		// make a new one.
 		e.log.Info("control stream broken; reconnecting", "peer", pc.peer, "folder", id, "err", err)
-		_ = pc.c.CloseWithError(1, "control stream write failed")
+		_ = pc.c.CloseWithError(transport.CloseProtocol, "control stream write failed")
 	}
 }
 
@@ -349,7 +349,7 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gos
 				var be *gitstore.BundleError
 				if errors.As(err, &be) {
 					// A peer that sends a hostile or broken bundle is dropped.
-					_ = pc.c.CloseWithError(4, "bundle refused")
+					_ = pc.c.CloseWithError(transport.CloseBundleRefused, "bundle refused")
 				}
 			}
 			pc.mu.Lock()

@@ -393,7 +393,7 @@ func (e *Engine) dropUnknownPeers() {
 	}
 	e.mu.Unlock()
 	for _, pc := range gone {
-		_ = pc.c.CloseWithError(2, "removed from sync table")
+		_ = pc.c.CloseWithError(transport.CloseNotAllowed, "removed from sync table")
 	}
 }
 

@@ -105,7 +105,7 @@ func (e *Engine) Status() Status {
 func pathName(c *transport.Conn) string {
 	p := c.Path()
 	if p != transport.PathDirect {
-		return p
+		return p.String()
 	}
 	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
 		if ip := ua.IP; ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {

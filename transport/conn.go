@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +21,7 @@ type Conn struct {
 	l        link
 	peer     crypto.DeviceID
 	outgoing bool
-	path     string      // one of the Path constants; set before the Conn is handed out
+	path     Path        // set before the Conn is handed out
 	ice      *iceSession // the ICE agent keeping the path open, nil unless an ICE path; set before the Conn is handed out
 }
 
@@ -34,7 +35,7 @@ type link interface {
 	acceptStream(ctx context.Context) (streamImpl, error)
 	// closeWithError closes the connection, telling the peer code and msg,
 	// and returns once it has ended.
-	closeWithError(code uint64, msg string) error
+	closeWithError(code CloseCode, msg string) error
 	// wait returns once the goroutines of an ended connection are gone.
 	wait()
 	remoteAddr() net.Addr
@@ -55,29 +56,36 @@ func newConn(qc *quic.Conn, peer crypto.DeviceID, outgoing bool) *Conn {
 	return &Conn{l: quicLink{qc}, peer: peer, outgoing: outgoing, path: PathDirect}
 }
 
-// Paths a connection can take, as Conn.Path reports them.
+// Path is how a connection was made, as Conn.Path reports it: one of the
+// constants below.
+type Path string
+
+// String returns the path's name, as in the constants below.
+func (p Path) String() string { return string(p) }
+
+// Paths a connection can take.
 const (
 	// PathDirect: QUIC Dial to an address the caller knew, or Accept of a
 	// QUIC connection no AcceptICE was waiting for.
-	PathDirect = "direct"
+	PathDirect Path = "direct"
 	// PathICEHost: ICE selected a pair of host candidates (same network,
 	// no NAT in between).
-	PathICEHost = "ice-host"
+	PathICEHost Path = "ice-host"
 	// PathICESrflx: ICE selected a pair with a server- or peer-reflexive
 	// candidate: the path crosses a NAT whose mapping ICE punched.
-	PathICESrflx = "ice-srflx"
+	PathICESrflx Path = "ice-srflx"
 	// PathICERelay: the path goes through a TURN relay (ICEConfig.TURNServers),
 	// the last resort when neither side can be reached directly (symmetric NATs).
-	PathICERelay = "ice-relay"
+	PathICERelay Path = "ice-relay"
 	// PathTCP: TLS over TCP with yamux streams (DialTCP, or Accept of a
 	// connection that came in on Transport.TCPAddr), for networks that drop
 	// UDP and for lossy ones (see the package documentation, "TCP").
-	PathTCP = "tcp"
+	PathTCP Path = "tcp"
 )
 
 // Path reports how the connection was established: PathDirect,
 // PathICEHost, PathICESrflx, PathICERelay or PathTCP.
-func (c *Conn) Path() string { return c.path }
+func (c *Conn) Path() Path { return c.path }
 
 // Peer returns the remote device, as proven in the TLS handshake.
 func (c *Conn) Peer() crypto.DeviceID { return c.peer }
@@ -98,8 +106,10 @@ func (c *Conn) Outgoing() bool { return c.outgoing }
 // OpenStream opens a new stream to the peer. On QUIC it waits while the
 // peer's limit of concurrent streams (100) is reached, and the peer's
 // AcceptStream returns the stream only once we have written to it (or
-// closed it); on PathTCP it waits while 256 of our streams are not yet
-// accepted by the peer, and the peer can accept the stream at once.
+// closed it); on PathTCP it waits while 100 of our streams are not yet
+// accepted by the peer, and the peer can accept the stream at once, but
+// a stream beyond the 100 the peer has open is reset by the peer (its
+// Read and Write fail with a *StreamResetError with Remote set).
 //
 // Errors: one wrapping ctx.Err() on cancellation; the connection's error
 // (see Err) if it is gone.
@@ -127,35 +137,37 @@ func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
 // ended it and why (close, idle timeout, Transport.Close).
 func (c *Conn) Done() <-chan struct{} { return c.l.context().Done() }
 
-// Err returns why the connection ended, or nil while it is open. A close by
-// the peer's CloseWithError is a *quic.ApplicationError with Remote set and
-// the peer's code and message (on PathTCP too: the TCP path carries them in
-// a close frame); our own close is one without Remote; an idle timeout is a
-// *quic.IdleTimeoutError. Every such error wraps net.ErrClosed, as does
-// the error of a TCP connection that broke without a close frame.
+// Err returns why the connection ended, or nil while it is open, the same
+// on every path: a close by the peer's CloseWithError (or Close) is a
+// *CloseError with Remote set and the peer's code and message; our own
+// close is one without Remote; an idle timeout wraps ErrIdleTimeout; a
+// connection that broke without a close says so. Every such error wraps
+// net.ErrClosed.
 func (c *Conn) Err() error {
 	ctx := c.l.context()
 	if ctx.Err() == nil {
 		return nil
 	}
-	if err := context.Cause(ctx); err != nil {
+	if err := fromQUIC(context.Cause(ctx)); err != nil && err != context.Canceled {
 		return err
 	}
-	return net.ErrClosed
+	return lostErr(errors.New("no reason given"))
 }
 
 // Close closes the connection with code 0, telling the peer, and waits until
 // it is gone. Streams fail with the connection's error. Close is idempotent
 // and returns nil.
-func (c *Conn) Close() error { return c.CloseWithError(codeClosed, "") }
+func (c *Conn) Close() error { return c.CloseWithError(CloseNormal, "") }
 
 // CloseWithError closes the connection, sending code and msg to the peer
-// (its Err reports them), and waits until it is gone. It does not wait for
-// the peer (on PathTCP the socket lingers in the background, up to a
-// second, until the peer has taken the message; Transport.Close waits for
-// that). Only the first close of a connection takes effect; later ones
-// return nil.
-func (c *Conn) CloseWithError(code uint64, msg string) error {
+// (its Err is a *CloseError with them; msg is cut to 1024 bytes on
+// PathTCP), and returns once the connection has ended for us: Done is
+// closed, and new stream operations fail with Err. It does not wait for
+// the peer (on PathTCP the connection lingers in the background, up to a
+// second, until the peer has taken the message, and streams blocked in
+// Read or Write return then; Transport.Close waits for that). Only the
+// first close of a connection takes effect; later ones return nil.
+func (c *Conn) CloseWithError(code CloseCode, msg string) error {
 	return c.l.closeWithError(code, msg)
 }
 
@@ -172,31 +184,35 @@ type Stream struct {
 const streamAbortCode = 0
 
 // Read reads data sent by the peer. It returns io.EOF after the peer's
-// Close, and a *quic.StreamError if the peer aborted the stream (on either
-// kind of connection).
+// Close, a *StreamResetError once the stream was reset (Remote set if the
+// peer aborted it), and the connection's error (see Conn.Err) once that
+// has ended.
 func (s *Stream) Read(p []byte) (int, error) { return s.s.Read(p) }
 
 // Write sends p. It blocks while the peer's flow-control window is full.
+// Its errors are those of Read.
 func (s *Stream) Write(p []byte) (int, error) { return s.s.Write(p) }
 
 // Close closes our sending direction: the peer reads io.EOF after the data
 // already written. Our receiving direction stays open.
 func (s *Stream) Close() error { return s.s.Close() }
 
-// CloseRead stops receiving: data the peer sends is discarded and its
-// writes fail. Our sending direction stays open. On PathTCP (yamux has no
-// one-way reset) our Reads fail at once, but the peer's writes fail only if
-// our sending direction is closed already (CloseRead then resets the
-// stream); otherwise they block once our receive window is full, until the
-// stream is closed or aborted. It returns nil: cancelling cannot fail (the
-// error result is there for io-style interfaces).
+// CloseRead stops receiving: data the peer sends is discarded and our
+// Reads fail with a *StreamResetError. Our sending direction stays open.
+// On QUIC the peer's writes then fail; on PathTCP (yamux has no one-way
+// reset) they block once our receive window is full, until the stream is
+// closed or aborted, and once both our directions are closed the stream is
+// freed and what the peer still sends is dropped unread. It returns nil:
+// cancelling cannot fail (the error result is there for io-style
+// interfaces).
 func (s *Stream) CloseRead() error {
 	s.s.closeRead()
 	return nil
 }
 
 // Abort resets both directions: pending data is dropped and the peer's
-// Read and Write fail with a *quic.StreamError.
+// Read and Write fail with a *StreamResetError with Remote set; ours fail
+// with one without.
 func (s *Stream) Abort() { s.s.abort() }
 
 // SetDeadline sets the read and write deadlines; a zero t means none. A
@@ -222,7 +238,7 @@ func (l quicLink) localAddr() net.Addr      { return l.qc.LocalAddr() }
 func (l quicLink) openStream(ctx context.Context) (streamImpl, error) {
 	s, err := l.qc.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fromQUIC(err)
 	}
 	return quicStream{s}, nil
 }
@@ -230,19 +246,31 @@ func (l quicLink) openStream(ctx context.Context) (streamImpl, error) {
 func (l quicLink) acceptStream(ctx context.Context) (streamImpl, error) {
 	s, err := l.qc.AcceptStream(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fromQUIC(err)
 	}
 	return quicStream{s}, nil
 }
 
 func (l quicLink) wait() {} // quic-go's are the quic.Transport's business
 
-func (l quicLink) closeWithError(code uint64, msg string) error {
+func (l quicLink) closeWithError(code CloseCode, msg string) error {
 	return l.qc.CloseWithError(quic.ApplicationErrorCode(code), msg)
 }
 
 // quicStream is a streamImpl over a QUIC stream.
 type quicStream struct{ *quic.Stream }
+
+func (s quicStream) Read(p []byte) (int, error) {
+	n, err := s.Stream.Read(p)
+	return n, fromQUIC(err)
+}
+
+func (s quicStream) Write(p []byte) (int, error) {
+	n, err := s.Stream.Write(p)
+	return n, fromQUIC(err)
+}
+
+func (s quicStream) Close() error { return fromQUIC(s.Stream.Close()) }
 
 func (s quicStream) closeRead() { s.CancelRead(streamAbortCode) }
 

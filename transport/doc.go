@@ -84,8 +84,25 @@
 // Bulk data (bundles) does not go in frames: it gets a stream of its own
 // after a frame declaring its size.
 //
-// Closing: Conn.Close and Transport.Close send application error code 0;
-// Conn.CloseWithError sends the caller's code and message.
+// Closing: Conn.Close and Transport.Close send application error code 0
+// (CloseNormal); Conn.CloseWithError sends the caller's code and message.
+// The peer's Conn.Err is then a *CloseError with them, on every path.
+// Close codes (type CloseCode) come from one table, this package's and the
+// sync engine's together, so that no number means two things:
+//
+//	0 CloseNormal          Close, Transport.Close
+//	1 CloseProtocol        a malformed welcome, control stream or registration
+//	2 ClosePathFailed      ICE lost the path (no consent answer)
+//	3 CloseNotAllowed      the peer is no longer an allowed device
+//	4 CloseDuplicate       another connection to the peer is kept
+//	5 CloseBundleRefused   the peer sent a bundle we refused
+//	6 CloseRaceLost        another path to the peer authenticated first
+//	7 CloseIdle            the connection carried nothing needed for a while
+//	8 CloseNetworkChanged  this machine's addresses changed
+//
+// Errors: Conn.Err, and the errors of a Stream's Read and Write, are this
+// package's own types on every path (QUIC, TCP, ICE): *CloseError,
+// *StreamResetError, ErrIdleTimeout; no caller needs quic-go to read them.
 //
 // The TCP path has its own wire format, below ("TCP").
 //
@@ -148,53 +165,59 @@
 // the handshake the acceptor writes the single byte 0x01 on the TLS
 // connection; the dialer reads it before anything else (a refusal arrives
 // instead, as the alert, and DialTCP fails with ErrRefused). Then both run
-// yamux (github.com/hashicorp/yamux v0.1.2, its spec.md), the dialer as
-// client (odd stream IDs), the acceptor as server (even). Each stream has a
-// 16 MiB receive window (about 1 Gbit/s at 130 ms round trip on one
-// stream); at most 256 streams wait for the peer's accept (OpenStream
-// blocks beyond); a Stream.Write goes out in data frames of at most 256 KiB,
-// so that other streams and keepalives are not queued behind a window's
-// worth of one stream.
+// yamux (github.com/libp2p/go-yamux v5, its spec.md), the dialer as client
+// (odd stream IDs), the acceptor as server (even). yamux has what QUIC has
+// for us: stream resets with a code (Stream.Abort; both sides' Reads and
+// Writes then fail with a *StreamResetError, Remote set on the peer's),
+// half-close, and per-stream flow control.
 //
-// yamux v0.1.2 lacks two things QUIC has, which are added beneath it, in
-// the byte stream of yamux frames (muxConn, tcpmux.go):
+// The control stream: the dialer opens stream 1 right after the welcome,
+// and the acceptor's first accepted stream must be it (else the connection
+// is dropped as a protocol error); it is never handed to the application.
+// It carries, each way, at most one close message, then the stream's FIN:
 //
-//   - Stream reset. Stream.Abort writes a yamux RST frame (window update,
-//     flags 0x8, the stream's ID, length 0) between two frames of the
-//     outgoing stream, and feeds the same frame to our own yamux between two
-//     incoming frames: both sides' Reads and Writes then fail with a
-//     *quic.StreamError (Remote set on the peer's), and both free the
-//     stream. (yamux only sends RSTs itself when a stream's accept backlog
-//     overflows.) A one-way reset does not exist; see Stream.CloseRead.
-//   - A close frame, which carries Conn.CloseWithError's code and message
-//     (yamux's GoAway has neither), described next.
+//	+-------------------------------+--------------------------------------+
+//	| code: uint64, big-endian (8)  | message: n <= 1024 bytes of UTF-8    |
+//	+-------------------------------+--------------------------------------+
 //
-// The close frame has a type yamux does not use, and never reaches yamux:
+// CloseWithError writes it (and FIN), and the connection has then ended
+// for us; it waits in the background until the peer, which ends the
+// connection on reading the message, closes the TCP connection, or for a
+// second at most (Transport.Close waits for this), so that closing our
+// socket first cannot reset the TCP connection under the message. The
+// peer's Err is a *CloseError with Remote set, as on QUIC. Anything else on
+// the control stream (more than one message, a malformed one) is a
+// protocol error that ends the connection. A TCP connection that breaks
+// without a close message ends with an error wrapping net.ErrClosed.
 //
-//	+-------------+-------------+-----------+---------------+--------------------+
-//	| version (1) | type (1)    | flags (2) | stream ID (4) | length (4)         |
-//	|      0      | 0x80 (ours) |     0     |       0       | 8 + n, n <= 1024   |
-//	+-------------+-------------+-----------+---------------+--------------------+
-//	| code: uint64, big-endian (8) | message: n bytes of UTF-8                   |
-//	+------------------------------+---------------------------------------------+
+// Limits, so that memory is bounded by configuration, not by what a peer
+// sends (a device that may connect can still be hostile):
 //
-// The closer writes it after the frames already queued and writes nothing
-// after it; its Conn has ended then (CloseWithError returns). The socket
-// lingers in the background: FIN, then reading and discarding until the
-// peer, which ends the connection on reading the frame, closes its side, or
-// for a second at most (Transport.Close waits for this), so that closing
-// the socket with unread bytes cannot reset the TCP connection under the
-// frame. The peer's Err is a *quic.ApplicationError with Remote set, as on
-// QUIC.
-// A malformed close frame is a protocol error that ends the connection.
-// A TCP connection that breaks without a close frame ends with an error
-// wrapping net.ErrClosed.
+//   - Streams: at most 100 of the peer's streams open at once, as on QUIC
+//     (quic-go's default); a stream beyond is reset at once (the opener's
+//     Read and Write fail with a *StreamResetError). At most 100 of our
+//     new streams wait for the peer's accept (OpenStream blocks beyond).
+//   - Receive windows: each stream starts with 256 KiB and grows, while the
+//     application reads fast, up to 16 MiB (about 1 Gbit/s at 130 ms round
+//     trip on one stream); the growth of all streams of one connection
+//     together is bounded by 32 MiB. A peer can thus make us buffer at
+//     most 100 × 256 KiB + 32 MiB = 57 MiB per connection, however many
+//     streams it opens and however much it writes (on QUIC, quic-go's
+//     connection window bounds the same). Measured: 150 streams each
+//     offering 16 MiB that the application never reads grow the heap by
+//     about 40 MiB (hostile_test.go).
+//   - A stream the application has closed both ways (Close and CloseRead,
+//     or Abort) is freed at once, and what the peer still sends on it is
+//     dropped unread.
+//   - A Stream.Write goes out in data frames of at most 256 KiB, so that
+//     other streams and keepalives are not queued behind a window's worth
+//     of one stream.
 //
-// Keepalive: yamux pings (type 2), sent by us when nothing was heard from
-// the peer for IdleTimeout/3; the connection ends with a
-// *quic.IdleTimeoutError after IdleTimeout without hearing anything, data
-// or pong, as on QUIC. (yamux's own keepalive is off: it ends a connection
-// whose pong is queued behind bulk data on a slow link.) Half-closed and
+// Keepalive: yamux pings, sent by us when nothing was heard from the peer
+// for IdleTimeout/3; the connection ends with an error wrapping
+// ErrIdleTimeout after IdleTimeout without hearing anything, data or pong,
+// as on QUIC. (yamux's own keepalive is off: it ends a connection whose
+// pong is queued behind bulk data on a slow link.) Half-closed and
 // unaccepted streams have no timeout, as on QUIC.
 //
 // # NAT traversal
@@ -240,7 +263,7 @@
 // The ICE agent lives as long as the QUIC connection: its consent checks
 // (STUN binding requests on the selected pair every 2 s, both ways) keep the
 // NAT mapping open, the agent is closed when the connection ends, and the
-// connection is closed with application error 0x2 when ICE declares the path
+// connection is closed with ClosePathFailed (2) when ICE declares the path
 // failed (no STUN answer for 5 s + 25 s) — closing an agent does not stop
 // QUIC by itself, so we tie them. If ICE later prefers another pair, QUIC
 // stays on the first one (its keepalives, every IdleTimeout/3, keep that
@@ -340,7 +363,7 @@
 // server with no default route); a real server has a default route, and so
 // does natlab's.
 //
-// TCP (tcp_test.go, tcpmux_test.go, tcp_linux_test.go; real sockets on
+// TCP (tcp_test.go, tcpmux_test.go, tcp_linux_test.go, hostile_test.go; real sockets on
 // loopback): mutual authentication both ways, refusal (ErrRefused for the
 // dialer; a raw TLS client that writes at once gets the alert and nothing
 // reaches Accept), a wrong expected DeviceID, streams both ways, 100
@@ -351,7 +374,7 @@
 // Transport.Close, Close during handshakes both ways, a broken TCP
 // connection, the idle timeout through a proxy that goes silent, the
 // shared port number, NoTCP, and BBR read back with getsockopt on both
-// ends. FuzzMuxConnRead and FuzzCloseBody cover the parsing beneath yamux.
+// ends. FuzzCloseMessage covers the control stream's parser.
 //
 // Signaling message (UTF-8 JSON, at most MaxSignalSize = 16 KiB; unknown
 // fields are ignored, anything else malformed is refused with ErrBadSignal):
@@ -376,12 +399,4 @@
 // beyond 32, host candidates are left out first. Relay candidates ("typ
 // relay", with the TURN client's local socket as raddr/rport) are listed
 // first.
-//
-// # Roadmap
-//
-// To come, without changing the API above:
-//
-//   - The rendezvous client and server (relaying ICE offers between DeviceIDs,
-//     reporting observed addresses), and dial racing between direct addresses
-//     and ICE.
 package transport

@@ -22,10 +22,6 @@ import (
 	"github.com/peersync/peersync/crypto"
 )
 
-// codeICEFailed is the application error code a connection is closed with
-// when ICE consent on its path was lost (see doc.go, "NAT traversal").
-const codeICEFailed = 0x2
-
 const (
 	defaultSTUNTimeout = 3 * time.Second
 	// muxReaderWait bounds how long Close waits for pion's mux reader.
@@ -368,7 +364,7 @@ func (s *iceSession) onState(st ice.ConnectionState) {
 	}
 	s.mu.Unlock()
 	if conn != nil {
-		conn.CloseWithError(codeICEFailed, "ICE "+st.String()) //nolint:errcheck // always nil
+		conn.CloseWithError(ClosePathFailed, "ICE "+st.String()) //nolint:errcheck // always nil
 	}
 }
 
@@ -525,7 +521,7 @@ func (t *Transport) tie(c *Conn, s *iceSession) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		c.CloseWithError(codeClosed, "transport closed") //nolint:errcheck // always nil
+		c.CloseWithError(CloseNormal, "transport closed") //nolint:errcheck // always nil
 		s.close()
 		return ErrClosed
 	}
@@ -541,14 +537,14 @@ func (t *Transport) tie(c *Conn, s *iceSession) error {
 	failed := s.isFailed
 	s.mu.Unlock()
 	if failed {
-		c.CloseWithError(codeICEFailed, "ICE failed") //nolint:errcheck // always nil
+		c.CloseWithError(ClosePathFailed, "ICE failed") //nolint:errcheck // always nil
 		return fmt.Errorf("%w: lost the path during the QUIC handshake", ErrICEFailed)
 	}
 	return nil
 }
 
 // pathOf names the path a selected pair takes.
-func pathOf(p *ice.CandidatePair) string {
+func pathOf(p *ice.CandidatePair) Path {
 	lt, rt := p.Local.Type(), p.Remote.Type()
 	switch {
 	case lt == ice.CandidateTypeRelay || rt == ice.CandidateTypeRelay:
@@ -755,11 +751,11 @@ func (t *Transport) AcceptICE(ctx context.Context, from crypto.DeviceID, offer [
 	}
 	c, err := t.acceptICE(ctx, from, o, sig, s, w)
 	if left := t.removeWaiter(w); left != nil && left != c {
-		left.CloseWithError(codeICEFailed, "ICE accept abandoned") //nolint:errcheck // always nil
+		left.CloseWithError(ClosePathFailed, "ICE accept abandoned") //nolint:errcheck // always nil
 	}
 	if err != nil {
 		if c != nil {
-			c.CloseWithError(codeICEFailed, "ICE accept failed") //nolint:errcheck // always nil
+			c.CloseWithError(ClosePathFailed, "ICE accept failed") //nolint:errcheck // always nil
 		}
 		s.close()
 		if t.isClosed() {

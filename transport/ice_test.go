@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/quic-go/quic-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -103,7 +102,6 @@ func iceConnect(t *testing.T, ctx context.Context, a, b *Transport, aID, bID *cr
 }
 
 func TestDirectPath(t *testing.T) {
-	checkGoroutines(t)
 	ctx := testContext(t)
 	aID, bID := newIdentity(t), newIdentity(t)
 	a := newTransport(t, aID, allow(bID), nil)
@@ -114,7 +112,6 @@ func TestDirectPath(t *testing.T) {
 }
 
 func TestICEConnect(t *testing.T) {
-	checkGoroutines(t)
 	ctx := testContext(t)
 	aID, bID := newIdentity(t), newIdentity(t)
 	a := newTransport(t, aID, allow(bID), nil)
@@ -197,7 +194,6 @@ func agentClosed(c *Conn) bool {
 }
 
 func TestICELifetimes(t *testing.T) {
-	checkGoroutines(t)
 	ctx := testContext(t)
 	aID, bID := newIdentity(t), newIdentity(t)
 	a := newTransport(t, aID, allow(bID), nil)
@@ -230,9 +226,9 @@ func TestICELifetimes(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("the peer's connection did not end")
 		}
-		var ae *quic.ApplicationError
+		var ae *CloseError
 		require.ErrorAs(t, out.Err(), &ae)
-		assert.EqualValues(t, codeICEFailed, ae.ErrorCode)
+		assert.EqualValues(t, ClosePathFailed, ae.Code)
 		assert.True(t, ae.Remote)
 		assert.Eventually(t, func() bool { return agentClosed(out) }, 3*time.Second, 10*time.Millisecond)
 	})
@@ -298,7 +294,6 @@ func TestICELifetimes(t *testing.T) {
 }
 
 func TestICERefusals(t *testing.T) {
-	checkGoroutines(t)
 	aID, bID, cID := newIdentity(t), newIdentity(t), newIdentity(t)
 
 	t.Run("offer from a device not in the table", func(t *testing.T) {
@@ -443,7 +438,6 @@ func (r *routedSignal) dispatch(ctx context.Context, tr *Transport) {
 func TestICESimultaneousDials(t *testing.T) {
 	// Both devices dial each other at once: four ICE sessions between the
 	// same two socket addresses at the same time.
-	checkGoroutines(t)
 	ctx := testContext(t)
 	aID, bID := newIdentity(t), newIdentity(t)
 	a := newTransport(t, aID, allow(bID), nil)
@@ -486,7 +480,6 @@ func TestICESimultaneousDials(t *testing.T) {
 func TestICEOnAllInterfaces(t *testing.T) {
 	// Sockets bound to the unspecified address (the default, ":44996"):
 	// host candidates come from every interface.
-	checkGoroutines(t)
 	ctx := testContext(t)
 	aID, bID := newIdentity(t), newIdentity(t)
 	mk := func(id, peer *crypto.Identity) *Transport {

@@ -96,7 +96,6 @@ func vnetTransport(t *testing.T, host *vnet.Net, id, peer *crypto.Identity) *Tra
 }
 
 func TestICEThroughNAT(t *testing.T) {
-	checkGoroutines(t)
 	// A virtual socket has no kernel buffers to size; don't say so on stderr.
 	t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx := testContext(t)
@@ -169,7 +168,6 @@ func TestICESymmetricNATFailsCleanly(t *testing.T) {
 	// Two symmetric NATs (a new mapping per destination): without a relay
 	// no pair works. Both calls must end with the caller's deadline, with
 	// nothing left running.
-	checkGoroutines(t)
 	t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	w := newNATWorld(t, &vnet.NATType{
 		MappingBehavior:   vnet.EndpointAddrPortDependent,

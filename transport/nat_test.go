@@ -173,7 +173,7 @@ func natConnect(t *testing.T, ctx context.Context, a, b *natHost, aID, bID *cryp
 
 // natScenario connects A and B natRuns times across lab and checks the
 // path; it returns the times to first authenticated byte.
-func natScenario(t *testing.T, lab *natlab.Lab, server string, turnOn bool, wantPath string) []time.Duration {
+func natScenario(t *testing.T, lab *natlab.Lab, server string, turnOn bool, wantPath Path) []time.Duration {
 	t.Helper()
 	aID, bID := newIdentity(t), newIdentity(t)
 	var times []time.Duration
@@ -217,7 +217,6 @@ func natScenario(t *testing.T, lab *natlab.Lab, server string, turnOn bool, want
 func TestNATCone(t *testing.T) {
 	// Test A: two cone NATs (plain MASQUERADE): a direct pair through both,
 	// punched by ICE; QUIC on it.
-	checkGoroutines(t)
 	lab := natLab(t, false)
 	server := startPionTURN(t, lab)
 	times := natScenario(t, lab, server, false, PathICESrflx)
@@ -228,7 +227,6 @@ func TestNATCone(t *testing.T) {
 
 func TestNATConeWithTURN(t *testing.T) {
 	// A TURN server offered, but the direct pair works: no relay.
-	checkGoroutines(t)
 	lab := natLab(t, false)
 	server := startPionTURN(t, lab)
 	natScenario(t, lab, server, true, PathICESrflx)
@@ -237,7 +235,6 @@ func TestNATConeWithTURN(t *testing.T) {
 func TestNATSymmetricPionTURN(t *testing.T) {
 	// Test B: two symmetric NATs (MASQUERADE --random-fully): only the
 	// relay works, through pion/turn.
-	checkGoroutines(t)
 	lab := natLab(t, true)
 	server := startPionTURN(t, lab)
 	times := natScenario(t, lab, server, true, PathICERelay)
@@ -248,7 +245,6 @@ func TestNATSymmetricPionTURN(t *testing.T) {
 
 func TestNATSymmetricCoturn(t *testing.T) {
 	// Test C: as B, with Debian's coturn as the TURN server.
-	checkGoroutines(t)
 	lab := natLab(t, true)
 	server := startCoturn(t, lab)
 	times := natScenario(t, lab, server, true, PathICERelay)
@@ -274,7 +270,6 @@ func TestNATSymmetricCoturn(t *testing.T) {
 func TestNATSymmetricWithoutTURNFails(t *testing.T) {
 	// Symmetric NATs and no relay: ICE finds nothing, and says so within
 	// the caller's deadline.
-	checkGoroutines(t)
 	lab := natLab(t, true)
 	server := startPionTURN(t, lab)
 	aID, bID := newIdentity(t), newIdentity(t)

@@ -147,7 +147,6 @@ func TestICERelay(t *testing.T) {
 		{"acceptor relayed", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
 			t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 			ctx := testContext(t)
 			w := newRelayWorld(t, symmetricNAT)
@@ -191,7 +190,6 @@ func TestICERelay(t *testing.T) {
 func TestICEConeNATIgnoresRelay(t *testing.T) {
 	// With a TURN server configured but a direct pair possible, ICE prefers
 	// the direct one.
-	checkGoroutines(t)
 	t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx := testContext(t)
 	w := newRelayWorld(t, &vnet.NATType{
@@ -215,7 +213,6 @@ func TestICEConeNATIgnoresRelay(t *testing.T) {
 }
 
 func TestTURNRefusals(t *testing.T) {
-	checkGoroutines(t)
 	t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	w := newRelayWorld(t, symmetricNAT)
 	aID, bID := newIdentity(t), newIdentity(t)
@@ -316,7 +313,6 @@ func TestICERelayForgedOffer(t *testing.T) {
 		{"known device, wrong name", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
 			t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 			ctx := testContext(t)
 			w := newRelayWorld(t, symmetricNAT)

@@ -154,7 +154,7 @@ func (t *Transport) acceptTCP(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	c, err := t.newTCPConn(tc, d, false)
+	c, err := t.newTCPConn(ctx, tc, d, false)
 	if err != nil {
 		t.log.Info("dropping incoming TCP connection", "remote", nc.RemoteAddr(), "err", err)
 		nc.Close()
@@ -183,8 +183,8 @@ func tlsPeer(tc *tls.Conn) (crypto.DeviceID, error) {
 	return crypto.DeviceIDFromCertificate(cs.PeerCertificates[0])
 }
 
-func (t *Transport) newTCPConn(tc *tls.Conn, peer crypto.DeviceID, outgoing bool) (*Conn, error) {
-	l, err := newTCPLink(tc, outgoing, t.cfg.IdleTimeout, t.log.With("device", peer))
+func (t *Transport) newTCPConn(ctx context.Context, tc *tls.Conn, peer crypto.DeviceID, outgoing bool) (*Conn, error) {
+	l, err := newTCPLink(ctx, tc, outgoing, t.cfg.IdleTimeout, t.log.With("device", peer))
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func (t *Transport) dialTCP(ctx context.Context, addr string, peer crypto.Device
 		}
 		return nil, fail(err)
 	}
-	c, err := t.newTCPConn(tc, got, true)
+	c, err := t.newTCPConn(ctx, tc, got, true)
 	if err != nil {
 		nc.Close()
 		return nil, fail(err)

@@ -47,12 +47,11 @@ func bbrAvailable(t *testing.T) {
 }
 
 func tcpConnOf(c *Conn) *net.TCPConn {
-	return c.l.(*tcpLink).mc.rc.(*tls.Conn).NetConn().(*net.TCPConn)
+	return c.l.(*tcpLink).mc.Conn.(*tls.Conn).NetConn().(*net.TCPConn)
 }
 
 func TestTCPBBR(t *testing.T) {
 	bbrAvailable(t)
-	checkGoroutines(t)
 	ctx := testContext(t)
 
 	// setCongestion changes a socket that uses another algorithm (the

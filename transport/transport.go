@@ -33,13 +33,6 @@ const (
 	acceptQueueLen          = 16
 )
 
-// Application error codes this package sends when it closes a connection
-// itself. Codes the caller passes to Conn.CloseWithError are its own business.
-const (
-	codeClosed   = 0x0 // Conn.Close, Transport.Close
-	codeProtocol = 0x1 // the welcome (see doc.go) was malformed or the peer was not the one expected
-)
-
 // alertBadCertificate is the QUIC error code carrying TLS alert 42, which
 // crypto/tls sends when VerifyConnection (here: Authorize) refuses the peer.
 const alertBadCertificate = quic.TransportErrorCode(0x100 + 42)
@@ -50,8 +43,8 @@ var ErrClosed = errors.New("transport: closed")
 
 // ErrRefused is returned (wrapped) by Dial and DialTCP when the remote
 // device completed the TLS handshake far enough to prove its identity and
-// then refused ours: we are not in its sync table.
-var ErrRefused = errors.New("transport: refused by the peer (are we in its sync table?)")
+// then refused ours: we are not one of its allowed devices.
+var ErrRefused = errors.New("transport: refused by the peer (are we one of its allowed devices?)")
 
 // Config configures a Transport. The zero value of every optional field is
 // documented; New never modifies a Config.
@@ -322,7 +315,7 @@ func (t *Transport) Dial(ctx context.Context, addr string, peer crypto.DeviceID)
 
 // dialUDP is Dial after name resolution, also used by DialICE for the
 // address ICE selected. path is what the Conn's Path reports.
-func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, peer crypto.DeviceID, path string) (*Conn, error) {
+func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, peer crypto.DeviceID, path Path) (*Conn, error) {
 	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(peer, ALPN), t.dialQUICConfig())
 	if err != nil {
 		return nil, t.dialError(addr, peer, err)
@@ -335,7 +328,7 @@ func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, p
 		err = readWelcome(ctx, qc)
 	}
 	if err != nil {
-		qc.CloseWithError(codeProtocol, "") //nolint:errcheck // always nil
+		qc.CloseWithError(quic.ApplicationErrorCode(CloseProtocol), "") //nolint:errcheck // always nil
 		return nil, t.dialError(addr, peer, err)
 	}
 	c := newConn(qc, d, true)
@@ -451,7 +444,7 @@ func (t *Transport) acceptLoop() {
 		}
 		if err != nil {
 			t.log.Info("dropping incoming connection", "remote", qc.RemoteAddr(), "err", err)
-			qc.CloseWithError(codeProtocol, "") //nolint:errcheck // always nil
+			qc.CloseWithError(quic.ApplicationErrorCode(CloseProtocol), "") //nolint:errcheck // always nil
 			continue
 		}
 		c := newConn(qc, d, false)
@@ -498,7 +491,7 @@ func (t *Transport) track(c *Conn) bool {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		c.CloseWithError(codeClosed, "transport closed") //nolint:errcheck // always nil
+		c.CloseWithError(CloseNormal, "transport closed") //nolint:errcheck // always nil
 		return false
 	}
 	t.conns[c] = struct{}{}
@@ -548,7 +541,7 @@ func (t *Transport) Close() error {
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {
-		wg.Go(func() { c.CloseWithError(codeClosed, "transport closed") }) //nolint:errcheck // always nil
+		wg.Go(func() { c.CloseWithError(CloseNormal, "transport closed") }) //nolint:errcheck // always nil
 	}
 	wg.Wait()
 	t.closeICE()

@@ -346,7 +346,7 @@ func (t *Transport) dialRelay(ctx context.Context, peer crypto.DeviceID, s *iceS
 		err = readWelcome(ctx, qc)
 	}
 	if err != nil {
-		qc.CloseWithError(codeProtocol, "") //nolint:errcheck // always nil
+		qc.CloseWithError(quic.ApplicationErrorCode(CloseProtocol), "") //nolint:errcheck // always nil
 		return nil, t.dialError(remote.String(), peer, err)
 	}
 	c := newConn(qc, d, true)
@@ -399,7 +399,7 @@ func (t *Transport) acceptRelay(ctx context.Context, from crypto.DeviceID, s *ic
 		err = t.sendWelcome(qc)
 	}
 	if err != nil {
-		qc.CloseWithError(codeProtocol, "") //nolint:errcheck // always nil
+		qc.CloseWithError(quic.ApplicationErrorCode(CloseProtocol), "") //nolint:errcheck // always nil
 		return nil, fmt.Errorf("transport: QUIC over the relay from %s: %w", from.Short(), err)
 	}
 	c := newConn(qc, d, false)
