@@ -22,8 +22,14 @@ const (
 	// both UDP and TCP.
 	maxBindAttempts = 8
 	// maxTCPHandshakes bounds the incoming TCP connections in their TLS
-	// handshake at once; more are closed at once.
+	// handshake at once (see handshakeSlots).
 	maxTCPHandshakes = 64
+	// maxTCPHandshakesPerSource bounds them per source IP address.
+	maxTCPHandshakesPerSource = 4
+	// firstByteTimeout bounds the wait for an incoming connection's first
+	// byte (its TLS ClientHello, sent by a real dialer at once); the
+	// handshake as a whole is bounded by Config.HandshakeTimeout.
+	firstByteTimeout = 3 * time.Second
 )
 
 // listenSockets opens the Transport's UDP socket and, unless noTCP, a TCP
@@ -90,9 +96,9 @@ func tuneTCP(nc net.Conn, t *Transport) {
 }
 
 // tcpAcceptLoop takes TCP connections and hands each to a handshake
-// goroutine. It runs until Close.
+// goroutine, within the handshake slots. It runs until Close.
 func (t *Transport) tcpAcceptLoop() {
-	sem := make(chan struct{}, maxTCPHandshakes)
+	slots := &t.tcpSlots
 	var delay time.Duration
 	for {
 		nc, err := t.tcpLn.Accept()
@@ -115,26 +121,27 @@ func (t *Transport) tcpAcceptLoop() {
 			return
 		}
 		delay = 0
-		select {
-		case sem <- struct{}{}:
-		default:
-			t.log.Info("too many TCP handshakes in progress; dropping connection", "remote", nc.RemoteAddr())
+		slot, why := slots.take(nc)
+		if slot == nil {
+			t.log.Info("dropping TCP connection: "+why, "remote", nc.RemoteAddr())
 			nc.Close()
 			continue
 		}
 		t.wg.Go(func() {
-			defer func() { <-sem }()
-			t.acceptTCP(nc)
+			defer slots.give(slot)
+			t.acceptTCP(slot)
 		})
 	}
 }
 
 // acceptTCP runs the acceptor's side of the handshake (see doc.go, "TCP")
-// and queues the connection for Accept.
-func (t *Transport) acceptTCP(nc net.Conn) {
+// on slot's connection and queues the connection for Accept.
+func (t *Transport) acceptTCP(slot *handshakeSlot) {
+	nc := net.Conn(slot)
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
-	tuneTCP(nc, t)
+	tuneTCP(slot.Conn, t)
+	nc.SetReadDeadline(time.Now().Add(min(firstByteTimeout, t.cfg.HandshakeTimeout))) //nolint:errcheck // reported by Read
 	tc := tls.Server(nc, t.serverTLSTCP)
 	err := tc.HandshakeContext(ctx)
 	var d crypto.DeviceID

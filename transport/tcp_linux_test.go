@@ -47,7 +47,11 @@ func bbrAvailable(t *testing.T) {
 }
 
 func tcpConnOf(c *Conn) *net.TCPConn {
-	return c.l.(*tcpLink).mc.Conn.(*tls.Conn).NetConn().(*net.TCPConn)
+	nc := c.l.(*tcpLink).mc.Conn.(*tls.Conn).NetConn()
+	if s, ok := nc.(*handshakeSlot); ok { // accepted
+		nc = s.Conn
+	}
+	return nc.(*net.TCPConn)
 }
 
 func TestTCPBBR(t *testing.T) {

@@ -697,3 +697,51 @@ func TestDialAnyDevice(t *testing.T) {
 	_, err = stranger.DialTCP(ctx, b.TCPAddr().String(), AnyDevice)
 	assert.ErrorIs(t, err, ErrRefused)
 }
+
+// TestTCPHandshakeSlots: 80 idle TCP sockets from other sources (4 per
+// address, 127.0.0.2–21) take every handshake slot, and a real dial from
+// 127.0.0.1 still succeeds; a fifth socket from one address is dropped at
+// once.
+func TestTCPHandshakeSlots(t *testing.T) {
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+	addr := a.TCPAddr().String()
+
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := range 80 {
+		src := net.IPv4(127, 0, 0, byte(2+i/maxTCPHandshakesPerSource))
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		require.NoError(t, err)
+		idle = append(idle, c)
+	}
+	require.Eventually(t, func() bool { return a.tcpSlots.inUse() == maxTCPHandshakes },
+		10*time.Second, 5*time.Millisecond, "the idle sockets take every slot")
+
+	// A fifth socket from an address that has four is closed at once.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 21)}}
+	extra, err := d.DialContext(ctx, "tcp", addr)
+	require.NoError(t, err)
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck // the Read below reports
+	_, err = extra.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "dropped, not left waiting")
+
+	// The real dialer gets through, taking the slot of an idle socket.
+	out, in := connectTCP(t, ctx, b, a, aID)
+	s, err := out.OpenStream(ctx)
+	require.NoError(t, err)
+	require.NoError(t, WriteFrame(s, []byte("hello")))
+	rs, err := in.AcceptStream(ctx)
+	require.NoError(t, err)
+	msg, err := ReadFrame(rs, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(msg))
+}

@@ -120,6 +120,8 @@ type Transport struct {
 	conns  map[*Conn]struct{} // open connections, removed when they end
 
 	ice iceState // NAT traversal (ice.go); has its own lock
+
+	tcpSlots handshakeSlots // incoming TCP handshakes (slots.go); has its own lock
 }
 
 // New validates cfg, binds the sockets and starts accepting connections.

@@ -58,9 +58,12 @@ func (s TURNServer) String() string {
 	return "turn://" + url.User(s.User).String() + "@" + s.Addr
 }
 
-// ParseTURNServer parses "turn://USER:PASS@HOST:PORT" (the desktop's --turn
-// flag). The port defaults to 3478. USER and PASS may be percent-escaped.
-// Errors mention the input without its password.
+// ParseTURNServer parses "turn://USER:PASS@HOST:PORT" or, so that the
+// password need not appear on a command line, "turn://USER@HOST:PORT" (the
+// desktop's --turn flag, its password from a file or the environment):
+// then Pass is empty and must be set before use. The port defaults to 3478.
+// USER and PASS may be percent-escaped. Errors mention the input without
+// its password.
 func ParseTURNServer(s string) (TURNServer, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -69,9 +72,12 @@ func ParseTURNServer(s string) (TURNServer, error) {
 	if u.Scheme != "turn" {
 		return TURNServer{}, fmt.Errorf("transport: TURN server: scheme %q, want \"turn\"", u.Scheme)
 	}
-	pass, _ := u.User.Password()
-	if u.User == nil || u.User.Username() == "" || pass == "" {
-		return TURNServer{}, fmt.Errorf("transport: TURN server %q: needs USER:PASS@", u.Host)
+	if u.User == nil || u.User.Username() == "" {
+		return TURNServer{}, fmt.Errorf("transport: TURN server %q: needs USER@ (or USER:PASS@)", u.Host)
+	}
+	pass, hasPass := u.User.Password()
+	if hasPass && pass == "" {
+		return TURNServer{}, fmt.Errorf("transport: TURN server %q: empty password after USER:", u.Host)
 	}
 	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return TURNServer{}, fmt.Errorf("transport: TURN server %q: unexpected path or query", u.Host)

@@ -28,7 +28,7 @@ var program = cli.Program{
 			if *ui == "none" {
 				return func() {}, nil
 			}
-			stop, addr, err := serveUI(ctx, *ui, env.Engine, env.Log)
+			stop, addr, err := serveUI(ctx, *ui, env.LANName, env.Engine, env.Log)
 			if err != nil {
 				return nil, fmt.Errorf("web UI on %s: %w (use --ui ADDR or --ui none)", *ui, err)
 			}

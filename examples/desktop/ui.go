@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ td,th{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical
 </body></html>`))
 
 // serveUI starts the web UI on addr and returns a function that stops it.
-func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger) (stop func(), bound string, err error) {
+// lanName is the run's --lan-name ("" if none): NAME.local is then
+// accepted as the UI's host name too.
+func serveUI(ctx context.Context, addr, lanName string, e *sync.Engine, log *slog.Logger) (stop func(), bound string, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -64,7 +67,7 @@ func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(e.Status())
 	})
-	srv := &http.Server{Handler: hostCheck(ln.Addr(), mux), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: hostCheck(ln.Addr(), lanName, mux), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -80,27 +83,46 @@ func serveUI(ctx context.Context, addr string, e *sync.Engine, log *slog.Logger)
 	}, ln.Addr().String(), nil
 }
 
-// hostCheck refuses requests whose Host header is not an address of this
-// listener or a loopback name, so that a web page elsewhere cannot read the
-// UI through DNS rebinding (its requests carry the attacker's host name).
-// A UI served on a LAN address accepts that address and NAME.local names.
-func hostCheck(bound net.Addr, next http.Handler) http.Handler {
-	_, port, _ := net.SplitHostPort(bound.String())
+// hostCheck refuses requests whose Host header is not one of this UI's
+// own names, so that a web page elsewhere cannot read the UI through DNS
+// rebinding (its requests carry the attacker's host name, which may be any
+// NAME.local a device on the LAN announces): see hostAllowed.
+func hostCheck(bound net.Addr, lanName string, next http.Handler) http.Handler {
+	ta, _ := bound.(*net.TCPAddr)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, p, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host, p = r.Host, "80"
-		}
-		ok := p == port && (host == "localhost" || strings.HasSuffix(host, ".local"))
-		if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil && p == port {
-			ok = ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || isLocalIP(ip)
-		}
-		if !ok {
+		if ta == nil || !hostAllowed(r.Host, ta, lanName, isLocalIP) {
 			http.Error(w, "unexpected Host header", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hostAllowed reports whether host (a Host header) names the UI listening
+// on bound, with the listener's port: "localhost", a loopback address, the
+// listener's own address (for a wildcard listener, any address of this
+// machine, as local reports), or lanName + ".local" when a --lan-name is
+// configured. No other name is accepted, *.local ones included.
+func hostAllowed(host string, bound *net.TCPAddr, lanName string, local func(net.IP) bool) bool {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, "80"
+	}
+	if port != strconv.Itoa(bound.Port) {
+		return false
+	}
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if ip := net.ParseIP(strings.Trim(name, "[]")); ip != nil {
+		if ip.IsLoopback() {
+			return true
+		}
+		if bound.IP == nil || bound.IP.IsUnspecified() {
+			return local(ip)
+		}
+		return ip.Equal(bound.IP)
+	}
+	lanName = strings.TrimSuffix(strings.ToLower(lanName), ".local")
+	return name == "localhost" || (lanName != "" && name == lanName+".local")
 }
 
 // isLocalIP reports whether ip is one of this machine's addresses.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestStatusUI(t *testing.T) {
 	require.NoError(t, e.SetName("laptop"))
 	require.NoError(t, e.AddFolder(context.Background(), sync.FolderConfig{ID: "docs", Path: t.TempDir()}))
 
-	stop, addr, err := serveUI(context.Background(), "127.0.0.1:0", e, nil)
+	stop, addr, err := serveUI(context.Background(), "127.0.0.1:0", "laptop", e, nil)
 	require.NoError(t, err)
 	defer stop()
 
@@ -67,12 +68,14 @@ func TestUIRefusesForeignHost(t *testing.T) {
 	e, err := sync.New(sync.Config{Home: home, Identity: id})
 	require.NoError(t, err)
 	defer e.Close()
-	stop, addr, err := serveUI(context.Background(), "127.0.0.1:0", e, nil)
+	stop, addr, err := serveUI(context.Background(), "127.0.0.1:0", "laptop", e, nil)
 	require.NoError(t, err)
 	defer stop()
 	_, port, _ := strings.Cut(addr, ":")
 	for host, want := range map[string]int{
 		"evil.example:" + port: http.StatusMisdirectedRequest,
+		"evil.local:" + port:   http.StatusMisdirectedRequest,
+		"laptop.local:" + port: http.StatusOK,
 		"localhost:" + port:    http.StatusOK,
 		addr:                   http.StatusOK,
 	} {
@@ -83,5 +86,40 @@ func TestUIRefusesForeignHost(t *testing.T) {
 		require.NoError(t, err)
 		res.Body.Close()
 		assert.Equal(t, want, res.StatusCode, host)
+	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	lo := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 44997}
+	lan := &net.TCPAddr{IP: net.ParseIP("192.168.1.20"), Port: 44997}
+	wild := &net.TCPAddr{IP: net.IPv4zero, Port: 44997}
+	local := func(ip net.IP) bool { return ip.Equal(net.ParseIP("192.168.1.20")) || ip.IsLoopback() }
+	tests := []struct {
+		host    string
+		bound   *net.TCPAddr
+		lanName string
+		want    bool
+	}{
+		{"localhost:44997", lo, "", true},
+		{"LOCALHOST:44997", lo, "", true},
+		{"127.0.0.1:44997", lo, "", true},
+		{"[::1]:44997", lo, "", true},
+		{"127.0.0.1:8080", lo, "", false}, // another port
+		{"127.0.0.1", lo, "", false},      // port 80
+		{"evil.example:44997", lo, "", false},
+		{"evil.local:44997", lo, "laptop", false}, // any other .local name: DNS rebinding through mDNS
+		{"laptop.local:44997", lo, "", false},     // no --lan-name
+		{"laptop.local:44997", lan, "laptop", true},
+		{"Laptop.Local.:44997", lan, "laptop", true},
+		{"laptop.local:44997", lan, "laptop.local", true},
+		{"192.168.1.20:44997", lan, "laptop", true},
+		{"192.168.1.21:44997", lan, "laptop", false}, // a private address, not ours
+		{"10.0.0.1:44997", lan, "", false},
+		{"192.168.1.20:44997", wild, "", true}, // wildcard: this machine's addresses
+		{"192.168.1.21:44997", wild, "", false},
+		{"laptopXlocal:44997", lan, "laptop", false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, hostAllowed(tt.host, tt.bound, tt.lanName, local), "%s (bound %s, lan name %q)", tt.host, tt.bound, tt.lanName)
 	}
 }

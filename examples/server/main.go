@@ -10,7 +10,9 @@
 // peer add, status, …); `run` adds:
 //
 //	--stun-listen HOST:PORT   STUN (and TURN) on UDP, default :3478
-//	--turn-user U --turn-pass P  enable TURN relaying with these credentials
+//	--turn-user U             enable TURN relaying for user U; the password
+//	                          from --turn-pass-file FILE or $PEERSYNC_TURN_PASS
+//	                          (or --turn-pass P, visible to every local user)
 //	--turn-relay-ip IP        the public IP relays are announced at
 package main
 
@@ -26,15 +28,18 @@ var program = cli.Program{
 	Name:            "server",
 	ServeRendezvous: true,
 	Summary:         "server: the always-on peersync peer, with STUN/TURN for devices behind NATs",
-	RunUsage:        "[--stun-listen HOST:PORT|none] [--turn-user U --turn-pass P] [--turn-relay-ip IP]",
+	RunUsage:        "[--stun-listen HOST:PORT|none] [--turn-user U] [--turn-relay-ip IP]",
 	Services: func(fs *flag.FlagSet) func(context.Context, cli.Env) (func(), error) {
 		stunListen := fs.String("stun-listen", ":3478", "UDP HOST:PORT for STUN (and TURN), or none")
-		user := fs.String("turn-user", "", "TURN user name (enables TURN, with --turn-pass)")
-		pass := fs.String("turn-pass", "", "TURN password")
+		user := fs.String("turn-user", "", "TURN user name (enables TURN; the password from --turn-pass-file or $PEERSYNC_TURN_PASS)")
+		pass := fs.String("turn-pass", "", "TURN password (visible to every local user: prefer --turn-pass-file or $PEERSYNC_TURN_PASS)")
 		relayIP := fs.String("turn-relay-ip", "", "public IP address of this server for TURN relays")
 		return func(ctx context.Context, env cli.Env) (func(), error) {
 			if *stunListen == "none" {
 				return func() {}, nil
+			}
+			if *pass == "" {
+				*pass = env.TURNPass
 			}
 			r, err := startRelay(relayConfig{Listen: *stunListen, User: *user, Pass: *pass, RelayIP: *relayIP, Log: env.Log})
 			if err != nil {

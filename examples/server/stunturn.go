@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/pion/turn/v5"
@@ -46,7 +47,7 @@ func startRelay(cfg relayConfig) (*relay, error) {
 		cfg.Realm = "peersync"
 	}
 	if (cfg.User == "") != (cfg.Pass == "") {
-		return nil, errors.New("TURN needs both --turn-user and --turn-pass")
+		return nil, errors.New("TURN needs both --turn-user and a password (--turn-pass-file FILE or $PEERSYNC_TURN_PASS)")
 	}
 	if strings.ContainsAny(cfg.User, ":") {
 		return nil, errors.New("--turn-user may not contain ':'")
@@ -89,7 +90,7 @@ func startRelay(cfg relayConfig) (*relay, error) {
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn:        conn,
-			PermissionHandler: permitPeer(cfg.AllowLocalPeers),
+			PermissionHandler: permitPeer(cfg.AllowLocalPeers, ownAddrs(relayIP, conn.LocalAddr())),
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
 				RelayAddress: relayIP,
 				Address:      relayBindHost(relayIP),
@@ -119,16 +120,73 @@ func (r *relay) Addr() net.Addr { return r.conn.LocalAddr() }
 // Close stops the server and closes its socket.
 func (r *relay) Close() error { return r.srv.Close() }
 
+// refusedRanges are never relayed to, on top of loopback, private,
+// link-local, multicast and unspecified addresses: "this network"
+// (0.0.0.0/8), carrier-grade NAT (100.64.0.0/10, often the provider's own
+// network), benchmarking (198.18.0.0/15) and reserved space (240.0.0.0/4,
+// which holds the limited broadcast 255.255.255.255).
+var refusedRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// ownAddrs returns the server's own addresses, which relays must not
+// reach (its other services, or the relay itself in a loop): the relay IP,
+// the listening address, every interface address, and each IPv4
+// interface network's directed broadcast address.
+func ownAddrs(relayIP net.IP, listen net.Addr) map[netip.Addr]bool {
+	own := make(map[netip.Addr]bool)
+	add := func(ip net.IP) {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			own[a.Unmap()] = true
+		}
+	}
+	add(relayIP)
+	if ua, ok := listen.(*net.UDPAddr); ok {
+		add(ua.IP)
+	}
+	addrs, _ := net.InterfaceAddrs() // on error, the relay and listen addresses still count
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		add(ipn.IP)
+		if ip4 := ipn.IP.To4(); ip4 != nil && len(ipn.Mask) == net.IPv4len {
+			bcast := make(net.IP, net.IPv4len)
+			for i := range bcast {
+				bcast[i] = ip4[i] | ^ipn.Mask[i]
+			}
+			add(bcast)
+		}
+	}
+	return own
+}
+
 // permitPeer is the TURN permission check: relays may reach public unicast
-// addresses only, unless local peers are allowed.
-func permitPeer(allowLocal bool) func(net.Addr, net.IP) bool {
+// addresses only, never the server's own (own) nor a refused range. With
+// allowLocal (tests on one machine), loopback, private and own addresses
+// are allowed too.
+func permitPeer(allowLocal bool, own map[netip.Addr]bool) func(net.Addr, net.IP) bool {
 	return func(_ net.Addr, peer net.IP) bool {
-		if peer == nil || peer.IsUnspecified() || peer.IsMulticast() {
+		a, ok := netip.AddrFromSlice(peer)
+		if !ok {
 			return false
+		}
+		a = a.Unmap()
+		if a.IsUnspecified() || a.IsMulticast() {
+			return false
+		}
+		for _, p := range refusedRanges {
+			if p.Contains(a) {
+				return false
+			}
 		}
 		if allowLocal {
 			return true
 		}
-		return !(peer.IsLoopback() || peer.IsPrivate() || peer.IsLinkLocalUnicast() || peer.IsLinkLocalMulticast())
+		return !own[a] && !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast())
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -109,13 +110,47 @@ func TestRelayConfigErrors(t *testing.T) {
 }
 
 func TestPermitPeer(t *testing.T) {
-	strict, local := permitPeer(false), permitPeer(true)
-	for ip, want := range map[string]bool{
-		"203.0.113.9": true, "127.0.0.1": false, "10.1.2.3": false, "192.168.1.1": false,
-		"169.254.169.254": false, "::1": false, "fe80::1": false, "0.0.0.0": false, "224.0.0.1": false,
-	} {
-		assert.Equal(t, want, strict(nil, net.ParseIP(ip)), ip)
+	own := ownAddrs(net.ParseIP("198.51.100.7"), &net.UDPAddr{IP: net.ParseIP("198.51.100.8"), Port: 3478})
+	own[netip.MustParseAddr("198.51.100.255")] = true // as if an interface had 198.51.100.0/24
+	strict, local := permitPeer(false, own), permitPeer(true, own)
+	tests := []struct {
+		ip            string
+		strict, local bool
+	}{
+		{"203.0.113.9", true, true},
+		{"2001:db8::1", true, true},
+		{"127.0.0.1", false, true},
+		{"::1", false, true},
+		{"10.1.2.3", false, true},
+		{"192.168.1.1", false, true},
+		{"169.254.169.254", false, true},
+		{"fe80::1", false, true},
+		{"198.51.100.7", false, true},   // the relay address
+		{"198.51.100.8", false, true},   // the listening address
+		{"198.51.100.255", false, true}, // a directed broadcast address
+		{"0.0.0.0", false, false},
+		{"0.1.2.3", false, false},
+		{"100.64.0.1", false, false},
+		{"100.127.255.254", false, false},
+		{"198.18.0.1", false, false},
+		{"198.19.255.1", false, false},
+		{"240.0.0.1", false, false},
+		{"255.255.255.255", false, false},
+		{"::ffff:100.64.0.1", false, false},
+		{"224.0.0.1", false, false},
+		{"ff02::1", false, false},
+		{"100.128.0.1", true, true}, // just outside 100.64.0.0/10
+		{"198.20.0.1", true, true},  // just outside 198.18.0.0/15
 	}
-	assert.True(t, local(nil, net.ParseIP("127.0.0.1")))
-	assert.False(t, local(nil, net.ParseIP("224.0.0.1")))
+	for _, tt := range tests {
+		assert.Equal(t, tt.strict, strict(nil, net.ParseIP(tt.ip)), "strict %s", tt.ip)
+		assert.Equal(t, tt.local, local(nil, net.ParseIP(tt.ip)), "local %s", tt.ip)
+	}
+}
+
+func TestOwnAddrsHasInterfaces(t *testing.T) {
+	own := ownAddrs(net.ParseIP("203.0.113.1"), &net.UDPAddr{IP: net.IPv4zero, Port: 3478})
+	assert.True(t, own[netip.MustParseAddr("203.0.113.1")], "the relay IP")
+	assert.True(t, own[netip.MustParseAddr("127.0.0.1")], "an interface address")
+	assert.True(t, own[netip.MustParseAddr("127.255.255.255")], "loopback's broadcast address")
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/sync"
-	"github.com/peersync/peersync/transport"
 )
 
 // Program describes one example program to the shared command line.
@@ -51,6 +50,11 @@ type Env struct {
 	Home   string
 	Log    *slog.Logger
 	Stdout io.Writer
+	// TURNPass is the TURN password from --turn-pass-file or the
+	// PEERSYNC_TURN_PASS environment variable; "" if neither is given.
+	TURNPass string
+	// LANName is run's --lan-name without ".local"; "" if not given.
+	LANName string
 }
 
 // Main runs the program with os.Args and exits: status 2 for a wrong command
@@ -90,7 +94,7 @@ Commands:
                                      scan now, commit each change, print the commits
   peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
   run [--listen HOST:PORT] [--rendezvous [DEVICEID@]HOST:PORT] [--stun HOST:PORT]...
-      [--turn turn://USER:PASS@HOST:PORT]...
+      [--turn turn://USER@HOST:PORT]... [--turn-pass-file FILE]
       [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
                                      the daemon (the default command); Ctrl-C stops it.
                                      It announces itself and finds peers on the LAN with
@@ -453,7 +457,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 	var stun multiFlag
 	fs.Var(&stun, "stun", "HOST:PORT of a STUN server (repeatable; default: the rendezvous host, port 3478)")
 	var turns multiFlag
-	fs.Var(&turns, "turn", "turn://USER:PASS@HOST:PORT relay for peers behind symmetric NATs (repeatable)")
+	fs.Var(&turns, "turn", "turn://USER@HOST:PORT relay for peers behind symmetric NATs (repeatable); the password from --turn-pass-file or $"+turnPassEnv+" (turn://USER:PASS@… works too, but shows the password to every local user)")
+	turnPassFile := fs.String("turn-pass-file", "", "file holding the TURN password (one line), instead of $"+turnPassEnv)
 	lanName := fs.String("lan-name", "", "also answer mDNS for NAME.local, so phones on the LAN can open a web view served on a LAN address by name")
 	var startServices func(context.Context, Env) (func(), error)
 	if a.prog.Services != nil {
@@ -492,13 +497,11 @@ func (a *app) run(ctx context.Context, args []string) error {
 	if len(stun) > 0 {
 		cfg.STUNServers = stun
 	}
-	for _, u := range turns {
-		ts, err := transport.ParseTURNServer(u)
-		if err != nil {
-			return UsageError{fmt.Sprintf("--turn: %v", err)}
-		}
-		cfg.TURNServers = append(cfg.TURNServers, ts)
+	turnList, turnPass, err := turnServers(turns, *turnPassFile)
+	if err != nil {
+		return err
 	}
+	cfg.TURNServers = turnList
 	e, created, err := a.engine(cfg)
 	if err != nil {
 		return err
@@ -512,7 +515,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if startServices != nil {
-		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout})
+		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName})
 		if err != nil {
 			return err
 		}
