@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -102,83 +101,6 @@ func connect(t *testing.T, ctx context.Context, a, b *Transport, bID *crypto.Ide
 	r := <-accepted
 	require.NoError(t, r.err)
 	return out, r.c
-}
-
-func TestDialAcceptStreams(t *testing.T) {
-	ctx := testContext(t)
-	aID, bID := newIdentity(t), newIdentity(t)
-	a := newTransport(t, aID, allow(bID), nil)
-	b := newTransport(t, bID, allow(aID), nil)
-
-	out, in := connect(t, ctx, a, b, bID)
-	assert.Equal(t, bID.DeviceID(), out.Peer())
-	assert.Equal(t, aID.DeviceID(), in.Peer())
-	assert.True(t, out.Outgoing())
-	assert.False(t, in.Outgoing())
-	assert.Equal(t, b.LocalAddr().String(), out.RemoteAddr().String())
-	assert.Equal(t, a.LocalAddr().String(), in.RemoteAddr().String())
-	assert.Equal(t, a.LocalAddr().String(), out.LocalAddr().String())
-	assert.Nil(t, out.Err())
-
-	t.Run("echo and half-close", func(t *testing.T) {
-		s, err := out.OpenStream(ctx)
-		require.NoError(t, err)
-		require.NoError(t, WriteFrame(s, []byte("ping")))
-		rs, err := in.AcceptStream(ctx)
-		require.NoError(t, err)
-		msg, err := ReadFrame(rs, 0)
-		require.NoError(t, err)
-		assert.Equal(t, "ping", string(msg))
-
-		// We close our write side: the peer reads EOF and can still answer.
-		require.NoError(t, s.Close())
-		_, err = ReadFrame(rs, 0)
-		assert.ErrorIs(t, err, io.EOF)
-		require.NoError(t, WriteFrame(rs, []byte("pong")))
-		require.NoError(t, rs.Close())
-		msg, err = ReadFrame(s, 0)
-		require.NoError(t, err)
-		assert.Equal(t, "pong", string(msg))
-		_, err = s.Read(make([]byte, 1))
-		assert.ErrorIs(t, err, io.EOF)
-	})
-
-	t.Run("8 MiB each way", func(t *testing.T) { checkBulkBothWays(t, ctx, out, in, 8<<20) })
-
-	t.Run("abort and deadlines", func(t *testing.T) {
-		s, err := out.OpenStream(ctx)
-		require.NoError(t, err)
-		_, err = s.Write([]byte("x"))
-		require.NoError(t, err)
-		rs, err := in.AcceptStream(ctx)
-		require.NoError(t, err)
-		require.NoError(t, rs.SetDeadline(time.Now().Add(50*time.Millisecond)))
-		_, err = io.ReadFull(rs, make([]byte, 2))
-		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-		require.NoError(t, rs.SetDeadline(time.Time{}))
-
-		s.Abort()
-		_, err = io.ReadAll(rs)
-		var se *StreamResetError
-		assert.ErrorAs(t, err, &se)
-	})
-
-	t.Run("CloseWithError reaches the peer", func(t *testing.T) {
-		require.NoError(t, in.CloseWithError(42, "bye"))
-		select {
-		case <-out.Done():
-		case <-ctx.Done():
-			t.Fatal("Done did not fire on remote close")
-		}
-		var ae *CloseError
-		require.ErrorAs(t, out.Err(), &ae)
-		assert.EqualValues(t, 42, ae.Code)
-		assert.Equal(t, "bye", ae.Message)
-		assert.True(t, ae.Remote)
-		_, err := out.OpenStream(ctx)
-		assert.Error(t, err)
-		assert.NoError(t, out.Close(), "closing a closed connection")
-	})
 }
 
 func TestRefusedDialer(t *testing.T) {
