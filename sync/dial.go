@@ -12,6 +12,7 @@ import (
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/transport"
+	"github.com/peersync/peersync/transport/rendezvous"
 )
 
 const (
@@ -43,7 +44,7 @@ type dialAttempt struct {
 // rendezvous last (peers behind NATs, no known address). ICE is left out
 // while its backoff runs. The rendezvous itself (isRV) is dialed QUIC
 // first.
-func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs []string, rv *transport.RendezvousClient, isRV bool) []dialAttempt {
+func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs []string, rv *rendezvous.Client, isRV bool) []dialAttempt {
 	var out []dialAttempt
 	for _, addr := range addrs {
 		tcp := dialAttempt{name: "tcp " + addr, dial: func(ctx context.Context) (*transport.Conn, error) {

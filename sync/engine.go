@@ -18,6 +18,7 @@ import (
 	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
+	"github.com/peersync/peersync/transport/rendezvous"
 )
 
 // Errors callers may branch on.
@@ -143,10 +144,10 @@ type Engine struct {
 	// quicWinsRace, in tests, leaves TCP out of dial races (as when QUIC's
 	// shorter handshake wins over a long round trip); upgrades still use it.
 	quicWinsRace bool
-	tr           *transport.Transport        // non-nil while running
-	disc         *discovery.Discoverer       // non-nil while running with Discovery
-	rvServer     *transport.RendezvousServer // non-nil while running with ServeRendezvous
-	rv           *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
+	tr           *transport.Transport  // non-nil while running
+	disc         *discovery.Discoverer // non-nil while running with Discovery
+	rvServer     *rendezvous.Server    // non-nil while running with ServeRendezvous
+	rv           *rendezvous.Client    // our registration at Config.Rendezvous, while it is up
 	closed       bool
 	running      bool
 	cancelRun    context.CancelFunc

@@ -16,6 +16,7 @@ import (
 	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
+	"github.com/peersync/peersync/transport/rendezvous"
 )
 
 // Run syncs until ctx is done or Close is called: it listens on
@@ -64,9 +65,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			return fmt.Errorf("sync: discovery: %w", err)
 		}
 	}
-	var rvServer *transport.RendezvousServer
+	var rvServer *rendezvous.Server
 	if e.cfg.ServeRendezvous {
-		rvServer = transport.NewRendezvousServer(e.log)
+		rvServer = rendezvous.NewServer(e.log)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	e.running, e.tr, e.disc, e.rvServer, e.cancelRun, e.runDone = true, tr, disc, rvServer, cancel, make(chan struct{})
@@ -254,7 +255,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 	if err := transport.WriteFrame(s, b); err != nil {
 		return err
 	}
-	rv, err := transport.NewRendezvousClient(ctx, s, e.log)
+	rv, err := rendezvous.NewClient(ctx, s, e.log)
 	if err != nil {
 		s.Abort()
 		return err

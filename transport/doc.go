@@ -224,8 +224,8 @@
 //
 // Peers behind NATs connect with ICE (pion/ice v4) and then QUIC on the path
 // ICE punched. Signaling — exchanging ICE credentials and candidates — goes
-// through a Signaling the caller provides (the rendezvous, later; a channel
-// in tests):
+// through a Signaling the caller provides (the rendezvous client of package
+// transport/rendezvous; a channel in tests):
 //
 //	// dialing side (ICE controlling):
 //	cfg := transport.ICEConfig{
@@ -236,7 +236,7 @@
 //
 //	// accepting side, in the loop that receives signaling messages:
 //	from, msg, err := sig.Recv(ctx)
-//	if s, err := transport.ParseSignal(msg); err == nil && s.Type == transport.SignalOffer {
+//	if _, offer, err := transport.SignalSession(msg); err == nil && offer {
 //		conn, err := tr.AcceptICE(ctx, from, msg, sig, cfg) // refuses devices Authorize refuses
 //	}
 //
@@ -268,6 +268,30 @@
 // QUIC by itself, so we tie them. If ICE later prefers another pair, QUIC
 // stays on the first one (its keepalives, every IdleTimeout/3, keep that
 // mapping open too).
+//
+// Signaling message (UTF-8 JSON, at most MaxSignalSize = 16 KiB; unknown
+// fields are ignored, anything else malformed is refused with ErrBadSignal):
+//
+//	{
+//	  "v": 1,                                   // the version; others are refused
+//	  "type": "offer",                          // "offer" (dialer) or "answer" (acceptor)
+//	  "session": "3f2a…(32 lowercase hex)",     // chosen by the offerer, echoed in the answer
+//	  "ufrag": "…",                             // ICE username fragment: 4–256 of [A-Za-z0-9+/]
+//	  "pwd": "…",                               // ICE password: 22–256 of [A-Za-z0-9+/]
+//	  "candidates": [                           // at most 32, each at most 256 bytes
+//	    "1 1 udp 2130706431 192.0.2.10 44996 typ host",
+//	    "2 1 udp 1694498815 203.0.113.7 61234 typ srflx raddr 192.0.2.10 rport 44996"
+//	  ]
+//	}
+//
+// Candidates are RFC 8839 candidate-attribute values (with or without the
+// "candidate:" prefix); each must be UDP with an IP literal address (no
+// hostnames or mDNS names: no lookups are made for a peer's input) and a
+// port in 1–65535. Candidates are not trickled: each side sends all of its
+// own in one message, after gathering (bounded by ICEConfig.STUNTimeout);
+// beyond 32, host candidates are left out first. Relay candidates ("typ
+// relay", with the TURN client's local socket as raddr/rport) are listed
+// first.
 //
 // # Shared socket
 //
@@ -375,28 +399,4 @@
 // connection, the idle timeout through a proxy that goes silent, the
 // shared port number, NoTCP, and BBR read back with getsockopt on both
 // ends. FuzzCloseMessage covers the control stream's parser.
-//
-// Signaling message (UTF-8 JSON, at most MaxSignalSize = 16 KiB; unknown
-// fields are ignored, anything else malformed is refused with ErrBadSignal):
-//
-//	{
-//	  "v": 1,                                   // SignalVersion; others are refused
-//	  "type": "offer",                          // "offer" (dialer) or "answer" (acceptor)
-//	  "session": "3f2a…(32 lowercase hex)",     // chosen by the offerer, echoed in the answer
-//	  "ufrag": "…",                             // ICE username fragment: 4–256 of [A-Za-z0-9+/]
-//	  "pwd": "…",                               // ICE password: 22–256 of [A-Za-z0-9+/]
-//	  "candidates": [                           // at most 32, each at most 256 bytes
-//	    "1 1 udp 2130706431 192.0.2.10 44996 typ host",
-//	    "2 1 udp 1694498815 203.0.113.7 61234 typ srflx raddr 192.0.2.10 rport 44996"
-//	  ]
-//	}
-//
-// Candidates are RFC 8839 candidate-attribute values (with or without the
-// "candidate:" prefix); each must be UDP with an IP literal address (no
-// hostnames or mDNS names: no lookups are made for a peer's input) and a
-// port in 1–65535. Candidates are not trickled: each side sends all of its
-// own in one message, after gathering (bounded by ICEConfig.STUNTimeout);
-// beyond 32, host candidates are left out first. Relay candidates ("typ
-// relay", with the TURN client's local socket as raddr/rport) are listed
-// first.
 package transport

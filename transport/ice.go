@@ -32,14 +32,15 @@ const (
 // no working candidate pair, or lost the one it had.
 var ErrICEFailed = errors.New("transport: ICE failed")
 
-// Signaling carries ICE signaling messages (see ParseSignal) between this
-// device and its peers: the rendezvous server in production, a channel in
-// tests. Messages are opaque to it.
+// Signaling carries ICE signaling messages (at most MaxSignalSize bytes;
+// their format is in doc.go) between this device and its peers: the
+// rendezvous (package transport/rendezvous) in production, a channel in
+// tests. Messages are opaque to it, but for routing (SignalSession).
 //
 // DialICE sends its offer with Send and then reads with Recv until the
 // answer to that offer arrives, ignoring messages from other devices or for
 // other sessions; so a Signaling given to DialICE should deliver only that
-// attempt's messages (a dispatcher routes by Signal.Session). AcceptICE only
+// attempt's messages (a dispatcher routes by SignalSession). AcceptICE only
 // sends.
 type Signaling interface {
 	// Send delivers msg to the device to.
@@ -419,7 +420,7 @@ func limitCandidates(cands []string) []string {
 // addRemote gives the agent the peer's candidates. A peer's relay
 // candidate is an ordinary UDP address to us (its TURN server forwards what
 // we send there).
-func (s *iceSession) addRemote(sig *Signal) error {
+func (s *iceSession) addRemote(sig *signalMsg) error {
 	for _, raw := range sig.Candidates {
 		c, err := parseCandidate(raw) // validated already; parse again for a fresh value
 		if err != nil {
@@ -619,7 +620,7 @@ func (t *Transport) dialICE(ctx context.Context, peer crypto.DeviceID, sig Signa
 	if err != nil {
 		return nil, err
 	}
-	offer := &Signal{Version: SignalVersion, Type: SignalOffer, Session: newSessionID(), Ufrag: ufrag, Pwd: pwd, Candidates: cands}
+	offer := &signalMsg{Version: signalVersion, Type: signalOffer, Session: newSessionID(), Ufrag: ufrag, Pwd: pwd, Candidates: cands}
 	b, err := offer.marshal()
 	if err != nil {
 		return nil, fmt.Errorf("transport: ICE offer: %w", err)
@@ -677,7 +678,7 @@ func (t *Transport) dialICE(ctx context.Context, peer crypto.DeviceID, sig Signa
 }
 
 // recvAnswer reads sig until the answer for session arrives from peer.
-func (t *Transport) recvAnswer(ctx context.Context, peer crypto.DeviceID, sig Signaling, session string) (*Signal, error) {
+func (t *Transport) recvAnswer(ctx context.Context, peer crypto.DeviceID, sig Signaling, session string) (*signalMsg, error) {
 	for {
 		from, msg, err := sig.Recv(ctx)
 		if err != nil {
@@ -690,11 +691,11 @@ func (t *Transport) recvAnswer(ctx context.Context, peer crypto.DeviceID, sig Si
 			t.log.Debug("ignoring signaling message from another device", "device", from, "want", peer)
 			continue
 		}
-		a, err := ParseSignal(msg)
+		a, err := parseSignal(msg)
 		if err != nil {
 			return nil, fmt.Errorf("transport: ICE answer from %s: %w", peer.Short(), err)
 		}
-		if a.Type != SignalAnswer || a.Session != session {
+		if a.Type != signalAnswer || a.Session != session {
 			t.log.Debug("ignoring signaling message", "device", from, "type", a.Type, "session", a.Session)
 			continue
 		}
@@ -731,11 +732,11 @@ func (t *Transport) AcceptICE(ctx context.Context, from crypto.DeviceID, offer [
 		t.log.Info("refused ICE offer", "device", from, "err", err)
 		return nil, &crypto.PeerError{Device: from, Err: err}
 	}
-	o, err := ParseSignal(offer)
+	o, err := parseSignal(offer)
 	if err != nil {
 		return nil, fmt.Errorf("transport: ICE offer from %s: %w", from.Short(), err)
 	}
-	if o.Type != SignalOffer {
+	if o.Type != signalOffer {
 		return nil, fmt.Errorf("transport: ICE offer from %s: %w: type %q", from.Short(), ErrBadSignal, o.Type)
 	}
 	ctx, cancel := t.callContext(ctx)
@@ -766,12 +767,12 @@ func (t *Transport) AcceptICE(ctx context.Context, from crypto.DeviceID, offer [
 	return c, nil
 }
 
-func (t *Transport) acceptICE(ctx context.Context, from crypto.DeviceID, o *Signal, sig Signaling, s *iceSession, w *iceWaiter) (*Conn, error) {
+func (t *Transport) acceptICE(ctx context.Context, from crypto.DeviceID, o *signalMsg, sig Signaling, s *iceSession, w *iceWaiter) (*Conn, error) {
 	ufrag, pwd, cands, err := s.gather(ctx)
 	if err != nil {
 		return nil, err
 	}
-	answer := &Signal{Version: SignalVersion, Type: SignalAnswer, Session: o.Session, Ufrag: ufrag, Pwd: pwd, Candidates: cands}
+	answer := &signalMsg{Version: signalVersion, Type: signalAnswer, Session: o.Session, Ufrag: ufrag, Pwd: pwd, Candidates: cands}
 	b, err := answer.marshal()
 	if err != nil {
 		return nil, fmt.Errorf("transport: ICE answer: %w", err)

@@ -420,11 +420,11 @@ func (r *routedSignal) dispatch(ctx context.Context, tr *Transport) {
 		if err != nil {
 			return
 		}
-		s, err := ParseSignal(msg)
+		s, err := parseSignal(msg)
 		if err != nil {
 			continue
 		}
-		if s.Type == SignalAnswer {
+		if s.Type == signalAnswer {
 			r.answers <- memMsg{from, msg}
 			continue
 		}

@@ -9,20 +9,21 @@ import (
 	"github.com/pion/ice/v4"
 )
 
-// MaxSignalSize is the largest signaling message ParseSignal accepts.
+// MaxSignalSize is the largest ICE signaling message DialICE and AcceptICE
+// send or accept.
 const MaxSignalSize = 16 << 10
 
-// SignalVersion is the signaling format version this package writes and
+// signalVersion is the signaling format version this package writes and
 // reads ("v" in the JSON). A message with another version is rejected.
-const SignalVersion = 1
+const signalVersion = 1
 
-// Signal types.
+// Types of signalMsg.
 const (
-	SignalOffer  = "offer"  // from the dialing (ICE-controlling) side
-	SignalAnswer = "answer" // from the accepting (ICE-controlled) side
+	signalOffer  = "offer"  // from the dialing (ICE-controlling) side
+	signalAnswer = "answer" // from the accepting (ICE-controlled) side
 )
 
-// Limits on the fields of a Signal (see doc.go, "NAT traversal").
+// Limits on the fields of a signalMsg (see doc.go, "NAT traversal").
 const (
 	maxSignalCandidates  = 32
 	maxCandidateLen      = 256
@@ -32,33 +33,34 @@ const (
 	signalSessionHexSize = 32 // 16 random bytes, lowercase hex
 )
 
-// ErrBadSignal is wrapped by every error ParseSignal returns.
+// ErrBadSignal is wrapped by the errors of a malformed signaling message:
+// from DialICE, AcceptICE and SignalSession.
 var ErrBadSignal = errors.New("transport: bad signaling message")
 
-// Signal is one ICE signaling message: an offer (DialICE) or an answer
+// signalMsg is one ICE signaling message: an offer (DialICE) or an answer
 // (AcceptICE), carrying the sender's ICE credentials and all its candidates
 // (no trickling). Its JSON form is the wire format; see doc.go.
-type Signal struct {
+type signalMsg struct {
 	Version    int      `json:"v"`
-	Type       string   `json:"type"`       // SignalOffer or SignalAnswer
+	Type       string   `json:"type"`       // signalOffer or signalAnswer
 	Session    string   `json:"session"`    // 32 lowercase hex digits, chosen by the offerer, echoed in the answer
 	Ufrag      string   `json:"ufrag"`      // ICE username fragment, 4–256 ice-chars
 	Pwd        string   `json:"pwd"`        // ICE password, 22–256 ice-chars
 	Candidates []string `json:"candidates"` // RFC 8839 candidate-attribute values, UDP, IP literals only
 }
 
-// ParseSignal decodes and validates a signaling message from the network.
+// parseSignal decodes and validates a signaling message from the network.
 // Unknown JSON fields are ignored (a later minor addition); anything else
 // out of shape is an error wrapping ErrBadSignal: more than MaxSignalSize
 // bytes, another version or type, a malformed session or credential, more
 // than 32 candidates, or a candidate that does not parse, is not UDP, or
 // names a host instead of an IP address (no DNS or mDNS lookups are ever
 // made for a peer's candidates).
-func ParseSignal(b []byte) (*Signal, error) {
+func parseSignal(b []byte) (*signalMsg, error) {
 	if len(b) > MaxSignalSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrBadSignal, len(b), MaxSignalSize)
 	}
-	var s Signal
+	var s signalMsg
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSignal, err)
 	}
@@ -68,11 +70,11 @@ func ParseSignal(b []byte) (*Signal, error) {
 	return &s, nil
 }
 
-func (s *Signal) validate() error {
-	if s.Version != SignalVersion {
-		return fmt.Errorf("version %d, want %d", s.Version, SignalVersion)
+func (s *signalMsg) validate() error {
+	if s.Version != signalVersion {
+		return fmt.Errorf("version %d, want %d", s.Version, signalVersion)
 	}
-	if s.Type != SignalOffer && s.Type != SignalAnswer {
+	if s.Type != signalOffer && s.Type != signalAnswer {
 		return fmt.Errorf("type %q", s.Type)
 	}
 	if !isSessionID(s.Session) {
@@ -95,7 +97,7 @@ func (s *Signal) validate() error {
 	return nil
 }
 
-// parseCandidate parses one candidate of a Signal, enforcing our limits.
+// parseCandidate parses one candidate of a signalMsg, enforcing our limits.
 func parseCandidate(raw string) (ice.Candidate, error) {
 	if len(raw) > maxCandidateLen {
 		return nil, fmt.Errorf("candidate of %d bytes, more than %d", len(raw), maxCandidateLen)
@@ -123,7 +125,7 @@ func parseCandidate(raw string) (ice.Candidate, error) {
 	return c, nil
 }
 
-func (s *Signal) marshal() ([]byte, error) {
+func (s *signalMsg) marshal() ([]byte, error) {
 	return json.Marshal(s)
 }
 
@@ -154,4 +156,17 @@ func isICEChars(s string, min int) bool {
 		}
 	}
 	return true
+}
+
+// SignalSession reads an ICE signaling message (a Signaling carries them)
+// far enough to route it: its session (chosen by the offer, echoed by its
+// answer) and whether it is an offer (from DialICE, to be passed to
+// AcceptICE) or an answer (to the DialICE waiting for that session). It
+// validates the whole message; errors wrap ErrBadSignal.
+func SignalSession(msg []byte) (session string, offer bool, err error) {
+	s, err := parseSignal(msg)
+	if err != nil {
+		return "", false, err
+	}
+	return s.Session, s.Type == signalOffer, nil
 }

@@ -16,8 +16,8 @@ const (
 	srflxCand   = "987654321 1 udp 1694498815 203.0.113.7 40000 typ srflx raddr 192.0.2.1 rport 44996"
 )
 
-func validSignal() Signal {
-	return Signal{Version: 1, Type: SignalOffer, Session: testSession, Ufrag: "abcdEFGH", Pwd: testPwd,
+func validSignal() signalMsg {
+	return signalMsg{Version: 1, Type: signalOffer, Session: testSession, Ufrag: "abcdEFGH", Pwd: testPwd,
 		Candidates: []string{hostCand, srflxCand}}
 }
 
@@ -34,11 +34,11 @@ func signalJSON(t *testing.T, edit func(m map[string]any)) []byte {
 }
 
 func TestParseSignal(t *testing.T) {
-	s, err := ParseSignal(signalJSON(t, func(map[string]any) {}))
+	s, err := parseSignal(signalJSON(t, func(map[string]any) {}))
 	require.NoError(t, err)
 	assert.Equal(t, validSignal(), *s)
 
-	s, err = ParseSignal(signalJSON(t, func(m map[string]any) { m["future"] = []int{1}; m["candidates"] = nil }))
+	s, err = parseSignal(signalJSON(t, func(m map[string]any) { m["future"] = []int{1}; m["candidates"] = nil }))
 	require.NoError(t, err, "unknown fields are ignored; no candidates is allowed")
 	assert.Empty(t, s.Candidates)
 
@@ -89,20 +89,20 @@ func TestParseSignal(t *testing.T) {
 			if tt.edit != nil {
 				raw = signalJSON(t, tt.edit)
 			}
-			_, err := ParseSignal(raw)
+			_, err := parseSignal(raw)
 			assert.ErrorIs(t, err, ErrBadSignal)
 		})
 	}
 }
 
-// FuzzParseSignal checks that ParseSignal never panics, and that what it
+// FuzzParseSignal checks that parseSignal never panics, and that what it
 // accepts survives our own encoding unchanged. Seeds: testdata/fuzz/FuzzParseSignal.
 func FuzzParseSignal(f *testing.F) {
 	good, _ := json.Marshal(validSignal())
 	f.Add(good)
 	f.Add([]byte(`{"v":1,"type":"answer","session":"` + testSession + `","ufrag":"abcd","pwd":"` + testPwd + `","candidates":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := ParseSignal(b)
+		s, err := parseSignal(b)
 		if err != nil {
 			if s != nil {
 				t.Fatal("signal returned with an error")
@@ -113,7 +113,7 @@ func FuzzParseSignal(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s2, err := ParseSignal(again)
+		s2, err := parseSignal(again)
 		if err != nil {
 			t.Fatalf("re-encoded signal rejected: %v\n%s", err, again)
 		}

@@ -1,4 +1,4 @@
-package transport
+package rendezvous
 
 import (
 	"context"
@@ -11,21 +11,18 @@ import (
 	"time"
 
 	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/transport"
 )
 
-// The rendezvous relays ICE signaling between devices that each hold an
-// authenticated connection to a server (examples/server), and tells each
-// device the address the server sees it at. It runs on a Stream of an
-// ordinary Conn: the engine opens the stream, says what it is for in its
-// own protocol, then hands it to NewRendezvousClient (device side) or
-// RendezvousServer.Serve (server side). See doc.go, "Rendezvous".
+// ErrNotRegistered is wrapped by the errors of a Signaling when the device
+// it sends to is not connected to the rendezvous.
+var ErrNotRegistered = errors.New("rendezvous: device not connected to the rendezvous")
 
-// ErrNotRendezvoused is wrapped by errors for a device that is not
-// connected to the rendezvous.
-var ErrNotRendezvoused = errors.New("transport: device not connected to the rendezvous")
+// ErrClosed is returned by a closed Server (and by a second Close).
+var ErrClosed = errors.New("rendezvous: closed")
 
-// rvMsg is the one JSON shape of every rendezvous frame.
-type rvMsg struct {
+// message is the one JSON shape of every rendezvous frame.
+type message struct {
 	Op       string `json:"op"`                 // register, registered, send, recv, error
 	To       string `json:"to,omitempty"`       // send, error: a DeviceID
 	From     string `json:"from,omitempty"`     // recv: the authenticated sender
@@ -35,41 +32,41 @@ type rvMsg struct {
 }
 
 const (
-	rvMaxFrame   = 2*MaxSignalSize + 1024 // base64 of a signal plus the envelope
-	rvRate       = 20                     // messages a second a device may send…
-	rvBurst      = 40                     // …with this burst
+	rvMaxFrame   = 2*transport.MaxSignalSize + 1024 // base64 of a signal plus the envelope
+	rvRate       = 20                               // messages a second a device may send…
+	rvBurst      = 40                               // …with this burst
 	rvRegisterTO = 10 * time.Second
 )
 
-func writeRV(w io.Writer, m rvMsg) error {
+func writeRV(w io.Writer, m message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return WriteFrame(w, b)
+	return transport.WriteFrame(w, b)
 }
 
-func readRV(r io.Reader) (rvMsg, error) {
-	var m rvMsg
-	b, err := ReadFrame(r, rvMaxFrame)
+func readRV(r io.Reader) (message, error) {
+	var m message
+	b, err := transport.ReadFrame(r, rvMaxFrame)
 	if err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("transport: malformed rendezvous message: %w", err)
+		return m, fmt.Errorf("rendezvous: malformed message: %w", err)
 	}
-	if len(m.Msg) > MaxSignalSize {
-		return m, fmt.Errorf("transport: rendezvous message of %d bytes, more than %d", len(m.Msg), MaxSignalSize)
+	if len(m.Msg) > transport.MaxSignalSize {
+		return m, fmt.Errorf("rendezvous message of %d bytes, more than %d", len(m.Msg), transport.MaxSignalSize)
 	}
 	return m, nil
 }
 
-// RendezvousServer relays signaling between the devices connected to it.
+// Server relays signaling between the devices connected to it.
 // It trusts nothing it relays: the sender of every message is the
 // authenticated peer of the connection it arrived on, and the ICE and TLS
 // handshakes that follow are end to end, so the server cannot impersonate
 // anyone. It is safe for concurrent use.
-type RendezvousServer struct {
+type Server struct {
 	log *slog.Logger
 
 	mu      gosync.Mutex // guards clients and closed
@@ -80,21 +77,21 @@ type RendezvousServer struct {
 // rvServed is one registered device.
 type rvServed struct {
 	wmu gosync.Mutex // serializes writes to s
-	s   *Stream
+	s   *transport.Stream
 }
 
-// NewRendezvousServer returns a server; log nil discards diagnostics.
-func NewRendezvousServer(log *slog.Logger) *RendezvousServer {
+// NewServer returns a server; log nil discards diagnostics.
+func NewServer(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &RendezvousServer{log: log, clients: map[crypto.DeviceID]*rvServed{}}
+	return &Server{log: log, clients: map[crypto.DeviceID]*rvServed{}}
 }
 
 // Serve runs the rendezvous protocol for c's peer on s until the stream,
 // the connection or ctx ends. A device connected twice keeps only its
 // newest registration.
-func (r *RendezvousServer) Serve(ctx context.Context, c *Conn, s *Stream) error {
+func (r *Server) Serve(ctx context.Context, c *transport.Conn, s *transport.Stream) error {
 	me := &rvServed{s: s}
 	from := c.Peer()
 	_ = s.SetReadDeadline(time.Now().Add(rvRegisterTO))
@@ -103,7 +100,7 @@ func (r *RendezvousServer) Serve(ctx context.Context, c *Conn, s *Stream) error 
 		return err
 	}
 	if m.Op != "register" {
-		return fmt.Errorf("transport: rendezvous: first message is %q, want register", m.Op)
+		return fmt.Errorf("rendezvous: first message is %q, want register", m.Op)
 	}
 	_ = s.SetReadDeadline(time.Time{})
 	// The reply must be the first thing the device reads: hold its write
@@ -126,7 +123,7 @@ func (r *RendezvousServer) Serve(ctx context.Context, c *Conn, s *Stream) error 
 		r.mu.Unlock()
 	}()
 	_ = s.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	err = writeRV(s, rvMsg{Op: "registered", Observed: c.RemoteAddr().String()})
+	err = writeRV(s, message{Op: "registered", Observed: c.RemoteAddr().String()})
 	me.wmu.Unlock()
 	if err != nil {
 		return err
@@ -145,36 +142,36 @@ func (r *RendezvousServer) Serve(ctx context.Context, c *Conn, s *Stream) error 
 			return err
 		}
 		if m.Op != "send" {
-			return fmt.Errorf("transport: rendezvous: unexpected %q from %s", m.Op, from.Short())
+			return fmt.Errorf("rendezvous: unexpected %q from %s", m.Op, from.Short())
 		}
 		now := time.Now()
 		tokens = min(rvBurst, tokens+now.Sub(last).Seconds()*rvRate)
 		last = now
 		if tokens < 1 {
-			_ = r.write(me, rvMsg{Op: "error", To: m.To, Error: "rate limited"})
+			_ = r.write(me, message{Op: "error", To: m.To, Error: "rate limited"})
 			continue
 		}
 		tokens--
 		to, err := crypto.ParseDeviceID(m.To)
 		if err != nil {
-			_ = r.write(me, rvMsg{Op: "error", To: m.To, Error: "bad device ID"})
+			_ = r.write(me, message{Op: "error", To: m.To, Error: "bad device ID"})
 			continue
 		}
 		r.mu.Lock()
 		dst := r.clients[to]
 		r.mu.Unlock()
 		if dst == nil {
-			_ = r.write(me, rvMsg{Op: "error", To: m.To, Error: "not connected to the rendezvous"})
+			_ = r.write(me, message{Op: "error", To: m.To, Error: "not connected to the rendezvous"})
 			continue
 		}
-		if err := r.write(dst, rvMsg{Op: "recv", From: from.String(), Msg: m.Msg}); err != nil {
+		if err := r.write(dst, message{Op: "recv", From: from.String(), Msg: m.Msg}); err != nil {
 			r.log.Debug("rendezvous: forward failed", "to", to, "err", err)
-			_ = r.write(me, rvMsg{Op: "error", To: m.To, Error: "delivery failed"})
+			_ = r.write(me, message{Op: "error", To: m.To, Error: "delivery failed"})
 		}
 	}
 }
 
-func (r *RendezvousServer) write(c *rvServed, m rvMsg) error {
+func (r *Server) write(c *rvServed, m message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.s.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -182,14 +179,14 @@ func (r *RendezvousServer) write(c *rvServed, m rvMsg) error {
 }
 
 // Registered reports whether device d is currently connected.
-func (r *RendezvousServer) Registered(d crypto.DeviceID) bool {
+func (r *Server) Registered(d crypto.DeviceID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.clients[d] != nil
 }
 
 // Close ends every registration; later Serve calls return ErrClosed.
-func (r *RendezvousServer) Close() error {
+func (r *Server) Close() error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -212,9 +209,9 @@ type Offer struct {
 	Msg  []byte
 }
 
-// RendezvousClient is a device's side of the rendezvous.
-type RendezvousClient struct {
-	s        *Stream
+// Client is a device's side of the rendezvous.
+type Client struct {
+	s        *transport.Stream
 	observed string
 	offers   chan Offer
 	done     chan struct{}
@@ -227,15 +224,15 @@ type RendezvousClient struct {
 	err      error
 }
 
-// NewRendezvousClient registers on s (a stream to the rendezvous server)
+// NewClient registers on s (a stream to the rendezvous server)
 // and reads from it until Close or the stream ends. log nil discards
 // diagnostics.
-func NewRendezvousClient(ctx context.Context, s *Stream, log *slog.Logger) (*RendezvousClient, error) {
+func NewClient(ctx context.Context, s *transport.Stream, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := writeRV(s, rvMsg{Op: "register"}); err != nil {
-		return nil, fmt.Errorf("transport: rendezvous register: %w", err)
+	if err := writeRV(s, message{Op: "register"}); err != nil {
+		return nil, fmt.Errorf("rendezvous register: %w", err)
 	}
 	deadline := time.Now().Add(rvRegisterTO)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -244,13 +241,13 @@ func NewRendezvousClient(ctx context.Context, s *Stream, log *slog.Logger) (*Ren
 	_ = s.SetReadDeadline(deadline)
 	m, err := readRV(s)
 	if err != nil {
-		return nil, fmt.Errorf("transport: rendezvous register: %w", err)
+		return nil, fmt.Errorf("rendezvous register: %w", err)
 	}
 	if m.Op != "registered" {
-		return nil, fmt.Errorf("transport: rendezvous answered %q to register", m.Op)
+		return nil, fmt.Errorf("rendezvous answered %q to register", m.Op)
 	}
 	_ = s.SetReadDeadline(time.Time{})
-	c := &RendezvousClient{
+	c := &Client{
 		s: s, observed: m.Observed, log: log,
 		offers:   make(chan Offer, 16),
 		done:     make(chan struct{}),
@@ -262,30 +259,30 @@ func NewRendezvousClient(ctx context.Context, s *Stream, log *slog.Logger) (*Ren
 
 // Observed is our address as the rendezvous server saw it: the public
 // address of our NAT mapping towards the server.
-func (c *RendezvousClient) Observed() string { return c.observed }
+func (c *Client) Observed() string { return c.observed }
 
 // Offers delivers the ICE offers other devices send us. Offers that arrive
 // while the channel is full are dropped (the dialer retries).
-func (c *RendezvousClient) Offers() <-chan Offer { return c.offers }
+func (c *Client) Offers() <-chan Offer { return c.offers }
 
 // Done is closed when the client stops (Close, or the stream ended).
-func (c *RendezvousClient) Done() <-chan struct{} { return c.done }
+func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err says why the client stopped, after Done.
-func (c *RendezvousClient) Err() error {
+func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
 // Close stops the client and aborts its stream.
-func (c *RendezvousClient) Close() error {
+func (c *Client) Close() error {
 	c.s.Abort()
 	<-c.done
 	return nil
 }
 
-func (c *RendezvousClient) readLoop() {
+func (c *Client) readLoop() {
 	var err error
 	defer func() {
 		c.mu.Lock()
@@ -294,12 +291,12 @@ func (c *RendezvousClient) readLoop() {
 		c.sessions = map[string]*rvDial{}
 		c.mu.Unlock()
 		for _, d := range sessions {
-			d.fail(fmt.Errorf("transport: rendezvous connection lost: %w", err))
+			d.fail(fmt.Errorf("rendezvous connection lost: %w", err))
 		}
 		close(c.done)
 	}()
 	for {
-		var m rvMsg
+		var m message
 		m, err = readRV(c.s)
 		if err != nil {
 			return
@@ -310,12 +307,12 @@ func (c *RendezvousClient) readLoop() {
 			if perr != nil {
 				continue
 			}
-			sig, perr := ParseSignal(m.Msg)
+			session, offer, perr := transport.SignalSession(m.Msg)
 			if perr != nil {
 				c.log.Debug("rendezvous: dropping bad signal", "from", from, "err", perr)
 				continue
 			}
-			if sig.Type == SignalOffer {
+			if offer {
 				select {
 				case c.offers <- Offer{From: from, Msg: m.Msg}:
 				default:
@@ -324,7 +321,7 @@ func (c *RendezvousClient) readLoop() {
 				continue
 			}
 			c.mu.Lock()
-			d := c.sessions[sig.Session]
+			d := c.sessions[session]
 			c.mu.Unlock()
 			if d != nil && d.to == from {
 				d.deliver(from, m.Msg)
@@ -343,18 +340,18 @@ func (c *RendezvousClient) readLoop() {
 			}
 			c.mu.Unlock()
 			for _, d := range hit {
-				d.fail(fmt.Errorf("%w: %s: %s", ErrNotRendezvoused, to.Short(), m.Error))
+				d.fail(fmt.Errorf("%w: %s: %s", ErrNotRegistered, to.Short(), m.Error))
 			}
 		}
 	}
 }
 
-func (c *RendezvousClient) send(ctx context.Context, to crypto.DeviceID, msg []byte) error {
+func (c *Client) send(ctx context.Context, to crypto.DeviceID, msg []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
 	case <-c.done:
-		return fmt.Errorf("transport: rendezvous closed: %w", c.Err())
+		return fmt.Errorf("rendezvous closed: %w", c.Err())
 	default:
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -362,20 +359,20 @@ func (c *RendezvousClient) send(ctx context.Context, to crypto.DeviceID, msg []b
 		deadline = d
 	}
 	_ = c.s.SetWriteDeadline(deadline)
-	return writeRV(c.s, rvMsg{Op: "send", To: to.String(), Msg: msg})
+	return writeRV(c.s, message{Op: "send", To: to.String(), Msg: msg})
 }
 
 // Signaling returns a Signaling for one DialICE or AcceptICE call: Send
 // relays through the rendezvous, and Recv returns only the answer to the
 // offer this view sent (or an error if the rendezvous cannot reach the
 // device).
-func (c *RendezvousClient) Signaling() Signaling {
+func (c *Client) Signaling() transport.Signaling {
 	return &rvDial{c: c, ch: make(chan rvIn, 4)}
 }
 
 // rvDial is the Signaling of one ICE attempt.
 type rvDial struct {
-	c  *RendezvousClient
+	c  *Client
 	ch chan rvIn
 
 	mu      gosync.Mutex // guards to, session
@@ -389,7 +386,7 @@ type rvIn struct {
 	err  error
 }
 
-var _ Signaling = (*rvDial)(nil)
+var _ transport.Signaling = (*rvDial)(nil)
 
 func (d *rvDial) deliver(from crypto.DeviceID, msg []byte) {
 	select {
@@ -408,16 +405,16 @@ func (d *rvDial) fail(err error) {
 // Send relays msg to device to; an offer registers this view for the
 // answer to its session.
 func (d *rvDial) Send(ctx context.Context, to crypto.DeviceID, msg []byte) error {
-	sig, err := ParseSignal(msg)
+	session, offer, err := transport.SignalSession(msg)
 	if err != nil {
 		return err
 	}
-	if sig.Type == SignalOffer {
+	if offer {
 		d.mu.Lock()
-		d.to, d.session = to, sig.Session
+		d.to, d.session = to, session
 		d.mu.Unlock()
 		d.c.mu.Lock()
-		d.c.sessions[sig.Session] = d
+		d.c.sessions[session] = d
 		d.c.mu.Unlock()
 	}
 	return d.c.send(ctx, to, msg)
@@ -439,8 +436,8 @@ func (d *rvDial) Recv(ctx context.Context) (crypto.DeviceID, []byte, error) {
 	case in := <-d.ch:
 		return in.from, in.msg, in.err
 	case <-ctx.Done():
-		return crypto.DeviceID{}, nil, fmt.Errorf("transport: rendezvous: %w", ctx.Err())
+		return crypto.DeviceID{}, nil, fmt.Errorf("rendezvous: %w", ctx.Err())
 	case <-d.c.done:
-		return crypto.DeviceID{}, nil, fmt.Errorf("transport: rendezvous closed: %w", d.c.Err())
+		return crypto.DeviceID{}, nil, fmt.Errorf("rendezvous closed: %w", d.c.Err())
 	}
 }

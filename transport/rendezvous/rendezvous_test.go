@@ -1,4 +1,4 @@
-package transport
+package rendezvous
 
 import (
 	"context"
@@ -11,25 +11,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/transport"
 )
 
 // rvSetup runs a rendezvous server on one transport and registers clients
 // for each of ids on their own transports.
 type rvSetup struct {
-	srv     *RendezvousServer
-	clients map[crypto.DeviceID]*RendezvousClient
+	srv     *Server
+	clients map[crypto.DeviceID]*Client
 }
 
 func newRVSetup(t *testing.T, ids ...*crypto.Identity) *rvSetup {
 	t.Helper()
 	ctx := testContext(t)
 	serverID := newIdentity(t)
-	srvTr := newTransport(t, serverID, allow(ids...), nil)
-	rs := NewRendezvousServer(nil)
+	srvTr := newTransport(t, serverID, allow(ids...))
+	rs := NewServer(nil)
 	t.Cleanup(func() { _ = rs.Close() })
-	out := &rvSetup{srv: rs, clients: map[crypto.DeviceID]*RendezvousClient{}}
+	out := &rvSetup{srv: rs, clients: map[crypto.DeviceID]*Client{}}
 	for _, id := range ids {
-		tr := newTransport(t, id, allow(serverID), nil)
+		tr := newTransport(t, id, allow(serverID))
 		c, in := connect(t, ctx, tr, srvTr, serverID)
 		go func() {
 			s, err := in.AcceptStream(ctx)
@@ -39,7 +40,7 @@ func newRVSetup(t *testing.T, ids ...*crypto.Identity) *rvSetup {
 		}()
 		s, err := c.OpenStream(ctx)
 		require.NoError(t, err)
-		rc, err := NewRendezvousClient(ctx, s, nil)
+		rc, err := NewClient(ctx, s, nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = rc.Close() })
 		assert.Equal(t, c.LocalAddr().String(), rc.Observed(), "the server reports the address it sees")
@@ -51,13 +52,21 @@ func newRVSetup(t *testing.T, ids ...*crypto.Identity) *rvSetup {
 	return out
 }
 
-func offerFor(t *testing.T, session string) []byte {
-	s := validSignal()
-	s.Session = session
-	b, err := json.Marshal(s)
+const testSession = "0123456789abcdef0123456789abcdef"
+
+// signal returns a valid ICE signaling message of type typ ("offer" or
+// "answer") for session (the format is transport's; see its doc.go).
+func signal(t *testing.T, typ, session string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"v": 1, "type": typ, "session": session, "ufrag": "abcdEFGH", "pwd": "abcdefghijklmnopqrstuvwxyzAB",
+		"candidates": []string{"1 1 udp 2130706431 192.0.2.10 44996 typ host"},
+	})
 	require.NoError(t, err)
 	return b
 }
+
+func offerFor(t *testing.T, session string) []byte { return signal(t, "offer", session) }
 
 func TestRendezvousRelaysOfferAndAnswer(t *testing.T) {
 	a, b := newIdentity(t), newIdentity(t)
@@ -77,10 +86,7 @@ func TestRendezvousRelaysOfferAndAnswer(t *testing.T) {
 	assert.Equal(t, a.DeviceID(), got.From, "the sender is the authenticated device")
 	assert.JSONEq(t, string(offer), string(got.Msg))
 
-	ans := validSignal()
-	ans.Type = SignalAnswer
-	ansB, err := json.Marshal(ans)
-	require.NoError(t, err)
+	ansB := signal(t, "answer", testSession)
 	require.NoError(t, cb.Signaling().Send(ctx, a.DeviceID(), ansB))
 	from, msg, err := dial.Recv(ctx)
 	require.NoError(t, err)
@@ -96,7 +102,7 @@ func TestRendezvousUnknownTarget(t *testing.T) {
 	require.NoError(t, dial.Send(ctx, newIdentity(t).DeviceID(), offerFor(t, testSession)))
 	_, _, err := dial.Recv(ctx)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrNotRendezvoused)
+	assert.ErrorIs(t, err, ErrNotRegistered)
 }
 
 func TestRendezvousAnswerFromWrongDeviceIgnored(t *testing.T) {
@@ -106,14 +112,11 @@ func TestRendezvousAnswerFromWrongDeviceIgnored(t *testing.T) {
 	dial := setup.clients[a.DeviceID()].Signaling()
 	require.NoError(t, dial.Send(ctx, b.DeviceID(), offerFor(t, testSession)))
 	// c answers a session it was never offered: dropped.
-	ans := validSignal()
-	ans.Type = SignalAnswer
-	raw, err := json.Marshal(ans)
-	require.NoError(t, err)
+	raw := signal(t, "answer", testSession)
 	require.NoError(t, setup.clients[c.DeviceID()].Signaling().Send(ctx, a.DeviceID(), raw))
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	_, _, err = dial.Recv(short)
+	_, _, err := dial.Recv(short)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
@@ -122,7 +125,7 @@ func TestRendezvousRejectsMalformed(t *testing.T) {
 	setup := newRVSetup(t, a)
 	ctx := testContext(t)
 	err := setup.clients[a.DeviceID()].Signaling().Send(ctx, a.DeviceID(), []byte(`{"v":1,"type":"offer"}`))
-	assert.ErrorIs(t, err, ErrBadSignal, "a malformed signal is never sent")
+	assert.ErrorIs(t, err, transport.ErrBadSignal, "a malformed signal is never sent")
 }
 
 func TestRendezvousRateLimit(t *testing.T) {
@@ -173,12 +176,12 @@ func FuzzReadRendezvous(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var buf framedBuffer
-		if WriteFrame(&buf, b) != nil {
+		if transport.WriteFrame(&buf, b) != nil {
 			return
 		}
 		m, err := readRV(&buf)
 		if err == nil {
-			assert.LessOrEqual(t, len(m.Msg), MaxSignalSize)
+			assert.LessOrEqual(t, len(m.Msg), transport.MaxSignalSize)
 		}
 	})
 }
