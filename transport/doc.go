@@ -126,7 +126,7 @@
 // Config.NoTCP). With Config.PacketConn there is no TCP listener. Each TCP
 // connection, dialed or accepted, has a socket of its own.
 //
-// Close tells every peer (CONNECTION_CLOSE, or the TCP close frame), stops
+// Close tells every peer (CONNECTION_CLOSE, or the TCP close message), stops
 // the accept loops, waits for every goroutine the Transport started, and
 // is idempotent; afterwards every method returns ErrClosed.
 //
@@ -158,6 +158,15 @@
 // on a stock kernel), while autotuning grows a buffer to tcp_rmem/tcp_wmem's
 // maximum (6 and 4 MiB on a stock kernel, more where raised, 32 MiB here):
 // a fixed 4 MiB request would cap or shrink the window of a long fat path.
+//
+// Incoming handshakes: at most 64 TCP connections are in their TLS
+// handshake at once, at most 4 from one source (an IPv4 address or an IPv6
+// /64). A connection beyond a source's 4 is closed at once. When all 64
+// slots are taken, a new connection takes the slot of the oldest one that
+// has not sent a byte yet (a real dialer sends its ClientHello at once),
+// else it is closed; a connection that sends nothing for 3 s (or
+// HandshakeTimeout, if shorter) is closed. So idle unauthenticated sockets,
+// from any number of addresses, cannot keep real dialers out.
 //
 // Wire format: TLS 1.3 over TCP, ALPN "peersync-tcp/1", the same
 // certificates, verification and Authorize as QUIC (a refusal is a TLS "bad
@@ -387,16 +396,23 @@
 // server with no default route); a real server has a default route, and so
 // does natlab's.
 //
-// TCP (tcp_test.go, tcpmux_test.go, tcp_linux_test.go, hostile_test.go; real sockets on
-// loopback): mutual authentication both ways, refusal (ErrRefused for the
+// One conformance suite (conformance_test.go) runs over a QUIC, a TCP and
+// an ICE connection alike: addresses and peers, echo and half-close, 8 MiB
+// each way, 100 concurrent streams each way, deadlines, Abort in either
+// direction (blocked Reads and Writes end, both sides free the stream),
+// CloseRead, CloseWithError's code and message at the peer, and the error
+// types of each.
+//
+// TCP beyond that (tcp_test.go, tcpmux_test.go, tcp_linux_test.go,
+// hostile_test.go; real sockets on loopback): refusal (ErrRefused for the
 // dialer; a raw TLS client that writes at once gets the alert and nothing
-// reaches Accept), a wrong expected DeviceID, streams both ways, 100
-// concurrent streams each way, half-close, Abort in either direction
-// (blocked Reads and Writes end, both sides free the stream), deadlines,
-// CloseWithError's code and message at the peer, CloseWithError towards a
-// peer that stopped answering (returns at once; the linger is bounded),
+// reaches Accept), a wrong expected DeviceID, CloseWithError towards a peer
+// that stopped answering (returns at once; the linger is bounded),
 // Transport.Close, Close during handshakes both ways, a broken TCP
 // connection, the idle timeout through a proxy that goes silent, the
-// shared port number, NoTCP, and BBR read back with getsockopt on both
-// ends. FuzzCloseMessage covers the control stream's parser.
+// shared port number, NoTCP, BBR read back with getsockopt on both ends,
+// OpenStream blocking at 100 unaccepted streams, 80 idle sockets from 20
+// addresses not keeping a real dialer out, and an allowed device flooding
+// 150 streams × 16 MiB (the heap grows by about 40 MiB; a second device
+// still connects). FuzzCloseMessage covers the control stream's parser.
 package transport

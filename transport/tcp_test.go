@@ -201,7 +201,7 @@ func TestTCPBrokenConnection(t *testing.T) {
 	a := newTransport(t, aID, allow(bID), nil)
 	b := newTransport(t, bID, allow(aID), nil)
 	out, in := connectTCP(t, ctx, a, b, bID)
-	// The TCP connection breaks under B (no close frame).
+	// The TCP connection breaks under B (no close message).
 	in.l.(*tcpLink).mc.Conn.(*tls.Conn).NetConn().Close()
 	select {
 	case <-out.Done():

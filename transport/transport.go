@@ -504,7 +504,7 @@ func (t *Transport) track(c *Conn) bool {
 		t.mu.Lock()
 		delete(t.conns, c)
 		t.mu.Unlock()
-		c.l.wait() // a TCP connection lingers until its close frame is taken
+		c.l.wait() // a TCP connection lingers until its close message is taken
 	})
 	return true
 }
