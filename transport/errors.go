@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/peersync/peersync/crypto"
 )
 
 // CloseCode says why a connection was closed. It travels to the peer with
@@ -101,6 +103,20 @@ func (e *StreamResetError) Error() string {
 	}
 	return fmt.Sprintf("transport: stream reset by us (code %d)", e.Code)
 }
+
+// WrongPeerError is the error (inside a *crypto.PeerError) of a dial that
+// reached another device than the one dialed. It wraps
+// crypto.ErrUnknownPeer.
+type WrongPeerError struct {
+	Dialed, Remote crypto.DeviceID
+}
+
+func (e *WrongPeerError) Error() string {
+	return fmt.Sprintf("transport: dialed %s, but the remote is %s", e.Dialed, e.Remote)
+}
+
+// Unwrap returns crypto.ErrUnknownPeer.
+func (e *WrongPeerError) Unwrap() error { return crypto.ErrUnknownPeer }
 
 // idleErr is the error of a connection that timed out.
 func idleErr() error { return fmt.Errorf("%w (%w)", ErrIdleTimeout, net.ErrClosed) }

@@ -254,7 +254,7 @@ func (t *Transport) dialTCP(ctx context.Context, addr string, peer crypto.Device
 		got, err = tlsPeer(tc)
 	}
 	if err == nil && !peer.IsZero() && got != peer { // VerifyConnection checked this already; be sure
-		err = &crypto.PeerError{Device: got, Err: fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, got)}
+		err = &crypto.PeerError{Device: got, Err: &WrongPeerError{Dialed: peer, Remote: got}}
 	}
 	if err == nil {
 		err = readTCPWelcome(ctx, tc)

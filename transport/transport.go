@@ -279,7 +279,7 @@ func (t *Transport) clientTLS(peer crypto.DeviceID, alpn string) *tls.Config {
 				return nil // AnyDevice: the caller takes whoever proves a key
 			}
 			if d != peer {
-				return fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
+				return &WrongPeerError{Dialed: peer, Remote: d}
 			}
 			return t.cfg.Authorize(d)
 		})
@@ -324,7 +324,7 @@ func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, p
 	}
 	d, err := peerID(qc)
 	if err == nil && !peer.IsZero() && d != peer { // VerifyConnection checked this already; be sure
-		err = fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
+		err = &WrongPeerError{Dialed: peer, Remote: d}
 	}
 	if err == nil {
 		err = readWelcome(ctx, qc)

@@ -346,7 +346,7 @@ func (t *Transport) dialRelay(ctx context.Context, peer crypto.DeviceID, s *iceS
 	}
 	d, err := peerID(qc)
 	if err == nil && d != peer {
-		err = fmt.Errorf("%w: dialed %s, remote is %s", crypto.ErrUnknownPeer, peer, d)
+		err = &WrongPeerError{Dialed: peer, Remote: d}
 	}
 	if err == nil {
 		err = readWelcome(ctx, qc)
