@@ -23,9 +23,11 @@
 //	conn, err := tr.Accept(ctx) // only devices Authorize accepted; QUIC or TCP (conn.Path())
 //	s, err := conn.AcceptStream(ctx)
 //
-// A Conn carries any number of concurrent Streams (bidirectional, reliable,
-// ordered; on QUIC up to 100 open per direction). Stream.Close ends our sending side
-// only: the peer reads io.EOF and can still answer. Conn.Done is closed when
+// A Conn carries many concurrent Streams (bidirectional, reliable,
+// ordered; up to 100 open per direction on every path). Stream.Close ends our sending side
+// only: the peer reads io.EOF and can still answer; a stream we will not
+// read any more is ended with CloseRead (or Abort), so that what the peer
+// still sends is dropped instead of held in its window. Conn.Done is closed when
 // the connection ends for any reason, Conn.Err says why. Connections stay up
 // while idle (keepalives every IdleTimeout/3) and end after IdleTimeout
 // without hearing from the peer.

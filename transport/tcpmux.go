@@ -200,12 +200,15 @@ func newTCPLink(ctx context.Context, tc net.Conn, client bool, idle time.Duratio
 		MeasureRTTInterval: 30 * time.Second, // the RTT lets stream windows grow
 		// A safety valve only: a dead peer is found by the idle timeout.
 		ConnectionWriteTimeout:  2 * idle,
-		MaxIncomingStreams:      maxStreams + 1, // + the control stream
+		MaxIncomingStreams:      maxStreams,
 		InitialStreamWindowSize: 256 << 10,
 		MaxStreamWindowSize:     muxWindow,
 		LogOutput:               yamuxLog{log},
 		ReadBufSize:             64 << 10,
 		MaxMessageSize:          maxMuxMessage,
+	}
+	if !client {
+		cfg.MaxIncomingStreams++ // the dialer's control stream
 	}
 	mem := &connMemory{}
 	var err error
