@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/internal/netns"
 )
@@ -31,8 +31,8 @@ import (
 
 const helperEnv = "PEERSYNC_DISCOVERY_HELPER"
 
-func testID(b byte) crypto.DeviceID {
-	var id crypto.DeviceID
+func testID(b byte) deviceid.ID {
+	var id deviceid.ID
 	for i := range id {
 		id[i] = b + byte(i)
 	}
@@ -40,12 +40,12 @@ func testID(b byte) crypto.DeviceID {
 }
 
 // startHelper runs a Discoverer inside ns for at most life.
-func startHelper(t *testing.T, ns *netns.NS, id crypto.DeviceID, name string, port int, announce bool, hostName string) *netns.Proc {
+func startHelper(t *testing.T, ns *netns.NS, id deviceid.ID, name string, port int, announce bool, hostName string) *netns.Proc {
 	t.Helper()
 	return startHelperFor(t, ns, id, name, port, announce, hostName, 60*time.Second)
 }
 
-func startHelperFor(t *testing.T, ns *netns.NS, id crypto.DeviceID, name string, port int, announce bool, hostName string, life time.Duration) *netns.Proc {
+func startHelperFor(t *testing.T, ns *netns.NS, id deviceid.ID, name string, port int, announce bool, hostName string, life time.Duration) *netns.Proc {
 	t.Helper()
 	env := []string{
 		helperEnv + "=1",
@@ -63,7 +63,7 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process of the namespace tests, not a test")
 	}
-	id, err := crypto.ParseDeviceID(os.Getenv("HELPER_ID"))
+	id, err := deviceid.Parse(os.Getenv("HELPER_ID"))
 	require.NoError(t, err)
 	port, _ := strconv.Atoi(os.Getenv("HELPER_PORT"))
 	life, err := time.ParseDuration(os.Getenv("HELPER_LIFE"))
@@ -113,7 +113,7 @@ func updates(p *netns.Proc) []discovery.Peer {
 }
 
 // waitPeer waits until the helper reports id with address want.
-func waitPeer(t *testing.T, p *netns.Proc, id crypto.DeviceID, want netip.AddrPort, timeout time.Duration) discovery.Peer {
+func waitPeer(t *testing.T, p *netns.Proc, id deviceid.ID, want netip.AddrPort, timeout time.Duration) discovery.Peer {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
