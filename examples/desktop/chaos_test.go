@@ -163,7 +163,7 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() (bool
 		if ok {
 			return
 		}
-		if os.Getenv("CHAOS_DEBUG") != "" && time.Since(lastLog) > 2*time.Second {
+		if time.Since(lastLog) > 10*time.Second { // progress, for a slow run's log
 			t.Logf("waiting for %s: %s", what, why)
 			lastLog = time.Now()
 		}
