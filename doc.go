@@ -5,7 +5,8 @@
 // home NATs, an office PC, a hosted server — with every change to every file
 // kept as its own git commit, so any single file can be rolled back without
 // touching the others. Devices exchange changes as incremental git bundles
-// over QUIC or TLS over TCP, authenticated in both directions by the devices' Ed25519 keys.
+// over QUIC or TLS over TCP, authenticated in both directions by the devices'
+// Ed25519 keys.
 //
 // # Packages
 //

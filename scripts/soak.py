@@ -93,7 +93,10 @@ def snapshot(folder, hash_=True):
     for dirpath, dirs, files in os.walk(folder):
         if ".peersync" in dirs:
             dirs.remove(".peersync")
+        dirs[:] = [d for d in dirs if not d.startswith(".peersync-tmp-")]
         for name in files:
+            if name.startswith(".peersync-tmp-"):  # our temporary files: never synced
+                continue
             p = os.path.join(dirpath, name)
             if not hash_:
                 out[os.path.relpath(p, folder)] = ""
@@ -197,15 +200,32 @@ def main():
                     next_edit += 1.0 / a.rate
                 time.sleep(max(0.0, min(next_edit, next_sample, end) - time.monotonic()))
 
-        # Quiet: wait (bounded) for the three folders to agree.
-        deadline = time.monotonic() + 120
+        # Quiet: wait for the three folders to agree. Within 120 s is the
+        # verdict; past it we keep watching up to 10 minutes, to tell a slow
+        # convergence from none.
+        deadline, give_up = time.monotonic() + 120, time.monotonic() + 600
+        late = False
         while True:
             snaps = [snapshot(d["folder"]) for d in devs]
             if snaps[0] == snaps[1] == snaps[2]:
                 converged = f"converged {time.monotonic() - end:.1f} s after the last edit ({len(snaps[0])} files)"
+                if late:
+                    converged = "NOT converged within 120 s: " + converged + f"; work dir kept in {work}"
                 break
-            if time.monotonic() > deadline:
-                converged = "NOT converged 120 s after the last edit"
+            if time.monotonic() > deadline and not late:
+                late = True
+                print(f"not converged 120 s after the last edit; watching up to 10 min (work dir {work})", flush=True)
+            if time.monotonic() > give_up:
+                converged = "NOT converged 600 s after the last edit"
+                why = []
+                for d, snap in zip(devs, snaps):
+                    head = subprocess.run(["git", "--git-dir=" + os.path.join(d["folder"], ".peersync"), "rev-parse",
+                                           "refs/heads/main"], capture_output=True, text=True).stdout.strip()
+                    why.append(f"{d['name']}: {len(snap)} files, head {head}")
+                for d, snap in zip(devs[1:], snaps[1:]):
+                    diff = sorted(k for k in set(snaps[0]) | set(snap) if snaps[0].get(k) != snap.get(k))
+                    why.append(f"{devs[0]['name']} vs {d['name']}: {len(diff)} paths differ, e.g. {diff[:5]}")
+                converged += " (" + "; ".join(why) + f"; work dir and logs kept in {work})"
                 break
             time.sleep(0.5)  # polling the trees: there is no "in sync" signal across three processes
     finally:
@@ -233,6 +253,8 @@ def main():
     print(summary)
     with open(os.path.splitext(csv_path)[0] + ".txt", "w") as f:
         f.write(summary + "\n")
+    if "NOT" in converged:
+        sys.exit(1)  # keep the work dir for a look
     shutil.rmtree(work, ignore_errors=True)
     if "NOT" in converged or any(p.returncode != 0 for p in procs):
         sys.exit(1)
