@@ -5,18 +5,21 @@
 // home NATs, an office PC, a hosted server — with every change to every file
 // kept as its own git commit, so any single file can be rolled back without
 // touching the others. Devices exchange changes as incremental git bundles
-// over QUIC, authenticated in both directions by the devices' Ed25519 keys.
+// over QUIC or TLS over TCP, authenticated in both directions by the devices'
+// Ed25519 keys.
 //
 // # Packages
 //
 // The packages are independent; only sync (and the example programs)
-// compose them:
+// compose them (the layer rule is in docs/design.md, section 2, and checked
+// by TestLayers):
 //
 //	crypto     device identity (Ed25519, OpenSSH key files), DeviceID, TLS certificates
 //	gitstore   one folder's history: scan → one commit per file, bundles, merge, safe checkout
-//	transport  authenticated, encrypted QUIC connections between DeviceIDs on one UDP socket
+//	transport  authenticated, encrypted connections between DeviceIDs: QUIC on one UDP socket, TLS over TCP, ICE
 //	discovery  LAN discovery of peers with mDNS / DNS-SD
 //	sync       the Engine: sync table, exchange protocol, scheduling, events, persistence
+//	deviceid   the DeviceID type and its printed form, a leaf every layer may import
 //
 // examples/desktop is the user's client (CLI and local web UI);
 // examples/server is the hosted peer.

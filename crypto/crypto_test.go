@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -23,75 +22,6 @@ func fixedIdentity(t *testing.T, seed byte) *Identity {
 	id, err := GenerateIdentity(bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
 	require.NoError(t, err)
 	return id
-}
-
-func TestDeviceIDRoundTrip(t *testing.T) {
-	for seed := byte(0); seed < 20; seed++ {
-		d := fixedIdentity(t, seed).DeviceID()
-		s := d.String()
-		assert.Len(t, s, 63, "8 groups of 7 plus 7 dashes")
-		assert.Equal(t, 7, strings.Count(s, "-"))
-		got, err := ParseDeviceID(s)
-		require.NoError(t, err)
-		assert.Equal(t, d, got)
-
-		// Forgiving input: lower case, no dashes, spaces.
-		got, err = ParseDeviceID(strings.ToLower(strings.ReplaceAll(s, "-", " ")))
-		require.NoError(t, err)
-		assert.Equal(t, d, got)
-	}
-}
-
-func TestDeviceIDCatchesTypos(t *testing.T) {
-	d := fixedIdentity(t, 7).DeviceID()
-	s := strings.ReplaceAll(d.String(), "-", "")
-	caught := 0
-	total := 0
-	for i := 0; i < len(s); i++ {
-		for _, c := range b32Alphabet {
-			if byte(c) == s[i] {
-				continue
-			}
-			typo := s[:i] + string(c) + s[i+1:]
-			total++
-			if _, err := ParseDeviceID(typo); err != nil {
-				assert.ErrorIs(t, err, ErrInvalidDeviceID)
-				caught++
-			}
-		}
-	}
-	assert.Equal(t, total, caught, "every single-character substitution must be caught")
-}
-
-func TestParseDeviceIDErrors(t *testing.T) {
-	valid := fixedIdentity(t, 1).DeviceID().String()
-	tests := []struct {
-		name, in string
-	}{
-		{"empty", ""},
-		{"short", valid[:20]},
-		{"long", valid + "AAAAAAA"},
-		{"not base32", strings.Replace(valid, valid[:1], "!", 1)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseDeviceID(tt.in)
-			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrInvalidDeviceID)
-		})
-	}
-}
-
-func TestDeviceIDText(t *testing.T) {
-	d := fixedIdentity(t, 3).DeviceID()
-	b, err := json.Marshal(map[DeviceID]DeviceID{d: d})
-	require.NoError(t, err)
-	var back map[DeviceID]DeviceID
-	require.NoError(t, json.Unmarshal(b, &back))
-	assert.Equal(t, d, back[d])
-	assert.Equal(t, d.String()[:7], d.Short())
-	assert.False(t, d.IsZero())
-	assert.True(t, DeviceID{}.IsZero())
 }
 
 func TestIdentityFile(t *testing.T) {

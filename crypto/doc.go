@@ -16,19 +16,10 @@
 // A device's identity is an Ed25519 key pair, and its DeviceID is the
 // 32-byte public key itself (not a hash of it, as in Syncthing). So a
 // DeviceID alone lets a peer authenticate the device in a TLS handshake and
-// seal data to it, with no key exchange beforehand.
-//
-// The printed form is the 52-character RFC 4648 base32 encoding of the key,
-// cut into four groups of 13 characters, each followed by one Luhn mod 32
-// check character (56 characters), shown in dash-separated groups of seven:
-//
-//	AAAAAAA-AAAAAAC-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA (illustrative)
-//
-// This is the layout of Syncthing's device IDs. ParseDeviceID ignores dashes
-// and spaces, accepts lower case, reads 0/1/8 as O/I/B, and rejects any
-// group whose check character does not match, so a single mistyped
-// character, and most swapped neighbours, are caught instead of silently
-// naming another device.
+// seal data to it, with no key exchange beforehand. The type, its printed
+// form (base32 with Luhn check characters) and its parser live in the leaf
+// package deviceid (crypto.DeviceID is an alias of deviceid.ID), so that
+// layers that must not import crypto can name devices too.
 //
 // # Identity file
 //
@@ -43,8 +34,8 @@
 // Identity.TLSCertificate makes a self-signed X.509 certificate carrying the
 // Ed25519 key. Peers run TLS 1.3 with mutual authentication and do not
 // consult any certificate authority: VerifyPeerCertificate extracts the
-// DeviceID from the presented certificate and asks the caller whether that
-// device is in its sync table. The handshake itself proves the peer holds
+// DeviceID from the presented certificate and asks the caller whether it
+// accepts that device. The handshake itself proves the peer holds
 // the private key.
 //
 // # Sealing

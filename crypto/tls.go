@@ -14,7 +14,7 @@ import (
 
 // ErrUnknownPeer is returned (wrapped in a *PeerError) when a peer presents a
 // valid identity that the caller does not accept.
-var ErrUnknownPeer = errors.New("peer not in the sync table")
+var ErrUnknownPeer = errors.New("peer not accepted: not a device we trust")
 
 // PeerError says which device failed authentication and why.
 type PeerError struct {
@@ -35,7 +35,7 @@ func (e *PeerError) Unwrap() error { return e.Err }
 
 // TLSCertificate returns a self-signed certificate for the identity, for use
 // in TLS 1.3 with mutual authentication. The certificate carries nothing but
-// the Ed25519 public key; peers check that key against their sync table, not
+// the Ed25519 public key; peers check that key against the devices they trust, not
 // against any certificate authority.
 func (i *Identity) TLSCertificate() (tls.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))

@@ -3,6 +3,7 @@
 package discovery_test
 
 import (
+	"bufio"
 	"context"
 	"net/netip"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/internal/netns"
 )
 
@@ -26,6 +28,8 @@ mkdir -p /run/dbus /run/avahi-daemon
 dbus-daemon --system --fork --nopidfile
 avahi-daemon --no-drop-root --no-chroot --no-rlimits -D
 i=0
+# avahi-daemon -D returns before it answers on D-Bus and has no other
+# readiness signal: poll its own check, bounded to 10 s.
 until avahi-daemon --check 2>/dev/null; do
 	i=$((i+1)); [ $i -lt 100 ] || { echo "avahi-daemon did not start"; exit 1; }
 	sleep 0.1
@@ -79,22 +83,11 @@ func TestAvahiInterop(t *testing.T) {
 			ours, theirs := testID(7), testID(42)
 			p := startHelper(t, nsOurs, ours, "our laptop", 44996, true, "webview")
 
-			// Avahi sees our announcement, with our TXT.
-			var browsed string
-			for i := 0; i < 20 && !strings.Contains(browsed, "id="+ours.String()); i++ {
-				out, _ := avahi(ctx, "avahi-browse", "-rpt", "_peersync._udp").Output()
-				browsed = string(out)
-				if !strings.Contains(browsed, "id="+ours.String()) {
-					time.Sleep(250 * time.Millisecond)
-				}
-			}
-			t.Logf("avahi-browse -rpt _peersync._udp:\n%s", browsed)
-			var resolved string
-			for _, line := range strings.Split(browsed, "\n") {
-				if strings.HasPrefix(line, "=;") && strings.Contains(line, ";IPv4;") && strings.Contains(line, "id="+ours.String()) {
-					resolved = line
-				}
-			}
+			// Avahi sees our announcement, with our TXT: a browsing
+			// avahi-browse prints a "=" line once it has resolved the
+			// service, which is the signal (ctx bounds a hang).
+			resolved := avahiResolve(t, ctx, avahi, "id="+ours.String())
+			t.Logf("avahi-browse -rp _peersync._udp: %s", resolved)
 			require.NotEmpty(t, resolved, "avahi-browse did not resolve our service")
 			f := strings.Split(resolved, ";")
 			require.GreaterOrEqual(t, len(f), 10, resolved)
@@ -122,15 +115,32 @@ func TestAvahiInterop(t *testing.T) {
 			// Avahi's goodbye when the publisher stops reaches us.
 			_ = pub.Process.Kill()
 			_ = pub.Wait()
-			deadline := time.Now().Add(10 * time.Second)
-			gone := false
-			for !gone && time.Now().Before(deadline) {
-				ups := updates(p)
-				last := ups[len(ups)-1]
-				gone = last.Device == theirs && len(last.Addrs) == 0
-				time.Sleep(50 * time.Millisecond)
-			}
+			_, gone := waitLast(p, 10*time.Second, func(peer discovery.Peer) bool {
+				return peer.Device == theirs && len(peer.Addrs) == 0
+			})
 			assert.True(t, gone, "avahi's goodbye not seen:\n%s", p.Output())
 		})
 	}
+}
+
+// avahiResolve runs "avahi-browse -rp _peersync._udp" until it prints a
+// resolved IPv4 line containing want, and returns that line ("" if ctx ends
+// first).
+func avahiResolve(t *testing.T, ctx context.Context, avahi func(context.Context, string, ...string) *exec.Cmd, want string) string {
+	t.Helper()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	browse := avahi(ctx, "avahi-browse", "-rp", "_peersync._udp")
+	out, err := browse.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, browse.Start())
+	defer func() { stop(); _ = browse.Wait() }()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "=;") && strings.Contains(line, ";IPv4;") && strings.Contains(line, want) {
+			return line
+		}
+	}
+	return ""
 }

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 )
 
 const (
@@ -27,7 +27,7 @@ type instance struct {
 	label string // instance label, as announced
 
 	haveTXT bool
-	device  crypto.DeviceID
+	device  deviceid.ID
 	txtPort uint16
 	txtExp  time.Time
 
@@ -57,20 +57,20 @@ func (in *instance) expires() time.Time {
 // cache holds what the LAN told us: service instances and host addresses.
 // It is not safe for concurrent use; Discoverer.mu guards it.
 type cache struct {
-	self      crypto.DeviceID
+	self      deviceid.ID
 	instances map[string]*instance                // by lower-case full instance name
 	hosts     map[string]map[netip.Addr]time.Time // host name → address → expiry
-	sent      map[crypto.DeviceID]string          // fingerprint of the last update per peer
-	names     map[crypto.DeviceID]string          // last name per peer, for removals
+	sent      map[deviceid.ID]string              // fingerprint of the last update per peer
+	names     map[deviceid.ID]string              // last name per peer, for removals
 }
 
-func newCache(self crypto.DeviceID) *cache {
+func newCache(self deviceid.ID) *cache {
 	return &cache{
 		self:      self,
 		instances: map[string]*instance{},
 		hosts:     map[string]map[netip.Addr]time.Time{},
-		sent:      map[crypto.DeviceID]string{},
-		names:     map[crypto.DeviceID]string{},
+		sent:      map[deviceid.ID]string{},
+		names:     map[deviceid.ID]string{},
 	}
 }
 
@@ -227,8 +227,8 @@ func (c *cache) sweep(now time.Time) {
 }
 
 // peers returns the unexpired peers other than ourselves, by DeviceID.
-func (c *cache) peers(now time.Time) map[crypto.DeviceID]*Peer {
-	out := map[crypto.DeviceID]*Peer{}
+func (c *cache) peers(now time.Time) map[deviceid.ID]*Peer {
+	out := map[deviceid.ID]*Peer{}
 	for _, in := range c.instances {
 		if !in.complete() || in.device == c.self || !in.expires().After(now) {
 			continue

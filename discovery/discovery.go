@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 )
 
 // ServiceType is the DNS-SD service type peersync announces and browses,
@@ -34,7 +34,7 @@ var ErrClosed = errors.New("discovery: closed")
 type Config struct {
 	// Device is our DeviceID, announced in the TXT record and used to
 	// leave ourselves out of Peers. Required.
-	Device crypto.DeviceID
+	Device deviceid.ID
 	// Name is the instance name shown by DNS-SD browsers (the device
 	// name). "" means the host name. We append the short DeviceID, e.g.
 	// "laptop (MFZWI3D)", so that two devices with the same name do not
@@ -63,7 +63,7 @@ type Config struct {
 
 // Peer is a peersync device seen on the LAN.
 type Peer struct {
-	Device crypto.DeviceID
+	Device deviceid.ID
 	// Name is the device name it announced (its instance name without our
 	// " (SHORTID)" suffix).
 	Name string
@@ -97,7 +97,7 @@ type Discoverer struct {
 	// seams listIfs, ifAddrs and mdnsPort before Run).
 	log       *slog.Logger
 	now       func() time.Time
-	device    crypto.DeviceID
+	device    deviceid.ID
 	announce  bool
 	port      int
 	ifaces    []net.Interface // nil: all suitable, re-read
@@ -340,7 +340,7 @@ func (d *Discoverer) Peers() []Peer {
 
 // Lookup returns the current addresses of device id, or nil if it is not
 // seen on the LAN (or is ourselves).
-func (d *Discoverer) Lookup(id crypto.DeviceID) []netip.AddrPort {
+func (d *Discoverer) Lookup(id deviceid.ID) []netip.AddrPort {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()

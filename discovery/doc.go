@@ -6,13 +6,22 @@
 // Discovery is a hint, never a proof: anyone on the LAN can announce any
 // DeviceID. Use discovered addresses only for devices already in the sync
 // table, and let the transport's TLS handshake prove who answers. The
-// package knows about a device only its crypto.DeviceID; it knows nothing of
+// package knows about a device only its deviceid.ID; it knows nothing of
 // keys, folders, git or the transport.
+//
+// Discovery imports no other peersync layer (not crypto, transport, gitstore
+// or sync): devices are named by deviceid.ID, a leaf package every layer may
+// import. We chose the leaf over an opaque ID of discovery's own (say the
+// TXT "id=" string) because the printed form has check characters that
+// must be verified where the input arrives, and one type means no
+// conversions at each layer's boundary; crypto.DeviceID is an alias of
+// deviceid.ID, so the engine passes its IDs straight through. The rule is
+// checked by TestLayers in the module root (docs/design.md, "Layers").
 //
 // The common path, as the engine uses it:
 //
 //	d, err := discovery.New(discovery.Config{
-//		Device:   id,    // our crypto.DeviceID
+//		Device:   id,    // our deviceid.ID
 //		Name:     "laptop",
 //		Port:     44996, // where our transport listens
 //		Announce: true,  // false: browse only

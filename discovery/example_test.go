@@ -9,14 +9,14 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 	"github.com/peersync/peersync/discovery"
 )
 
 // The engine's use: announce our transport's port, then use what the LAN
 // shows for the peers in the sync table.
 func Example() {
-	var me crypto.DeviceID // in real life: identity.DeviceID()
+	var me deviceid.ID // in real life: identity.DeviceID()
 	copy(me[:], "the Ed25519 public key goes here")
 	d, err := discovery.New(discovery.Config{
 		Device:   me,
@@ -44,7 +44,7 @@ func Example() {
 }
 
 func ExamplePeer_String() {
-	var id crypto.DeviceID
+	var id deviceid.ID
 	copy(id[:], "the Ed25519 public key goes here")
 	p := discovery.Peer{
 		Device: id,

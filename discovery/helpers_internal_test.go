@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 )
 
-func devID(b byte) crypto.DeviceID {
-	var id crypto.DeviceID
+func devID(b byte) deviceid.ID {
+	var id deviceid.ID
 	for i := range id {
 		id[i] = b ^ byte(i*7)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/internal/netns"
 )
@@ -31,8 +31,8 @@ import (
 
 const helperEnv = "PEERSYNC_DISCOVERY_HELPER"
 
-func testID(b byte) crypto.DeviceID {
-	var id crypto.DeviceID
+func testID(b byte) deviceid.ID {
+	var id deviceid.ID
 	for i := range id {
 		id[i] = b + byte(i)
 	}
@@ -40,12 +40,12 @@ func testID(b byte) crypto.DeviceID {
 }
 
 // startHelper runs a Discoverer inside ns for at most life.
-func startHelper(t *testing.T, ns *netns.NS, id crypto.DeviceID, name string, port int, announce bool, hostName string) *netns.Proc {
+func startHelper(t *testing.T, ns *netns.NS, id deviceid.ID, name string, port int, announce bool, hostName string) *netns.Proc {
 	t.Helper()
 	return startHelperFor(t, ns, id, name, port, announce, hostName, 60*time.Second)
 }
 
-func startHelperFor(t *testing.T, ns *netns.NS, id crypto.DeviceID, name string, port int, announce bool, hostName string, life time.Duration) *netns.Proc {
+func startHelperFor(t *testing.T, ns *netns.NS, id deviceid.ID, name string, port int, announce bool, hostName string, life time.Duration) *netns.Proc {
 	t.Helper()
 	env := []string{
 		helperEnv + "=1",
@@ -63,7 +63,7 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process of the namespace tests, not a test")
 	}
-	id, err := crypto.ParseDeviceID(os.Getenv("HELPER_ID"))
+	id, err := deviceid.Parse(os.Getenv("HELPER_ID"))
 	require.NoError(t, err)
 	port, _ := strconv.Atoi(os.Getenv("HELPER_PORT"))
 	life, err := time.ParseDuration(os.Getenv("HELPER_LIFE"))
@@ -96,9 +96,12 @@ func TestHelperProcess(t *testing.T) {
 }
 
 // updates returns the peers reported by a helper so far.
-func updates(p *netns.Proc) []discovery.Peer {
-	var out []discovery.Peer
-	sc := bufio.NewScanner(strings.NewReader(p.Output()))
+func updates(p *netns.Proc) []discovery.Peer { return parseUpdates(p.Output()) }
+
+// parseUpdates reads the UPDATE lines of a helper's output.
+func parseUpdates(out string) []discovery.Peer {
+	var ups []discovery.Peer
+	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "UPDATE ")
 		if !ok {
@@ -106,30 +109,46 @@ func updates(p *netns.Proc) []discovery.Peer {
 		}
 		var peer discovery.Peer
 		if json.Unmarshal([]byte(line), &peer) == nil {
-			out = append(out, peer)
+			ups = append(ups, peer)
 		}
 	}
-	return out
+	return ups
 }
 
-// waitPeer waits until the helper reports id with address want.
-func waitPeer(t *testing.T, p *netns.Proc, id crypto.DeviceID, want netip.AddrPort, timeout time.Duration) discovery.Peer {
+// waitLast waits until the helper's latest update satisfies cond; each
+// line the helper prints is the signal (timeout bounds a hang). It
+// returns that update, or the latest one and false.
+func waitLast(p *netns.Proc, timeout time.Duration, cond func(discovery.Peer) bool) (discovery.Peer, bool) {
+	var last discovery.Peer
+	ok := p.WaitFor(func(out string) bool {
+		ups := parseUpdates(out)
+		if len(ups) == 0 {
+			return false
+		}
+		last = ups[len(ups)-1]
+		return cond(last)
+	}, timeout)
+	return last, ok
+}
+
+// waitPeer waits until the helper reports id with address want; each line
+// the helper prints is the signal (timeout bounds a hang).
+func waitPeer(t *testing.T, p *netns.Proc, id deviceid.ID, want netip.AddrPort, timeout time.Duration) discovery.Peer {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		for _, peer := range updates(p) {
-			if peer.Device == id {
-				for _, a := range peer.Addrs {
-					if a == want {
-						return peer
-					}
-				}
+	var found discovery.Peer
+	ok := p.WaitFor(func(out string) bool {
+		for _, peer := range parseUpdates(out) {
+			if peer.Device == id && slices.Contains(peer.Addrs, want) {
+				found = peer
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}, timeout)
+	if !ok {
+		t.Fatalf("no update for %s at %s within %v; output:\n%s", id.Short(), want, timeout, p.Output())
 	}
-	t.Fatalf("no update for %s at %s within %v; output:\n%s", id.Short(), want, timeout, p.Output())
-	return discovery.Peer{}
+	return found
 }
 
 func TestTwoNamespacesFindEachOther(t *testing.T) {
@@ -166,16 +185,9 @@ func TestTwoNamespacesFindEachOther(t *testing.T) {
 	nsB.MustIP(t, "addr", "add", "10.88.0.12/24", "dev", "eth0")
 	nsB.MustIP(t, "addr", "del", addrB.String()+"/24", "dev", "eth0")
 	moved := netip.MustParseAddrPort("10.88.0.12:44997")
-	deadline := time.Now().Add(15 * time.Second)
-	var last discovery.Peer
-	for time.Now().Before(deadline) {
-		ups := updates(pa)
-		last = ups[len(ups)-1]
-		if last.Device == idB && slices.Contains(last.Addrs, moved) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	last, _ := waitLast(pa, 15*time.Second, func(p discovery.Peer) bool {
+		return p.Device == idB && slices.Contains(p.Addrs, moved)
+	})
 	assert.Contains(t, last.Addrs, moved, "new address not seen:\n%s", pa.Output())
 	assert.NotContains(t, last.Addrs, netip.AddrPortFrom(addrB, 44997), "old address not flushed")
 
@@ -184,35 +196,34 @@ func TestTwoNamespacesFindEachOther(t *testing.T) {
 	require.NoError(t, pb.Signal(syscall.SIGINT))
 	select {
 	case <-pb.Done():
-	case <-time.After(10 * time.Second):
+	case <-time.After(10 * time.Second): // bounds a hang
 		t.Fatal("helper B did not stop on SIGINT")
 	}
 	assert.Contains(t, pb.Output(), "RUN RETURNED discovery: context canceled")
-	deadline = time.Now().Add(5 * time.Second)
-	gone := false
-	for !gone && time.Now().Before(deadline) {
-		ups := updates(pa)
-		last := ups[len(ups)-1]
-		gone = last.Device == idB && len(last.Addrs) == 0
-		time.Sleep(50 * time.Millisecond)
-	}
+	_, gone := waitLast(pa, 5*time.Second, func(p discovery.Peer) bool {
+		return p.Device == idB && len(p.Addrs) == 0
+	})
 	assert.True(t, gone, "A did not report B gone:\n%s", pa.Output())
 }
 
 func TestBrowseOnlyIsSilent(t *testing.T) {
 	netns.Require(t)
 	lan := netns.NewBridge(t)
-	nsA, nsC := netns.New(t), netns.New(t)
+	nsA, nsB, nsC := netns.New(t), netns.New(t), netns.New(t)
 	addrA := lan.Attach(t, nsA, "eth0", netip.MustParsePrefix("10.90.0.1/24"))
+	addrB := lan.Attach(t, nsB, "eth0", netip.MustParsePrefix("10.90.0.2/24"))
 	lan.Attach(t, nsC, "eth0", netip.MustParsePrefix("10.90.0.3/24"))
-	idA, idC := testID(1), testID(200)
+	idA, idB, idC := testID(1), testID(150), testID(200)
 
 	pa := startHelper(t, nsA, idA, "alpha", 44996, true, "")
 	pc := startHelper(t, nsC, idC, "quiet", 0, false, "")
 	waitPeer(t, pc, idA, netip.AddrPortFrom(addrA, 44996), 15*time.Second)
-	// C has been querying for a while (several queries went out) and A
-	// answered them; A still has not heard of C.
-	time.Sleep(3 * time.Second)
+	// C has queried (it sends its first query at start) and found A. The
+	// marker that A has read C's query: B, started only now, announces,
+	// and A reports B; A reads the link's packets in order, so C's query
+	// came in before. A still has not heard of C.
+	startHelper(t, nsB, idB, "beta", 44997, true, "")
+	waitPeer(t, pa, idB, netip.AddrPortFrom(addrB, 44997), 15*time.Second)
 	for _, p := range updates(pa) {
 		assert.NotEqual(t, idC, p.Device, "a browse-only device was seen")
 	}
@@ -224,7 +235,7 @@ func TestBrowseOnlyIsSilent(t *testing.T) {
 	shot := startHelperFor(t, nsC, testID(201), "", 0, false, "", 3*time.Second)
 	select {
 	case <-shot.Done():
-	case <-time.After(15 * time.Second):
+	case <-time.After(15 * time.Second): // bounds a hang
 		t.Fatal("one-shot helper did not stop")
 	}
 	var peers []discovery.Peer
@@ -233,9 +244,13 @@ func TestBrowseOnlyIsSilent(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(js), &peers))
 		}
 	}
-	require.Len(t, peers, 1, shot.Output())
-	assert.Equal(t, idA, peers[0].Device)
-	assert.Contains(t, peers[0].Addrs, netip.AddrPortFrom(addrA, 44996))
+	byID := map[deviceid.ID]discovery.Peer{}
+	for _, p := range peers {
+		byID[p.Device] = p
+	}
+	require.Len(t, byID, 2, "A and B, not the browse-only C:\n%s", shot.Output())
+	assert.Contains(t, byID[idA].Addrs, netip.AddrPortFrom(addrA, 44996))
+	assert.Contains(t, byID[idB].Addrs, netip.AddrPortFrom(addrB, 44997))
 }
 
 func TestIPv6Only(t *testing.T) {

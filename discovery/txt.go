@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 )
 
 // protocolVersion is the value of the "v" TXT key we announce and accept.
@@ -14,7 +14,7 @@ const protocolVersion = "1"
 
 // txtInfo is what a peersync TXT record says.
 type txtInfo struct {
-	Device crypto.DeviceID
+	Device deviceid.ID
 	Port   uint16 // 0 if the record had no usable "port" key
 }
 
@@ -23,7 +23,7 @@ var errBadTXT = errors.New("bad peersync TXT record")
 
 // encodeTXT returns the TXT strings we announce: exactly id, v and port, in
 // that order. Nothing else about the device (folders, peers) is announced.
-func encodeTXT(id crypto.DeviceID, port int) []string {
+func encodeTXT(id deviceid.ID, port int) []string {
 	return []string{
 		"id=" + id.String(),
 		"v=" + protocolVersion,
@@ -52,7 +52,7 @@ func parseTXT(txt []string) (txtInfo, error) {
 		seen[key] = true
 		switch key {
 		case "id":
-			id, err := crypto.ParseDeviceID(val)
+			id, err := deviceid.Parse(val)
 			if err != nil || !hasVal {
 				return txtInfo{}, fmt.Errorf("%w: id %q: %v", errBadTXT, val, err)
 			}

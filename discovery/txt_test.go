@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/deviceid"
 )
 
 func TestEncodeTXT(t *testing.T) {
@@ -75,6 +75,6 @@ func lowerNoDash(s string) string {
 }
 
 func zeroID() string {
-	var z crypto.DeviceID
+	var z deviceid.ID
 	return z.String()
 }

@@ -57,7 +57,7 @@ func writeLargeFile(tb testing.TB, p string, size int64) {
 // BenchmarkLargeFileRSS commits one large file (PEERSYNC_BENCH_LARGE_MIB,
 // default 1024 MiB of random bytes), writes its bundle to a file and applies
 // it to a second store, reporting the peak RSS of each step (target: under
-// 150 MiB each, DESIGN.md section 9).
+// 150 MiB each, docs/design.md section 9).
 func BenchmarkLargeFileRSS(b *testing.B) {
 	size := int64(benchEnvInt("PEERSYNC_BENCH_LARGE_MIB", 1024)) << 20
 	ctx := context.Background()

@@ -1,6 +1,6 @@
 package gitstore
 
-// Benchmarks of the scale hazards of DESIGN.md section 3. They only run with
+// Benchmarks of the scale hazards of docs/design.md section 3. They only run with
 // -bench; scripts/bench-gitstore.sh runs them beside the git CLI on the same
 // data and writes the ratios into BENCHMARKS.md.
 //

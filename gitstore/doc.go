@@ -71,7 +71,7 @@
 // disk), before writing anything: a vanished folder is never read as "every
 // file deleted".
 //
-// Mass-delete guard (DESIGN.md section 5): a Scan that would commit the
+// Mass-delete guard (docs/design.md section 5): a Scan that would commit the
 // deletion of, or an ApplyBundle or IntegratePeer whose checkout would
 // delete, more than Config.MaxDeleteShare (default 0.5) of the tracked files
 // AND more than Config.MaxDeleteCount (default 100) files returns a

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The mass-delete guard's defaults (DESIGN.md section 5).
+// The mass-delete guard's defaults (docs/design.md section 5).
 const (
 	defaultMaxDeleteShare = 0.5
 	defaultMaxDeleteCount = 100

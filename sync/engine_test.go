@@ -231,7 +231,7 @@ func TestWatcherDrivesSync(t *testing.T) {
 }
 
 // BenchmarkEditLatency measures how long a saved file takes to appear on a
-// connected peer (loopback, file watcher on both sides). DESIGN.md target:
+// connected peer (loopback, file watcher on both sides). docs/design.md section 9 target:
 // < 0.5 s median on a LAN (Syncthing 1.19 here: 9.0 s).
 func BenchmarkEditLatency(b *testing.B) {
 	x, y := newNodeScan(b, "x", time.Hour), newNodeScan(b, "y", time.Hour)

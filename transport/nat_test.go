@@ -221,7 +221,7 @@ func TestNATCone(t *testing.T) {
 	server := startPionTURN(t, lab)
 	times := natScenario(t, lab, server, false, PathICESrflx)
 	for _, d := range times {
-		assert.Less(t, d, time.Second, "target: < 1 s direct (DESIGN.md section 9)")
+		assert.Less(t, d, time.Second, "target: < 1 s direct (docs/design.md section 9)")
 	}
 }
 
@@ -239,7 +239,7 @@ func TestNATSymmetricPionTURN(t *testing.T) {
 	server := startPionTURN(t, lab)
 	times := natScenario(t, lab, server, true, PathICERelay)
 	for _, d := range times {
-		assert.Less(t, d, 3*time.Second, "target: < 3 s relay (DESIGN.md section 9)")
+		assert.Less(t, d, 3*time.Second, "target: < 3 s relay (docs/design.md section 9)")
 	}
 }
 
@@ -249,7 +249,7 @@ func TestNATSymmetricCoturn(t *testing.T) {
 	server := startCoturn(t, lab)
 	times := natScenario(t, lab, server, true, PathICERelay)
 	for _, d := range times {
-		assert.Less(t, d, 3*time.Second, "target: < 3 s relay (DESIGN.md section 9)")
+		assert.Less(t, d, 3*time.Second, "target: < 3 s relay (docs/design.md section 9)")
 	}
 
 	t.Run("wrong credentials", func(t *testing.T) {

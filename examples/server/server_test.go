@@ -59,7 +59,7 @@ func (p *proc) start(t *testing.T, extra ...string) (stop func()) {
 			select {
 			case err := <-done:
 				assert.NoError(t, err, "clean exit on SIGINT")
-			case <-time.After(15 * time.Second):
+			case <-time.After(15 * time.Second): // bounds a hang
 				_ = cmd.Process.Kill()
 				t.Error("did not stop within 15 s of SIGINT")
 			}
@@ -81,6 +81,8 @@ func waitSame(t *testing.T, a, b string) {
 		if same, why = testutil.SameTree(a, b); same {
 			return
 		}
+		// Trees of two other processes: no signal reaches the test, so
+		// poll; the deadline bounds a hang, it is not a measurement.
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("folders differ: %s", why)

@@ -134,6 +134,8 @@ func lossySync(t *testing.T, bin string, bothDial bool) {
 		}
 		same, why = testutil.SameTree(a.folder, b.folder)
 		if !same {
+			// Two processes' trees: no signal crosses to the test, so poll;
+			// once a second because each pass also runs `desktop status`.
 			time.Sleep(time.Second)
 		}
 	}

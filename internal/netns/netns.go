@@ -269,39 +269,65 @@ func (p *Proc) Signal(sig syscall.Signal) error { return syscall.Kill(-p.Cmd.Pro
 // WaitOutput waits until the output contains s, the process exits, or
 // timeout passes; it reports whether s was seen.
 func (p *Proc) WaitOutput(s string, timeout time.Duration) bool {
+	return p.WaitFor(func(out string) bool { return strings.Contains(out, s) }, timeout)
+}
+
+// WaitFor waits until cond holds for the output so far, the process exits,
+// or timeout passes (a bound on a hang, not a measurement); it reports
+// whether cond held. cond is checked again on every write by the process,
+// so a line the process prints is the signal, with no polling.
+func (p *Proc) WaitFor(cond func(output string) bool, timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
 	for {
-		if strings.Contains(p.Output(), s) {
+		out, grew := p.out.snapshot()
+		if cond(out) {
 			return true
 		}
 		select {
 		case <-deadline.C:
 			return false
 		case <-p.done:
-			return strings.Contains(p.Output(), s)
-		case <-tick.C:
+			return cond(p.Output())
+		case <-grew:
 		}
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent use that tells waiters
+// when it grows.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu   sync.Mutex
+	b    bytes.Buffer
+	grew chan struct{} // closed by the next Write; nil if no one waits
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.grew != nil {
+		close(s.grew)
+		s.grew = nil
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// snapshot returns the content so far and a channel closed by the next
+// Write.
+func (s *syncBuffer) snapshot() (string, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grew == nil {
+		s.grew = make(chan struct{})
+	}
+	return s.b.String(), s.grew
 }
 
 // Bridge is an Ethernet switch: a Linux bridge in a namespace of its own.
