@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -46,6 +45,14 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	if err := ctxErr(ctx); err != nil {
 		return ApplyResult{}, err
 	}
+	// A bundle whose size is known is refused before it is read when it
+	// could not be spooled.
+	if n := declaredSize(r); n > s.limits.MaxSpoolBytes {
+		return ApplyResult{}, &BundleError{Reason: "over a limit",
+			Err: &LimitError{Limit: "Limits.MaxSpoolBytes", Value: n, Max: s.limits.MaxSpoolBytes}}
+	} else if err := checkFree(spoolDir(s.gitDir), max(n, 0), s.limits.MinFreeBytes, "spool"); err != nil {
+		return ApplyResult{}, err
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	hdr, err := readBundleHeader(br)
 	if err != nil {
@@ -74,7 +81,7 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	// blobs are never held in memory; what is kept is copied into a pack of
 	// ours (a bundle may be thin, or hold objects we have), and the spool is
 	// deleted whatever happens.
-	spool, err := os.CreateTemp(filepath.Join(s.gitDir, "objects", "pack"), packTmpPrefix+"*.bundle")
+	spool, err := os.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle")
 	if err != nil {
 		if _, merr := os.Lstat(s.gitDir); merr != nil {
 			// The folder guard: never recreate a vanished marker.
@@ -85,17 +92,27 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	defer func() {
 		spool.Close()
 		os.Remove(spool.Name())
+		os.Remove(rawName(spool.Name()))
 	}()
-	objs, err := readPackSpooled(ctx, br, s.maxObject, s.externalBaseLocked, spool)
+	objs, err := readPackSpooled(ctx, br, s.packLimits(), s.externalBaseSpooledLocked, spool)
 	if err != nil {
 		var be *BundleError
-		if errors.As(err, &be) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		var le *LimitError
+		var de *DiskSpaceError
+		switch {
+		case errors.As(err, &be) || errors.As(err, &de) || ctx.Err() != nil && errors.Is(err, ctx.Err()):
 			return ApplyResult{}, err
+		case errors.As(err, &le):
+			return ApplyResult{}, &BundleError{Reason: "over a limit", Err: le}
 		}
 		return ApplyResult{}, &BundleError{Reason: "bad pack", Err: err}
 	}
+	defer objs.close()
 	keep, err := s.validateLocked(ctx, objs, theirs)
 	if err != nil {
+		return ApplyResult{}, err
+	}
+	if err := s.checkTreeLimitsLocked(ctx, objs, theirs); err != nil {
 		return ApplyResult{}, err
 	}
 
@@ -153,11 +170,12 @@ func (s *Store) storePackObjectsLocked(keep []*packObject) error {
 }
 
 // storePackObjectLocked writes o into the pack being written: as the delta
-// it came as when its base is in that pack, else whole (a blob over 1 MiB
-// streamed from the spool).
+// it came as when its base is in that pack and its content is at most
+// largeObjectThreshold (go-git reads a delta's result into memory), else
+// whole (a blob over 1 MiB streamed from the spool).
 func (s *Store) storePackObjectLocked(o *packObject) error {
 	h := o.hash
-	if o.isDelta {
+	if o.isDelta && o.size <= largeObjectThreshold && o.dsize < o.size/2 {
 		delta, err := o.deltaData()
 		if err != nil {
 			return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
@@ -166,10 +184,10 @@ func (s *Store) storePackObjectLocked(o *packObject) error {
 			return err
 		}
 	}
-	if o.spool == nil || o.data != nil || o.isDelta || o.size <= spoolCacheMax {
+	if o.spool == nil || o.data != nil || o.size <= spoolCacheMax {
 		var data []byte
 		var err error
-		if o.spool != nil && o.data == nil && !o.isDelta {
+		if o.spool != nil && o.data == nil && !o.isDelta && !o.inRaw {
 			data, err = o.spool.inflate(o.spoolOff, o.size) // read once: not worth caching
 		} else {
 			data, err = o.content()
@@ -201,6 +219,12 @@ func (s *Store) storePackObjectLocked(o *packObject) error {
 // externalBaseLocked returns a local object as a delta base for a thin pack,
 // or nil if we do not have it.
 func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
+	return s.externalBaseSpooledLocked(h, nil)
+}
+
+// externalBaseSpooledLocked is externalBaseLocked that copies a large
+// object into sp's raw file rather than memory.
+func (s *Store) externalBaseSpooledLocked(h plumbing.Hash, sp *packSpool) (*packObject, error) {
 	o, err := s.st.EncodedObject(plumbing.AnyObject, h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, nil
@@ -216,6 +240,13 @@ func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
 		return nil, err
 	}
 	defer rc.Close()
+	if sp != nil && o.Size() > deltaInMemoryMax {
+		off, err := sp.appendRaw(rc, o.Size())
+		if err != nil {
+			return nil, err
+		}
+		return &packObject{typ: o.Type(), size: o.Size(), resolved: true, inRaw: true, rawOff: off, spool: sp}, nil
+	}
 	data, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, err
@@ -452,7 +483,11 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 		if err != nil {
 			return res, err
 		}
-		changed, err := s.checkoutLocked(ctx, ourFlat, tree.flat())
+		theirFlat := tree.flat()
+		if err := s.checkCheckoutSpaceLocked(ourFlat, theirFlat); err != nil {
+			return res, err
+		}
+		changed, err := s.checkoutLocked(ctx, ourFlat, theirFlat)
 		if err != nil {
 			return res, err
 		}
@@ -465,6 +500,9 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 
 	merged, conflicts, err := s.mergeLocked(ourC, theirC, ourFlat)
 	if err != nil {
+		return res, err
+	}
+	if err := s.checkCheckoutSpaceLocked(ourFlat, merged); err != nil {
 		return res, err
 	}
 	tree, err := buildTree(merged)

@@ -204,7 +204,7 @@ func TestApplyHostileBundles(t *testing.T) {
 		{"DEL in name", craftTree(t, file("a\x7f", "evil")), "a\x7f", "control character", nil},
 		{"C1 CSI in name", craftTree(t, file("a\u009b2J", "evil")), "a\u009b2J", "control character", nil},
 		{"duplicate entry", craftTree(t, file("a", "1"), file("a", "2")), "a", "duplicate", nil},
-		{"blob too large", craftTree(t, file("big", strings.Repeat("x", 2000))), "", "exceeds limit", func(c *Config) { c.MaxObjectSize = 1000 }},
+		{"blob too large", craftTree(t, file("big", strings.Repeat("x", 2000))), "", "over MaxObjectSize", func(c *Config) { c.MaxObjectSize = 1000 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

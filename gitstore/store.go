@@ -60,6 +60,10 @@ type Config struct {
 	// MaxObjectSize caps the size of any object in an applied bundle; 0 means
 	// 16 GiB.
 	MaxObjectSize int64
+	// Limits bounds what one applied bundle may cost (files, bytes, depth,
+	// path length, objects, spool and free disk space); each zero field
+	// means its default (see Limits).
+	Limits Limits
 	// MaxDeleteShare and MaxDeleteCount set the mass-delete guard: a Scan or
 	// a bundle checkout that would delete more than MaxDeleteShare of the
 	// tracked files AND more than MaxDeleteCount files is refused with a
@@ -83,6 +87,7 @@ type Store struct {
 	name, email   string
 	allowSymlinks bool
 	maxObject     int64
+	limits        Limits // with defaults filled in
 	now           func() time.Time
 	log           *slog.Logger
 	// The mass-delete guard's settings (see checkMassDeleteLocked).
@@ -104,6 +109,9 @@ type Store struct {
 	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
 	root     *dirNode
 	rootHead plumbing.Hash
+	// treeStats caches the stats of trees of ours met by
+	// checkTreeLimitsLocked (bounded by treeStatCacheMax).
+	treeStats map[plumbing.Hash]treeStat
 	// stats is the stat cache, loaded at Open and saved after Scan/checkout.
 	stats statCache
 	// pw, when not nil, is the pack that new objects are streamed into
@@ -149,6 +157,7 @@ func Open(cfg Config) (*Store, error) {
 		email:         cfg.AuthorEmail,
 		allowSymlinks: cfg.AllowSymlinks,
 		maxObject:     cfg.MaxObjectSize,
+		limits:        cfg.Limits.withDefaults(),
 		now:           cfg.Now,
 		log:           cfg.Logger,
 
