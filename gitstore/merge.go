@@ -142,4 +142,3 @@ func nextSlash(p string, i int) int {
 	}
 	return i + 1 + j
 }
-
