@@ -58,6 +58,12 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 	if err != nil {
 		return nil, nil, err
 	}
+	var leads map[string]int64
+	if len(both) > 0 {
+		if leads, err = s.clockLeadsLocked(ourC, theirC); err != nil {
+			return nil, nil, err
+		}
+	}
 	out := map[string]fileEntry{}
 	var conflicts []string
 	for _, p := range sortedKeys(paths) {
@@ -84,7 +90,7 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 		default: // both changed differently
 			lo, lt := lastOurs[p], lastTheirs[p]
 			win, lose, loser := o, t, lt
-			if newerCommit(lt, lo) {
+			if newerWithLeads(lt, lo, leads) {
 				win, lose, loser = t, o, lo
 			}
 			out[p] = win
