@@ -116,6 +116,13 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 		return ApplyResult{}, err
 	}
 
+	// The commits new here, for the received log.
+	var newCommits []plumbing.Hash
+	for _, o := range keep {
+		if o.typ == plumbing.CommitObject && s.st.HasEncodedObject(o.hash) != nil {
+			newCommits = append(newCommits, o.hash)
+		}
+	}
 	// Everything checked. Commit local edits, then store and integrate.
 	if _, err := s.scanLocked(ctx); err != nil {
 		return ApplyResult{}, err
@@ -129,6 +136,9 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 		return ApplyResult{}, err
 	}
 	if err := s.endPackLocked(); err != nil {
+		return ApplyResult{}, err
+	}
+	if err := s.recordReceived(newCommits, peer); err != nil {
 		return ApplyResult{}, err
 	}
 	if err := s.setRefLocked(pref, theirs); err != nil {

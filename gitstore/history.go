@@ -43,6 +43,10 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 	if err != nil || head.IsZero() {
 		return nil, err
 	}
+	fromOf, err := s.receivedLookup()
+	if err != nil {
+		return nil, err
+	}
 	var out []Change
 	q := &commitQueue{}
 	// trees maps every commit met (queued or done) to its tree, so that no
@@ -85,6 +89,7 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 				Path:   d.path,
 				Time:   c.Committer.When,
 				Author: fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
+				From:   fromOf(c.Hash),
 			})
 			if limit > 0 && len(out) >= limit {
 				return out, nil

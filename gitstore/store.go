@@ -109,6 +109,8 @@ type Store struct {
 	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
 	root     *dirNode
 	rootHead plumbing.Hash
+	// recv is the received log (see received.go), with its own mutex.
+	recv received
 	// treeStats caches the stats of trees of ours met by
 	// checkTreeLimitsLocked (bounded by treeStatCacheMax).
 	treeStats map[plumbing.Hash]treeStat
