@@ -29,8 +29,8 @@ type packObject struct {
 	typ      plumbing.ObjectType // for a delta, its base's (once resolved)
 	isDelta  bool
 	resolved bool  // hash, typ and size are known
-	stored   bool  // written by storePackObjectsLocked
-	kept     bool  // reachable from the bundle's head (validateLocked)
+	stored   bool  // written by applyRun.storeObjects
+	kept     bool  // reachable from the bundle's head (applyRun.validate)
 	inRaw    bool  // the content is in the spool's raw file at rawOff
 	hdrLen   uint8 // length of the entry's header in the pack
 	size     int64 // content size (once resolved)

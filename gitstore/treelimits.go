@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // treeStat is what a tree holds below it, wherever it sits: one value per
@@ -24,21 +25,23 @@ const treeStatCacheMax = 1 << 16
 // treeLimits computes the stats of the tree a bundle leads to and refuses
 // it when they exceed the limits.
 type treeLimits struct {
-	s    *Store
+	s    *Store // treeStats, under applyMu
+	st   *filesystem.Storage
 	objs *packObjects
 	lim  Limits
 	memo map[plumbing.Hash]treeStat
 	n    int
 }
 
-// checkTreeLimitsLocked refuses (a *BundleError wrapping a *LimitError) the
+// checkTreeLimits refuses (a *BundleError wrapping a *LimitError) the
 // bundle whose head commit is head when the tree it leads to exceeds
 // Limits.MaxFiles, MaxBytes, MaxDepth or MaxPathLen. Every entry naming a
 // blob counts, whether the blob came in the bundle or is ours already: what
 // counts is what a checkout of that tree would write. Trees are read once
 // each (the stats of ours are cached in the Store), and the walk never goes
 // deeper than MaxDepth.
-func (s *Store) checkTreeLimitsLocked(ctx context.Context, objs *packObjects, head plumbing.Hash) error {
+func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head plumbing.Hash) error {
+	s := a.s
 	var tree plumbing.Hash
 	if o := objs.get(head); o != nil {
 		data, err := o.content()
@@ -50,13 +53,13 @@ func (s *Store) checkTreeLimitsLocked(ctx context.Context, objs *packObjects, he
 			return &BundleError{Object: fromPlumbing(head), Reason: "malformed commit", Err: err}
 		}
 	} else {
-		c, err := s.commitLocked(head)
+		c, err := objReader{a.st}.commit(head)
 		if err != nil {
 			return err
 		}
 		tree = c.TreeHash
 	}
-	tl := &treeLimits{s: s, objs: objs, lim: s.limits, memo: map[plumbing.Hash]treeStat{}}
+	tl := &treeLimits{s: s, st: a.st, objs: objs, lim: s.limits, memo: map[plumbing.Hash]treeStat{}}
 	st, err := tl.visit(ctx, tree, "", 0)
 	if err == nil {
 		switch {
@@ -210,7 +213,7 @@ func (tl *treeLimits) treeData(h plumbing.Hash) (data []byte, ours bool, err err
 		}
 		return data, false, nil
 	}
-	lo, err := tl.s.st.EncodedObject(plumbing.TreeObject, h)
+	lo, err := tl.st.EncodedObject(plumbing.TreeObject, h)
 	if err != nil {
 		return nil, false, fmt.Errorf("gitstore: tree %s: %w", h, err)
 	}
@@ -231,7 +234,7 @@ func (tl *treeLimits) blobSize(h plumbing.Hash) (int64, error) {
 	if o := tl.objs.get(h); o != nil {
 		return o.size, nil
 	}
-	n, err := tl.s.st.EncodedObjectSize(h)
+	n, err := tl.st.EncodedObjectSize(h)
 	if err != nil {
 		return 0, fmt.Errorf("gitstore: blob %s: %w", h, err)
 	}
