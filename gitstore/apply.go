@@ -26,8 +26,15 @@ import (
 // allowed is refs/heads/main, prerequisites must exist here, every object
 // hashes to its name, the new history must be connected and every entry of
 // every new tree must pass the safety rules ([ValidPath], no gitlinks, no
-// symlinks unless allowed). A bundle failing any check returns a
-// *BundleError and nothing is written: no object, no ref, no file.
+// symlinks unless allowed), and the bundle must stay within Config.Limits
+// and MaxObjectSize (a *BundleError wrapping a *LimitError names the limit).
+// A bundle failing any check returns a *BundleError and nothing is written:
+// no object, no ref, no file. A *DiskSpaceError says the folder's disk is
+// short of Limits.MinFreeBytes (nothing written either, or, when found
+// before the checkout, only the verified objects).
+//
+// peer is the DeviceID that delivered the bundle, as authenticated by the
+// caller; History reports it as Change.From for the commits new here.
 //
 // Then refs/peers/<peer>/main is set to the bundle head and main integrates
 // it: UpToDate when the head is already in our history, FastForward when our
