@@ -10,12 +10,14 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // ApplyBundle reads a git bundle from r (ours or one made by
@@ -24,8 +26,15 @@ import (
 // allowed is refs/heads/main, prerequisites must exist here, every object
 // hashes to its name, the new history must be connected and every entry of
 // every new tree must pass the safety rules ([ValidPath], no gitlinks, no
-// symlinks unless allowed). A bundle failing any check returns a
-// *BundleError and nothing is written: no object, no ref, no file.
+// symlinks unless allowed), and the bundle must stay within Config.Limits
+// and MaxObjectSize (a *BundleError wrapping a *LimitError names the limit).
+// A bundle failing any check returns a *BundleError and nothing is written:
+// no object, no ref, no file. A *DiskSpaceError says the folder's disk is
+// short of Limits.MinFreeBytes (nothing written either, or, when found
+// before the checkout, only the verified objects).
+//
+// peer is the DeviceID that delivered the bundle, as authenticated by the
+// caller; History reports it as Change.From for the commits new here.
 //
 // Then refs/peers/<peer>/main is set to the bundle head and main integrates
 // it: UpToDate when the head is already in our history, FastForward when our
@@ -38,80 +47,29 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	// The long part (spool, checks, storing the pack) holds applyMu only,
+	// and reads through a storage of its own: reads, scans and bundle
+	// writes go on meanwhile. mu is taken for the rest.
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if s.shut.Load() {
+		return ApplyResult{}, ErrClosed
+	}
+	theirs, newCommits, err := s.receiveBundle(ctx, r)
+	if err != nil {
+		return ApplyResult{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ApplyResult{}, ErrClosed
 	}
-	if err := ctxErr(ctx); err != nil {
-		return ApplyResult{}, err
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	hdr, err := readBundleHeader(br)
-	if err != nil {
-		return ApplyResult{}, &BundleError{Reason: "bad header", Err: err}
-	}
-	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
-		for _, ref := range hdr.refs {
-			if ref.name != string(mainRef) {
-				return ApplyResult{}, &BundleError{Object: fromPlumbing(ref.hash),
-					Reason: fmt.Sprintf("ref %q not allowed (only %s)", ref.name, mainRef)}
-			}
-		}
-		return ApplyResult{}, &BundleError{Reason: "duplicate ref " + string(mainRef)}
-	}
-	theirs := hdr.refs[0].hash
-	for _, p := range hdr.prereqs {
-		ok, err := s.hasCommitLocked(p)
-		if err != nil {
-			return ApplyResult{}, err
-		}
-		if !ok {
-			return ApplyResult{}, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
-		}
-	}
-	// The pack is spooled to a temporary file next to our packs, so large
-	// blobs are never held in memory; what is kept is copied into a pack of
-	// ours (a bundle may be thin, or hold objects we have), and the spool is
-	// deleted whatever happens.
-	spool, err := os.CreateTemp(filepath.Join(s.gitDir, "objects", "pack"), packTmpPrefix+"*.bundle")
-	if err != nil {
-		if _, merr := os.Lstat(s.gitDir); merr != nil {
-			// The folder guard: never recreate a vanished marker.
-			return ApplyResult{}, fmt.Errorf("%w: %w", ErrNotInitialized, merr)
-		}
-		return ApplyResult{}, fmt.Errorf("gitstore: %w", err)
-	}
-	defer func() {
-		spool.Close()
-		os.Remove(spool.Name())
-	}()
-	objs, err := readPackSpooled(ctx, br, s.maxObject, s.externalBaseLocked, spool)
-	if err != nil {
-		var be *BundleError
-		if errors.As(err, &be) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return ApplyResult{}, err
-		}
-		return ApplyResult{}, &BundleError{Reason: "bad pack", Err: err}
-	}
-	keep, err := s.validateLocked(ctx, objs, theirs)
-	if err != nil {
-		return ApplyResult{}, err
-	}
-
-	// Everything checked. Commit local edits, then store and integrate.
+	s.st.Reindex() // the new pack
+	// Commit local edits, then integrate.
 	if _, err := s.scanLocked(ctx); err != nil {
 		return ApplyResult{}, err
 	}
-	// The new objects go into one pack of ours, complete before a ref moves.
-	s.beginPackLocked()
-	defer s.abortPackLocked()
-	s.pw.packOnly = true // all or nothing, even for a few objects (see packOnly)
-	objs = nil           // keep holds what is needed; the rest may go
-	if err := s.storePackObjectsLocked(keep); err != nil {
-		return ApplyResult{}, err
-	}
-	if err := s.endPackLocked(); err != nil {
+	if err := s.recordReceived(newCommits, peer); err != nil {
 		return ApplyResult{}, err
 	}
 	if err := s.setRefLocked(pref, theirs); err != nil {
@@ -126,11 +84,130 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	return res, err
 }
 
-// storePackObjectsLocked writes the objects keep into the pack being
-// written, each delta base before the objects made from it, so that deltas
-// that came in the bundle are kept (as OFS_DELTA) instead of storing every
-// tree version whole. It clears keep as it goes.
-func (s *Store) storePackObjectsLocked(keep []*packObject) error {
+// applyRun is the state of the part of an ApplyBundle that runs under
+// applyMu alone: a storage of its own (go-git's is not safe for concurrent
+// use) and the pack being written.
+type applyRun struct {
+	s  *Store // its settings only (immutable), and treeStats (applyMu)
+	st *filesystem.Storage
+	pw *packWriter
+}
+
+// applyPackGen is the generation of the packs ApplyBundle writes (scans
+// count theirs from 1; no tree delta refers to an applied pack's objects).
+const applyPackGen = 1 << 63
+
+// receiveBundle reads, checks and stores the bundle of r: it returns its
+// head and the commits new here once every object is in a complete pack of
+// ours, or a *BundleError with nothing written.
+func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing.Hash, newCommits []plumbing.Hash, err error) {
+	if err := ctxErr(ctx); err != nil {
+		return theirs, nil, err
+	}
+	// A bundle whose size is known is refused before it is read when it
+	// could not be spooled.
+	if n := declaredSize(r); n > s.limits.MaxSpoolBytes {
+		return theirs, nil, &BundleError{Reason: "over a limit",
+			Err: &LimitError{Limit: "Limits.MaxSpoolBytes", Value: n, Max: s.limits.MaxSpoolBytes}}
+	} else if err := checkFree(spoolDir(s.gitDir), max(n, 0), s.limits.MinFreeBytes, "spool"); err != nil {
+		return theirs, nil, err
+	}
+	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})}
+	defer a.st.Close()
+	br := bufio.NewReaderSize(r, 64<<10)
+	hdr, err := readBundleHeader(br)
+	if err != nil {
+		return theirs, nil, &BundleError{Reason: "bad header", Err: err}
+	}
+	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
+		for _, ref := range hdr.refs {
+			if ref.name != string(mainRef) {
+				return theirs, nil, &BundleError{Object: fromPlumbing(ref.hash),
+					Reason: fmt.Sprintf("ref %q not allowed (only %s)", ref.name, mainRef)}
+			}
+		}
+		return theirs, nil, &BundleError{Reason: "duplicate ref " + string(mainRef)}
+	}
+	theirs = hdr.refs[0].hash
+	for _, p := range hdr.prereqs {
+		ok, err := hasCommitIn(a.st, p)
+		if err != nil {
+			return theirs, nil, err
+		}
+		if !ok {
+			return theirs, nil, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
+		}
+	}
+	// The pack is spooled to a temporary file next to our packs, so large
+	// blobs are never held in memory; what is kept is copied into a pack of
+	// ours (a bundle may be thin, or hold objects we have), and the spool is
+	// deleted whatever happens.
+	spool, err := os.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle")
+	if err != nil {
+		if _, merr := os.Lstat(s.gitDir); merr != nil {
+			// The folder guard: never recreate a vanished marker.
+			return theirs, nil, fmt.Errorf("%w: %w", ErrNotInitialized, merr)
+		}
+		return theirs, nil, fmt.Errorf("gitstore: %w", err)
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+		os.Remove(rawName(spool.Name()))
+	}()
+	objs, err := readPackSpooled(ctx, br, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
+		return externalBase(a.st, s.maxObject, h, sp)
+	}, spool)
+	if err != nil {
+		var be *BundleError
+		var le *LimitError
+		var de *DiskSpaceError
+		switch {
+		case errors.As(err, &be) || errors.As(err, &de) || ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			return theirs, nil, err
+		case errors.As(err, &le):
+			return theirs, nil, &BundleError{Reason: "over a limit", Err: le}
+		}
+		return theirs, nil, &BundleError{Reason: "bad pack", Err: err}
+	}
+	defer objs.close()
+	keep, err := a.validate(ctx, objs, theirs)
+	if err != nil {
+		return theirs, nil, err
+	}
+	if err := a.checkTreeLimits(ctx, objs, theirs); err != nil {
+		return theirs, nil, err
+	}
+	// Everything checked. The commits new here, for the received log.
+	for _, o := range keep {
+		if o.typ == plumbing.CommitObject && a.st.HasEncodedObject(o.hash) != nil {
+			newCommits = append(newCommits, o.hash)
+		}
+	}
+	// The new objects go into one pack of ours, complete before a ref moves;
+	// all or nothing, even for a few objects (see packWriter.packOnly).
+	a.pw = newPackWriter(spoolDir(s.gitDir), func(h plumbing.Hash) bool { return a.st.HasEncodedObject(h) == nil },
+		applyPackGen, func(plumbing.ObjectType, []byte) (plumbing.Hash, error) {
+			return plumbing.ZeroHash, errors.New("gitstore: an applied bundle is never stored loose")
+		})
+	a.pw.packOnly = true
+	defer a.pw.abort()
+	objs = nil // keep holds what is needed; the rest may go
+	if err := a.storeObjects(keep); err != nil {
+		return theirs, nil, err
+	}
+	if _, err := a.pw.finish(); err != nil {
+		return theirs, nil, fmt.Errorf("gitstore: write pack: %w", err)
+	}
+	return theirs, newCommits, nil
+}
+
+// storeObjects writes the objects keep into the pack being written, each
+// delta base before the objects made from it, so that deltas that came in
+// the bundle are kept (as OFS_DELTA) instead of storing every tree version
+// whole. It clears keep as it goes.
+func (a *applyRun) storeObjects(keep []*packObject) error {
 	for _, o := range keep {
 		o.kept = true
 	}
@@ -144,7 +221,7 @@ func (s *Store) storePackObjectsLocked(keep []*packObject) error {
 			o.stored = true
 		}
 		for i := len(chain) - 1; i >= 0; i-- {
-			if err := s.storePackObjectLocked(chain[i]); err != nil {
+			if err := a.storeObject(chain[i]); err != nil {
 				return err
 			}
 		}
@@ -152,24 +229,25 @@ func (s *Store) storePackObjectsLocked(keep []*packObject) error {
 	return nil
 }
 
-// storePackObjectLocked writes o into the pack being written: as the delta
-// it came as when its base is in that pack, else whole (a blob over 1 MiB
-// streamed from the spool).
-func (s *Store) storePackObjectLocked(o *packObject) error {
+// storeObject writes o into the pack being written: as the delta
+// it came as when its base is in that pack and its content is at most
+// largeObjectThreshold (go-git reads a delta's result into memory), else
+// whole (a blob over 1 MiB streamed from the spool).
+func (a *applyRun) storeObject(o *packObject) error {
 	h := o.hash
-	if o.isDelta {
+	if o.isDelta && o.size <= largeObjectThreshold && o.dsize < o.size/2 {
 		delta, err := o.deltaData()
 		if err != nil {
 			return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
 		}
-		if done, err := s.pw.writeDelta(h, o.typ, o.size, o.base.hash, delta); err != nil || done {
+		if done, err := a.pw.writeDelta(h, o.typ, o.size, o.base.hash, delta); err != nil || done {
 			return err
 		}
 	}
-	if o.spool == nil || o.data != nil || o.isDelta || o.size <= spoolCacheMax {
+	if o.spool == nil || o.data != nil || o.size <= spoolCacheMax {
 		var data []byte
 		var err error
-		if o.spool != nil && o.data == nil && !o.isDelta {
+		if o.spool != nil && o.data == nil && !o.isDelta && !o.inRaw {
 			data, err = o.spool.inflate(o.spoolOff, o.size) // read once: not worth caching
 		} else {
 			data, err = o.content()
@@ -177,7 +255,7 @@ func (s *Store) storePackObjectLocked(o *packObject) error {
 		if err != nil {
 			return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
 		}
-		got, err := s.writeObjectLocked(o.typ, data)
+		got, err := a.pw.writeObject(o.typ, data)
 		if err == nil && got != h {
 			err = fmt.Errorf("gitstore: store %s: spooled copy differs", h)
 		}
@@ -188,7 +266,7 @@ func (s *Store) storePackObjectLocked(o *packObject) error {
 		return fmt.Errorf("gitstore: read spooled %s: %w", h, err)
 	}
 	defer rc.Close()
-	got, ok, err := s.pw.writeBlobFrom(rc, o.size)
+	got, ok, err := a.pw.writeBlobFrom(rc, o.size)
 	if err != nil {
 		return fmt.Errorf("gitstore: store %s: %w", h, err)
 	}
@@ -201,14 +279,20 @@ func (s *Store) storePackObjectLocked(o *packObject) error {
 // externalBaseLocked returns a local object as a delta base for a thin pack,
 // or nil if we do not have it.
 func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
-	o, err := s.st.EncodedObject(plumbing.AnyObject, h)
+	return externalBase(s.st, s.maxObject, h, nil)
+}
+
+// externalBase is externalBaseLocked on storage st that copies a large
+// object into sp's raw file rather than memory.
+func externalBase(st *filesystem.Storage, maxObject int64, h plumbing.Hash, sp *packSpool) (*packObject, error) {
+	o, err := st.EncodedObject(plumbing.AnyObject, h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gitstore: read %s: %w", h, err)
 	}
-	if o.Size() > s.maxObject {
+	if o.Size() > maxObject {
 		return nil, &BundleError{Object: fromPlumbing(h), Reason: "delta base too large"}
 	}
 	rc, err := o.Reader()
@@ -216,6 +300,13 @@ func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
 		return nil, err
 	}
 	defer rc.Close()
+	if sp != nil && o.Size() > deltaInMemoryMax {
+		off, err := sp.appendRaw(rc, o.Size())
+		if err != nil {
+			return nil, err
+		}
+		return &packObject{typ: o.Type(), size: o.Size(), resolved: true, inRaw: true, rawOff: off, spool: sp}, nil
+	}
 	data, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, err
@@ -223,12 +314,12 @@ func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
 	return &packObject{typ: o.Type(), data: data, size: int64(len(data)), resolved: true}, nil
 }
 
-// validateLocked walks the history new in the pack from head and checks that
+// validate walks the history new in the pack from head and checks that
 // it is connected and that every new tree is safe. It returns the pack
 // objects reachable from head. Entries naming objects already checked are
 // not walked again (a folder's trees change one entry per commit), and
 // trees are parsed in place, so its cost follows the new entries.
-func (s *Store) validateLocked(ctx context.Context, objs *packObjects, head plumbing.Hash) ([]*packObject, error) {
+func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbing.Hash) ([]*packObject, error) {
 	type item struct {
 		h         plumbing.Hash
 		typ       plumbing.ObjectType
@@ -267,7 +358,7 @@ func (s *Store) validateLocked(ctx context.Context, objs *packObjects, head plum
 				continue
 			}
 			visited[it.h] = true
-			lo, err := s.st.EncodedObject(plumbing.AnyObject, it.h)
+			lo, err := a.st.EncodedObject(plumbing.AnyObject, it.h)
 			if errors.Is(err, plumbing.ErrObjectNotFound) {
 				return nil, reject(it, "missing object (history not connected)", nil)
 			}
@@ -325,7 +416,7 @@ func (s *Store) validateLocked(ctx context.Context, objs *packObjects, head plum
 					typ = plumbing.TreeObject
 				case filemode.Regular, filemode.Executable, filemode.Deprecated:
 				case filemode.Symlink:
-					if !s.allowSymlinks {
+					if !a.s.allowSymlinks {
 						return nil, reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
 					}
 				case filemode.Submodule:
@@ -338,7 +429,7 @@ func (s *Store) validateLocked(ctx context.Context, objs *packObjects, head plum
 				}
 			}
 		case plumbing.BlobObject:
-			if o.size > s.maxObject {
+			if o.size > a.s.maxObject {
 				return nil, reject(it, "object too large", nil)
 			}
 		}
@@ -452,7 +543,11 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 		if err != nil {
 			return res, err
 		}
-		changed, err := s.checkoutLocked(ctx, ourFlat, tree.flat())
+		theirFlat := tree.flat()
+		if err := s.checkCheckoutSpaceLocked(ourFlat, theirFlat); err != nil {
+			return res, err
+		}
+		changed, err := s.checkoutLocked(ctx, ourFlat, theirFlat)
 		if err != nil {
 			return res, err
 		}
@@ -465,6 +560,9 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 
 	merged, conflicts, err := s.mergeLocked(ourC, theirC, ourFlat)
 	if err != nil {
+		return res, err
+	}
+	if err := s.checkCheckoutSpaceLocked(ourFlat, merged); err != nil {
 		return res, err
 	}
 	tree, err := buildTree(merged)

@@ -39,9 +39,14 @@
 //	var be *gitstore.BundleError
 //	if errors.As(err, &be) { /* hostile or broken bundle: drop the peer */ }
 //
-// Every method is safe for concurrent use; one mutex serializes them. Methods
-// called after Close return ErrClosed; ctx cancellation returns an error
-// wrapping ctx.Err().
+// Every method is safe for concurrent use. Writes (Scan, Restore, the end
+// of ApplyBundle) are serialized by one mutex; reads do not wait for them:
+// Head returns main as published when it last moved, History reads objects
+// (which never change) through a storage of its own, and ApplyBundle holds
+// the mutex only for its last part (the scan of local edits, the refs and
+// the checkout), not while it spools, checks and stores a bundle (another
+// mutex serializes appliers). Methods called after Close return ErrClosed;
+// ctx cancellation returns an error wrapping ctx.Err().
 //
 // # On-disk layout
 //
@@ -53,6 +58,7 @@
 //	    objects/pack/            packs (pack-*.pack + .idx): one per big Scan or applied bundle
 //	    objects/xx/…             loose objects of small scans, applies, merges and restores
 //	    peersync-statcache.json  stat cache: path -> size, mtime, mode, inode, blob
+//	    received                 "<commit> <DeviceID>" per commit received in a bundle (see History)
 //	<Dir>/**/.peersync-tmp-*     our temporary files (always ignored)
 //	<Dir>/**/.peersyncignore     ignore rules (ordinary files, synced)
 //
@@ -191,7 +197,10 @@
 // (every commit, tree and blob reachable from the new head is in the pack or
 // already ours); and every entry of every new tree:
 //
-//   - a name must not be empty, ".", "..", or contain "/", "\" or NUL;
+//   - a name must not be empty, ".", "..", or contain "/", "\" or NUL, nor
+//     any control character (C0 U+0000..U+001F, DEL, C1 U+0080..U+009F: a
+//     name could otherwise carry terminal escapes or forge a line of a
+//     listing; Scan leaves such local files out);
 //   - no component may equal ".git", ".peersync" or ".gitmodules" after ASCII
 //     case folding, removal of HFS+ ignorable code points (U+200C..U+200F,
 //     U+202A..U+202E, U+206A..U+206F, U+FEFF) and of trailing dots and spaces;
@@ -204,6 +213,47 @@
 //
 // ValidPath applies the name rules to a slash path. A rejected bundle returns
 // a *BundleError whose Path or Object names the offending entry.
+//
+// # Limits
+//
+// What a bundle may cost is bounded by configuration, never by the bundle
+// (Config.MaxObjectSize and Config.Limits; the defaults are far above a real
+// folder's needs), and every limit is checked before anything is written:
+//
+//   - objects in the pack (Limits.MaxObjects, 16,777,216; about 110 bytes of
+//     memory each while it is applied), size of any object (MaxObjectSize,
+//     16 GiB) and of any tree or commit, which is read into memory to be
+//     checked (Limits.MaxTreeSize, 64 MiB);
+//   - the tree the bundle leads to, over every entry naming a blob, one
+//     blob named under 8 paths counting 8 times (a checkout writes it 8
+//     times): files (Limits.MaxFiles, 1,000,000), bytes (Limits.MaxBytes,
+//     1 TiB), depth (Limits.MaxDepth, 256) and path length in bytes
+//     (Limits.MaxPathLen, 4096). Each tree object is read once however many
+//     times it is named, and the walk stops at MaxDepth, so a 10,000-level
+//     tree or a million files made of three small trees cost little to
+//     refuse;
+//   - temporary disk: the spooled pack plus the large objects its deltas
+//     expand to (Limits.MaxSpoolBytes, 1 TiB); a bundle whose size the
+//     reader declares (a *bytes.Reader, a regular *os.File, anything with
+//     Size or Len) is refused before it is read;
+//   - free space (Limits.MinFreeBytes, 256 MiB, negative = no check): checked
+//     on the folder's file system before the spool starts (against the
+//     declared size when there is one), every 64 MiB as it grows, and
+//     before the checkout (against the bytes of the files it writes).
+//
+// A bundle over a limit gets a *BundleError wrapping a *LimitError, which
+// names the limit (the Config field to raise), the value reached and the
+// maximum; a lack of space gets a *DiskSpaceError. Neither moves a ref, so
+// nothing is retried in a loop on a bundle that can never fit.
+//
+// Deltas are never expanded in memory beyond 1 MiB: a larger delta (or one
+// against a larger base) is applied streaming, its base read at random from
+// an uncompressed copy in the spool (objects/pack/tmp_pack_*.bundle.raw),
+// its instructions as they inflate, and its result written through the
+// hash that names it onto the end of that file. A 500-byte bundle whose
+// delta expands to a 1 GiB file costs 1 GiB of spool and a few MiB of
+// memory (BENCHMARKS.md). Such objects are stored whole in our pack, so
+// that go-git reads them back as streams.
 //
 // Checkout then writes each file through a temporary file in the same
 // directory (chmod, fsync, rename), never through a symlink (every parent is
@@ -229,9 +279,13 @@
 //   - modified on one side, deleted on the other: keep the modification;
 //   - changed differently on both (including both added): conflict. For each
 //     side, the last commit touching the path is found along its first-parent
-//     chain. The one with the newer committer time wins (ties: the larger
-//     author e-mail, then the larger hash) and keeps the name; the other's
-//     content is written as
+//     chain (one walk per side for all conflicting paths, comparing each
+//     commit's tree with its parent's and reading only subtrees that differ
+//     and hold a path still looked for: the merge costs one pass over each
+//     history, not one per path). The one with the newer committer time,
+//     corrected for its author's clock lead (see "Clocks"), wins (ties: the
+//     larger author e-mail, which holds the DeviceID, then the larger hash)
+//     and keeps the name; the other's content is written as
 //     name.sync-conflict-YYYYMMDD-HHMMSS-<DEV7>.ext, where the time is the
 //     losing commit's committer time in UTC and DEV7 the first 7 characters
 //     of its author e-mail (the DeviceID's first group);
@@ -242,6 +296,25 @@
 // other's heads produce identical trees (and, see above, identical merge
 // commits).
 //
+// # Clocks
+//
+// Commit times are what their author's clock said, and a device whose clock
+// is ahead would win every conflict. Clamping a time to "now" cannot be
+// used: each peer's now differs, the two peers of a merge would pick
+// different winners and never converge. Instead a clock's lead is read from
+// the histories being merged, which are the same on both peers: when a
+// commit's parent, by another author, is more than a minute newer than the
+// commit itself, the parent's author was ahead by at least that much (the
+// child was made after it). The largest such lead per author e-mail,
+// over the newest 10,000 commits of the union of both histories (newest
+// first, ties by hash: a fixed order), is subtracted from that author's
+// commit times when a conflict is decided. Both peers compute the same
+// leads from the same commits, so they pick the same winner and converge.
+// A lead shows once a commit was made on top of the ahead device's work
+// (the next scan after a sync does it), so at most the conflicts before
+// that go to the device that is ahead; a lead is never added to anyone's
+// time, so a clock behind gains nothing either.
+//
 // # History and restore
 //
 // History(ctx, path, limit) lists the changes to a file or directory (or to
@@ -249,6 +322,15 @@
 // a commit changed against its parent, deletions included, so a deleted
 // file's history is still there. Merge commits are skipped, except for the
 // files a merge made differ from all its parents (its conflict copies).
+//
+// Change.Author is whatever name the commit's maker wrote; Change.From is
+// the DeviceID of the peer whose bundle delivered the commit, as
+// authenticated by the transport (ApplyBundle's peer argument), and "" for
+// a commit made here. ApplyBundle records it in .peersync/received, one
+// line "<commit hex> <DeviceID>\n" per commit new here, appended and
+// fsynced after the bundle's pack is complete and before any ref moves; the
+// first line for a commit wins (a relayed commit keeps its first
+// deliverer), and a line a crash cut short is skipped.
 //
 // Restore(ctx, path, rev) commits path's content and mode at rev as a new
 // commit touching only that file ("add", "modify", or "delete" when path did
@@ -305,7 +387,10 @@
 //     refs/peers/<peer>/main may then be ahead of main until the next bundle
 //     or an IntegratePeer;
 //   - our temporary files left in the folder are never committed, and Scan
-//     deletes them once they are a minute old.
+//     deletes them once they are a minute old;
+//   - the received log is appended before the refs move, so every commit a
+//     ref reaches has its line (a crash in between leaves lines for stored
+//     commits that no ref reaches yet, which are true all the same).
 //
 // The kill -9 test (crash_test.go, with internal/crashhelper) checks this
 // on every run; PEERSYNC_CRASH_ITERATIONS sets its rounds.
@@ -323,9 +408,9 @@
 // copies every object into our pack from there. What stays in memory is
 // about 110 bytes per object of the bundle (its name, type and place in the
 // spool), the folder's tree, go-git's index of our new pack and its object
-// cache (8 MiB), plus the bases a thin pack's deltas take from our objects
-// and a delta against a blob over 1 MiB (only git's bundles make those),
-// resolved in memory. Measured with BenchmarkApplyBundleMemory
+// cache (8 MiB), plus the bases up to 1 MiB a thin pack's deltas take from
+// our objects; deltas and bases over 1 MiB are resolved streaming (see
+// "Limits"). Measured with BenchmarkApplyBundleMemory
 // (a first sync of 100,000 files of 1-4 KiB in 1,000 folders: a 309 MB
 // bundle of 400,000 objects): peak heap 135 MiB, peak RSS 208 MiB, where
 // git clone of the same bundle peaks at 465 MiB (it was 5.1 GiB when the

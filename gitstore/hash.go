@@ -114,7 +114,11 @@ type Change struct {
 	Action Action    // add, modify or delete
 	Path   string    // slash-separated path relative to the folder root
 	Time   time.Time // committer time
-	Author string    // "Name <email>"
+	Author string    // "Name <email>", as the commit's maker wrote it
+	// From is the DeviceID of the peer whose bundle delivered the commit
+	// (authenticated by the transport, unlike Author); "" for a commit made
+	// here.
+	From string
 }
 
 // BundleInfo describes a bundle written by [Store.WriteBundle].

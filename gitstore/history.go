@@ -11,6 +11,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // History lists the changes in main's history to path, newest first; all
@@ -27,6 +28,10 @@ import (
 // git log's: by committer time, never a commit before one of its
 // descendants. limit <= 0 means no limit. An unknown path gives an empty
 // list, not an error; an invalid one gives an error.
+//
+// History never waits for a write (a scan, an ApplyBundle): it reads main
+// as last published and objects, which never change, from a storage of its
+// own.
 func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, error) {
 	path = strings.TrimSuffix(path, "/")
 	if path != "" {
@@ -34,13 +39,19 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 			return nil, fmt.Errorf("gitstore: history %q: %w", path, err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
+	hh, err := s.Head()
+	if err != nil || hh.IsZero() {
+		return nil, err
 	}
-	head, err := s.refLocked(mainRef)
-	if err != nil || head.IsZero() {
+	head := hh.plumbing()
+	st, unlock, err := s.view(head)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r := objReader{st}
+	fromOf, err := s.receivedLookup()
+	if err != nil {
 		return nil, err
 	}
 	var out []Change
@@ -48,8 +59,8 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 	// trees maps every commit met (queued or done) to its tree, so that no
 	// commit is read twice; look memoizes the lookups of path in trees.
 	trees := map[plumbing.Hash]plumbing.Hash{}
-	look := &entryMemo{s: s, m: map[memoKey]treeEnt{}}
-	c, err := s.commitLocked(head)
+	look := &entryMemo{r: r, m: map[memoKey]treeEnt{}}
+	c, err := r.commit(head)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +76,7 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 		parents := make([]plumbing.Hash, 0, len(c.ParentHashes))
 		for _, ph := range c.ParentHashes {
 			if _, met := trees[ph]; !met {
-				pc, err := s.commitLocked(ph)
+				pc, err := r.commit(ph)
 				if err != nil {
 					return nil, err
 				}
@@ -74,7 +85,7 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 			}
 			parents = append(parents, trees[ph])
 		}
-		diffs, err := s.commitDiffLocked(c.TreeHash, parents, path, look)
+		diffs, err := r.commitDiff(c.TreeHash, parents, path, look)
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +96,7 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 				Path:   d.path,
 				Time:   c.Committer.When,
 				Author: fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
+				From:   fromOf(c.Hash),
 			})
 			if limit > 0 && len(out) >= limit {
 				return out, nil
@@ -131,10 +143,21 @@ type treeEnt struct {
 
 func (e treeEnt) isDir() bool { return e.ok && e.mode == filemode.Dir }
 
-// commitDiffLocked returns the files under path ("" = all) that a commit
+// objReader reads commits and trees from an object storage.
+type objReader struct{ st storer.EncodedObjectStorer }
+
+func (r objReader) commit(h plumbing.Hash) (*object.Commit, error) {
+	c, err := object.GetCommit(r.st, h)
+	if err != nil {
+		return nil, fmt.Errorf("gitstore: commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// commitDiff returns the files under path ("" = all) that a commit
 // with tree changed: against its parents' trees (the empty tree for a root
 // commit), for a merge only those that differ from every parent.
-func (s *Store) commitDiffLocked(tree plumbing.Hash, parents []plumbing.Hash, path string, look *entryMemo) ([]fileDiff, error) {
+func (r objReader) commitDiff(tree plumbing.Hash, parents []plumbing.Hash, path string, look *entryMemo) ([]fileDiff, error) {
 	cur, err := look.at(tree, path)
 	if err != nil {
 		return nil, err
@@ -146,7 +169,7 @@ func (s *Store) commitDiffLocked(tree plumbing.Hash, parents []plumbing.Hash, pa
 		}
 	}
 	var diffs []fileDiff
-	if err := s.diffEntLocked(path, first, cur, &diffs); err != nil {
+	if err := r.diffEnt(path, first, cur, &diffs); err != nil {
 		return nil, err
 	}
 	if len(parents) < 2 || len(diffs) == 0 {
@@ -156,7 +179,7 @@ func (s *Store) commitDiffLocked(tree plumbing.Hash, parents []plumbing.Hash, pa
 	for _, d := range diffs {
 		same := false
 		for _, p := range parents[1:] {
-			pe, err := s.entryInTreeLocked(p, d.path)
+			pe, err := r.entryInTree(p, d.path)
 			if err != nil {
 				return nil, err
 			}
@@ -177,7 +200,7 @@ func (s *Store) commitDiffLocked(tree plumbing.Hash, parents []plumbing.Hash, pa
 // tree: consecutive commits share most subtrees, so most lookups stop at
 // the first level whose tree did not change.
 type entryMemo struct {
-	s *Store
+	r objReader
 	m map[memoKey]treeEnt
 }
 
@@ -196,7 +219,7 @@ func (em *entryMemo) at(root plumbing.Hash, p string) (treeEnt, error) {
 		e = treeEnt{mode: filemode.Dir, hash: root, ok: true}
 	} else {
 		first, rest, more := strings.Cut(p, "/")
-		t, err := object.GetTree(em.s.st, root)
+		t, err := object.GetTree(em.r.st, root)
 		if err != nil {
 			return treeEnt{}, fmt.Errorf("gitstore: tree %s: %w", root, err)
 		}
@@ -220,6 +243,11 @@ func (em *entryMemo) at(root plumbing.Hash, p string) (treeEnt, error) {
 // entryInTreeLocked returns the entry at slash path p in tree root; p == ""
 // is the root itself.
 func (s *Store) entryInTreeLocked(root plumbing.Hash, p string) (treeEnt, error) {
+	return objReader{s.st}.entryInTree(root, p)
+}
+
+// entryInTree is entryInTreeLocked on r's storage.
+func (r objReader) entryInTree(root plumbing.Hash, p string) (treeEnt, error) {
 	e := treeEnt{mode: filemode.Dir, hash: root, ok: true}
 	if p == "" {
 		return e, nil
@@ -228,7 +256,7 @@ func (s *Store) entryInTreeLocked(root plumbing.Hash, p string) (treeEnt, error)
 		if !e.isDir() {
 			return treeEnt{}, nil
 		}
-		t, err := object.GetTree(s.st, e.hash)
+		t, err := object.GetTree(r.st, e.hash)
 		if err != nil {
 			return treeEnt{}, fmt.Errorf("gitstore: tree %s: %w", e.hash, err)
 		}
@@ -243,10 +271,10 @@ func (s *Store) entryInTreeLocked(root plumbing.Hash, p string) (treeEnt, error)
 	return e, nil
 }
 
-// diffEntLocked appends to out the files that differ between entries a (old)
+// diffEnt appends to out the files that differ between entries a (old)
 // and b (new) at path p, sorted by path. Subtrees with equal hashes are not
 // read.
-func (s *Store) diffEntLocked(p string, a, b treeEnt, out *[]fileDiff) error {
+func (r objReader) diffEnt(p string, a, b treeEnt, out *[]fileDiff) error {
 	if a == b {
 		return nil
 	}
@@ -266,11 +294,11 @@ func (s *Store) diffEntLocked(p string, a, b treeEnt, out *[]fileDiff) error {
 	if a.ok && !a.isDir() {
 		*out = append(*out, fileDiff{ActionDelete, p, fileEntry{}})
 	}
-	ac, err := s.childrenLocked(a)
+	ac, err := r.children(a)
 	if err != nil {
 		return err
 	}
-	bc, err := s.childrenLocked(b)
+	bc, err := r.children(b)
 	if err != nil {
 		return err
 	}
@@ -289,7 +317,7 @@ func (s *Store) diffEntLocked(p string, a, b treeEnt, out *[]fileDiff) error {
 		if p != "" {
 			cp = p + "/" + n
 		}
-		if err := s.diffEntLocked(cp, ac[n], bc[n], out); err != nil {
+		if err := r.diffEnt(cp, ac[n], bc[n], out); err != nil {
 			return err
 		}
 	}
@@ -299,12 +327,12 @@ func (s *Store) diffEntLocked(p string, a, b treeEnt, out *[]fileDiff) error {
 	return nil
 }
 
-// childrenLocked returns the entries of e when it is a directory, else none.
-func (s *Store) childrenLocked(e treeEnt) (map[string]treeEnt, error) {
+// children returns the entries of e when it is a directory, else none.
+func (r objReader) children(e treeEnt) (map[string]treeEnt, error) {
 	if !e.isDir() {
 		return nil, nil
 	}
-	t, err := object.GetTree(s.st, e.hash)
+	t, err := object.GetTree(r.st, e.hash)
 	if err != nil {
 		return nil, fmt.Errorf("gitstore: tree %s: %w", e.hash, err)
 	}

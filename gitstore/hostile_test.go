@@ -199,8 +199,12 @@ func TestApplyHostileBundles(t *testing.T) {
 		{"gitlink", craftTree(t, rawEntry{name: "sub", mode: filemode.Submodule, hash: missing}), "sub", "gitlink", nil},
 		{".gitmodules", craftTree(t, file(".gitmodules", "[submodule]")), ".gitmodules", "unsafe path", nil},
 		{"symlink not allowed", craftTree(t, rawEntry{name: "l", mode: filemode.Symlink, content: "/etc/passwd"}), "l", "symlink", nil},
+		{"newline in name", craftTree(t, file("a\nb", "evil")), "a\nb", "control character", nil},
+		{"escape in name", craftTree(t, dirE("d\x1b[31m", file("x", "evil"))), "d\x1b[31m", "control character", nil},
+		{"DEL in name", craftTree(t, file("a\x7f", "evil")), "a\x7f", "control character", nil},
+		{"C1 CSI in name", craftTree(t, file("a\u009b2J", "evil")), "a\u009b2J", "control character", nil},
 		{"duplicate entry", craftTree(t, file("a", "1"), file("a", "2")), "a", "duplicate", nil},
-		{"blob too large", craftTree(t, file("big", strings.Repeat("x", 2000))), "", "exceeds limit", func(c *Config) { c.MaxObjectSize = 1000 }},
+		{"blob too large", craftTree(t, file("big", strings.Repeat("x", 2000))), "", "over MaxObjectSize", func(c *Config) { c.MaxObjectSize = 1000 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,7 +268,8 @@ func TestApplyNeverWritesThroughSymlink(t *testing.T) {
 func TestValidPath(t *testing.T) {
 	good := []string{"a", "a/b.txt", "dir/.gitignore", ".peersyncignore", "git~x", ".gitx", "x.git", "CON", "naïve/é"}
 	bad := []string{"", "/abs", "a//b", "a/", "./a", "a/..", "a\\b", "a\x00b", ".git", "a/.Git/b", ".git\u200d",
-		"\ufeff.git", ".git...", ".peersync", ".PEERSYNC  ", "GIT~1", "peersy~2", ".gitmodules", ".GITMODULES", "gitmod~1"}
+		"\ufeff.git", ".git...", ".peersync", ".PEERSYNC  ", "GIT~1", "peersy~2", ".gitmodules", ".GITMODULES", "gitmod~1",
+		"a\nb", "d/\x1b[2J", "\r", "tab\there", "del\x7f", "c1\u0085", "csi\u009b"}
 	for _, p := range good {
 		assert.NoError(t, ValidPath(p), p)
 	}

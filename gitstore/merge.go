@@ -1,7 +1,6 @@
 package gitstore
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,6 +39,31 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 			paths[p] = true
 		}
 	}
+	// The paths both sides changed differently: who touched them last is
+	// read in one walk of each side's history (lastTouchesLocked).
+	var both []string
+	for _, p := range sortedKeys(paths) {
+		b, hb := base[p]
+		o, ho := ours[p]
+		t, ht := theirs[p]
+		if ho && ht && o != t && !(hb && (b == o || b == t)) {
+			both = append(both, p)
+		}
+	}
+	lastOurs, err := s.lastTouchesLocked(ourC, both)
+	if err != nil {
+		return nil, nil, err
+	}
+	lastTheirs, err := s.lastTouchesLocked(theirC, both)
+	if err != nil {
+		return nil, nil, err
+	}
+	var leads map[string]int64
+	if len(both) > 0 {
+		if leads, err = s.clockLeadsLocked(ourC, theirC); err != nil {
+			return nil, nil, err
+		}
+	}
 	out := map[string]fileEntry{}
 	var conflicts []string
 	for _, p := range sortedKeys(paths) {
@@ -64,16 +88,9 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 		case !ht:
 			out[p] = o
 		default: // both changed differently
-			lo, err := s.lastTouchLocked(ourC, p)
-			if err != nil {
-				return nil, nil, err
-			}
-			lt, err := s.lastTouchLocked(theirC, p)
-			if err != nil {
-				return nil, nil, err
-			}
+			lo, lt := lastOurs[p], lastTheirs[p]
 			win, lose, loser := o, t, lt
-			if newerCommit(lt, lo) {
+			if newerWithLeads(lt, lo, leads) {
 				win, lose, loser = t, o, lo
 			}
 			out[p] = win
@@ -91,17 +108,29 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 			dirs[p[:i]] = true
 		}
 	}
+	var fromOurs, fromTheirs []string
 	for _, p := range sortedKeys(out) {
 		if !dirs[p] {
 			continue
 		}
-		side := theirC
 		if e, ok := ours[p]; ok && e == out[p] {
-			side = ourC
+			fromOurs = append(fromOurs, p)
+		} else {
+			fromTheirs = append(fromTheirs, p)
 		}
-		c, err := s.lastTouchLocked(side, p)
-		if err != nil {
-			return nil, nil, err
+	}
+	touchedOurs, err := s.lastTouchesLocked(ourC, fromOurs)
+	if err != nil {
+		return nil, nil, err
+	}
+	touchedTheirs, err := s.lastTouchesLocked(theirC, fromTheirs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range append(fromOurs, fromTheirs...) {
+		c := touchedOurs[p]
+		if c == nil {
+			c = touchedTheirs[p]
 		}
 		cn := conflictName(p, c)
 		out[cn] = out[p]
@@ -118,45 +147,4 @@ func nextSlash(p string, i int) int {
 		return -1
 	}
 	return i + 1 + j
-}
-
-// lastTouchLocked returns the newest commit on head's first-parent chain
-// whose entry at p differs from its first parent's (or the root commit).
-func (s *Store) lastTouchLocked(head *object.Commit, p string) (*object.Commit, error) {
-	c := head
-	e, err := s.entryAtLocked(c, p)
-	if err != nil {
-		return nil, err
-	}
-	for len(c.ParentHashes) > 0 {
-		parent, err := s.commitLocked(c.ParentHashes[0])
-		if err != nil {
-			return nil, err
-		}
-		pe, err := s.entryAtLocked(parent, p)
-		if err != nil {
-			return nil, err
-		}
-		if pe != e {
-			return c, nil
-		}
-		c = parent
-	}
-	return c, nil
-}
-
-// entryAtLocked returns the entry at p in c's tree; the zero entry if none.
-func (s *Store) entryAtLocked(c *object.Commit, p string) (fileEntry, error) {
-	t, err := object.GetTree(s.st, c.TreeHash)
-	if err != nil {
-		return fileEntry{}, fmt.Errorf("gitstore: tree of %s: %w", c.Hash, err)
-	}
-	e, err := t.FindEntry(p)
-	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-		return fileEntry{}, nil
-	}
-	if err != nil {
-		return fileEntry{}, nil // a file where a directory was expected: no entry
-	}
-	return fileEntry{mode: e.Mode, hash: e.Hash}, nil
 }

@@ -272,3 +272,64 @@ func TestMergeAndRestoreObjectsPacked(t *testing.T) {
 	assert.Equal(t, c.Commit.String(), gitStore(t, a, "rev-parse", "HEAD"))
 	fsck(t, a)
 }
+
+// realClock is one real time for several devices: each reads it with its
+// own offset; every read advances it a second.
+type realClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *realClock) with(offset time.Duration) func() time.Time {
+	return func() time.Time {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.t = c.t.Add(time.Second)
+		return c.t.Add(offset)
+	}
+}
+
+func (c *realClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestMergeClockAhead: a device whose clock is a year ahead wins the first
+// conflict (nothing shows its clock is wrong yet) but, once the history
+// holds a commit made on top of its work, its lead is taken off its commit
+// times: the edit made later in real time keeps the name, on both sides
+// (they converge), although the other device's commit time is a year
+// larger.
+func TestMergeClockAhead(t *testing.T) {
+	rt := &realClock{t: epoch}
+	a := newTestStore(t, "AAAAAAA-A", epoch, func(c *Config) { c.Now = rt.with(0) })
+	b := newTestStore(t, "BBBBBBB-B", epoch, func(c *Config) { c.Now = rt.with(365 * 24 * time.Hour) })
+	writeFile(t, a.Dir(), "base", "base")
+	scan(t, a)
+	data, _ := bundleOf(t, a)
+	apply(t, b, data, peerA)
+	// b edits, a builds on it: the history now shows b's lead.
+	writeFile(t, b.Dir(), "x", "b1")
+	scan(t, b)
+	exchange(t, a, b)
+	writeFile(t, a.Dir(), "y", "a1")
+	scan(t, a)
+	exchange(t, a, b)
+	converged(t, a, b)
+
+	// b edits f, a edits it a minute later (real time); b's commit time is
+	// a year larger.
+	writeFile(t, b.Dir(), "f", "from b, earlier")
+	scan(t, b)
+	rt.advance(time.Minute)
+	writeFile(t, a.Dir(), "f", "from a, later")
+	scan(t, a)
+	ra, rb := exchange(t, a, b)
+	require.Len(t, ra.Conflicts, 1)
+	assert.Equal(t, ra.Conflicts, rb.Conflicts)
+	assert.Contains(t, ra.Conflicts[0], "BBBBBBB", "b's edit is the conflict copy")
+	assert.Equal(t, "from a, later", folderFiles(t, a.Dir())["f"])
+	converged(t, a, b)
+	assert.Equal(t, ra.Head, rb.Head)
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
-	"container/list"
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
@@ -20,9 +19,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
-// maxPackObjects caps the object count a pack header may declare.
-const maxPackObjects = 1 << 24
-
 // packObject is an object read from a pack. Read without a spool
 // (readPack), it holds its content in data. Read with one
 // (readPackSpooled), it only records where it is in the spooled pack: the
@@ -33,12 +29,14 @@ type packObject struct {
 	typ      plumbing.ObjectType // for a delta, its base's (once resolved)
 	isDelta  bool
 	resolved bool  // hash, typ and size are known
-	stored   bool  // written by storePackObjectsLocked
-	kept     bool  // reachable from the bundle's head (validateLocked)
+	stored   bool  // written by applyRun.storeObjects
+	kept     bool  // reachable from the bundle's head (applyRun.validate)
+	inRaw    bool  // the content is in the spool's raw file at rawOff
 	hdrLen   uint8 // length of the entry's header in the pack
 	size     int64 // content size (once resolved)
 	spoolOff int64 // offset of the entry's zlib stream (after its header)
 	dsize    int64 // a delta's size
+	rawOff   int64 // see inRaw
 	// data is what is held in memory: a delta's delta (without a spool, or
 	// a small one), else the content (without a spool, or an external base).
 	data []byte
@@ -54,6 +52,9 @@ func (o *packObject) offset() int64 { return o.spoolOff - int64(o.hdrLen) }
 // reader returns the content of o, streaming it from the spool for a whole
 // object there.
 func (o *packObject) reader() (io.ReadCloser, error) {
+	if o.inRaw {
+		return io.NopCloser(io.NewSectionReader(o.spool.raw, o.rawOff, o.size)), nil
+	}
 	if o.spool == nil || o.data != nil || o.isDelta {
 		data, err := o.content()
 		if err != nil {
@@ -77,7 +78,7 @@ func (o *packObject) content() ([]byte, error) {
 	if o.spool == nil && o.isDelta {
 		return nil, errors.New("delta not resolved")
 	}
-	if !o.isDelta && (o.data != nil || o.spool == nil) {
+	if !o.inRaw && !o.isDelta && (o.data != nil || o.spool == nil) {
 		return o.data, nil
 	}
 	return o.spool.content(o)
@@ -89,136 +90,6 @@ func (o *packObject) deltaData() ([]byte, error) {
 		return o.data, nil
 	}
 	return o.spool.inflate(o.spoolOff, o.dsize)
-}
-
-// packSpool reads objects back from a pack spooled by readPackSpooled,
-// keeping the most recently used contents (up to spoolCacheBytes) in
-// memory: a delta's base is usually the object resolved just before.
-type packSpool struct {
-	f         *os.File
-	maxObject int64
-	br        *bufio.Reader
-	zr        io.ReadCloser
-	// The cache: an LRU list of objects whose content is held in cached.
-	lru    list.List
-	cached map[*packObject]*list.Element
-	bytes  int
-}
-
-// spoolCacheBytes bounds the contents a packSpool keeps; spoolCacheMax is
-// the largest content it keeps.
-const (
-	spoolCacheBytes = 4 << 20
-	spoolCacheMax   = 1 << 20
-)
-
-type spoolCached struct {
-	o    *packObject
-	data []byte
-}
-
-func newPackSpool(f *os.File, maxObject int64) *packSpool {
-	return &packSpool{f: f, maxObject: maxObject, cached: map[*packObject]*list.Element{}}
-}
-
-func (sp *packSpool) get(o *packObject) ([]byte, bool) {
-	el, ok := sp.cached[o]
-	if !ok {
-		return nil, false
-	}
-	sp.lru.MoveToFront(el)
-	return el.Value.(spoolCached).data, true
-}
-
-func (sp *packSpool) put(o *packObject, data []byte) {
-	if len(data) > spoolCacheMax {
-		return
-	}
-	if _, ok := sp.cached[o]; ok {
-		return
-	}
-	sp.cached[o] = sp.lru.PushFront(spoolCached{o, data})
-	sp.bytes += len(data)
-	for sp.bytes > spoolCacheBytes {
-		el := sp.lru.Back()
-		c := el.Value.(spoolCached)
-		sp.lru.Remove(el)
-		delete(sp.cached, c.o)
-		sp.bytes -= len(c.data)
-	}
-}
-
-// inflate reads the size bytes of the zlib stream at off.
-func (sp *packSpool) inflate(off, size int64) ([]byte, error) {
-	sr := io.NewSectionReader(sp.f, off, 1<<62)
-	if sp.br == nil {
-		sp.br = bufio.NewReaderSize(sr, 4<<10)
-	} else {
-		sp.br.Reset(sr)
-	}
-	var err error
-	if sp.zr == nil {
-		sp.zr, err = zlib.NewReader(sp.br)
-	} else {
-		err = sp.zr.(zlib.Resetter).Reset(sp.br, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(sp.zr, data); err != nil {
-		return nil, fmt.Errorf("spooled object at %d: %w", off, err)
-	}
-	return data, nil
-}
-
-// content returns o's content, applying the deltas down its chain to the
-// nearest content at hand (cached, in memory or whole in the spool).
-func (sp *packSpool) content(o *packObject) ([]byte, error) {
-	var chain []*packObject
-	var data []byte
-	for cur := o; ; cur = cur.base {
-		if cur == nil {
-			return nil, errors.New("delta base not resolved")
-		}
-		if !cur.isDelta && (cur.data != nil || cur.spool == nil) {
-			data = cur.data
-			break
-		}
-		if d, ok := sp.get(cur); ok {
-			data = d
-			break
-		}
-		if !cur.isDelta {
-			d, err := sp.inflate(cur.spoolOff, cur.size)
-			if err != nil {
-				return nil, err
-			}
-			sp.put(cur, d)
-			data = d
-			break
-		}
-		chain = append(chain, cur)
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		delta, err := chain[i].deltaData()
-		if err != nil {
-			return nil, err
-		}
-		if data, err = applyDelta(data, delta, sp.maxObject); err != nil {
-			return nil, fmt.Errorf("delta at offset %d: %w", chain[i].offset(), err)
-		}
-		sp.put(chain[i], data)
-	}
-	return data, nil
-}
-
-// applyDelta patches base with delta, refusing a target over maxObject.
-func applyDelta(base, delta []byte, maxObject int64) ([]byte, error) {
-	if sz := deltaTargetSize(delta); sz < 0 || sz > maxObject {
-		return nil, errors.New("bad or oversized delta target")
-	}
-	return patchDelta(base, delta)
 }
 
 // spoolDeltaInMemory: a spooled delta this small is also kept in memory.
@@ -250,6 +121,9 @@ func (p *hashingReader) copyToTee(b []byte) {
 }
 
 func (p *hashingReader) Read(b []byte) (int, error) {
+	if p.teeErr != nil {
+		return 0, p.teeErr // the spool is full: stop reading
+	}
 	n, err := p.r.Read(b)
 	p.flush()
 	p.h.Write(b[:n])
@@ -275,7 +149,8 @@ func (p *hashingReader) ReadByte() (byte, error) {
 // hash is computed from its content; the trailer checksum must match and
 // nothing may follow it.
 func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (*packObjects, error) {
-	return readPackSpooled(ctx, r, maxObject, external, nil)
+	lim := packLimits{maxObject: maxObject, maxTree: maxObject, maxObjects: defaultMaxObjects, maxSpool: defaultMaxSpoolBytes}
+	return readPackSpooled(ctx, r, lim, func(h plumbing.Hash, _ *packSpool) (*packObject, error) { return external(h) }, nil)
 }
 
 // readPackSpooled is readPack that, when spool is not nil, copies the pack
@@ -284,15 +159,34 @@ func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external fu
 // a delta is resolved by reading its base back (see packSpool), and the
 // objects returned read their content from the spool when asked. Memory
 // then stays bounded whatever the number and size of the objects in the
-// bundle: about 110 bytes per object, plus a 4 MiB cache of contents
-// (and a delta against a blob over 1 MiB, resolved in memory).
-func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error), spool *os.File) (*packObjects, error) {
+// bundle: about 110 bytes per object (at most Limits.MaxObjects), a 4 MiB
+// cache of contents, and one tree or commit (at most Limits.MaxTreeSize);
+// deltas over 1 MiB are resolved streaming (see packSpool). The limits lim
+// are enforced as the pack is read. The caller closes the returned
+// objects' spool (packObjects.close) and removes spool and its raw file.
+func readPackSpooled(ctx context.Context, r *bufio.Reader, lim packLimits, external func(plumbing.Hash, *packSpool) (*packObject, error), spool *os.File) (*packObjects, error) {
+	maxObject := lim.maxObject
 	hr := &hashingReader{r: r, h: sha1.New()}
 	var sp *packSpool
 	if spool != nil {
-		hr.tee = bufio.NewWriterSize(spool, 256<<10)
-		sp = newPackSpool(spool, maxObject)
+		sp = newPackSpool(spool, lim)
+		hr.tee = bufio.NewWriterSize(spoolWriter{sp}, 256<<10)
 	}
+	var objs *packObjects
+	pe, err := readPackEntries(ctx, hr, r, lim, sp)
+	if err == nil {
+		objs, err = resolvePack(ctx, pe, maxObject, external, sp)
+	}
+	if err != nil && sp != nil {
+		sp.close()
+	}
+	return objs, err
+}
+
+// readPackEntries reads the entries of the pack, checks its trailer and
+// returns the entries, in pack order, for resolvePack.
+func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, lim packLimits, sp *packSpool) (*packEntries, error) {
+	maxObject := lim.maxObject
 	var hdr [12]byte
 	if _, err := io.ReadFull(hr, hdr[:]); err != nil {
 		return nil, fmt.Errorf("pack header: %w", err)
@@ -304,8 +198,8 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 		return nil, fmt.Errorf("pack version %d not supported", v)
 	}
 	count := binary.BigEndian.Uint32(hdr[8:12])
-	if count > maxPackObjects {
-		return nil, fmt.Errorf("pack declares %d objects (limit %d)", count, maxPackObjects)
+	if int64(count) > lim.maxObjects {
+		return nil, &LimitError{Limit: "Limits.MaxObjects", Value: int64(count), Max: lim.maxObjects}
 	}
 	entries := make([]*packObject, 0, min(count, 1<<16))
 	byOffset := func(off int64) *packObject {
@@ -343,7 +237,11 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 			size |= int64(c&0x7f) << shift
 		}
 		if size > maxObject {
-			return nil, fmt.Errorf("object %d: size %d exceeds limit %d", i, size, maxObject)
+			return nil, fmt.Errorf("object %d: size %d exceeds limit %d: %w", i, size, maxObject,
+				&LimitError{Limit: "MaxObjectSize", Value: size, Max: maxObject})
+		}
+		if (e.typ == plumbing.CommitObject || e.typ == plumbing.TreeObject) && size > lim.maxTree {
+			return nil, fmt.Errorf("object %d: %w", i, &LimitError{Limit: "Limits.MaxTreeSize", Value: size, Max: lim.maxTree})
 		}
 		switch e.typ {
 		case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
@@ -395,6 +293,9 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 		}
 		if err != nil {
 			return nil, fmt.Errorf("object %d: %w", i, err)
+		}
+		if hr.teeErr != nil {
+			return nil, hr.teeErr
 		}
 		if sp != nil && (!e.isDelta || size > spoolDeltaInMemory) {
 			// Leave it in the spool: hash a whole object as it streams by.
@@ -472,19 +373,31 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, maxObject int64, exte
 		return nil, errors.New("trailing data after pack")
 	}
 	if hr.tee != nil {
-		if err := errors.Join(hr.teeErr, hr.tee.Flush()); err != nil {
+		if err := hr.teeErr; err != nil {
+			return nil, err
+		}
+		if err := hr.tee.Flush(); err != nil {
 			return nil, fmt.Errorf("spool pack: %w", err)
 		}
 	}
-	return resolvePack(ctx, entries, maxObject, external, refBase)
+	return &packEntries{list: entries, refBase: refBase}, nil
+}
+
+// packEntries are the entries of a pack read by readPackEntries; refBase
+// names the bases of its REF_DELTA entries.
+type packEntries struct {
+	list    []*packObject
+	refBase map[*packObject]plumbing.Hash
 }
 
 // resolvePack names every delta entry (resolving it against its base: an
 // OFS_DELTA's entry, or a REF_DELTA's object in the pack or, for a thin
 // pack, from external) and returns the objects by name.
-func resolvePack(ctx context.Context, entries []*packObject, maxObject int64, external func(plumbing.Hash) (*packObject, error),
-	refBase map[*packObject]plumbing.Hash) (*packObjects, error) {
+func resolvePack(ctx context.Context, pe *packEntries, maxObject int64, external func(plumbing.Hash, *packSpool) (*packObject, error),
+	sp *packSpool) (*packObjects, error) {
+	entries, refBase := pe.list, pe.refBase
 	objs := newPackObjects(len(entries))
+	objs.spool = sp
 	var pending []*packObject
 	var externals map[plumbing.Hash]*packObject // bases of a thin pack, from external
 	for _, e := range entries {
@@ -512,7 +425,7 @@ func resolvePack(ctx context.Context, entries []*packObject, maxObject int64, ex
 				} else if b := externals[bh]; b != nil {
 					e.base = b
 				} else {
-					b, err := external(bh)
+					b, err := external(bh, sp)
 					if err != nil {
 						return nil, err
 					}
@@ -531,25 +444,25 @@ func resolvePack(ctx context.Context, entries []*packObject, maxObject int64, ex
 				next = append(next, e)
 				continue
 			}
-			var data []byte
-			var err error
 			if e.spool != nil {
-				data, err = e.spool.content(e)
+				if err := e.spool.resolve(ctx, e); err != nil {
+					return nil, fmt.Errorf("delta at offset %d: %w", e.offset(), err)
+				}
 			} else {
-				var base []byte
-				if base, err = e.base.content(); err == nil {
+				base, err := e.base.content()
+				var data []byte
+				if err == nil {
 					data, err = applyDelta(base, e.data, maxObject)
 				}
-			}
-			if err != nil {
-				return nil, fmt.Errorf("delta at offset %d: %w", e.offset(), err)
-			}
-			e.typ, e.size, e.resolved = e.base.typ, int64(len(data)), true
-			delete(refBase, e)
-			e.hash = plumbing.ComputeHash(e.typ, data)
-			if e.spool == nil {
+				if err != nil {
+					return nil, fmt.Errorf("delta at offset %d: %w", e.offset(), err)
+				}
+				e.typ, e.size = e.base.typ, int64(len(data))
+				e.hash = plumbing.ComputeHash(e.typ, data)
 				e.data, e.isDelta = data, false // now a whole object in memory
 			}
+			e.resolved = true
+			delete(refBase, e)
 			objs.add(e)
 		}
 		if len(next) == len(pending) {
@@ -569,6 +482,14 @@ type packObjects struct {
 	list  []*packObject
 	slots []int32 // 1 + index into list; 0 = empty
 	seed  maphash.Seed
+	spool *packSpool // where their contents are, nil if in memory
+}
+
+// close releases the spool's files (not removing them).
+func (p *packObjects) close() {
+	if p != nil && p.spool != nil {
+		p.spool.close()
+	}
 }
 
 func newPackObjects(n int) *packObjects {
@@ -627,6 +548,15 @@ func (p *packObjects) rehash(n int) {
 		}
 		p.slots[i] = int32(j + 1)
 	}
+}
+
+// applyDelta patches base with delta in memory, refusing a target over
+// maxObject.
+func applyDelta(base, delta []byte, maxObject int64) ([]byte, error) {
+	if sz := deltaTargetSize(delta); sz < 0 || sz > maxObject {
+		return nil, errors.New("bad or oversized delta target")
+	}
+	return patchDelta(base, delta)
 }
 
 // patchDelta applies a git delta; go-git refuses an empty base, which git

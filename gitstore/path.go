@@ -67,6 +67,11 @@ func validComponent(c string) error {
 	case strings.ContainsAny(c, "/\\\x00"):
 		return fmt.Errorf("component %q contains a slash, backslash or NUL", c)
 	}
+	for _, r := range c {
+		if isControl(r) {
+			return fmt.Errorf("component %q contains control character %U", c, r)
+		}
+	}
 	n := normalizeComponent(c)
 	for _, reserved := range []string{".git", ".peersync", ".gitmodules"} {
 		if n == reserved {
@@ -97,6 +102,13 @@ func normalizeComponent(c string) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimRight(b.String(), ". ")
+}
+
+// isControl reports whether r is a C0 control (U+0000 to U+001F), DEL or a
+// C1 control (U+0080 to U+009F): a name holding one could carry a terminal
+// escape sequence or forge a line in a listing.
+func isControl(r rune) bool {
+	return r < 0x20 || r >= 0x7f && r <= 0x9f
 }
 
 func isHFSIgnorable(r rune) bool {

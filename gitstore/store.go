@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
@@ -60,6 +61,10 @@ type Config struct {
 	// MaxObjectSize caps the size of any object in an applied bundle; 0 means
 	// 16 GiB.
 	MaxObjectSize int64
+	// Limits bounds what one applied bundle may cost (files, bytes, depth,
+	// path length, objects, spool and free disk space); each zero field
+	// means its default (see Limits).
+	Limits Limits
 	// MaxDeleteShare and MaxDeleteCount set the mass-delete guard: a Scan or
 	// a bundle checkout that would delete more than MaxDeleteShare of the
 	// tracked files AND more than MaxDeleteCount files is refused with a
@@ -83,6 +88,7 @@ type Store struct {
 	name, email   string
 	allowSymlinks bool
 	maxObject     int64
+	limits        Limits // with defaults filled in
 	now           func() time.Time
 	log           *slog.Logger
 	// The mass-delete guard's settings (see checkMassDeleteLocked).
@@ -90,7 +96,19 @@ type Store struct {
 	maxDeleteCount  int
 	allowMassDelete bool
 
-	mu sync.Mutex // guards the fields below and serializes every operation
+	// applyMu serializes ApplyBundle: it is held for a whole apply, mu only
+	// for its last part (scan, refs, checkout), so that reads and scans go
+	// on while a bundle is spooled, checked and stored (see apply.go).
+	// Lock order: applyMu, then mu.
+	applyMu sync.Mutex
+	// head is main, published whenever it moves (setRefLocked): Head reads
+	// it without waiting for any operation. shut is set by Close.
+	head atomic.Pointer[plumbing.Hash]
+	shut atomic.Bool
+	// rd is the object storage History reads, with its own lock.
+	rd readView
+
+	mu sync.Mutex // guards the fields below and serializes every write
 	// closed is set by Close.
 	closed bool
 	// massDeleteOnce is set by AllowMassDeleteOnce and used up by the next
@@ -104,6 +122,12 @@ type Store struct {
 	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
 	root     *dirNode
 	rootHead plumbing.Hash
+	// recv is the received log (see received.go), with its own mutex.
+	recv received
+	// treeStats caches the stats of trees of ours met by
+	// applyRun.checkTreeLimits (bounded by treeStatCacheMax); guarded by
+	// applyMu, not mu.
+	treeStats map[plumbing.Hash]treeStat
 	// stats is the stat cache, loaded at Open and saved after Scan/checkout.
 	stats statCache
 	// pw, when not nil, is the pack that new objects are streamed into
@@ -149,6 +173,7 @@ func Open(cfg Config) (*Store, error) {
 		email:         cfg.AuthorEmail,
 		allowSymlinks: cfg.AllowSymlinks,
 		maxObject:     cfg.MaxObjectSize,
+		limits:        cfg.Limits.withDefaults(),
 		now:           cfg.Now,
 		log:           cfg.Logger,
 
@@ -198,6 +223,12 @@ func Open(cfg Config) (*Store, error) {
 	s.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 	s.stats = loadStatCache(s.statCachePath(), s.log)
+	h, err := s.refLocked(mainRef)
+	if err != nil {
+		s.st.Close()
+		return nil, err
+	}
+	s.head.Store(&h)
 	return s, nil
 }
 
@@ -244,21 +275,21 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.st.Close()
+	s.shut.Store(true)
+	return errors.Join(s.st.Close(), s.rd.close())
 }
 
 // Dir returns the absolute path of the folder root.
 func (s *Store) Dir() string { return s.dir }
 
 // Head returns refs/heads/main, or the zero Hash if there is no commit yet.
+// It never waits for another operation (it reads the value published when
+// main last moved).
 func (s *Store) Head() (Hash, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.shut.Load() {
 		return Hash{}, ErrClosed
 	}
-	h, err := s.refLocked(mainRef)
-	return fromPlumbing(h), err
+	return fromPlumbing(*s.head.Load()), nil
 }
 
 // PeerHead returns refs/peers/<peer>/main, the last bundle head applied from
@@ -287,8 +318,11 @@ func (s *Store) HasCommit(h Hash) (bool, error) {
 	return s.hasCommitLocked(h.plumbing())
 }
 
-func (s *Store) hasCommitLocked(h plumbing.Hash) (bool, error) {
-	o, err := s.st.EncodedObject(plumbing.CommitObject, h)
+func (s *Store) hasCommitLocked(h plumbing.Hash) (bool, error) { return hasCommitIn(s.st, h) }
+
+// hasCommitIn reports whether st holds the commit h.
+func hasCommitIn(st *filesystem.Storage, h plumbing.Hash) (bool, error) {
+	o, err := st.EncodedObject(plumbing.CommitObject, h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return false, nil
 	}
@@ -336,6 +370,9 @@ func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error
 	}
 	if err != nil {
 		return fmt.Errorf("gitstore: set %s: %w", name, err)
+	}
+	if name == mainRef {
+		s.head.Store(&h)
 	}
 	return nil
 }

@@ -4,15 +4,21 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/sync"
 )
 
 // history prints the commits touching a path (or all), newest first:
-// REV DATE DEVICE ACTION PATH.
+// REV DATE DEVICE FROM ACTION PATH. DEVICE is the author name the commit
+// claims; FROM is the DeviceID of the authenticated peer that delivered it,
+// "-" for a commit made here. Names holding control characters are
+// printed quoted (see printable), so a peer's name can neither send
+// terminal escapes nor forge a line.
 func (a *app) history(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
 	folder := fs.String("folder", "", "folder ID")
@@ -38,9 +44,26 @@ func (a *app) history(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, c := range changes {
-		fmt.Fprintf(a.stdout, "%s %s %s %s %s\n", c.Commit, c.Time.UTC().Format(time.RFC3339), authorName(c.Author), c.Action, c.Path)
+		from := c.From
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(a.stdout, "%s %s %s %s %s %s\n", c.Commit, c.Time.UTC().Format(time.RFC3339),
+			printable(authorName(c.Author)), printable(from), printable(string(c.Action)), printable(c.Path))
 	}
 	return nil
+}
+
+// printable returns s as is when it holds no control character (C0, DEL,
+// C1) and is valid UTF-8, else quoted as by strconv.Quote, so that what a
+// peer chose (an author name, a path) prints on one line without terminal
+// escape sequences.
+func printable(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }) ||
+		strings.HasPrefix(s, `"`) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // authorName is the name part of a "Name <email>" author.

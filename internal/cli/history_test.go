@@ -34,7 +34,7 @@ func TestCLIHistoryAndRestore(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, out)
-	re := `^[0-9a-f]{40} \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ laptop %s notes.txt$`
+	re := `^[0-9a-f]{40} \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ laptop - %s notes.txt$`
 	assert.Regexp(t, fmt.Sprintf(re, "delete"), lines[0])
 	assert.Regexp(t, fmt.Sprintf(re, "modify"), lines[1])
 	assert.Regexp(t, fmt.Sprintf(re, "add"), lines[2])
@@ -75,4 +75,19 @@ func TestCLIMassDeleteGuard(t *testing.T) {
 	out, _, err = runCLI(t, home, "scan", "--folder", "docs", "--allow-mass-delete")
 	require.NoError(t, err)
 	assert.Equal(t, 120, strings.Count(out, " delete "))
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain name":      "plain name",
+		"naïve/é.txt":     "naïve/é.txt",
+		"a\nforged line":  `"a\nforged line"`,
+		"\x1b[31mred":     `"\x1b[31mred"`,
+		"c1\u009b2J":      `"c1\u009b2J"`,
+		"del\x7f":         `"del\x7f"`,
+		"bad\xffutf8":     `"bad\xffutf8"`,
+		`"starts quoted"`: `"\"starts quoted\""`,
+	} {
+		assert.Equal(t, want, printable(in), "%q", in)
+	}
 }

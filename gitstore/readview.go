@@ -1,0 +1,57 @@
+package gitstore
+
+import (
+	"sync"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// readView is a second object storage on the git directory, for reads that
+// must not wait for writers (History): objects never change once written,
+// and main is read from the Store's published head, so a reader needs
+// neither the Store's mutex nor its storage (go-git's storage is not safe
+// for concurrent use). Readers share it under mu; it is reindexed when main
+// has moved since it was last indexed, so the objects main reaches are
+// always found.
+type readView struct {
+	mu      sync.Mutex
+	st      *filesystem.Storage // nil until first used, and after close
+	indexed plumbing.Hash       // main when st was last (re)indexed
+	closed  bool
+}
+
+// view locks rv and returns its storage, up to date for main at head.
+// The caller calls the returned unlock.
+func (s *Store) view(head plumbing.Hash) (*filesystem.Storage, func(), error) {
+	rv := &s.rd
+	rv.mu.Lock()
+	if rv.closed || s.shut.Load() {
+		rv.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	switch {
+	case rv.st == nil:
+		rv.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+			filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
+	case rv.indexed != head:
+		rv.st.Reindex()
+	}
+	rv.indexed = head
+	return rv.st, rv.mu.Unlock, nil
+}
+
+// close closes the storage; later views return ErrClosed.
+func (rv *readView) close() error {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	rv.closed = true
+	if rv.st == nil {
+		return nil
+	}
+	st := rv.st
+	rv.st = nil
+	return st.Close()
+}
