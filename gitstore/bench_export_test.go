@@ -78,7 +78,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // BenchmarkBundleExportFull writes the full bundle of an N-commit history
 // to a file and runs `git bundle create` of the same history (.peersync,
 // main) in the same iteration. It reports ours-s, git-s, their ratio, the
-// time to our first byte and our peak RSS (VmHWM) during the export.
+// CPU time of each (user + system: on a loaded machine the fairer
+// comparison; ours includes this process's garbage collector), the
+// time to our first byte, and our peak RSS (VmHWM) and peak heap in use
+// (HeapInuse, sampled every 20 ms) during the export.
 // PEERSYNC_BENCH_CPUPROFILE names a file for a CPU profile of our side.
 func BenchmarkBundleExportFull(b *testing.B) {
 	n, dirs := benchSizes()
@@ -86,9 +89,10 @@ func BenchmarkBundleExportFull(b *testing.B) {
 	ctx := context.Background()
 	out := b.TempDir()
 	b.ResetTimer()
-	var ours, gits, first time.Duration
+	var ours, gits, first, oursCPU, gitCPU time.Duration
 	var size, gitSize int64
 	var peak int64
+	var heap uint64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		runtime.GC()
@@ -101,6 +105,8 @@ func BenchmarkBundleExportFull(b *testing.B) {
 			require.NoError(b, pprof.StartCPUProfile(pf))
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
+		stopHeap := heapPeak()
+		cpu0 := cpuTime()
 		b.StartTimer()
 		t0 := time.Now()
 		cw := &countingWriter{w: f, start: t0} // WriteBundle buffers
@@ -109,6 +115,8 @@ func BenchmarkBundleExportFull(b *testing.B) {
 		require.NoError(b, f.Close())
 		ours += time.Since(t0)
 		b.StopTimer()
+		oursCPU += cpuTime() - cpu0
+		heap = max(heap, stopHeap())
 		if p := os.Getenv("PEERSYNC_BENCH_CPUPROFILE"); p != "" && i == 0 {
 			pprof.StopCPUProfile()
 		}
@@ -124,6 +132,7 @@ func BenchmarkBundleExportFull(b *testing.B) {
 		o, err := cmd.CombinedOutput()
 		gits += time.Since(t0)
 		require.NoError(b, err, "%s", o)
+		gitCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		fi, err := os.Stat(gitOut)
 		require.NoError(b, err)
 		gitSize = fi.Size()
@@ -138,8 +147,11 @@ func BenchmarkBundleExportFull(b *testing.B) {
 	b.ReportMetric(ours.Seconds()/float64(b.N), "ours-s")
 	b.ReportMetric(gits.Seconds()/float64(b.N), "git-s")
 	b.ReportMetric(ours.Seconds()/gits.Seconds(), "ours/git")
+	b.ReportMetric(oursCPU.Seconds()/float64(b.N), "ours-cpu-s")
+	b.ReportMetric(gitCPU.Seconds()/float64(b.N), "git-cpu-s")
 	b.ReportMetric(first.Seconds()/float64(b.N), "first-byte-s")
 	b.ReportMetric(float64(size), "bundle-bytes")
 	b.ReportMetric(float64(gitSize), "git-bundle-bytes")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+	b.ReportMetric(float64(heap)/(1<<20), "heap-peak-MiB")
 }

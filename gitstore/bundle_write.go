@@ -81,6 +81,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if err != nil {
 		return BundleInfo{}, err
 	}
+	news, walk = nil, nil // the commits are listed: let them go
 	if err := s.writeBundlePackLocked(ctx, bw, src, list); err != nil {
 		return BundleInfo{}, err
 	}

@@ -39,7 +39,7 @@ import (
 const (
 	srcWindowSize     = 1 << 20
 	srcWindows        = 8
-	srcCacheBytes     = 64 << 20
+	srcCacheBytes     = 16 << 20
 	srcIdleCacheBytes = 4 << 20
 	// srcMaxContent bounds the objects whose whole content is read into
 	// memory (trees, commits and small blobs are far smaller).
@@ -249,9 +249,19 @@ func (p *packFile) find(h plumbing.Hash) (int, bool) {
 		lo = int(binary.BigEndian.Uint32(p.fan[(int(h[0])-1)*4:]))
 	}
 	hi := int(binary.BigEndian.Uint32(p.fan[int(h[0])*4:]))
+	key := binary.BigEndian.Uint64(h[:8])
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		c := bytes.Compare(p.names[m*20:m*20+20], h[:])
+		k := binary.BigEndian.Uint64(p.names[m*20:])
+		c := 0
+		switch {
+		case k < key:
+			c = -1
+		case k > key:
+			c = 1
+		default:
+			c = bytes.Compare(p.names[m*20+8:m*20+20], h[8:])
+		}
 		if c == 0 {
 			return m, true
 		}
@@ -426,6 +436,8 @@ func (src *objectSource) inflate(l objLoc, h entryHeader) ([]byte, error) {
 	return src.inflateBytes(raw, h.size)
 }
 
+// inflateBytes inflates raw, which must hold exactly size bytes, into a
+// buffer from the pool.
 func (src *objectSource) inflateBytes(raw []byte, size int64) ([]byte, error) {
 	src.br.Reset(raw)
 	var err error
@@ -437,8 +449,9 @@ func (src *objectSource) inflateBytes(raw []byte, size int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitstore: inflate: %w", err)
 	}
-	out := make([]byte, size)
+	out := src.cache.pool.bytes(int(size))[:size]
 	if _, err := io.ReadFull(src.zr, out); err != nil {
+		src.cache.pool.putBytes(out)
 		return nil, fmt.Errorf("gitstore: inflate: %w", err)
 	}
 	return out, nil
@@ -506,12 +519,13 @@ func (src *objectSource) resolve(l objLoc, depth int) (plumbing.ObjectType, []by
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := applyDeltaTo(base.data, delta)
+	out, err := applyDeltaTo(src.cache.pool.bytes(int(deltaTargetSize(delta)))[:0], base.data, delta)
+	src.cache.pool.putBytes(delta)
 	return base.typ, out, err
 }
 
-// applyDeltaTo returns base patched by delta (git's delta format).
-func applyDeltaTo(base, delta []byte) ([]byte, error) {
+// applyDeltaTo appends to out base patched by delta (git's delta format).
+func applyDeltaTo(out, base, delta []byte) ([]byte, error) {
 	bad := errors.New("invalid delta")
 	src, rest, ok := deltaVarint(delta)
 	if !ok || src != int64(len(base)) {
@@ -521,7 +535,6 @@ func applyDeltaTo(base, delta []byte) ([]byte, error) {
 	if !ok || size > srcMaxContent {
 		return nil, bad
 	}
-	out := make([]byte, 0, size)
 	for len(rest) > 0 {
 		cmd := rest[0]
 		rest = rest[1:]
@@ -611,6 +624,9 @@ type cobj struct {
 	data       []byte
 	ents       []uint32
 	prev, next *cobj
+	// pins counts the users holding data and ents (treewalk.go): an
+	// evicted object's buffers go back to the pool only when it has none.
+	pins int
 }
 
 // objCache is an LRU of contents by hash with a byte budget.
@@ -618,6 +634,7 @@ type objCache struct {
 	m     map[plumbing.Hash]*cobj
 	head  cobj // sentinel: head.next is the most recent
 	bytes int
+	pool  bufPool
 }
 
 func (c *objCache) size(o *cobj) int { return len(o.data) + 4*cap(o.ents) + 64 }
@@ -662,7 +679,78 @@ func (c *objCache) trim(limit int) {
 		c.unlink(o)
 		delete(c.m, o.h)
 		c.bytes -= c.size(o)
+		if o.pins == 0 {
+			c.pool.putBytes(o.data)
+			c.pool.putEnts(o.ents)
+			o.data, o.ents = nil, nil
+		}
 	}
+	if limit == 0 {
+		c.pool = bufPool{}
+	}
+}
+
+// bufPool keeps the buffers of evicted contents for the next ones: a tree's
+// next version is about its size, and reusing its buffer spares the
+// allocation, its zeroing and the garbage collector's work.
+type bufPool struct {
+	b [][]byte
+	e [][]uint32
+}
+
+const (
+	poolBuffers = 32
+	poolMinSize = 4 << 10
+)
+
+// bytes returns a buffer of length n.
+func (p *bufPool) bytes(n int) []byte {
+	if n < 0 {
+		n = 0
+	}
+	for i, b := range p.b {
+		if n >= poolMinSize && cap(b) >= n && cap(b) <= 4*n {
+			p.b[i] = p.b[len(p.b)-1]
+			p.b = p.b[:len(p.b)-1]
+			return b[:n]
+		}
+	}
+	// Room for the next versions, which tend to grow.
+	return make([]byte, n, n+n/4+poolMinSize)
+}
+
+func (p *bufPool) putBytes(b []byte) {
+	if cap(b) < poolMinSize {
+		return
+	}
+	if len(p.b) == poolBuffers {
+		p.b[0] = p.b[len(p.b)-1] // drop the oldest
+		p.b = p.b[:len(p.b)-1]
+	}
+	p.b = append(p.b, b[:0])
+}
+
+// ents returns an empty slice of capacity at least n.
+func (p *bufPool) ents(n int) []uint32 {
+	for i, e := range p.e {
+		if n >= poolMinSize/4 && cap(e) >= n && cap(e) <= 4*n {
+			p.e[i] = p.e[len(p.e)-1]
+			p.e = p.e[:len(p.e)-1]
+			return e[:0]
+		}
+	}
+	return make([]uint32, 0, n+n/4+poolMinSize/4)
+}
+
+func (p *bufPool) putEnts(e []uint32) {
+	if cap(e) < poolMinSize/4 {
+		return
+	}
+	if len(p.e) == poolBuffers {
+		p.e[0] = p.e[len(p.e)-1]
+		p.e = p.e[:len(p.e)-1]
+	}
+	p.e = append(p.e, e[:0])
 }
 
 func (c *objCache) link(o *cobj) {

@@ -145,7 +145,7 @@ func (d *treeDiffer) index(o *cobj) error {
 		return nil
 	}
 	before := d.src.cache.size(o)
-	ents := make([]uint32, 0, len(o.data)/32+1)
+	ents := d.src.cache.pool.ents(len(o.data)/32 + 1)
 	for pos := 0; pos < len(o.data); {
 		ents = append(ents, uint32(pos))
 		_, next, err := parseRawEntry(o.data, pos)
@@ -182,11 +182,17 @@ func (d *treeDiffer) tree(h plumbing.Hash, parents []plumbing.Hash) error {
 	if err != nil {
 		return err
 	}
+	// Loading more may evict these from the cache; pinned, their buffers
+	// stay theirs until this returns.
+	t.pins++
+	defer func() { t.pins-- }()
 	pts := make([]*cobj, len(parents))
 	for i, p := range parents {
 		if pts[i], err = d.loadTree(p); err != nil {
 			return err
 		}
+		pts[i].pins++
+		defer func(o *cobj) { o.pins-- }(pts[i])
 		if err := d.index(pts[i]); err != nil {
 			return err
 		}
@@ -315,7 +321,7 @@ func (d *treeDiffer) deriveIndex(t, p *cobj) (span, span, error) {
 		pos = next
 	}
 	before := d.src.cache.size(t)
-	ents := make([]uint32, 0, i0+len(mid)+n-j)
+	ents := d.src.cache.pool.ents(i0 + len(mid) + n - j)
 	ents = append(ents, p.ents[:i0]...)
 	ents = append(ents, mid...)
 	for _, o := range p.ents[j:] {
