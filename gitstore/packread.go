@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"io"
 	"os"
 	"path/filepath"
@@ -439,6 +440,9 @@ func (src *objectSource) inflate(l objLoc, h entryHeader) ([]byte, error) {
 // inflateBytes inflates raw, which must hold exactly size bytes, into a
 // buffer from the pool.
 func (src *objectSource) inflateBytes(raw []byte, size int64) ([]byte, error) {
+	if out, ok := inflateStored(raw, size, &src.cache.pool); ok {
+		return out, nil
+	}
 	src.br.Reset(raw)
 	var err error
 	if src.zr == nil {
@@ -455,6 +459,48 @@ func (src *objectSource) inflateBytes(raw []byte, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("gitstore: inflate: %w", err)
 	}
 	return out, nil
+}
+
+// inflateStored inflates a zlib stream made only of stored (uncompressed)
+// deflate blocks, as tiny entries (tree deltas) are written, without
+// setting up a decompressor; ok is false for any other stream, or one that
+// does not hold exactly size bytes or fails its checksum.
+func inflateStored(raw []byte, size int64, pool *bufPool) (out []byte, ok bool) {
+	if len(raw) < 2+5+4 || raw[0]&0x0f != 8 || raw[1]&0x20 != 0 || (uint(raw[0])<<8|uint(raw[1]))%31 != 0 {
+		return nil, false
+	}
+	// Check the blocks before taking a buffer.
+	var n int64
+	i := 2
+	for {
+		if i+5 > len(raw) || raw[i]>>1&3 != 0 {
+			return nil, false
+		}
+		l := int(binary.LittleEndian.Uint16(raw[i+1:]))
+		if uint16(l) != ^binary.LittleEndian.Uint16(raw[i+3:]) || i+5+l > len(raw) {
+			return nil, false
+		}
+		n += int64(l)
+		final := raw[i]&1 != 0
+		i += 5 + l
+		if final {
+			break
+		}
+	}
+	if n != size || i+4 > len(raw) {
+		return nil, false
+	}
+	out = pool.bytes(int(size))[:0]
+	for j := 2; j < i; {
+		l := int(binary.LittleEndian.Uint16(raw[j+1:]))
+		out = append(out, raw[j+5:j+5+l]...)
+		j += 5 + l
+	}
+	if adler32.Checksum(out) != binary.BigEndian.Uint32(raw[i:]) {
+		pool.putBytes(out)
+		return nil, false
+	}
+	return out, true
 }
 
 // object returns the type and content of h (at most srcMaxContent bytes),
@@ -715,6 +761,9 @@ func (p *bufPool) bytes(n int) []byte {
 			return b[:n]
 		}
 	}
+	if n < poolMinSize {
+		return make([]byte, n)
+	}
 	// Room for the next versions, which tend to grow.
 	return make([]byte, n, n+n/4+poolMinSize)
 }
@@ -738,6 +787,9 @@ func (p *bufPool) ents(n int) []uint32 {
 			p.e = p.e[:len(p.e)-1]
 			return e[:0]
 		}
+	}
+	if n < poolMinSize/4 {
+		return make([]uint32, 0, n)
 	}
 	return make([]uint32, 0, n+n/4+poolMinSize/4)
 }

@@ -181,3 +181,39 @@ func TestWriteBundleRefusesDamagedPack(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CRC")
 }
+
+// Stored-block zlib streams (how tiny entries are written) are read
+// without a decompressor, with the same result; anything else is left to
+// one.
+func TestInflateStored(t *testing.T) {
+	for _, data := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("tree delta "), 20), bytes.Repeat([]byte{7}, 70000)} {
+		for _, level := range []int{zlib.NoCompression, zlib.DefaultCompression} {
+			var b bytes.Buffer
+			z, err := zlib.NewWriterLevel(&b, level)
+			require.NoError(t, err)
+			_, err = z.Write(data)
+			require.NoError(t, err)
+			require.NoError(t, z.Close())
+			var pool bufPool
+			out, ok := inflateStored(b.Bytes(), int64(len(data)), &pool)
+			if level == zlib.DefaultCompression && len(data) > 20 {
+				assert.False(t, ok, "a compressed stream is not read as stored")
+				continue
+			}
+			if !ok && level != zlib.NoCompression {
+				continue // compressed: for the decompressor
+			}
+			require.True(t, ok, "%d bytes at level %d", len(data), level)
+			assert.Equal(t, len(data), len(out))
+			assert.True(t, bytes.Equal(data, out))
+			_, ok = inflateStored(b.Bytes(), int64(len(data))+1, &pool)
+			assert.False(t, ok, "the size must match")
+			if len(data) > 0 {
+				bad := bytes.Clone(b.Bytes())
+				bad[len(bad)-1] ^= 1
+				_, ok = inflateStored(bad, int64(len(data)), &pool)
+				assert.False(t, ok, "the checksum must match")
+			}
+		}
+	}
+}
