@@ -16,7 +16,7 @@ import (
 //
 // go-git's packfile encoder reads every object into memory and searches
 // deltas in a window; for a bundle we know better deltas for free: the walk
-// (revwalk.go) gives each tree and blob its previous version, the object at
+// (treewalk.go) gives each tree and blob its previous version, the object at
 // the same path in a parent commit. A tree, or a blob under
 // bundleDeltaMaxSize, is sent as a delta against that version when the
 // delta (copy the common prefix, insert the middle, copy the common suffix)
@@ -24,7 +24,9 @@ import (
 // pack, a REF_DELTA when the peer already has it (a thin pack, as
 // `git bundle create` writes; git fetch and ApplyBundle complete it). Every
 // other object is copied whole, streaming from the object store, so a
-// multi-GiB file never sits in memory.
+// multi-GiB file never sits in memory. This is the path of the objects
+// that cannot go out as stored (packreuse.go): loose ones, and deltas whose
+// base is not sent before them.
 
 const (
 	// bundleDeltaMaxSize: blobs at least this big are always sent whole.
