@@ -106,10 +106,16 @@ func (src *objectSource) refresh() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("gitstore: list packs: %w", err)
 	}
-	want := map[string]bool{}
+	names := map[string]bool{}
 	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".idx"); ok && strings.HasPrefix(n, "pack-") {
-			want[n] = true
+		names[e.Name()] = true
+	}
+	// A pack counts once both files are there (the index is written first
+	// and removed last).
+	want := map[string]bool{}
+	for n := range names {
+		if base, ok := strings.CutSuffix(n, ".idx"); ok && strings.HasPrefix(base, "pack-") && names[base+".pack"] {
+			want[base] = true
 		}
 	}
 	keep := src.packs[:0]
