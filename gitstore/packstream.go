@@ -48,6 +48,9 @@ type bundlePackWriter struct {
 	buf   []byte
 	delta []byte
 	raw   map[plumbing.Hash][]byte // small contents kept as delta bases
+	// onObject, if set, is called before object i is written, and with
+	// len(list.objs) after the last (maintain.go keeps each entry's CRC).
+	onObject func(i int) error
 }
 
 func (p *bundlePackWriter) Write(b []byte) (int, error) {
@@ -61,25 +64,37 @@ func (p *bundlePackWriter) Write(b []byte) (int, error) {
 // order.
 func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, src *objectSource, list *sendList) error {
 	p := &bundlePackWriter{s: s, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+	_, err := p.writePack(ctx)
+	return err
+}
+
+// writePack writes the pack and returns its checksum.
+func (p *bundlePackWriter) writePack(ctx context.Context) (plumbing.Hash, error) {
+	src, list := p.src, p.list
 	src.reused, src.fresh = 0, 0
 	var hdr [12]byte
 	copy(hdr[:], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
 	binary.BigEndian.PutUint32(hdr[8:], uint32(len(list.objs)))
 	if _, err := p.Write(hdr[:]); err != nil {
-		return err
+		return plumbing.ZeroHash, err
 	}
 	for i := range list.objs {
 		if i%256 == 0 {
 			if err := ctxErr(ctx); err != nil {
-				return err
+				return plumbing.ZeroHash, err
+			}
+		}
+		if p.onObject != nil {
+			if err := p.onObject(i); err != nil {
+				return plumbing.ZeroHash, err
 			}
 		}
 		o := &list.objs[i]
 		if l, ok := src.locate(o.h); ok {
 			done, err := p.reuse(o, l)
 			if err != nil {
-				return fmt.Errorf("gitstore: write pack: object %s: %w", o.h, err)
+				return plumbing.ZeroHash, fmt.Errorf("gitstore: write pack: object %s: %w", o.h, err)
 			}
 			if done {
 				src.reused++
@@ -88,11 +103,18 @@ func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, src 
 		}
 		src.fresh++
 		if err := p.object(o); err != nil {
-			return fmt.Errorf("gitstore: write pack: object %s: %w", o.h, err)
+			return plumbing.ZeroHash, fmt.Errorf("gitstore: write pack: object %s: %w", o.h, err)
 		}
 	}
-	_, err := w.Write(p.sum.Sum(nil))
-	return err
+	if p.onObject != nil {
+		if err := p.onObject(len(list.objs)); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	}
+	var sum plumbing.Hash
+	p.sum.Sum(sum[:0])
+	_, err := p.w.Write(sum[:])
+	return sum, err
 }
 
 // written returns the entry of h in this pack, if written already.
