@@ -148,7 +148,9 @@ if has full; then
 		awk '$1 ~ "^BenchmarkBundleExportFull" {print}')
 	our_s=$(metric ours-s <<<"$line")
 	git_s=$(metric git-s <<<"$line")
-	results+=("full|full bundle of a whole $N-commit history ($N files in $D folder(s)), mean of $runs|\`go test -bench '^BenchmarkBundleExportFull\$' -benchtime ${runs}x\` vs \`git bundle create f main\` on the same .peersync, same iteration|${our_s}s, first byte at $(metric first-byte-s <<<"$line")s, $(metric bundle-bytes <<<"$line") B, peak RSS $(metric peak-MiB <<<"$line") MiB, heap $(metric heap-peak-MiB <<<"$line") MiB|${git_s}s, $(metric git-bundle-bytes <<<"$line") B|$(ratio "$our_s" "$git_s")|≤ 1.5")
+	our_cpu=$(metric ours-cpu-s <<<"$line")
+	git_cpu=$(metric git-cpu-s <<<"$line")
+	results+=("full|full bundle of a whole $N-commit history ($N files in $D folder(s)), mean of $runs|\`go test -bench '^BenchmarkBundleExportFull\$' -benchtime ${runs}x\` vs \`git bundle create f main\` on the same .peersync, same iteration|${our_s}s (CPU ${our_cpu}s), first byte at $(metric first-byte-s <<<"$line")s, $(metric bundle-bytes <<<"$line") B, peak RSS $(metric peak-MiB <<<"$line") MiB, heap $(metric heap-peak-MiB <<<"$line") MiB|${git_s}s (CPU ${git_cpu}s), $(metric git-bundle-bytes <<<"$line") B|time $(ratio "$our_s" "$git_s"), CPU $(ratio "$our_cpu" "$git_cpu")|≤ 1.5")
 fi
 
 date_utc=$(date -u +%Y-%m-%dT%H:%MZ)
