@@ -352,6 +352,7 @@
 // is held beyond that cache (a big one is copied or streamed in pieces).
 // Each scan or applied bundle adds a pack; Store.Maintain consolidates them
 // with the loose objects (maintain.go: thresholds, geometric roll-up, crash
-// safety) when the caller runs it (git gc can too). A tmp_pack_* file a crash left behind is deleted by the first scan or apply
-// after an Open once it is an hour old.
+// safety) when the caller runs it (git gc can too). A tmp_pack_* file a
+// crash left behind is deleted by the first scan or apply after an Open
+// once it is an hour old.
 package gitstore
