@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -47,20 +48,23 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	for i, h := range since {
 		sinceP[i] = h.plumbing()
 	}
-	news, prereqs, walk, err := s.newCommitsLocked(ctx, head, sinceP)
+	src, err := s.objectSourceLocked()
+	if err != nil {
+		return BundleInfo{}, err
+	}
+	defer src.cache.trim(srcIdleCacheBytes)
+	news, prereqs, walk, err := s.newCommitsLocked(ctx, src, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
 	}
 	if len(news) == 0 {
 		return BundleInfo{}, ErrNothingToSend
 	}
-	hashes, bases, err := s.newObjectsLocked(ctx, walk, news)
-	if err != nil {
-		return BundleInfo{}, err
-	}
 
+	// The header goes out at once, before the object walk: a reader
+	// waiting for the bundle sees it start.
 	cw := &ctxWriter{ctx: ctx, w: w}
-	bw := bufio.NewWriterSize(cw, 64<<10)
+	bw := bufio.NewWriterSize(cw, 256<<10)
 	fmt.Fprintf(bw, "%s\n", bundleV2Signature)
 	for _, p := range prereqs {
 		subject := ""
@@ -70,13 +74,21 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		fmt.Fprintf(bw, "-%s %s\n", p, subject)
 	}
 	fmt.Fprintf(bw, "%s %s\n\n", head, mainRef)
-	if err := s.writeBundlePackLocked(ctx, bw, hashes, bases); err != nil {
+	if err := bw.Flush(); err != nil {
+		return BundleInfo{}, fmt.Errorf("gitstore: write bundle: %w", err)
+	}
+	list, err := s.newObjectsLocked(ctx, src, walk, news)
+	if err != nil {
+		return BundleInfo{}, err
+	}
+	news, walk = nil, nil // the commits are listed: let them go
+	if err := s.writeBundlePackLocked(ctx, bw, src, list); err != nil {
 		return BundleInfo{}, err
 	}
 	if err := bw.Flush(); err != nil {
 		return BundleInfo{}, fmt.Errorf("gitstore: write bundle: %w", err)
 	}
-	info := BundleInfo{Head: fromPlumbing(head), Objects: len(hashes)}
+	info := BundleInfo{Head: fromPlumbing(head), Objects: len(list.objs)}
 	for _, p := range prereqs {
 		info.Prerequisites = append(info.Prerequisites, fromPlumbing(p))
 	}
@@ -94,4 +106,16 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
+}
+
+// objectSourceLocked returns the store's reader of its own objects, its
+// packs brought up to date.
+func (s *Store) objectSourceLocked() (*objectSource, error) {
+	if s.src == nil {
+		s.src = newObjectSource(filepath.Join(s.gitDir, "objects"))
+	}
+	if err := s.src.refresh(); err != nil {
+		return nil, err
+	}
+	return s.src, nil
 }

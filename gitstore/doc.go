@@ -175,13 +175,28 @@
 // stops once only commits the peer has remain queued, then compares each
 // new commit's tree with its parents' by hash, descending only into
 // subtrees that differ: a 1-commit bundle costs the same in a history of 10
-// or 100,000 commits. The prerequisites are the walk's boundary (the peer's
-// commits that are parents of new ones), as with
-// `git bundle create main ^since`. Trees and small blobs go as deltas
-// against their previous version when that pays: OFS_DELTA within the pack,
-// REF_DELTA against an object the peer has (a thin pack, as git's bundles
-// are); everything else is streamed whole from the store. The output passes
-// `git bundle verify` and `git fetch`.
+// or 100,000 commits. Two versions of a tree are compared as bytes: the
+// entries in their common prefix and suffix are the same, and only those
+// between are parsed (the offsets of a version's entries are derived from
+// its previous version's), so a commit in a folder of 5,000 files costs its
+// changed entry, not 5,000. The prerequisites are the walk's boundary (the
+// peer's commits that are parents of new ones), as with
+// `git bundle create main ^since`; the bundle header goes out as soon as the
+// commit walk is done, before the object walk and the pack.
+//
+// Objects are read from our packs directly (their indexes in memory, the
+// packs through a few 1 MiB read windows) and, as git's pack-objects does,
+// go out as stored: the compressed bytes are copied after a CRC-32 check
+// against the pack index (a damaged entry is an error, never sent); a
+// stored delta is kept when its base is sent before it (an OFS_DELTA
+// re-pointed at the base's place in the bundle, chains held to 50) or is
+// the object's previous version, which the peer has (a REF_DELTA: a thin
+// pack, as git's bundles are). A scan stores each tree version as a delta
+// against the previous one, so a first sync is mostly a copy of our packs.
+// The rest (loose objects, a delta whose base comes later, as in packs
+// made by git) is written fresh: trees and small blobs as deltas against
+// their previous version when that pays, everything else whole, streamed.
+// The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.
 //
@@ -414,8 +429,15 @@
 // (a first sync of 100,000 files of 1-4 KiB in 1,000 folders: a 309 MB
 // bundle of 400,000 objects): peak heap 135 MiB, peak RSS 208 MiB, where
 // git clone of the same bundle peaks at 465 MiB (it was 5.1 GiB when the
-// bundle's objects were held in memory; see BENCHMARKS.md). Each scan or
-// applied bundle adds a pack; nothing repacks them yet (git gc can). A
-// tmp_pack_* file a crash left behind is deleted by the first scan or apply
-// after an Open once it is an hour old.
+// bundle's objects were held in memory; see BENCHMARKS.md). WriteBundle
+// holds about 200 bytes per commit and 100 per object sent (the walk's
+// tables), about 40 bytes per object of every pack (the indexes, kept
+// with the Store between bundles), a 16 MiB cache of tree contents (cut
+// to 4 MiB between bundles) and 8 MiB of read windows; no object's content
+// is held beyond that cache (a big one is copied or streamed in pieces).
+// Each scan or applied bundle adds a pack; Store.Maintain consolidates them
+// with the loose objects (maintain.go: thresholds, geometric roll-up, crash
+// safety) when the caller runs it (git gc can too). A tmp_pack_* file a
+// crash left behind is deleted by the first scan or apply after an Open
+// once it is an hour old.
 package gitstore

@@ -16,7 +16,7 @@ import (
 //
 // go-git's packfile encoder reads every object into memory and searches
 // deltas in a window; for a bundle we know better deltas for free: the walk
-// (revwalk.go) gives each tree and blob its previous version, the object at
+// (treewalk.go) gives each tree and blob its previous version, the object at
 // the same path in a parent commit. A tree, or a blob under
 // bundleDeltaMaxSize, is sent as a delta against that version when the
 // delta (copy the common prefix, insert the middle, copy the common suffix)
@@ -24,7 +24,9 @@ import (
 // pack, a REF_DELTA when the peer already has it (a thin pack, as
 // `git bundle create` writes; git fetch and ApplyBundle complete it). Every
 // other object is copied whole, streaming from the object store, so a
-// multi-GiB file never sits in memory.
+// multi-GiB file never sits in memory. This is the path of the objects
+// that cannot go out as stored (packreuse.go): loose ones, and deltas whose
+// base is not sent before them.
 
 const (
 	// bundleDeltaMaxSize: blobs at least this big are always sent whole.
@@ -37,16 +39,18 @@ const (
 // bundlePackWriter writes the pack of a bundle.
 type bundlePackWriter struct {
 	s     *Store
+	src   *objectSource
+	list  *sendList
 	w     *bufio.Writer
 	sum   hash.Hash
 	off   int64
 	z     zlibWriters
 	buf   []byte
 	delta []byte
-	// written maps objects already in this pack to their offset and delta
-	// chain length.
-	written map[plumbing.Hash]packedObj
-	raw     map[plumbing.Hash][]byte // small contents kept as delta bases
+	raw   map[plumbing.Hash][]byte // small contents kept as delta bases
+	// onObject, if set, is called before object i is written, and with
+	// len(list.objs) after the last (maintain.go keeps each entry's CRC).
+	onObject func(i int) error
 }
 
 func (p *bundlePackWriter) Write(b []byte) (int, error) {
@@ -56,37 +60,75 @@ func (p *bundlePackWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// writeBundlePackLocked writes to w the pack of objs, in that order; bases
-// gives each object's preferred delta base (see newObjectsLocked).
-func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, objs []plumbing.Hash, bases map[plumbing.Hash]plumbing.Hash) error {
-	inPack := make(map[plumbing.Hash]bool, len(objs))
-	for _, h := range objs {
-		inPack[h] = true
-	}
-	p := &bundlePackWriter{s: s, w: w, sum: sha1.New(), written: map[plumbing.Hash]packedObj{}, raw: map[plumbing.Hash][]byte{}}
-	var hdr [12]byte
-	copy(hdr[:], "PACK")
-	binary.BigEndian.PutUint32(hdr[4:], 2)
-	binary.BigEndian.PutUint32(hdr[8:], uint32(len(objs)))
-	if _, err := p.Write(hdr[:]); err != nil {
-		return err
-	}
-	for i, h := range objs {
-		if i%256 == 0 {
-			if err := ctxErr(ctx); err != nil {
-				return err
-			}
-		}
-		if err := p.object(h, bases[h], inPack); err != nil {
-			return fmt.Errorf("gitstore: write pack: object %s: %w", h, err)
-		}
-	}
-	_, err := w.Write(p.sum.Sum(nil))
+// writeBundlePackLocked writes to w the pack of list's objects, in that
+// order.
+func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, src *objectSource, list *sendList) error {
+	p := &bundlePackWriter{s: s, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+	_, err := p.writePack(ctx)
 	return err
 }
 
-// object writes h: as a delta against base when that pays, else whole.
-func (p *bundlePackWriter) object(h, base plumbing.Hash, inPack map[plumbing.Hash]bool) error {
+// writePack writes the pack and returns its checksum.
+func (p *bundlePackWriter) writePack(ctx context.Context) (plumbing.Hash, error) {
+	src, list := p.src, p.list
+	src.reused, src.fresh = 0, 0
+	var hdr [12]byte
+	copy(hdr[:], "PACK")
+	binary.BigEndian.PutUint32(hdr[4:], 2)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(list.objs)))
+	if _, err := p.Write(hdr[:]); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	for i := range list.objs {
+		if i%256 == 0 {
+			if err := ctxErr(ctx); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		}
+		if p.onObject != nil {
+			if err := p.onObject(i); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		}
+		o := &list.objs[i]
+		if l, ok := src.locate(o.h); ok {
+			done, err := p.reuse(o, l)
+			if err != nil {
+				return plumbing.ZeroHash, fmt.Errorf("gitstore: write pack: object %s: %w", o.h, err)
+			}
+			if done {
+				src.reused++
+				continue
+			}
+		}
+		src.fresh++
+		if err := p.object(o); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("gitstore: write pack: object %s: %w", o.h, err)
+		}
+	}
+	if p.onObject != nil {
+		if err := p.onObject(len(list.objs)); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	}
+	var sum plumbing.Hash
+	p.sum.Sum(sum[:0])
+	_, err := p.w.Write(sum[:])
+	return sum, err
+}
+
+// written returns the entry of h in this pack, if written already.
+func (p *bundlePackWriter) written(h plumbing.Hash) (*sendObj, bool) {
+	i, ok := p.list.index[h]
+	if !ok || p.list.objs[i].off < 0 {
+		return nil, false
+	}
+	return &p.list.objs[i], true
+}
+
+// object writes o: as a delta against its base when that pays, else whole.
+func (p *bundlePackWriter) object(so *sendObj) error {
+	h, base := so.h, so.base
 	o, err := p.s.st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return err
@@ -100,7 +142,7 @@ func (p *bundlePackWriter) object(h, base plumbing.Hash, inPack map[plumbing.Has
 			return err
 		}
 		if !base.IsZero() {
-			if done, err := p.tryDelta(h, base, data, inPack); err != nil || done {
+			if done, err := p.tryDelta(so, data); err != nil || done {
 				return err
 			}
 		}
@@ -108,7 +150,7 @@ func (p *bundlePackWriter) object(h, base plumbing.Hash, inPack map[plumbing.Has
 			return err
 		}
 		p.keep(h, data)
-		p.written[h] = packedObj{off: off}
+		so.off, so.depth = off, 0
 		return nil
 	}
 	rc, err := o.Reader()
@@ -133,18 +175,20 @@ func (p *bundlePackWriter) object(h, base plumbing.Hash, inPack map[plumbing.Has
 	if err := z.Close(); err != nil {
 		return err
 	}
-	p.written[h] = packedObj{off: off}
+	so.off, so.depth = off, 0
 	return nil
 }
 
-// tryDelta writes h (content data) as a delta against base if base is
-// usable and the delta is small enough; done reports whether it did.
-func (p *bundlePackWriter) tryDelta(h, base plumbing.Hash, data []byte, inPack map[plumbing.Hash]bool) (done bool, err error) {
-	bo, written := p.written[base]
+// tryDelta writes so (content data) as a delta against its base if the
+// base is usable and the delta is small enough; done reports whether it
+// did.
+func (p *bundlePackWriter) tryDelta(so *sendObj, data []byte) (done bool, err error) {
+	h, base := so.h, so.base
+	bo, written := p.written(base)
 	switch {
 	case written && bo.depth >= maxTreeDeltaDepth:
 		return false, nil
-	case !written && inPack[base]:
+	case !written && p.list.has(base):
 		return false, nil // later in this pack: no forward references
 	}
 	baseData, ok := p.raw[base]
@@ -166,8 +210,10 @@ func (p *bundlePackWriter) tryDelta(h, base plumbing.Hash, data []byte, inPack m
 		return false, nil
 	}
 	off := p.off
+	depth := int32(1)
 	if written {
 		err = p.entry(plumbing.OFSDeltaObject, p.delta, bo.off, plumbing.ZeroHash)
+		depth = bo.depth + 1
 	} else {
 		err = p.entry(plumbing.REFDeltaObject, p.delta, -1, base)
 	}
@@ -175,7 +221,7 @@ func (p *bundlePackWriter) tryDelta(h, base plumbing.Hash, data []byte, inPack m
 		return false, err
 	}
 	p.keep(h, data)
-	p.written[h] = packedObj{off: off, depth: bo.depth + 1}
+	so.off, so.depth = off, depth
 	return true, nil
 }
 

@@ -135,6 +135,9 @@ type Store struct {
 	// written by this Store.
 	pw      *packWriter
 	packGen uint64
+	// src reads our objects for WriteBundle (packread.go); nil until the
+	// first bundle.
+	src *objectSource
 	// settle, while a watcher scan runs, is the age below which a changed
 	// file counts as still being written: the scan leaves it as last
 	// committed and records it in unsettled, so the watcher looks again
@@ -276,6 +279,9 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.shut.Store(true)
+	if s.src != nil {
+		s.src.close()
+	}
 	return errors.Join(s.st.Close(), s.rd.close())
 }
 

@@ -10,21 +10,27 @@
 #   BENCH_ONLY=rescan PEERSYNC_BENCH_FILES=100000 PEERSYNC_BENCH_DIRS=1000 scripts/bench-gitstore.sh
 #   BENCH_ONLY=apply PEERSYNC_BENCH_FILES=100000 PEERSYNC_BENCH_DIRS=1000 scripts/bench-gitstore.sh
 #
+#   BENCH_ONLY=full PEERSYNC_BENCH_FILES=100000 PEERSYNC_BENCH_DIRS=20 nice -n 10 scripts/bench-gitstore.sh
+#
 # Env: PEERSYNC_BENCH_FILES (default 10000), PEERSYNC_BENCH_DIRS (default 1),
-# BENCH_ONLY (space-separated subset of: import rescan bundle large apply;
-# default import rescan bundle), PEERSYNC_BENCH_LARGE_MIB (default 1024),
+# BENCH_ONLY (space-separated subset of: import rescan bundle large apply
+# full; default import rescan bundle), PEERSYNC_BENCH_LARGE_MIB (default 1024),
+# PEERSYNC_BENCH_FULL_RUNS (default 1: iterations of "full", averaged),
 # BENCH_NO_APPEND=1 to only print. Ratios are ours/git (lower is better).
 # "apply" (a first sync: the bundle of the whole N-commit history applied to
 # an empty store, peak heap and RSS) makes its own data and compares with
-# `git clone` of the same bundle.
+# `git clone` of the same bundle. "full" (the bundle of a whole N-commit
+# history, a first sync to a peer that has nothing) makes its own store
+# (PEERSYNC_BENCH_STORE_DIR keeps it for the next run) and times
+# `git bundle create f main` on the same .peersync in the same iteration.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${PEERSYNC_BENCH_FILES:-10000}
 D=${PEERSYNC_BENCH_DIRS:-1}
 ONLY=${BENCH_ONLY:-import rescan bundle}
-need_data=1
-case "$ONLY" in large | apply | "large apply" | "apply large") need_data= ;; esac
+need_data=
+for k in $ONLY; do case "$k" in import | rescan | bundle) need_data=1 ;; esac; done
 export PEERSYNC_BENCH_FILES=$N PEERSYNC_BENCH_DIRS=$D
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 W=$(mktemp -d "${TMPDIR:-/tmp}/bench-gitstore.XXXXXX")
@@ -134,6 +140,17 @@ if has apply; then
 	git_rss=$(( $(cat "$W/rss") / 1024 ))
 	git_time=$(secs "$t0" "$t1")
 	results+=("apply|apply the bundle of a whole $N-commit history ($N files in $D folder(s)) to an empty store|\`go test -bench '^BenchmarkApplyBundleMemory\$' -benchtime 1x\` (HeapInuse sampled every 20 ms; VmHWM of the apply) vs \`git clone\` of the same bundle (/usr/bin/time %M)|heap peak ${our_heap} MiB, RSS peak ${our_rss} MiB; ${our_time}s|RSS peak ${git_rss} MiB; ${git_time}s|RSS $(ratio "$our_rss" "$git_rss"), time $(ratio "$our_time" "$git_time")|peak < 150 MiB")
+fi
+
+if has full; then
+	runs=${PEERSYNC_BENCH_FULL_RUNS:-1}
+	line=$( (cd "$ROOT/gitstore" && "$W/gitstore.test" -test.run '^$' -test.bench '^BenchmarkBundleExportFull$' -test.benchtime "${runs}x") |
+		awk '$1 ~ "^BenchmarkBundleExportFull" {print}')
+	our_s=$(metric ours-s <<<"$line")
+	git_s=$(metric git-s <<<"$line")
+	our_cpu=$(metric ours-cpu-s <<<"$line")
+	git_cpu=$(metric git-cpu-s <<<"$line")
+	results+=("full|full bundle of a whole $N-commit history ($N files in $D folder(s)), mean of $runs|\`go test -bench '^BenchmarkBundleExportFull\$' -benchtime ${runs}x\` vs \`git bundle create f main\` on the same .peersync, same iteration|${our_s}s (CPU ${our_cpu}s), first byte at $(metric first-byte-s <<<"$line")s, $(metric bundle-bytes <<<"$line") B, peak RSS $(metric peak-MiB <<<"$line") MiB, heap $(metric heap-peak-MiB <<<"$line") MiB|${git_s}s (CPU ${git_cpu}s), $(metric git-bundle-bytes <<<"$line") B|time $(ratio "$our_s" "$git_s"), CPU $(ratio "$our_cpu" "$git_cpu")|≤ 1.5")
 fi
 
 date_utc=$(date -u +%Y-%m-%dT%H:%MZ)
