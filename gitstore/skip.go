@@ -1,0 +1,207 @@
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// SkippedPath is a file or directory that this device left alone because of
+// a fault of its own disk or operating system, while everything else
+// synced: a scan could not read it (permission denied, an I/O error), it is
+// not a regular file (a FIFO, socket or device), its directory's
+// .peersyncignore could not be read, or a checkout could not write a name
+// from a peer that this file system cannot hold (see [ErrNameNotHoldable]).
+// A skipped path stays in the history as last committed: it is neither
+// committed as deleted by a scan nor deleted on disk by a checkout.
+type SkippedPath struct {
+	// Path is the slash path relative to the folder root ("" = the root);
+	// a skipped directory stands for everything under it.
+	Path string
+	// Err says why; it wraps the operating system's error (such as
+	// fs.ErrPermission), [ErrNotRegular] or [ErrNameNotHoldable].
+	Err error
+}
+
+// String returns "path: reason".
+func (p SkippedPath) String() string {
+	name := p.Path
+	if name == "" {
+		name = "."
+	}
+	return fmt.Sprintf("%q: %v", name, p.Err)
+}
+
+// ErrNotRegular is wrapped by the Err of a [SkippedPath] that is neither a
+// regular file, a directory nor a symlink (a FIFO, socket or device), or
+// that became one between the scan's listing and its read.
+var ErrNotRegular = errors.New("not a regular file (FIFO, socket or device): not synced")
+
+// ErrNameNotHoldable is wrapped by the Err of a [SkippedPath] that a checkout
+// did not write because this device cannot hold the name: a Windows
+// reserved name or forbidden character on Windows, or a name that differs
+// only in case from another on a case-insensitive file system. The file
+// stays in the history (and on the peers that can hold it).
+var ErrNameNotHoldable = errors.New("name cannot be held by this device's file system")
+
+// Skipped returns what the latest scans and checkouts left alone (see
+// [SkippedPath]), sorted by path: the current list of the folder's problem
+// files, for a status display. A full scan replaces the scan part of the
+// list, a watcher's targeted scan the part of the folder it looked at; each
+// checkout replaces the checkout part. A path skipped for the first time is
+// also logged as a warning.
+func (s *Store) Skipped() []SkippedPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []SkippedPath
+	for p, err := range s.disk.scanSkips {
+		out = append(out, SkippedPath{Path: p, Err: err})
+	}
+	for p, err := range s.disk.checkoutSkips {
+		if _, dup := s.disk.scanSkips[p]; !dup {
+			out = append(out, SkippedPath{Path: p, Err: err})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// diskState is what the Store knows about the folder's disk: the faults met
+// and how the file system treats names. Guarded by Store.mu, except skipMu's
+// fields, which the scan's parallel walk fills.
+type diskState struct {
+	// caseFold is true when the folder's file system ignores case (probed
+	// by Open).
+	caseFold bool
+	// goos is the operating system whose naming rules checkouts obey
+	// (runtime.GOOS; tests set another).
+	goos string
+
+	// scanSkips and checkoutSkips: see Store.Skipped.
+	scanSkips, checkoutSkips map[string]error
+
+	skipMu sync.Mutex
+	// walkSkips collects what the running scan skipped (reported);
+	// walkKeep the files it found changing under it (not reported, looked
+	// at again by the next scan). Both keep their tracked entries as last
+	// committed.
+	walkSkips map[string]error
+	walkKeep  map[string]bool
+}
+
+// beginScanSkipsLocked starts collecting a scan's skipped paths.
+func (s *Store) beginScanSkipsLocked() {
+	s.disk.skipMu.Lock()
+	s.disk.walkSkips, s.disk.walkKeep = map[string]error{}, map[string]bool{}
+	s.disk.skipMu.Unlock()
+}
+
+// noteSkip records that the running scan skipped slash path p (a directory:
+// all of it) because of err. Safe for the walk's goroutines.
+func (s *Store) noteSkip(p string, err error) {
+	s.disk.skipMu.Lock()
+	defer s.disk.skipMu.Unlock()
+	if s.disk.walkSkips != nil {
+		s.disk.walkSkips[p] = err
+	}
+}
+
+// noteKeep records that the running scan found p changing under it: p stays
+// as last committed, unreported, until the next scan.
+func (s *Store) noteKeep(p string) {
+	s.disk.skipMu.Lock()
+	defer s.disk.skipMu.Unlock()
+	if s.disk.walkKeep != nil {
+		s.disk.walkKeep[p] = true
+	}
+}
+
+// keepSkippedLocked makes every tracked file that the running scan skipped
+// (itself or a parent directory), or that main holds under a name this
+// device cannot hold (never checked out, so never on disk), count as found
+// unchanged: a skipped path is never committed as deleted.
+func (s *Store) keepSkippedLocked(root *dirNode, tracked, found map[string]fileEntry) {
+	s.disk.skipMu.Lock()
+	skips, keep := s.disk.walkSkips, s.disk.walkKeep
+	s.disk.skipMu.Unlock()
+	var names *nameCheck
+	for p, e := range tracked {
+		if _, ok := found[p]; ok {
+			continue
+		}
+		if keep[p] || underSkipped(p, skips) {
+			found[p] = e
+			continue
+		}
+		if names == nil {
+			names = s.newNameCheckLocked(root)
+		}
+		if names.holdable(p) != nil {
+			found[p] = e
+		}
+	}
+}
+
+// underSkipped reports whether p or one of its parent directories is in
+// skips.
+func underSkipped(p string, skips map[string]error) bool {
+	if len(skips) == 0 {
+		return false
+	}
+	if _, ok := skips[""]; ok {
+		return true
+	}
+	for {
+		if _, ok := skips[p]; ok {
+			return true
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			return false
+		}
+		p = p[:i]
+	}
+}
+
+// endScanSkipsLocked publishes the running scan's skipped paths: all of
+// them for a full scan (scope nil), or, for a targeted scan, in place of
+// the entries scope says it looked at. Paths skipped for the first time
+// are logged as warnings.
+func (s *Store) endScanSkipsLocked(scope func(p string) bool) {
+	s.disk.skipMu.Lock()
+	skips := s.disk.walkSkips
+	s.disk.walkSkips, s.disk.walkKeep = nil, nil
+	s.disk.skipMu.Unlock()
+	old := s.disk.scanSkips
+	next := make(map[string]error, len(skips))
+	for p, err := range old {
+		if scope != nil && !scope(p) {
+			next[p] = err
+		}
+	}
+	for p, err := range skips {
+		if _, seen := old[p]; !seen {
+			s.log.Warn("gitstore: scan: skipped; the rest of the folder syncs", "path", p, "err", err)
+		}
+		next[p] = err
+	}
+	s.disk.scanSkips = next
+}
+
+// specialFileError describes a directory entry that is neither a regular
+// file, a directory nor a symlink.
+func specialFileError(m fs.FileMode) error {
+	kind := "special file"
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		kind = "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		kind = "socket"
+	case m&fs.ModeDevice != 0:
+		kind = "device"
+	}
+	return fmt.Errorf("%s: %w", kind, ErrNotRegular)
+}
