@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // checkoutLocked makes the folder go from the old flat tree to the new one.
@@ -202,7 +204,8 @@ func (s *Store) safeParentLocked(p string, create bool) (bool, error) {
 			if !create {
 				return false, nil
 			}
-			if err := os.Mkdir(cur, 0o755); err != nil {
+			if err := os.Mkdir(cur, 0o777); err != nil { // less the umask, as git
+
 				return false, fmt.Errorf("gitstore: checkout: %w", err)
 			}
 			continue
@@ -257,11 +260,14 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 	if h, ok := s.stats.lookup(p, fi); ok {
 		return h == e.hash, nil
 	}
-	f, err := os.Open(abs)
+	f, err := openNoFollow(abs)
 	if err != nil {
 		return false, nil
 	}
 	defer f.Close()
+	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) || fi2.Size() != fi.Size() {
+		return false, nil // replaced since the Lstat (by a FIFO, say): not ours to touch
+	}
 	hasher := plumbing.NewHasher(plumbing.BlobObject, fi.Size())
 	if _, err := io.Copy(hasher, f); err != nil {
 		return false, nil
@@ -340,25 +346,47 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		}
 		return pendingWrite{p: p, abs: abs, wrote: true}, nil
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	perm, keep := checkoutPerm(abs, e.mode)
+	f, err := atomicfile.CreateTemp(dir, tmpPrefix+"*", perm)
 	if err != nil {
 		return w, fmt.Errorf("gitstore: checkout: %w", err)
 	}
 	tmp := f.Name()
-	n, err := io.Copy(f, rc)
+	if keep {
+		err = f.Chmod(perm) // the replaced file's own permissions
+	}
+	var n int64
+	if err == nil {
+		n, err = io.Copy(f, rc)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	perm := fs.FileMode(0o644)
-	if e.mode == filemode.Executable {
-		perm = 0o755
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return w, fmt.Errorf("gitstore: checkout %q: %w", p, err)
 	}
 	return pendingWrite{p: p, tmp: tmp, abs: abs, size: n}, nil
+}
+
+// checkoutPerm returns the permissions for a checkout's new file at abs,
+// whose commit mode is m (regular or executable). A new file gets git's:
+// 0666, or 0777 when executable, less the umask (which the create applies:
+// keep false). A file replacing an existing one keeps that file's
+// permissions (keep true), with the execute bits set where it has read bits
+// (executable) or cleared: a file the user made private (0600) stays private
+// whatever a peer sends.
+func checkoutPerm(abs string, m filemode.FileMode) (perm fs.FileMode, keep bool) {
+	exec := m == filemode.Executable
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode().IsRegular() {
+		perm = fi.Mode().Perm()
+		if exec {
+			return perm | perm&0o444>>2, true
+		}
+		return perm &^ 0o111, true
+	}
+	if exec {
+		return 0o777, false
+	}
+	return 0o666, false
 }

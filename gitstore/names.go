@@ -2,10 +2,15 @@ package gitstore
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/go-git/go-billy/v5"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // Names a peer's tree may hold that this device cannot (package
@@ -112,35 +117,58 @@ func windowsName(c string) error {
 	return nil
 }
 
-// probeCaseFold reports whether the file system of dir (a writable
-// directory) ignores case: a file created under a lower-case name is found
-// under its upper-case one. It returns false when the probe cannot be made.
-func probeCaseFold(dir string) (bool, error) {
-	f, err := os.CreateTemp(dir, "peersync-caseprobe-")
+// probeDisk creates a file in dir (a writable directory on the folder's file
+// system) asking for permissions 0777, to learn two things. caseFold: the
+// file system ignores case (the file, created under a lower-case name, is
+// found under its upper-case one). mask: the permission bits a new file
+// really gets (0777 less the umask, or what the mount imposes), read without
+// touching the process-wide umask.
+func probeDisk(dir string) (caseFold bool, mask fs.FileMode, err error) {
+	f, err := atomicfile.CreateTemp(dir, "peersync-probe-*", 0o777)
 	if err != nil {
-		return false, err
+		return false, 0o777, err
 	}
 	name := f.Name()
+	fi, err := f.Stat()
 	f.Close()
 	defer os.Remove(name)
+	if err != nil {
+		return false, 0o777, err
+	}
+	mask = fi.Mode().Perm()
 	base := filepath.Base(name)
 	upper := strings.ToUpper(base)
-	if upper == base {
-		return false, nil
-	}
 	_, err = os.Lstat(filepath.Join(dir, upper))
-	return err == nil, nil
+	return upper != base && err == nil, mask, nil
 }
 
 // openDiskLocked sets the naming rules of the folder's file system (Open).
 func (s *Store) openDiskLocked() {
 	s.disk.goos = runtime.GOOS
-	fold, err := probeCaseFold(s.gitDir)
+	fold, mask, err := probeDisk(s.gitDir)
 	if err != nil {
 		s.log.Warn("gitstore: cannot tell whether the file system ignores case; assuming it does not", "dir", s.gitDir, "err", err)
 	}
-	s.disk.caseFold = fold
+	s.disk.caseFold, s.disk.mask = fold, mask
 	if fold {
 		s.log.Info("gitstore: the folder's file system ignores case: names equal but for case are checked out once", "dir", s.dir)
 	}
+}
+
+// objectFS is the file system go-git writes .peersync through: go-git makes
+// every loose object 0444, which objectFS narrows to the permissions a new
+// file gets here (0444 less the umask), so a deleted private file's old
+// versions are not readable by other users.
+type objectFS struct {
+	billy.Filesystem
+	mask fs.FileMode
+}
+
+// Chmod applies mode less what the umask removes.
+func (o objectFS) Chmod(name string, mode fs.FileMode) error {
+	c, ok := o.Filesystem.(billy.Chmod)
+	if !ok {
+		return nil
+	}
+	return c.Chmod(name, mode&(o.mask|^fs.ModePerm))
 }

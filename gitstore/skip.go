@@ -76,6 +76,9 @@ type diskState struct {
 	// caseFold is true when the folder's file system ignores case (probed
 	// by Open).
 	caseFold bool
+	// mask holds the permission bits a file created with 0777 gets on
+	// the folder's file system (0777 less the umask; probed by Open).
+	mask fs.FileMode
 	// goos is the operating system whose naming rules checkouts obey
 	// (runtime.GOOS; tests set another).
 	goos string

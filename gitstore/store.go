@@ -199,7 +199,7 @@ func Open(cfg Config) (*Store, error) {
 	// Objects over largeObjectThreshold are read streaming, not in memory;
 	// go-git's object cache is held to objectCacheSize (its default, 96
 	// MiB, would dominate the memory of a first sync's checkout).
-	s.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+	s.st = filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.disk.mask}, cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 	s.stats = loadStatCache(s.statCachePath(), s.log)
 	return s, nil
