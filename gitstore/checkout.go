@@ -23,20 +23,39 @@ import (
 // content (a local edit raced in) is left alone for the next Scan. It returns
 // the paths it changed, sorted.
 func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntry) ([]string, error) {
+	// Names this device cannot hold were never written: they are not in
+	// the folder to delete or compare with, and new ones are not written.
+	origOld, origNew := old, new
+	old = s.holdableOnlyLocked(old, false)
+	new = s.holdableOnlyLocked(new, true)
+	s.disk.lastCheckout = nil
+	for p, err := range s.disk.checkoutSkips {
+		if o, ok := origOld[p]; !ok || o != origNew[p] {
+			s.disk.lastCheckout = append(s.disk.lastCheckout, SkippedPath{Path: p, Err: err})
+		}
+	}
+	sort.Slice(s.disk.lastCheckout, func(i, j int) bool { return s.disk.lastCheckout[i].Path < s.disk.lastCheckout[j].Path })
 	var dels, puts []string
 	for p := range old {
 		if _, ok := new[p]; !ok {
 			dels = append(dels, p)
 		}
 	}
+	var need int64
 	for p, e := range new {
 		if o, ok := old[p]; !ok || o != e {
 			puts = append(puts, p)
+			if o.hash != e.hash {
+				need += s.blobSizeLocked(e)
+			}
 		}
 	}
 	sort.Strings(dels)
 	sort.Strings(puts)
 	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
+		return nil, err
+	}
+	if err := s.checkFreeSpaceLocked(need); err != nil {
 		return nil, err
 	}
 	var changed []string
@@ -352,7 +371,7 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		return w, fmt.Errorf("gitstore: checkout: %w", err)
 	}
 	tmp := f.Name()
-	if keep {
+	if keep && s.disk.keepsModes {
 		err = f.Chmod(perm) // the replaced file's own permissions
 	}
 	var n int64

@@ -154,4 +154,9 @@ type ApplyResult struct {
 	Kind      ApplyKind // how it was integrated
 	Changed   []string  // paths written or deleted in the folder, sorted
 	Conflicts []string  // conflict copies created by the merge, sorted
+	// Skipped lists, sorted, the files of the new tree that the checkout
+	// had to write (new or changed) but did not, because this device cannot
+	// hold their names (wrapping [ErrNameNotHoldable]). They stay in the
+	// history; see also [Store.Skipped].
+	Skipped []SkippedPath
 }

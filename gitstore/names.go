@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/peersync/peersync/internal/atomicfile"
 )
@@ -122,34 +123,43 @@ func windowsName(c string) error {
 // file system ignores case (the file, created under a lower-case name, is
 // found under its upper-case one). mask: the permission bits a new file
 // really gets (0777 less the umask, or what the mount imposes), read without
-// touching the process-wide umask.
-func probeDisk(dir string) (caseFold bool, mask fs.FileMode, err error) {
+// touching the process-wide umask. keepsModes: a chmod to 0600 sticks (not
+// so on FAT, where every file shows the mount's fixed mode).
+func probeDisk(dir string) (caseFold bool, mask fs.FileMode, keepsModes bool, err error) {
 	f, err := atomicfile.CreateTemp(dir, "peersync-probe-*", 0o777)
 	if err != nil {
-		return false, 0o777, err
+		return false, 0o777, true, err
 	}
 	name := f.Name()
 	fi, err := f.Stat()
 	f.Close()
 	defer os.Remove(name)
 	if err != nil {
-		return false, 0o777, err
+		return false, 0o777, true, err
 	}
 	mask = fi.Mode().Perm()
+	if err := os.Chmod(name, 0o600); err == nil {
+		if fi, err := os.Lstat(name); err == nil {
+			keepsModes = fi.Mode().Perm() == 0o600
+		}
+	}
 	base := filepath.Base(name)
 	upper := strings.ToUpper(base)
 	_, err = os.Lstat(filepath.Join(dir, upper))
-	return upper != base && err == nil, mask, nil
+	return upper != base && err == nil, mask, keepsModes, nil
 }
 
 // openDiskLocked sets the naming rules of the folder's file system (Open).
 func (s *Store) openDiskLocked() {
 	s.disk.goos = runtime.GOOS
-	fold, mask, err := probeDisk(s.gitDir)
+	fold, mask, modes, err := probeDisk(s.gitDir)
 	if err != nil {
-		s.log.Warn("gitstore: cannot tell whether the file system ignores case; assuming it does not", "dir", s.gitDir, "err", err)
+		s.log.Warn("gitstore: cannot probe the folder's file system; assuming it is case-sensitive and keeps modes", "dir", s.gitDir, "err", err)
 	}
-	s.disk.caseFold, s.disk.mask = fold, mask
+	s.disk.caseFold, s.disk.mask, s.disk.keepsModes = fold, mask, modes
+	if !modes {
+		s.log.Info("gitstore: the folder's file system does not keep file modes: the executable bit is not read from it", "dir", s.dir)
+	}
 	if fold {
 		s.log.Info("gitstore: the folder's file system ignores case: names equal but for case are checked out once", "dir", s.dir)
 	}
@@ -171,4 +181,76 @@ func (o objectFS) Chmod(name string, mode fs.FileMode) error {
 		return nil
 	}
 	return c.Chmod(name, mode&(o.mask|^fs.ModePerm))
+}
+
+// holdableOnlyLocked returns files without the paths this device cannot
+// hold (files itself when there are none). For the tree a checkout writes
+// (report true), those paths are recorded as the checkout's skipped ones,
+// for Store.Skipped and ApplyResult.Skipped, and logged when new.
+func (s *Store) holdableOnlyLocked(files map[string]fileEntry, report bool) map[string]fileEntry {
+	if !s.disk.caseFold && s.disk.goos != "windows" {
+		if report {
+			s.disk.checkoutSkips = nil
+		}
+		return files
+	}
+	c := s.newNameCheckFlat(files)
+	var out map[string]fileEntry
+	skips := map[string]error{}
+	for p := range files {
+		if err := c.holdable(p); err != nil {
+			skips[p] = err
+		}
+	}
+	if len(skips) == 0 {
+		out = files
+	} else {
+		out = make(map[string]fileEntry, len(files)-len(skips))
+		for p, e := range files {
+			if _, skip := skips[p]; !skip {
+				out[p] = e
+			}
+		}
+	}
+	if report {
+		for p, err := range skips {
+			if _, seen := s.disk.checkoutSkips[p]; !seen {
+				s.log.Warn("gitstore: checkout: name not written; the file stays in the history and on the peers that can hold it",
+					"path", p, "err", err)
+			}
+		}
+		s.disk.checkoutSkips = skips
+	}
+	return out
+}
+
+// blobSizeLocked returns the size of e's content (0 if unknown), read from
+// the object's header only.
+func (s *Store) blobSizeLocked(e fileEntry) int64 {
+	n, err := s.st.EncodedObjectSize(e.hash)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// fixModesLocked, on a file system that does not keep file modes (FAT shows
+// every file as executable), gives each found file the mode main has for it
+// (regular for a new file) instead of the one read from the disk, as git
+// does with core.fileMode false.
+func (s *Store) fixModesLocked(tracked, found map[string]fileEntry) {
+	if s.disk.keepsModes {
+		return
+	}
+	for p, e := range found {
+		if e.mode != filemode.Regular && e.mode != filemode.Executable {
+			continue
+		}
+		if old, ok := tracked[p]; ok && (old.mode == filemode.Regular || old.mode == filemode.Executable) {
+			e.mode = old.mode
+		} else {
+			e.mode = filemode.Regular
+		}
+		found[p] = e
+	}
 }

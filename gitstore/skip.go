@@ -1,12 +1,15 @@
 package gitstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // SkippedPath is a file or directory that this device left alone because of
@@ -79,12 +82,18 @@ type diskState struct {
 	// mask holds the permission bits a file created with 0777 gets on
 	// the folder's file system (0777 less the umask; probed by Open).
 	mask fs.FileMode
+	// keepsModes is false on a file system whose files all show one mode
+	// (FAT): scans then keep main's modes (probed by Open).
+	keepsModes bool
 	// goos is the operating system whose naming rules checkouts obey
 	// (runtime.GOOS; tests set another).
 	goos string
 
-	// scanSkips and checkoutSkips: see Store.Skipped.
+	// scanSkips and checkoutSkips: see Store.Skipped. lastCheckout holds
+	// those of the last checkout's skipped paths that it had to write
+	// (new or changed), for ApplyResult.Skipped.
 	scanSkips, checkoutSkips map[string]error
+	lastCheckout             []SkippedPath
 
 	skipMu sync.Mutex
 	// walkSkips collects what the running scan skipped (reported);
@@ -207,4 +216,13 @@ func specialFileError(m fs.FileMode) error {
 		kind = "device"
 	}
 	return fmt.Errorf("%s: %w", kind, ErrNotRegular)
+}
+
+// integrateReportLocked is integrateLocked with ApplyResult.Skipped filled
+// in from its checkout.
+func (s *Store) integrateReportLocked(ctx context.Context, theirs plumbing.Hash) (ApplyResult, error) {
+	s.disk.lastCheckout = nil
+	res, err := s.integrateLocked(ctx, theirs)
+	res.Skipped = s.disk.lastCheckout
+	return res, diskFullError(err)
 }

@@ -220,10 +220,8 @@ func initGitDir(gitDir string) error {
 			return err
 		}
 	}
-	// Private: it keeps every version of every file, private ones too.
-	if err := os.Chmod(tmp, 0o700); err != nil {
-		return err
-	}
+	// tmp is 0700 (os.MkdirTemp), and stays so: it keeps every version of
+	// every file, private ones too.
 	if err := os.WriteFile(filepath.Join(tmp, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
 		return err
 	}
