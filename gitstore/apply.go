@@ -117,7 +117,7 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	if err := s.setRefLocked(pref, theirs); err != nil {
 		return ApplyResult{}, err
 	}
-	res, err := s.integrateReportLocked(ctx, theirs)
+	res, err := s.integrateReportLocked(ctx, theirs, peer)
 	res.PeerHead = fromPlumbing(theirs)
 	if err == nil {
 		s.log.Info("gitstore: applied bundle", "peer", peer, "kind", res.Kind.String(),

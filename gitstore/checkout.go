@@ -55,6 +55,12 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
 		return nil, err
 	}
+	if ch := ignoreFilesChanged(old, new); len(ch) > 0 {
+		if err := s.checkIgnoreRulesLocked(old, new, ch); err != nil {
+			return nil, err
+		}
+		s.disk.lastIgnore = ch
+	}
 	if err := s.checkFreeSpaceLocked(need); err != nil {
 		return nil, err
 	}

@@ -159,4 +159,8 @@ type ApplyResult struct {
 	// hold their names (wrapping [ErrNameNotHoldable]). They stay in the
 	// history; see also [Store.Skipped].
 	Skipped []SkippedPath
+	// IgnoreRules lists, sorted, the .peersyncignore files the bundle
+	// added, changed or deleted here: the rules of what this device syncs
+	// changed by a peer's hand, to show the user (see [IgnoreRulesError]).
+	IgnoreRules []string
 }

@@ -94,6 +94,10 @@ type diskState struct {
 	// (new or changed), for ApplyResult.Skipped.
 	scanSkips, checkoutSkips map[string]error
 	lastCheckout             []SkippedPath
+	// lastIgnore lists the .peersyncignore files the last checkout
+	// changed, applyPeer the peer whose head is being integrated.
+	lastIgnore []string
+	applyPeer  string
 
 	skipMu sync.Mutex
 	// walkSkips collects what the running scan skipped (reported);
@@ -218,11 +222,12 @@ func specialFileError(m fs.FileMode) error {
 	return fmt.Errorf("%s: %w", kind, ErrNotRegular)
 }
 
-// integrateReportLocked is integrateLocked with ApplyResult.Skipped filled
-// in from its checkout.
-func (s *Store) integrateReportLocked(ctx context.Context, theirs plumbing.Hash) (ApplyResult, error) {
-	s.disk.lastCheckout = nil
+// integrateReportLocked is integrateLocked of a head from peer, with
+// ApplyResult.Skipped and IgnoreRules filled in from its checkout.
+func (s *Store) integrateReportLocked(ctx context.Context, theirs plumbing.Hash, peer string) (ApplyResult, error) {
+	s.disk.lastCheckout, s.disk.lastIgnore, s.disk.applyPeer = nil, nil, peer
 	res, err := s.integrateLocked(ctx, theirs)
-	res.Skipped = s.disk.lastCheckout
+	res.Skipped, res.IgnoreRules = s.disk.lastCheckout, s.disk.lastIgnore
+	s.disk.applyPeer = ""
 	return res, diskFullError(err)
 }
