@@ -92,6 +92,9 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 		if errors.As(err, &be) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return ApplyResult{}, err
 		}
+		if isNoSpace(err) { // our disk, not the bundle
+			return ApplyResult{}, diskFullError(err)
+		}
 		return ApplyResult{}, &BundleError{Reason: "bad pack", Err: err}
 	}
 	keep, err := s.validateLocked(ctx, objs, theirs)
@@ -109,13 +112,13 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	s.pw.packOnly = true // all or nothing, even for a few objects (see packOnly)
 	objs = nil           // keep holds what is needed; the rest may go
 	if err := s.storePackObjectsLocked(keep); err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, diskFullError(err)
 	}
 	if err := s.endPackLocked(); err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, diskFullError(err)
 	}
 	if err := s.setRefLocked(pref, theirs); err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, diskFullError(err)
 	}
 	res, err := s.integrateReportLocked(ctx, theirs, peer)
 	res.PeerHead = fromPlumbing(theirs)

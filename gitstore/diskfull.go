@@ -47,7 +47,7 @@ func diskFullError(err error) error {
 // writes: room for the directories, the refs, the stat cache and the next
 // scan's objects.
 const (
-	checkoutMarginBytes = 16 << 20
+	checkoutMarginBytes = 1 << 20
 	checkoutMarginShare = 0.02 // of what is written
 )
 
