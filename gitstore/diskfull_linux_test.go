@@ -36,7 +36,6 @@ func mountTmpfs(t *testing.T, sizeKiB int) string {
 	return mnt
 }
 
-
 // freeKiB returns the free space of the file system holding dir.
 func freeKiB(t *testing.T, dir string) int64 {
 	t.Helper()
