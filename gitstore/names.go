@@ -254,3 +254,21 @@ func (s *Store) fixModesLocked(tracked, found map[string]fileEntry) {
 		found[p] = e
 	}
 }
+
+// holdableInLocked returns an error wrapping ErrNameNotHoldable when this
+// device cannot hold the path p in main's tree root with p in it (for a
+// Restore, which writes one path by name).
+func (s *Store) holdableInLocked(root *dirNode, p string) error {
+	if !s.disk.caseFold && s.disk.goos != "windows" {
+		return nil
+	}
+	c := s.newNameCheckLocked(root)
+	if c.fold != nil {
+		for i := 0; i <= len(p); i++ {
+			if i == len(p) || p[i] == '/' {
+				c.add(p[:i])
+			}
+		}
+	}
+	return c.holdable(p)
+}

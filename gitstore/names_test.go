@@ -1,6 +1,7 @@
 package gitstore
 
 import (
+	"context"
 	"sort"
 	"testing"
 
@@ -100,4 +101,24 @@ func skipPathsOf(sk []SkippedPath) []string {
 		out = append(out, sp.Path)
 	}
 	return out
+}
+
+// Restore refuses a name this device cannot hold rather than write it over
+// another file.
+func TestRestoreRefusesUnholdableName(t *testing.T) {
+	a := newTestStore(t, "a", epoch)
+	writeFile(t, a.Dir(), "con", "c1")
+	writeFile(t, a.Dir(), "ok.txt", "o1")
+	scan(t, a)
+	writeFile(t, a.Dir(), "con", "c2")
+	scan(t, a)
+	b := newTestStore(t, "b", epoch)
+	b.disk.goos = "windows"
+	bundle, _ := bundleOf(t, a)
+	apply(t, b, bundle, peerA)
+	hist := history(t, b, "con", 10)
+	require.Len(t, hist, 2)
+	_, err := b.Restore(context.Background(), "con", hist[1].Commit)
+	assert.ErrorIs(t, err, ErrNameNotHoldable)
+	assert.NotContains(t, folderFiles(t, b.Dir()), "con")
 }
