@@ -82,7 +82,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			s.log.Warn("gitstore: checkout: local edit kept", "path", p)
 			continue
 		}
-		if err := s.removeFileLocked(p); err != nil {
+		if err := s.removeFileLocked(p); errors.Is(err, fs.ErrPermission) {
+			s.noteCheckoutSkipLocked(p, err)
+			continue
+		} else if err != nil {
 			return changed, err
 		}
 		changed = append(changed, p)
@@ -116,7 +119,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			continue
 		}
 		w, err := s.writeTempLocked(p, new[p])
-		if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			s.noteCheckoutSkipLocked(p, err) // a directory we may not write to
+			continue
+		} else if err != nil {
 			return changed, err
 		}
 		if w.tmp == "" {
@@ -235,6 +241,10 @@ func (s *Store) safeParentLocked(p string, create bool) (bool, error) {
 			}
 			continue
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			s.noteCheckoutSkipLocked(p, err) // a directory we cannot enter: not ours to touch
+			return false, nil
+		}
 		if err != nil {
 			return false, fmt.Errorf("gitstore: checkout: %w", err)
 		}
@@ -264,7 +274,9 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 		return !present, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("gitstore: checkout: %w", err)
+		// Cannot look (a directory we may not enter): not ours to touch.
+		s.noteCheckoutSkipLocked(p, err)
+		return false, nil
 	}
 	if !present {
 		return false, nil

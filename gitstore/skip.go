@@ -16,8 +16,10 @@ import (
 // a fault of its own disk or operating system, while everything else
 // synced: a scan could not read it (permission denied, an I/O error), it is
 // not a regular file (a FIFO, socket or device), its directory's
-// .peersyncignore could not be read, or a checkout could not write a name
-// from a peer that this file system cannot hold (see [ErrNameNotHoldable]).
+// .peersyncignore could not be read, a checkout could not write a name
+// from a peer that this file system cannot hold (see [ErrNameNotHoldable]),
+// or a checkout could not enter or write to the file's directory
+// (permission denied: the file is then left as it is on disk).
 // A skipped path stays in the history as last committed: it is neither
 // committed as deleted by a scan nor deleted on disk by a checkout.
 type SkippedPath struct {
@@ -228,6 +230,22 @@ func (s *Store) integrateReportLocked(ctx context.Context, theirs plumbing.Hash,
 	s.disk.lastCheckout, s.disk.lastIgnore, s.disk.applyPeer = nil, nil, peer
 	res, err := s.integrateLocked(ctx, theirs)
 	res.Skipped, res.IgnoreRules = s.disk.lastCheckout, s.disk.lastIgnore
+	sort.Slice(res.Skipped, func(i, j int) bool { return res.Skipped[i].Path < res.Skipped[j].Path })
 	s.disk.applyPeer = ""
 	return res, diskFullError(err)
+}
+
+// noteCheckoutSkipLocked records that the running checkout left p alone
+// because of err (a directory it may not enter or write to): reported as
+// the names it cannot hold are, and logged.
+func (s *Store) noteCheckoutSkipLocked(p string, err error) {
+	if s.disk.checkoutSkips == nil {
+		s.disk.checkoutSkips = map[string]error{}
+	}
+	if _, seen := s.disk.checkoutSkips[p]; seen {
+		return
+	}
+	s.disk.checkoutSkips[p] = err
+	s.disk.lastCheckout = append(s.disk.lastCheckout, SkippedPath{Path: p, Err: err})
+	s.log.Warn("gitstore: checkout: cannot write here; skipped, the rest is checked out", "path", p, "err", err)
 }
