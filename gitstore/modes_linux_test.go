@@ -93,3 +93,18 @@ func TestModesCheckoutKeepsPrivateFile(t *testing.T) {
 	assert.Equal(t, fs.FileMode(0o700), perm(t, filepath.Join(b.Dir(), GitDirName)))
 	assert.Empty(t, scan(t, b))
 }
+
+// A .peersync that an older version created 0755 is made private at Open.
+func TestOpenMakesOldGitDirPrivate(t *testing.T) {
+	s := newTestStore(t, "dev", epoch)
+	writeFile(t, s.Dir(), "a.txt", "a")
+	scan(t, s)
+	git := filepath.Join(s.Dir(), GitDirName)
+	require.NoError(t, os.Chmod(git, 0o755))
+	require.NoError(t, s.Close())
+	s2, err := Open(Config{Dir: s.Dir()})
+	require.NoError(t, err)
+	defer s2.Close()
+	assert.Equal(t, fs.FileMode(0o700), perm(t, git))
+	assert.Empty(t, scan(t, s2))
+}

@@ -149,8 +149,19 @@ func probeDisk(dir string) (caseFold bool, mask fs.FileMode, keepsModes bool, er
 	return upper != base && err == nil, mask, keepsModes, nil
 }
 
-// openDiskLocked sets the naming rules of the folder's file system (Open).
+// openDiskLocked sets the naming rules of the folder's file system (Open),
+// and makes a .peersync that an older version created 0755 private (0700):
+// it holds every version of every file, private ones and deleted ones too.
 func (s *Store) openDiskLocked() {
+	if fi, err := os.Lstat(s.gitDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		err := os.Chmod(s.gitDir, fi.Mode().Perm()&0o700)
+		if fi2, serr := os.Lstat(s.gitDir); err == nil && serr == nil && fi2.Mode().Perm()&0o077 == 0 {
+			s.log.Info("gitstore: .peersync made private (0700)", "dir", s.gitDir, "was", fi.Mode().Perm())
+		} else {
+			// FAT keeps no modes: nothing to do there.
+			s.log.Debug("gitstore: cannot make .peersync private", "dir", s.gitDir, "err", err)
+		}
+	}
 	s.disk.goos = runtime.GOOS
 	fold, mask, modes, err := probeDisk(s.gitDir)
 	if err != nil {
