@@ -52,6 +52,13 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	}
 	sort.Strings(dels)
 	sort.Strings(puts)
+	for _, ps := range [][]string{dels, puts} {
+		for _, p := range ps {
+			delete(s.disk.stale, p) // written now, or recorded again
+		}
+	}
+	s.disk.checkoutOld = old
+	defer func() { s.disk.checkoutOld = nil }()
 	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
 		return nil, err
 	}
@@ -298,7 +305,10 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 		return h == e.hash, nil
 	}
 	f, err := openNoFollow(abs)
-	if err != nil {
+	if errors.Is(err, fs.ErrPermission) {
+		s.noteCheckoutSkipLocked(p, err) // unreadable: never overwritten
+		return false, nil
+	} else if err != nil {
 		return false, nil
 	}
 	defer f.Close()

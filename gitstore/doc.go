@@ -325,11 +325,17 @@
 // .peersyncignore cannot be read (its rules unknown, nothing in it is
 // committed); the rest is committed. A skipped path stays in the history as
 // last committed: it is never committed as deleted, and a checkout never
-// overwrites a file it cannot read (it is a local edit as far as the
-// checkout can tell), so ApplyBundle, which scans first, applies bundles as
-// usual. Each skipped path is logged as a warning the first time and listed
-// by Store.Skipped (with why: an error wrapping the system's, or
-// ErrNotRegular) until a scan finds it readable again.
+// overwrites a file it cannot read, nor touches a directory it may not
+// enter or write to: it leaves those files as they are and reports them
+// (ApplyResult.Skipped), so ApplyBundle, which scans first, applies bundles
+// as usual. Such a file is remembered (in memory) with the content it still
+// holds: once a scan can read it, if it still holds that content, the scan
+// writes main's version instead of committing the old one back (which would
+// undo the peer's change on every device); if the user changed it
+// meanwhile, the change is committed as usual. Each skipped path is logged
+// as a warning the first time and listed by Store.Skipped (with why: an
+// error wrapping the system's, or ErrNotRegular) until a scan finds it
+// readable again.
 //
 // Files are opened with O_NOFOLLOW|O_NONBLOCK, then fstat'ed: a file swapped
 // for a symlink since the listing is not followed, one swapped for a FIFO
@@ -361,7 +367,7 @@
 // executable) or cleared: a file made private here (0600) stays private
 // whatever a peer sends. Directories are created 0777 less the umask.
 // .peersync is created 0700 (it holds every version of every file, private
-// ones too); packs, their indexes and loose objects are 0444 less the umask,
+// ones too; Open narrows one that an older version created 0755); packs, their indexes and loose objects are 0444 less the umask,
 // refs and the stat cache 0644 less the umask. On a file system that does
 // not keep modes (FAT shows every file with the mount's fixed mode, probed
 // at Open by a chmod that does not stick), scans take each file's mode from

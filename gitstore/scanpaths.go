@@ -167,6 +167,7 @@ func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root 
 	}
 	s.keepSkippedLocked(root, tracked, found)
 	s.fixModesLocked(tracked, found)
+	s.catchUpStaleLocked(tracked, found)
 	var dels, puts []pendingChange
 	for p, e := range tracked {
 		if _, ok := found[p]; !ok && !ign.covers(p) {

@@ -96,6 +96,12 @@ type diskState struct {
 	// (new or changed), for ApplyResult.Skipped.
 	scanSkips, checkoutSkips map[string]error
 	lastCheckout             []SkippedPath
+	// stale maps the paths a checkout could not update (permission
+	// denied) to the blob the disk still held there (zero: nothing), so
+	// that scans do not commit that superseded state back (see
+	// catchUpStaleLocked); checkoutOld is the running checkout's old tree.
+	stale       map[string]plumbing.Hash
+	checkoutOld map[string]fileEntry
 	// lastIgnore lists the .peersyncignore files the last checkout
 	// changed, applyPeer the peer whose head is being integrated.
 	lastIgnore []string
@@ -247,5 +253,46 @@ func (s *Store) noteCheckoutSkipLocked(p string, err error) {
 	}
 	s.disk.checkoutSkips[p] = err
 	s.disk.lastCheckout = append(s.disk.lastCheckout, SkippedPath{Path: p, Err: err})
+	if s.disk.checkoutOld != nil {
+		if s.disk.stale == nil {
+			s.disk.stale = map[string]plumbing.Hash{}
+		}
+		s.disk.stale[p] = s.disk.checkoutOld[p].hash
+	}
 	s.log.Warn("gitstore: checkout: cannot write here; skipped, the rest is checked out", "path", p, "err", err)
+}
+
+// catchUpStaleLocked, in a scan, deals with the files a checkout could not
+// update (Store.disk.stale): one the scan finds still holding what it held
+// then is not a local edit to commit (that would undo the peer's change on
+// every device) but a file to bring up to main now, if it can be written
+// (else it stays as main has it, for the next scan); one found otherwise
+// (edited, or deleted) is a local change as usual and forgotten here.
+func (s *Store) catchUpStaleLocked(tracked, found map[string]fileEntry) {
+	for p, had := range s.disk.stale {
+		f, onDisk := found[p]
+		want, inMain := tracked[p]
+		switch {
+		case !onDisk && !inMain:
+			continue // not in the part of the folder just scanned
+		case onDisk && inMain && f == want:
+			continue // as main has it (or skipped again)
+		case onDisk && f.hash == had, !onDisk && had.IsZero():
+			// Still the superseded state: catch up, commit nothing.
+			var err error
+			if inMain {
+				found[p] = want
+				_, err = s.writeFileLocked(p, want)
+			} else {
+				delete(found, p)
+				err = s.removeFileLocked(p)
+			}
+			if err != nil {
+				s.log.Debug("gitstore: scan: still cannot update a file a checkout skipped", "path", p, "err", err)
+				continue
+			}
+			s.log.Info("gitstore: scan: updated a file a checkout had to skip", "path", p)
+		}
+		delete(s.disk.stale, p)
+	}
 }

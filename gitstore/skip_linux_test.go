@@ -80,6 +80,7 @@ func TestApplyWithUnreadableFile(t *testing.T) {
 	a := newTestStore(t, "a", epoch)
 	writeFile(t, a.Dir(), "shared.txt", "v1")
 	writeFile(t, a.Dir(), "private.txt", "p1")
+	writeFile(t, a.Dir(), "private2.txt", "q1")
 	writeFile(t, a.Dir(), "locked/x.txt", "x1")
 	writeFile(t, a.Dir(), "locked/deep/y.txt", "y1")
 	scan(t, a)
@@ -90,10 +91,12 @@ func TestApplyWithUnreadableFile(t *testing.T) {
 	// B's private.txt is edited and made unreadable; A changes both files.
 	writeFile(t, b.Dir(), "private.txt", "local edit")
 	require.NoError(t, os.Chmod(filepath.Join(b.Dir(), "private.txt"), 0))
+	require.NoError(t, os.Chmod(filepath.Join(b.Dir(), "private2.txt"), 0))
 	require.NoError(t, os.Chmod(filepath.Join(b.Dir(), "locked"), 0))
 	base := head(t, a)
 	writeFile(t, a.Dir(), "shared.txt", "v2")
 	writeFile(t, a.Dir(), "private.txt", "p2")
+	writeFile(t, a.Dir(), "private2.txt", "q2")
 	writeFile(t, a.Dir(), "locked/x.txt", "x2")
 	writeFile(t, a.Dir(), "locked/deep/y.txt", "y2")
 	writeFile(t, a.Dir(), "locked/new.txt", "n")
@@ -102,15 +105,27 @@ func TestApplyWithUnreadableFile(t *testing.T) {
 	res, err := b.ApplyBundle(context.Background(), bytes.NewReader(bundle), peerA)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"shared.txt"}, res.Changed)
-	assert.Equal(t, []string{"locked/deep/y.txt", "locked/new.txt", "locked/x.txt"}, skipPathsOf(res.Skipped))
-	assert.Equal(t, []string{"locked", "locked/deep/y.txt", "locked/new.txt", "locked/x.txt", "private.txt"},
+	assert.Equal(t, []string{"locked/deep/y.txt", "locked/new.txt", "locked/x.txt", "private.txt", "private2.txt"},
+		skipPathsOf(res.Skipped))
+	assert.Equal(t, []string{"locked", "locked/deep/y.txt", "locked/new.txt", "locked/x.txt", "private.txt", "private2.txt"},
 		skippedPaths(t, b, fs.ErrPermission))
 	require.NoError(t, os.Chmod(filepath.Join(b.Dir(), "private.txt"), 0o644))
+	require.NoError(t, os.Chmod(filepath.Join(b.Dir(), "private2.txt"), 0o644))
 	require.NoError(t, os.Chmod(filepath.Join(b.Dir(), "locked"), 0o755))
 	got := folderFiles(t, b.Dir())
 	assert.Equal(t, "v2", got["shared.txt"])
 	assert.Equal(t, "local edit", got["private.txt"], "an unreadable file is never overwritten")
+	assert.Equal(t, "q1", got["private2.txt"])
 	assert.Equal(t, "x1", got["locked/x.txt"], "nor one in a directory we may not enter")
+
+	// Readable again: the scan does not commit the skipped files' old state
+	// back (that would undo A's edits everywhere) but brings them up to date.
+	assert.Equal(t, []string{"modify private.txt"}, actions(scan(t, b)), "the local edit, only")
+	got = folderFiles(t, b.Dir())
+	assert.Equal(t, map[string]string{"locked/x.txt": "x2", "locked/deep/y.txt": "y2", "locked/new.txt": "n", "private2.txt": "q2"},
+		map[string]string{"locked/x.txt": got["locked/x.txt"], "locked/deep/y.txt": got["locked/deep/y.txt"],
+			"locked/new.txt": got["locked/new.txt"], "private2.txt": got["private2.txt"]})
+	assert.Empty(t, scan(t, b))
 	fsck(t, b)
 }
 
