@@ -43,7 +43,7 @@ func (p SkippedPath) String() string {
 // ErrNotRegular is wrapped by the Err of a [SkippedPath] that is neither a
 // regular file, a directory nor a symlink (a FIFO, socket or device), or
 // that became one between the scan's listing and its read.
-var ErrNotRegular = errors.New("not a regular file (FIFO, socket or device): not synced")
+var ErrNotRegular = errors.New("not a regular file, so not synced")
 
 // ErrNameNotHoldable is wrapped by the Err of a [SkippedPath] that a checkout
 // did not write because this device cannot hold the name: a Windows
