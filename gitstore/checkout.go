@@ -59,11 +59,13 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	}
 	s.disk.checkoutOld = old
 	defer func() { s.disk.checkoutOld = nil }()
+	// One AllowMassDeleteOnce confirms both guards of one checkout.
+	permitted := s.massDeleteOnce
 	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
 		return nil, err
 	}
 	if ch := ignoreFilesChanged(old, new); len(ch) > 0 {
-		if err := s.checkIgnoreRulesLocked(old, new, ch); err != nil {
+		if err := s.checkIgnoreRulesLocked(old, new, ch, permitted); err != nil {
 			return nil, err
 		}
 		s.disk.lastIgnore = ch

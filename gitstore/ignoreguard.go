@@ -59,8 +59,11 @@ func ignoreFilesChanged(old, new map[string]fileEntry) []string {
 
 // checkIgnoreRulesLocked applies the ignore-rules guard to a checkout from
 // old to new whose .peersyncignore files changed (changed, not empty), and
-// logs the change naming the peer and the new rules.
-func (s *Store) checkIgnoreRulesLocked(old, new map[string]fileEntry, changed []string) error {
+// logs the change naming the peer and the new rules. permitted says the
+// checkout started with AllowMassDeleteOnce's permission (which the
+// mass-delete guard may have used up already: one confirmation covers the
+// whole checkout).
+func (s *Store) checkIgnoreRulesLocked(old, new map[string]fileEntry, changed []string, permitted bool) error {
 	peer := s.disk.applyPeer
 	rules := ""
 	if e, ok := new[changed[0]]; ok {
@@ -89,7 +92,7 @@ func (s *Store) checkIgnoreRulesLocked(old, new map[string]fileEntry, changed []
 	if excluded == 0 || excluded < total && !s.tooManyDeletes(excluded, total) {
 		return nil
 	}
-	if s.massDeleteOnce {
+	if permitted {
 		s.massDeleteOnce = false
 		s.log.Warn("gitstore: ignore rules from a peer confirmed", "peer", peer, "excluded", excluded, "total", total)
 		return nil

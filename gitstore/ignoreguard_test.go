@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,4 +62,33 @@ func TestIgnoreRulesFromPeer(t *testing.T) {
 	writeFile(t, b.Dir(), "b.txt", "ignored now")
 	assert.Empty(t, scan(t, b), "the confirmed rules are in force")
 	fsck(t, b)
+}
+
+// One confirmation covers a bundle that trips both the mass-delete guard
+// and the ignore-rules guard.
+func TestIgnoreRulesAndMassDeleteOneConfirmation(t *testing.T) {
+	mod := func(c *Config) { c.MaxDeleteCount = 2 }
+	a := newTestStore(t, "a", epoch, mod)
+	for _, p := range []string{"a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"} {
+		writeFile(t, a.Dir(), p, p)
+	}
+	scan(t, a)
+	b := newTestStore(t, "b", epoch, mod)
+	bundle, _ := bundleOf(t, a)
+	apply(t, b, bundle, peerA)
+
+	base := head(t, a)
+	a.AllowMassDeleteOnce()
+	for _, p := range []string{"a.txt", "b.txt", "c.txt", "d.txt"} {
+		require.NoError(t, os.Remove(filepath.Join(a.Dir(), p)))
+	}
+	writeFile(t, a.Dir(), IgnoreFileName, "*\n!"+IgnoreFileName+"\n")
+	scan(t, a)
+	bundle, _ = bundleOf(t, a, base)
+	_, err := b.ApplyBundle(context.Background(), bytes.NewReader(bundle), peerA)
+	require.ErrorIs(t, err, ErrMassDelete)
+	b.AllowMassDeleteOnce()
+	_, err = b.IntegratePeer(context.Background(), peerA)
+	require.NoError(t, err, "one confirmation lets the whole checkout through")
+	assert.Equal(t, head(t, a), head(t, b))
 }
