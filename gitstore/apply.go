@@ -29,7 +29,7 @@ import (
 // symlinks unless allowed), and the bundle must stay within Config.Limits
 // and MaxObjectSize (a *BundleError wrapping a *LimitError names the limit).
 // A bundle failing any check returns a *BundleError and nothing is written:
-// no object, no ref, no file. A *DiskSpaceError says the folder's disk is
+// no object, no ref, no file. A *DiskFullError (wrapping ErrDiskFull) says the folder's disk is
 // short of Limits.MinFreeBytes (nothing written either, or, when found
 // before the checkout, only the verified objects).
 //
@@ -70,12 +70,12 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 		return ApplyResult{}, err
 	}
 	if err := s.recordReceived(newCommits, peer); err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, diskFullError(err)
 	}
 	if err := s.setRefLocked(pref, theirs); err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, diskFullError(err)
 	}
-	res, err := s.integrateLocked(ctx, theirs)
+	res, err := s.integrateReportLocked(ctx, theirs, peer)
 	res.PeerHead = fromPlumbing(theirs)
 	if err == nil {
 		s.log.Info("gitstore: applied bundle", "peer", peer, "kind", res.Kind.String(),
@@ -162,12 +162,13 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	if err != nil {
 		var be *BundleError
 		var le *LimitError
-		var de *DiskSpaceError
 		switch {
-		case errors.As(err, &be) || errors.As(err, &de) || ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		case errors.As(err, &be) || errors.Is(err, ErrDiskFull) || ctx.Err() != nil && errors.Is(err, ctx.Err()):
 			return theirs, nil, err
 		case errors.As(err, &le):
 			return theirs, nil, &BundleError{Reason: "over a limit", Err: le}
+		case isNoSpace(err): // our disk, not the bundle
+			return theirs, nil, diskFullError(err)
 		}
 		return theirs, nil, &BundleError{Reason: "bad pack", Err: err}
 	}
@@ -195,10 +196,10 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	defer a.pw.abort()
 	objs = nil // keep holds what is needed; the rest may go
 	if err := a.storeObjects(keep); err != nil {
-		return theirs, nil, err
+		return theirs, nil, diskFullError(err)
 	}
 	if _, err := a.pw.finish(); err != nil {
-		return theirs, nil, fmt.Errorf("gitstore: write pack: %w", err)
+		return theirs, nil, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
 	}
 	return theirs, newCommits, nil
 }
@@ -544,9 +545,6 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 			return res, err
 		}
 		theirFlat := tree.flat()
-		if err := s.checkCheckoutSpaceLocked(ourFlat, theirFlat); err != nil {
-			return res, err
-		}
 		changed, err := s.checkoutLocked(ctx, ourFlat, theirFlat)
 		if err != nil {
 			return res, err
@@ -560,9 +558,6 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 
 	merged, conflicts, err := s.mergeLocked(ourC, theirC, ourFlat)
 	if err != nil {
-		return res, err
-	}
-	if err := s.checkCheckoutSpaceLocked(ourFlat, merged); err != nil {
 		return res, err
 	}
 	tree, err := buildTree(merged)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // checkoutLocked makes the folder go from the old flat tree to the new one.
@@ -21,20 +23,54 @@ import (
 // content (a local edit raced in) is left alone for the next Scan. It returns
 // the paths it changed, sorted.
 func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntry) ([]string, error) {
+	// Names this device cannot hold were never written: they are not in
+	// the folder to delete or compare with, and new ones are not written.
+	origOld, origNew := old, new
+	old = s.holdableOnlyLocked(old, false)
+	new = s.holdableOnlyLocked(new, true)
+	s.disk.lastCheckout = nil
+	for p, err := range s.disk.checkoutSkips {
+		if o, ok := origOld[p]; !ok || o != origNew[p] {
+			s.disk.lastCheckout = append(s.disk.lastCheckout, SkippedPath{Path: p, Err: err})
+		}
+	}
+	sort.Slice(s.disk.lastCheckout, func(i, j int) bool { return s.disk.lastCheckout[i].Path < s.disk.lastCheckout[j].Path })
 	var dels, puts []string
 	for p := range old {
 		if _, ok := new[p]; !ok {
 			dels = append(dels, p)
 		}
 	}
+	var need int64
 	for p, e := range new {
 		if o, ok := old[p]; !ok || o != e {
 			puts = append(puts, p)
+			if o.hash != e.hash {
+				need += s.blobSizeLocked(e)
+			}
 		}
 	}
 	sort.Strings(dels)
 	sort.Strings(puts)
+	for _, ps := range [][]string{dels, puts} {
+		for _, p := range ps {
+			delete(s.disk.stale, p) // written now, or recorded again
+		}
+	}
+	s.disk.checkoutOld = old
+	defer func() { s.disk.checkoutOld = nil }()
+	// One AllowMassDeleteOnce confirms both guards of one checkout.
+	permitted := s.massDeleteOnce
 	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
+		return nil, err
+	}
+	if ch := ignoreFilesChanged(old, new); len(ch) > 0 {
+		if err := s.checkIgnoreRulesLocked(old, new, ch, permitted); err != nil {
+			return nil, err
+		}
+		s.disk.lastIgnore = ch
+	}
+	if err := s.checkFreeSpaceLocked(need); err != nil {
 		return nil, err
 	}
 	var changed []string
@@ -55,7 +91,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			s.log.Warn("gitstore: checkout: local edit kept", "path", p)
 			continue
 		}
-		if err := s.removeFileLocked(p); err != nil {
+		if err := s.removeFileLocked(p); errors.Is(err, fs.ErrPermission) {
+			s.noteCheckoutSkipLocked(p, err)
+			continue
+		} else if err != nil {
 			return changed, err
 		}
 		changed = append(changed, p)
@@ -89,7 +128,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			continue
 		}
 		w, err := s.writeTempLocked(p, new[p])
-		if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			s.noteCheckoutSkipLocked(p, err) // a directory we may not write to
+			continue
+		} else if err != nil {
 			return changed, err
 		}
 		if w.tmp == "" {
@@ -202,10 +244,15 @@ func (s *Store) safeParentLocked(p string, create bool) (bool, error) {
 			if !create {
 				return false, nil
 			}
-			if err := os.Mkdir(cur, 0o755); err != nil {
+			if err := os.Mkdir(cur, 0o777); err != nil { // less the umask, as git
+
 				return false, fmt.Errorf("gitstore: checkout: %w", err)
 			}
 			continue
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			s.noteCheckoutSkipLocked(p, err) // a directory we cannot enter: not ours to touch
+			return false, nil
 		}
 		if err != nil {
 			return false, fmt.Errorf("gitstore: checkout: %w", err)
@@ -236,7 +283,9 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 		return !present, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("gitstore: checkout: %w", err)
+		// Cannot look (a directory we may not enter): not ours to touch.
+		s.noteCheckoutSkipLocked(p, err)
+		return false, nil
 	}
 	if !present {
 		return false, nil
@@ -257,11 +306,17 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 	if h, ok := s.stats.lookup(p, fi); ok {
 		return h == e.hash, nil
 	}
-	f, err := os.Open(abs)
-	if err != nil {
+	f, err := openNoFollow(abs)
+	if errors.Is(err, fs.ErrPermission) {
+		s.noteCheckoutSkipLocked(p, err) // unreadable: never overwritten
+		return false, nil
+	} else if err != nil {
 		return false, nil
 	}
 	defer f.Close()
+	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) || fi2.Size() != fi.Size() {
+		return false, nil // replaced since the Lstat (by a FIFO, say): not ours to touch
+	}
 	hasher := plumbing.NewHasher(plumbing.BlobObject, fi.Size())
 	if _, err := io.Copy(hasher, f); err != nil {
 		return false, nil
@@ -340,25 +395,47 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		}
 		return pendingWrite{p: p, abs: abs, wrote: true}, nil
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	perm, keep := checkoutPerm(abs, e.mode)
+	f, err := atomicfile.CreateTemp(dir, tmpPrefix+"*", perm)
 	if err != nil {
 		return w, fmt.Errorf("gitstore: checkout: %w", err)
 	}
 	tmp := f.Name()
-	n, err := io.Copy(f, rc)
+	if keep && s.disk.keepsModes {
+		err = f.Chmod(perm) // the replaced file's own permissions
+	}
+	var n int64
+	if err == nil {
+		n, err = io.Copy(f, rc)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	perm := fs.FileMode(0o644)
-	if e.mode == filemode.Executable {
-		perm = 0o755
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return w, fmt.Errorf("gitstore: checkout %q: %w", p, err)
 	}
 	return pendingWrite{p: p, tmp: tmp, abs: abs, size: n}, nil
+}
+
+// checkoutPerm returns the permissions for a checkout's new file at abs,
+// whose commit mode is m (regular or executable). A new file gets git's:
+// 0666, or 0777 when executable, less the umask (which the create applies:
+// keep false). A file replacing an existing one keeps that file's
+// permissions (keep true), with the execute bits set where it has read bits
+// (executable) or cleared: a file the user made private (0600) stays private
+// whatever a peer sends.
+func checkoutPerm(abs string, m filemode.FileMode) (perm fs.FileMode, keep bool) {
+	exec := m == filemode.Executable
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode().IsRegular() {
+		perm = fi.Mode().Perm()
+		if exec {
+			return perm | perm&0o444>>2, true
+		}
+		return perm &^ 0o111, true
+	}
+	if exec {
+		return 0o777, false
+	}
+	return 0o666, false
 }

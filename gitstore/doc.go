@@ -38,6 +38,11 @@
 //	// written or deleted; res.Conflicts the conflict copies made.
 //	var be *gitstore.BundleError
 //	if errors.As(err, &be) { /* hostile or broken bundle: drop the peer */ }
+//	// res.Skipped: files this device cannot hold (README beside readme on
+//	// a case-insensitive disk); res.IgnoreRules: ignore files the peer changed.
+//
+//	// Files a scan could not read (permission denied, a FIFO): for a status.
+//	for _, sp := range s.Skipped() { fmt.Println("not synced:", sp) }
 //
 // Every method is safe for concurrent use. Writes (Scan, Restore, the end
 // of ApplyBundle) are serialized by one mutex; reads do not wait for them:
@@ -51,7 +56,7 @@
 // # On-disk layout
 //
 //	<Dir>/                       the shared folder (the git work tree)
-//	<Dir>/.peersync/             a git directory (core.bare = true)
+//	<Dir>/.peersync/             a git directory (core.bare = true), mode 0700
 //	    HEAD                     "ref: refs/heads/main"
 //	    refs/heads/main          our history
 //	    refs/peers/<ID>/main     the head of the last bundle applied from peer <ID>
@@ -100,6 +105,11 @@
 // Config.AllowMassDelete turns the guard off. The sync engine pauses the
 // folder and asks the user when it sees ErrMassDelete (Watch stops with it).
 //
+// Ignore-rules guard: .peersyncignore changes from a peer that would stop
+// every tracked file (or more than the thresholds above) from syncing are
+// refused the same way, with an *IgnoreRulesError wrapping ErrMassDelete
+// (see "Ignore rules").
+//
 // # Commit format
 //
 // Scan makes one commit per file, author = committer = AuthorName
@@ -145,7 +155,7 @@
 // Scan skips .peersync, any subdirectory containing its own .peersync or .git
 // (an independent history, as git skips nested repositories), our temporary
 // files, names that fail ValidPath, symlinks unless AllowSymlinks, and
-// anything that is not a regular file.
+// anything that is not a regular file (reported: see "Faults of the disk").
 //
 // A merge commit made by ApplyBundle has the two heads as parents sorted by
 // hash, the signature (name, e-mail, time) of the newer head's committer, the
@@ -222,9 +232,12 @@
 //     nor be an NTFS short name of them (GIT~1, PEERSY~1, GITMOD~1: the prefix
 //     followed by digits);
 //   - no gitlinks (mode 160000) and no unknown modes; symlinks (120000) only
-//     when Config.AllowSymlinks;
-//   - on Windows, no reserved device names (CON, PRN, AUX, NUL, COM1-9,
-//     LPT1-9, with any extension).
+//     when Config.AllowSymlinks.
+//
+// Names that are valid but that this device cannot hold (Windows reserved
+// names on Windows, names equal but for case on a case-insensitive file
+// system) do not make a bundle invalid: the checkout skips them (see "Names
+// this device cannot hold").
 //
 // ValidPath applies the name rules to a slash path. A rejected bundle returns
 // a *BundleError whose Path or Object names the offending entry.
@@ -251,14 +264,14 @@
 //     expand to (Limits.MaxSpoolBytes, 1 TiB); a bundle whose size the
 //     reader declares (a *bytes.Reader, a regular *os.File, anything with
 //     Size or Len) is refused before it is read;
-//   - free space (Limits.MinFreeBytes, 256 MiB, negative = no check): checked
+//   - free space (Limits.MinFreeBytes, 32 MiB, negative = no check): checked
 //     on the folder's file system before the spool starts (against the
 //     declared size when there is one), every 64 MiB as it grows, and
 //     before the checkout (against the bytes of the files it writes).
 //
 // A bundle over a limit gets a *BundleError wrapping a *LimitError, which
 // names the limit (the Config field to raise), the value reached and the
-// maximum; a lack of space gets a *DiskSpaceError. Neither moves a ref, so
+// maximum; a lack of space gets a *DiskFullError (wrapping ErrDiskFull). Neither moves a ref, so
 // nothing is retried in a loop on a bundle that can never fit.
 //
 // Deltas are never expanded in memory beyond 1 MiB: a larger delta (or one
@@ -270,8 +283,12 @@
 // memory (BENCHMARKS.md). Such objects are stored whole in our pack, so
 // that go-git reads them back as streams.
 //
-// Checkout then writes each file through a temporary file in the same
-// directory (chmod, fsync, rename), never through a symlink (every parent is
+// Checkout first checks that what it writes (the sizes of the new blobs,
+// plus 2 % and Limits.MinFreeBytes) fits in the free space of the folder's
+// file system (statfs), else it writes nothing and returns a
+// *DiskFullError. Then it writes each file through a temporary file in the
+// same directory (created with the file's permissions, see "Modes"; fsync,
+// rename), never through a symlink (every parent is
 // checked with Lstat), and only over a file whose content is still the old
 // head's (checked before the temporary file is written and again just
 // before the rename): a local edit that raced in is left alone for the next
@@ -363,6 +380,21 @@
 // applies the same rules. Always excluded, whatever the rules: .peersync,
 // our .peersync-tmp-* files, and nested histories.
 //
+// Rules from a peer: a bundle whose checkout adds, changes or deletes a
+// .peersyncignore file is applied (the rules are synced like any file) and
+// reported: ApplyResult.IgnoreRules names the files, and a warning names the
+// peer and the new rules. But rules from a peer that would newly exclude
+// every tracked file (at least one; the ignore files themselves not counted,
+// so "*" with "!.peersyncignore" counts as "*"), or more than the
+// mass-delete guard's thresholds of them, would silently stop this device
+// from committing anything there: ApplyBundle and IntegratePeer refuse them
+// with an *IgnoreRulesError before anything is checked out. It wraps
+// ErrMassDelete so that it is handled as that guard is (the engine pauses
+// the folder and asks the user; AllowMassDeleteOnce then IntegratePeer
+// applies them; Config.AllowMassDelete turns it off); meanwhile local edits
+// still commit under the old rules. Rules written on this device are the
+// user's own and are not judged.
+//
 // A file that becomes ignored while tracked is not deleted from the history:
 // it stays as last committed, and neither its later edits nor its deletion
 // are committed until the rule goes (deleting it from the history is then an
@@ -382,6 +414,81 @@
 // every 60 s (events can be lost: a watch limit is hit), when the inotify
 // queue overflowed and when a .peersyncignore changed. It returns when ctx ends, or with the error of a scan that
 // a guard refused (ErrNotInitialized, ErrMassDelete) or ErrClosed.
+//
+// # Faults of the disk
+//
+// One file's fault never stops a folder. A scan skips, and reports, a file
+// or directory it cannot read (permission denied, an I/O error: a locked
+// file on Windows), a FIFO, socket or device, and a directory whose
+// .peersyncignore cannot be read (its rules unknown, nothing in it is
+// committed); the rest is committed. A skipped path stays in the history as
+// last committed: it is never committed as deleted, and a checkout never
+// overwrites a file it cannot read, nor touches a directory it may not
+// enter or write to: it leaves those files as they are and reports them
+// (ApplyResult.Skipped), so ApplyBundle, which scans first, applies bundles
+// as usual. Such a file is remembered (in memory) with the content it still
+// holds: once a scan can read it, if it still holds that content, the scan
+// writes main's version instead of committing the old one back (which would
+// undo the peer's change on every device); if the user changed it
+// meanwhile, the change is committed as usual. Each skipped path is logged
+// as a warning the first time and listed by Store.Skipped (with why: an
+// error wrapping the system's, or ErrNotRegular) until a scan finds it
+// readable again.
+//
+// Files are opened with O_NOFOLLOW|O_NONBLOCK, then fstat'ed: a file swapped
+// for a symlink since the listing is not followed, one swapped for a FIFO
+// does not block the scan (the open returns at once and the fstat shows it
+// is not a regular file; it is skipped and reported), and one replaced by
+// another file (another inode) is left for the next scan. The size hashed
+// is the fstat's, which the stat cache records. .peersyncignore files are
+// opened the same way.
+//
+// A full disk: when .peersync's disk fills during a scan, an apply or a
+// checkout, the operation stops with an error wrapping ErrDiskFull ("not
+// enough free disk space (no space left on device)"), never a BundleError:
+// the peer is not at fault. Objects are written before the refs that name
+// them, so refs are untouched and git fsck --strict is clean; once space is
+// freed the same scan or bundle goes through. A checkout checks the free
+// space before writing anything (see "Safety rules").
+//
+// A folder that goes away (its disk unmounted, .peersync deleted) trips the
+// folder guard ("Guards"): every operation returns an error wrapping
+// ErrNotInitialized before writing anything, and nothing is recreated.
+//
+// # Modes
+//
+// Only the executable bit is part of the history (100644 or 100755: any x
+// bit). What this device writes follows its user's umask: a checkout
+// creates a new file with 0666, or 0777 when executable, less the umask (as
+// git does), and a file replacing an existing one keeps that file's
+// permissions, with the execute bits set where it has read bits (when
+// executable) or cleared: a file made private here (0600) stays private
+// whatever a peer sends. Directories are created 0777 less the umask.
+// .peersync is created 0700 (it holds every version of every file, private
+// ones too; Open narrows one that an older version created 0755); packs, their indexes and loose objects are 0444 less the umask,
+// refs and the stat cache 0644 less the umask. On a file system that does
+// not keep modes (FAT shows every file with the mount's fixed mode, probed
+// at Open by a chmod that does not stick), scans take each file's mode from
+// main (new files are 100644), as git does with core.fileMode false.
+//
+// # Names this device cannot hold
+//
+// A peer's tree may hold names this device cannot: on Windows, reserved
+// device names (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension:
+// "aux.c", "nul.txt"), names ending in a dot or space, and names with
+// < > : " | ? * or a control character; on a case-insensitive file system
+// (probed at Open: a file created under a lower-case name is looked up
+// under its upper-case one; FAT, exFAT, NTFS and macOS by default), names
+// that differ only in case, as README and readme, or Docs/a and docs/b.
+// Of names equal but for case, the smallest in byte order ("README",
+// "Docs") is checked out; the others, with all they hold, are not. A
+// checkout skips such a path: it is not written, not compared, not deleted,
+// and is listed in ApplyResult.Skipped (when the bundle changed it) and
+// Store.Skipped, with an error wrapping ErrNameNotHoldable, and logged as a
+// warning the first time. Scans never commit it as deleted, so it stays in
+// the history and on the peers that can hold it, and every other file and
+// every later bundle syncs as usual. (Unicode normalization, NFC and NFD
+// names that macOS treats as one, is not checked.)
 //
 // # Crash safety
 //

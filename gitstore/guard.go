@@ -182,7 +182,7 @@ func (s *Store) IntegratePeer(ctx context.Context, peer string) (ApplyResult, er
 	if _, err := s.scanLocked(ctx); err != nil {
 		return ApplyResult{}, err
 	}
-	res, err := s.integrateLocked(ctx, theirs)
+	res, err := s.integrateReportLocked(ctx, theirs, peer)
 	res.PeerHead = fromPlumbing(theirs)
 	return res, err
 }

@@ -158,4 +158,15 @@ type ApplyResult struct {
 	Kind      ApplyKind // how it was integrated
 	Changed   []string  // paths written or deleted in the folder, sorted
 	Conflicts []string  // conflict copies created by the merge, sorted
+	// Skipped lists, sorted, the files of the new tree that the checkout
+	// had to write (new, changed or deleted) but did not: this device
+	// cannot hold their names (wrapping [ErrNameNotHoldable]), or their
+	// directory may not be entered or written to (wrapping
+	// fs.ErrPermission). They stay in the history; see also
+	// [Store.Skipped].
+	Skipped []SkippedPath
+	// IgnoreRules lists, sorted, the .peersyncignore files the bundle
+	// added, changed or deleted here: the rules of what this device syncs
+	// changed by a peer's hand, to show the user (see [IgnoreRulesError]).
+	IgnoreRules []string
 }

@@ -3,7 +3,10 @@ package gitstore
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,16 +42,31 @@ func newIgnoreScope() ignoreScope {
 }
 
 // enter returns the scope of the directory absDir (slash path rel, "" for
-// the root): the parent's rules plus those of absDir's .peersyncignore.
+// the root): the parent's rules plus those of absDir's .peersyncignore. An
+// ignore file that cannot be read is logged and gives no rules (see
+// enterDir for callers that must not go on without them).
 func (sc ignoreScope) enter(absDir, rel string, log *slog.Logger) ignoreScope {
+	out, err := sc.enterDir(absDir, rel, log)
+	if err != nil {
+		log.Warn("gitstore: cannot read ignore file; its rules are not used here", "dir", absDir, "err", err)
+	}
+	return out
+}
+
+// enterDir is enter, returning an error when absDir's .peersyncignore
+// exists but cannot be read (not a regular file, permission denied, over
+// 1 MiB): the scan then skips the directory rather than sync what the
+// rules may exclude.
+func (sc ignoreScope) enterDir(absDir, rel string, log *slog.Logger) (ignoreScope, error) {
 	out := sc
-	if ps := readIgnoreFile(absDir, rel, log); len(ps) > 0 {
+	ps, err := readIgnoreFile(absDir, rel)
+	if len(ps) > 0 {
 		out.patterns = append(sc.patterns[:len(sc.patterns):len(sc.patterns)], ps...)
 	}
 	if out.dirs != nil {
 		out.dirs[rel] = out.patterns
 	}
-	return out
+	return out, err
 }
 
 // skip reports whether the rules exclude slash path p, an entry of the
@@ -82,26 +100,43 @@ func (sc ignoreScope) covers(p string) bool {
 }
 
 // readIgnoreFile parses <absDir>/.peersyncignore into patterns whose domain
-// is rel. A missing, unreadable, oversized or non-regular file gives no
-// patterns.
-func readIgnoreFile(absDir, rel string, log *slog.Logger) []gitignore.Pattern {
+// is rel. A missing file gives no patterns and no error. The file is opened
+// as a scan opens files (no symlink followed, never blocking on a FIFO) and
+// must be a regular file of at most 1 MiB.
+func readIgnoreFile(absDir, rel string) ([]gitignore.Pattern, error) {
 	p := filepath.Join(absDir, IgnoreFileName)
 	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("ignore rules: %w", err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		log.Warn("gitstore: cannot read ignore file", "path", p, "err", err)
-		return nil
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, nil // not followed, as a scan skips symlinks
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("ignore rules %q: %w", IgnoreFileName, specialFileError(fi.Mode()))
+	}
+	f, err := openNoFollow(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("ignore rules: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxIgnoreFile+1))
-	if err != nil || len(b) > maxIgnoreFile {
-		log.Warn("gitstore: ignore file unreadable or larger than 1 MiB; not used", "path", p, "err", err)
-		return nil
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("ignore rules: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("ignore rules %q: %w", IgnoreFileName, specialFileError(fi.Mode()))
 	}
-	return parseIgnore(b, rel)
+	b, err := io.ReadAll(io.LimitReader(f, maxIgnoreFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("ignore rules: read %q: %w", p, err)
+	}
+	if len(b) > maxIgnoreFile {
+		return nil, fmt.Errorf("ignore rules %q are larger than 1 MiB", p)
+	}
+	return parseIgnore(b, rel), nil
 }
 
 // parseIgnore parses gitignore-syntax lines; rel ("" = root) is the

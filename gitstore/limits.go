@@ -41,7 +41,7 @@ type Limits struct {
 	// MinFreeBytes is the free space ApplyBundle leaves on the disk of the
 	// folder: a bundle whose declared size would not fit is refused before
 	// it is read, spooling stops when the free space falls below it, and a
-	// checkout that would leave less is refused. 0 means 256 MiB; a
+	// checkout that would leave less is refused. 0 means 32 MiB; a
 	// negative value turns the check off.
 	MinFreeBytes int64
 }
@@ -55,7 +55,7 @@ const (
 	defaultMaxObjects    = 1 << 24
 	defaultMaxTreeSize   = 64 << 20
 	defaultMaxSpoolBytes = 1 << 40
-	defaultMinFreeBytes  = 256 << 20
+	defaultMinFreeBytes  = 32 << 20
 )
 
 // withDefaults returns l with every zero field set to its default.
@@ -101,35 +101,19 @@ func (e *LimitError) Error() string {
 	return msg + " (raise gitstore.Config." + e.Limit + " to accept it)"
 }
 
-// DiskSpaceError is returned by [Store.ApplyBundle] when applying a bundle
-// would leave less than Limits.MinFreeBytes free on the folder's disk.
-// Nothing was written to the folder or its history.
-type DiskSpaceError struct {
-	Dir  string // the directory whose file system is short of space
-	Free int64  // bytes free there
-	Need int64  // bytes the step needed, MinFreeBytes included
-	Step string // "spool" or "checkout"
-}
-
-// Error says how much space was free and needed.
-func (e *DiskSpaceError) Error() string {
-	return fmt.Sprintf("gitstore: not enough disk space to %s the bundle in %q: %d bytes free, %d needed "+
-		"(free some space, or lower gitstore.Config.Limits.MinFreeBytes)", e.Step, e.Dir, e.Free, e.Need)
-}
-
-// checkFree returns a *DiskSpaceError when the file system of dir has fewer
+// checkFree returns a *DiskFullError when the file system of dir has fewer
 // than need+minFree bytes free. It does nothing when minFree is negative or
 // the free space cannot be known on this system.
 func checkFree(dir string, need, minFree int64, step string) error {
 	if minFree < 0 {
 		return nil
 	}
-	free, ok := diskFree(dir)
+	free, ok := freeSpace(dir)
 	if !ok {
 		return nil
 	}
-	if free < need+minFree {
-		return &DiskSpaceError{Dir: dir, Free: free, Need: need + minFree, Step: step}
+	if want := satAdd(need, minFree); free < uint64(want) {
+		return &DiskFullError{Dir: dir, Free: int64(min(free, 1<<62)), Need: want, Step: step}
 	}
 	return nil
 }
@@ -186,25 +170,4 @@ func (s *Store) packLimits() packLimits {
 		minFree:    s.limits.MinFreeBytes,
 		diskDir:    spoolDir(s.gitDir),
 	}
-}
-
-// checkCheckoutSpaceLocked returns a *DiskSpaceError when writing the files
-// of target that differ from ours would leave less than
-// Limits.MinFreeBytes free on the folder's disk.
-func (s *Store) checkCheckoutSpaceLocked(ours, target map[string]fileEntry) error {
-	if s.limits.MinFreeBytes < 0 {
-		return nil
-	}
-	var need int64
-	for p, e := range target {
-		if o, ok := ours[p]; ok && o == e {
-			continue
-		}
-		n, err := s.st.EncodedObjectSize(e.hash)
-		if err != nil {
-			return fmt.Errorf("gitstore: blob %s: %w", e.hash, err)
-		}
-		need = satAdd(need, n)
-	}
-	return checkFree(s.dir, need, s.limits.MinFreeBytes, "checkout")
 }

@@ -218,7 +218,8 @@ func (pw *packWriter) open() error {
 	}
 	// objects/pack exists in every git directory; it is not created here,
 	// so a vanished .peersync is never recreated (the folder guard).
-	f, err := os.CreateTemp(pw.dir, packTmpPrefix+"*.pack")
+	// 0444 less the umask: no wider than the user's files (git makes packs 0444).
+	f, err := atomicfile.CreateTemp(pw.dir, packTmpPrefix+"*.pack", 0o444)
 	if err != nil {
 		return err
 	}
@@ -573,9 +574,6 @@ func (pw *packWriter) finishPack() error {
 	var packSum plumbing.Hash
 	sum.Sum(packSum[:0])
 	if _, err := f.Write(packSum[:]); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o444); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {

@@ -3,7 +3,6 @@ package gitstore
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 )
 
@@ -41,9 +40,9 @@ func validComponentBytes(c []byte) error {
 // plainComponent reports whether c is a name every rule accepts without
 // looking further: printable ASCII without space, "~", "/" or "\\", not
 // starting with a dot (the reserved names and their NTFS short names need
-// one of these), and not on Windows (reserved device names).
+// one of these).
 func plainComponent[T string | []byte](c T) bool {
-	if len(c) == 0 || c[0] == '.' || runtime.GOOS == "windows" {
+	if len(c) == 0 || c[0] == '.' {
 		return false
 	}
 	for i := 0; i < len(c); i++ {
@@ -80,9 +79,6 @@ func validComponent(c string) error {
 	}
 	if isShortName(n, "git~") || isShortName(n, "peersy~") || isShortName(n, "gitmod~") {
 		return fmt.Errorf("component %q is an NTFS short name of a reserved name", c)
-	}
-	if runtime.GOOS == "windows" && isWindowsReserved(c) {
-		return fmt.Errorf("component %q is a reserved name on windows", c)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func TestAtomicRefsAndInit(t *testing.T) {
 	assert.Equal(t, head(t, s).String(), gitStore(t, s, "rev-parse", "main"))
 	fi, err := os.Stat(filepath.Join(s.Dir(), GitDirName))
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "private: it holds every version of every file")
 }
 
 // Scan deletes our temporary files left by a crash once they are stale, and

@@ -85,6 +85,9 @@ func (s *Store) Restore(ctx context.Context, path string, rev Hash) (Change, err
 	if err := treeBlocked(root, path); err != nil {
 		return Change{}, fmt.Errorf("gitstore: restore %q: %w", path, err)
 	}
+	if err := s.holdableInLocked(root, path); err != nil {
+		return Change{}, fmt.Errorf("gitstore: restore %q: %w", path, err)
+	}
 	// The file must still be the committed version: an edit may have raced
 	// in since the scan.
 	if ok, err := s.diskHasLocked(path, cur, had); err != nil {

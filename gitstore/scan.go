@@ -25,6 +25,15 @@ import (
 // names that fail [ValidPath], symlinks unless Config.AllowSymlinks, and
 // anything that is not a regular file. A file that changes while it is read
 // is committed with the content that was read; the next Scan sees the rest.
+//
+// A fault of one file never stops the scan: a file or directory that cannot
+// be read, a FIFO, socket or device, or a directory whose .peersyncignore
+// cannot be read is skipped, logged as a warning the first time and listed
+// by [Store.Skipped]; what it held stays in the history as last committed
+// (never committed as deleted), and everything else is committed. Errors are
+// for the folder as a whole: the folder guard ([ErrNotInitialized]), the
+// mass-delete guard, a root directory that cannot be listed, and a store
+// that cannot be written (a full disk wraps [ErrDiskFull]).
 func (s *Store) Scan(ctx context.Context) ([]Change, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,6 +63,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	defer s.abortPackLocked()
 	start := time.Now() // the racy-file check compares with real file times
 	ign := newIgnoreScope()
+	s.beginScanSkipsLocked()
 	scans, err := s.walkTree(ctx, "", s.dir, root, ign, false, start)
 	if err != nil {
 		return nil, err
@@ -96,7 +106,11 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 			}
 		}
 	}
-	return s.commitFoundLocked(ctx, head, root, tracked, found, ign, root.count())
+	changes, err := s.commitFoundLocked(ctx, head, root, tracked, found, ign, root.count())
+	if err == nil {
+		s.endScanSkipsLocked(nil)
+	}
+	return changes, diskFullError(err)
 }
 
 // commitChangesLocked makes one commit per change on top of head and moves
@@ -176,59 +190,117 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 	return s.resolveLocked(ctx, scans, found, nil, start)
 }
 
-// hashFileLocked stores the content of the regular file abs as a blob,
-// streaming it (memory stays bounded whatever the file size). ok is false
-// when the file vanished, is no longer the file fi describes, or shrank
-// while it was read; it is then left for the next Scan.
-func (s *Store) hashFileLocked(abs string, fi fs.FileInfo) (h plumbing.Hash, ok bool, err error) {
-	f, err := os.Open(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		return h, false, nil
-	} else if err != nil {
-		return h, false, fmt.Errorf("gitstore: scan: %w", err)
+// hashFileLocked stores the content of the regular file abs (slash path p)
+// as a blob, streaming it (memory stays bounded whatever the file size).
+// ok is false when the file vanished (it is then gone for this scan), or
+// when it could not be read or is no longer the file fi describes: then it
+// is recorded (noteSkip: reported; noteKeep: changed under us, looked at
+// again next time) and stays as last committed. err is only for a failure
+// to store the blob (the disk of .peersync is full, say).
+//
+// The file is opened without following a symlink and without blocking (a
+// FIFO swapped in since the listing would otherwise block the scan, with
+// the store's lock held, until a writer came), then checked (fstat) to be
+// a regular file and still the very file (device and inode) that the
+// listing saw. Its size and times may have changed since the listing (a
+// file being appended to): what is hashed is what the fstat says, and the
+// returned cur is that fstat, for the stat cache.
+func (s *Store) hashFileLocked(p, abs string, fi fs.FileInfo) (h plumbing.Hash, cur fs.FileInfo, ok bool, err error) {
+	if testHookBeforeOpen != nil {
+		testHookBeforeOpen(abs)
+	}
+	f, err := openNoFollow(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return h, nil, false, nil
+	case err != nil && isSymlinkLoop(err):
+		s.noteKeep(p) // replaced by a symlink: the next scan sees it
+		return h, nil, false, nil
+	case err != nil:
+		s.noteSkip(p, err)
+		return h, nil, false, nil
 	}
 	defer f.Close()
 	fi2, err := f.Stat()
-	if err != nil || !os.SameFile(fi, fi2) || !fi2.Mode().IsRegular() {
-		return h, false, nil
+	switch {
+	case err != nil:
+		s.noteSkip(p, err)
+		return h, nil, false, nil
+	case !fi2.Mode().IsRegular():
+		s.noteSkip(p, specialFileError(fi2.Mode()))
+		return h, nil, false, nil
+	case !os.SameFile(fi, fi2):
+		s.noteKeep(p) // another file took its name: the next scan sees it
+		return h, nil, false, nil
 	}
 	size := fi2.Size()
+	r := &readErrReader{r: f}
 	if s.pw != nil {
-		if h, ok, err = s.pw.writeBlobFrom(f, size); err != nil {
-			return h, false, fmt.Errorf("gitstore: scan: blob of %q: %w", abs, err)
-		}
-		return h, ok, nil
+		h, ok, err = s.pw.writeBlobFrom(r, size)
+	} else {
+		h, ok, err = s.writeLooseBlobLocked(r, size)
 	}
+	switch {
+	case r.err != nil:
+		// The file, not the store, failed (an I/O error): skip it.
+		s.noteSkip(p, r.err)
+		return h, nil, false, nil
+	case err != nil:
+		return h, nil, false, fmt.Errorf("gitstore: scan: store %q: %w", p, diskFullError(err))
+	case !ok:
+		s.noteKeep(p) // shrank while read
+	}
+	return h, fi2, ok, nil
+}
+
+// testHookBeforeOpen, when set by a test, runs between a scan's listing of
+// a file and its open.
+var testHookBeforeOpen func(abs string)
+
+// readErrReader remembers the first read error of r other than io.EOF.
+type readErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// writeLooseBlobLocked stores size bytes of r as a loose blob (no pack is
+// being written). ok is false when r ended early.
+func (s *Store) writeLooseBlobLocked(r io.Reader, size int64) (h plumbing.Hash, ok bool, err error) {
 	w, writeHeader, err := s.st.LazyWriter()
 	if err != nil {
-		return h, false, fmt.Errorf("gitstore: scan: %w", err)
+		return h, false, err
 	}
 	type hasher interface{ Hash() plumbing.Hash }
 	if err := writeHeader(plumbing.BlobObject, size); err != nil {
 		w.Close()
-		return h, false, fmt.Errorf("gitstore: scan: %w", err)
+		return h, false, err
 	}
-	n, cerr := io.CopyN(w, f, size)
+	n, cerr := io.CopyN(w, r, size)
 	if n < size {
 		// The file shrank while we read it. The object header already
 		// promised size bytes: pad, so the stored object is still valid (and
 		// unreferenced), and skip the file this time.
 		io.CopyN(w, zeroReader{}, size-n)
-		ok = false
-	} else {
-		ok = true
 	}
 	if err := w.Close(); err != nil {
-		return h, false, fmt.Errorf("gitstore: scan: write blob: %w", err)
+		return h, false, err
 	}
 	if cerr != nil && !errors.Is(cerr, io.EOF) {
-		return h, false, fmt.Errorf("gitstore: scan: read %q: %w", abs, cerr)
+		return h, false, cerr
 	}
 	hw, isHasher := w.(hasher)
 	if !isHasher {
-		return h, false, errors.New("gitstore: scan: object writer has no hash")
+		return h, false, errors.New("object writer has no hash")
 	}
-	return hw.Hash(), ok, nil
+	return hw.Hash(), n == size, nil
 }
 
 // unsettledLocked reports whether the changed regular file p (fi) was

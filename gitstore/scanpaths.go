@@ -70,6 +70,7 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 	}
 	s.beginPackLocked()
 	defer s.abortPackLocked()
+	s.beginScanSkipsLocked()
 
 	start := time.Now()
 	found := map[string]fileEntry{}
@@ -139,7 +140,14 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 		}
 	}
 
-	return s.commitFoundLocked(ctx, head, root, tracked, found, ign, root.count())
+	changes, err := s.commitFoundLocked(ctx, head, root, tracked, found, ign, root.count())
+	if err == nil {
+		// The skips reported before in the parts just looked at are replaced.
+		s.endScanSkipsLocked(func(p string) bool {
+			return underAny(p, deep, true) || shallow[parentDir(p)]
+		})
+	}
+	return changes, diskFullError(err)
 }
 
 // commitFoundLocked commits, one file per commit, the difference between
@@ -157,6 +165,9 @@ func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root 
 			found[p] = e
 		}
 	}
+	s.keepSkippedLocked(root, tracked, found)
+	s.fixModesLocked(tracked, found)
+	s.catchUpStaleLocked(tracked, found)
 	var dels, puts []pendingChange
 	for p, e := range tracked {
 		if _, ok := found[p]; !ok && !ign.covers(p) {

@@ -147,6 +147,9 @@ type Store struct {
 	settle       time.Duration
 	settleExempt map[string]bool
 	unsettled    map[string]bool
+	// disk holds the faults met on the folder's disk and its naming rules
+	// (skip.go, names.go).
+	disk diskState
 }
 
 // Open opens the history of cfg.Dir. It returns ErrNotInitialized when the
@@ -220,10 +223,11 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("gitstore: %q is not a directory", s.gitDir)
 	}
 	removeOrphanPacks(s.gitDir, s.log)
+	s.openDiskLocked()
 	// Objects over largeObjectThreshold are read streaming, not in memory;
 	// go-git's object cache is held to objectCacheSize (its default, 96
 	// MiB, would dominate the memory of a first sync's checkout).
-	s.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+	s.st = filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.disk.mask}, cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 	s.stats = loadStatCache(s.statCachePath(), s.log)
 	h, err := s.refLocked(mainRef)
@@ -246,13 +250,12 @@ func initGitDir(gitDir string) error {
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags", "refs/peers"} {
-		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o777); err != nil {
 			return err
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
+	// tmp is 0700 (os.MkdirTemp), and stays so: it keeps every version of
+	// every file, private ones too.
 	if err := os.WriteFile(filepath.Join(tmp, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644); err != nil {
 		return err
 	}

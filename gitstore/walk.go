@@ -167,9 +167,17 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 		if j.rel != "" && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil // vanished during the scan
 		}
-		return nil, nil, fmt.Errorf("gitstore: scan: %w", err)
+		if j.rel == "" {
+			return nil, nil, fmt.Errorf("gitstore: scan: %w", err)
+		}
+		s.noteSkip(j.rel, err) // an unreadable directory: skipped, reported
+		return nil, nil, nil
 	}
-	ign := j.parent.enter(j.abs, j.rel, s.log)
+	ign, err := j.parent.enterDir(j.abs, j.rel, s.log)
+	if err != nil {
+		s.noteSkip(j.rel, err) // its rules are unknown: skipped, reported
+		return nil, nil, nil
+	}
 	ds := &dirScan{rel: j.rel, node: j.node, patterns: ign.patterns}
 	var subs []walkJob
 	prefix := ""
@@ -204,7 +212,8 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		} else if err != nil {
-			return nil, nil, fmt.Errorf("gitstore: scan: %w", err)
+			s.noteSkip(pathOf(name), err)
+			continue
 		}
 		switch {
 		case fi.IsDir():
@@ -256,6 +265,8 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 				}
 			}
 			ds.changed = append(ds.changed, scanFile{path: pathOf(name), fi: fi, hash: h, cached: hit})
+		default:
+			s.noteSkip(pathOf(name), specialFileError(fi.Mode()))
 		}
 	}
 	if j.node != nil && matchedFiles < len(j.node.files) {
@@ -355,12 +366,12 @@ func (s *Store) resolveLocked(ctx context.Context, scans []*dirScan, found, trac
 			}
 			var ok bool
 			var err error
-			h, ok, err = s.hashFileLocked(s.abs(f.path), f.fi)
+			h, f.fi, ok, err = s.hashFileLocked(f.path, s.abs(f.path), f.fi)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				continue // vanished or replaced while we looked
+				continue // vanished, unreadable or replaced: see hashFileLocked
 			}
 			s.stats.put(f.path, f.fi, h, start)
 		}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -131,7 +130,7 @@ func TestRescanKeepsStatCacheFile(t *testing.T) {
 	ino := func() uint64 {
 		fi, err := os.Stat(s.statCachePath())
 		require.NoError(t, err)
-		return uint64(fi.Sys().(*syscall.Stat_t).Ino)
+		return inode(fi)
 	}
 	before := ino()
 	for range 3 {

@@ -46,8 +46,9 @@ const (
 // (an error wrapping [ErrNotInitialized]: the folder vanished), the
 // mass-delete guard refuses a scan (a *[MassDeleteError]: the caller should
 // pause the folder and ask the user), or the store is closed ([ErrClosed]).
-// Other scan errors (an unreadable file, say) are logged, and the next
-// event or the periodic rescan runs a full scan. It returns an error if the watcher cannot start.
+// Other scan errors (a full disk, say) are logged, and the next event or
+// the periodic rescan runs a full scan. A file the scan cannot read is not
+// an error: it is skipped and reported (see [Store.Skipped]). It returns an error if the watcher cannot start.
 func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func([]Change)) error {
 	if debounce <= 0 {
 		debounce = defaultDebounce

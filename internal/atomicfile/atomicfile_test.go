@@ -32,3 +32,21 @@ func TestWriteFileMissingDir(t *testing.T) {
 	err := WriteFile(filepath.Join(t.TempDir(), "nope", "x"), []byte("x"), 0o600)
 	require.Error(t, err)
 }
+
+func TestCreateTempNames(t *testing.T) {
+	dir := t.TempDir()
+	seen := map[string]bool{}
+	for range 100 {
+		f, err := CreateTemp(dir, "pre-*.suf", 0o640)
+		require.NoError(t, err)
+		name := filepath.Base(f.Name())
+		assert.Regexp(t, `^pre-[0-9]+\.suf$`, name)
+		assert.False(t, seen[name])
+		seen[name] = true
+		_, err = f.Write([]byte("x"))
+		require.NoError(t, err, "open for writing whatever perm says")
+		require.NoError(t, f.Close())
+	}
+	_, err := CreateTemp(dir, "a/b*", 0o600)
+	assert.Error(t, err)
+}
