@@ -33,7 +33,7 @@ func TestTCPStreamFloodBounded(t *testing.T) {
 		chunk     = 64 << 10
 		heapBound = 200 << 20
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	vID, aID, gID := newIdentity(t), newIdentity(t), newIdentity(t)
 	victim := newTransport(t, vID, allow(aID, gID), nil)

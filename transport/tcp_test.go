@@ -483,3 +483,24 @@ func TestTCPHandshakeSlots(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hello", string(msg))
 }
+
+// TestTCPFirstByteTimeout: a socket that never sends its ClientHello is
+// closed after firstByteTimeout, and its slot freed.
+func TestTCPFirstByteTimeout(t *testing.T) {
+	ctx := testContext(t)
+	aID := newIdentity(t)
+	a, err := New(Config{Identity: aID, ListenAddr: "127.0.0.1:0", Authorize: allow()}) // HandshakeTimeout 10 s
+	require.NoError(t, err)
+	defer a.Close()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", a.TCPAddr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool { return a.tcpSlots.inUse() == 1 }, 5*time.Second, 5*time.Millisecond)
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck // the Read below reports
+	_, err = c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "closed by the server, not by our deadline")
+	t.Logf("idle socket closed after %v (firstByteTimeout %v)", time.Since(start).Round(time.Millisecond), firstByteTimeout)
+	require.Eventually(t, func() bool { return a.tcpSlots.inUse() == 0 }, 5*time.Second, 5*time.Millisecond, "slot freed")
+}
