@@ -165,7 +165,9 @@ func (s *Store) openDiskLocked() {
 	s.disk.goos = runtime.GOOS
 	fold, mask, modes, err := probeDisk(s.gitDir)
 	if err != nil {
-		s.log.Warn("gitstore: cannot probe the folder's file system; assuming it is case-sensitive and keeps modes", "dir", s.gitDir, "err", err)
+		// A read-only .peersync (history read from a read-only disk): no
+		// checkout will write there either.
+		s.log.Debug("gitstore: cannot probe the folder's file system; assuming it is case-sensitive and keeps modes", "dir", s.gitDir, "err", err)
 	}
 	s.disk.caseFold, s.disk.mask, s.disk.keepsModes = fold, mask, modes
 	if !modes {
