@@ -1,0 +1,502 @@
+package mirror
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// maxRetryDelay caps the backoff between tries.
+const maxRetryDelay = 30 * time.Second
+
+// Sync makes the target hold a plain copy of the tree under dir: changed
+// files are uploaded (each to a temporary name in its directory, then
+// renamed over the final name), files gone from dir are deleted from the
+// target with the directories they leave empty, and the manifest is
+// rewritten last. progress, if not nil, is called during Sync, never
+// concurrently (see Progress); it must not block for long.
+//
+// A broken connection is retried on a new one (Config.MaxAttempts,
+// Config.RetryDelay); what was done stays done and what was not is redone by
+// the next Sync. Errors: ErrClosed after Close; ctx's error (wrapped) when
+// ctx ends or Close is called; *HostKeyChangedError, *CertificateError or a
+// login error, at once; *FileError when the server refused some files (the
+// others are mirrored); otherwise the last connection error once the tries
+// run out.
+func (m *Mirror) Sync(ctx context.Context, dir string, progress func(Progress)) (Result, error) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Result{}, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m.active = cancel
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.active = nil
+		m.mu.Unlock()
+		cancel()
+	}()
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+
+	root, err := filepath.Abs(dir)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("mirror: folder %q: %w", dir, err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return Result{}, fmt.Errorf("mirror: folder %q is not a directory", dir)
+	}
+	cacheFile := m.cacheFile(root)
+	local, err := scanLocal(ctx, root, loadCache(cacheFile, root))
+	if err != nil {
+		return Result{}, fmt.Errorf("mirror: scan %q: %w", dir, err)
+	}
+	if err := saveCache(cacheFile, root, local); err != nil {
+		m.log.Warn("mirror: cannot save the hash cache; the next sync hashes everything again", "err", err)
+	}
+
+	s := &session{m: m, ctx: ctx}
+	defer s.close()
+	return s.sync(local, progress)
+}
+
+// session is the state of one Sync: its connection (re-dialled after a
+// break) and its result so far.
+type session struct {
+	m   *Mirror
+	ctx context.Context
+	r   remote // nil until dialled and after a break
+	res Result
+}
+
+func (s *session) close() {
+	if s.r != nil {
+		if err := s.r.Close(); err != nil {
+			s.m.log.Debug("mirror: close", "err", err)
+		}
+		s.r = nil
+	}
+}
+
+// do runs fn on a live connection, dialling as needed, and tries again on a
+// new connection after a non-permanent error, with backoff.
+func (s *session) do(op string, fn func(r remote) error) error {
+	delay := s.m.delay
+	for attempt := 1; ; attempt++ {
+		var err error
+		if s.r == nil {
+			s.r, err = s.m.dial(s.ctx)
+		}
+		if err == nil {
+			if err = fn(s.r); err == nil {
+				return nil
+			}
+		}
+		if cerr := s.ctx.Err(); cerr != nil {
+			s.close()
+			if errors.Is(err, cerr) {
+				return fmt.Errorf("mirror: %s: %w", op, err)
+			}
+			return fmt.Errorf("mirror: %s: %w", op, cerr)
+		}
+		if isPermanent(err) {
+			return err
+		}
+		s.close()
+		if attempt >= s.m.attempts {
+			return fmt.Errorf("mirror: %s: gave up after %d tries (Config.MaxAttempts): %w", op, attempt, err)
+		}
+		s.m.log.Warn("mirror: connection broken; trying again", "op", op, "try", attempt, "wait", delay, "err", err)
+		s.res.Retries++
+		t := time.NewTimer(delay)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return fmt.Errorf("mirror: %s: %w", op, s.ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, maxRetryDelay)
+	}
+}
+
+// plan is what one sync does.
+type plan struct {
+	man     *manifest       // the target's state, updated as work completes
+	uploads []string        // sorted
+	deletes []string        // sorted
+	cleanup []string        // temp files a broken sync may have left
+	rmdirs  []string        // deepest first
+	dirs    map[string]bool // directories known to exist on the target
+	local   map[string]localFile
+}
+
+func (s *session) sync(local map[string]localFile, progress func(Progress)) (Result, error) {
+	var man *manifest
+	err := s.do("read manifest", func(r remote) error {
+		b, err := r.ReadFile(s.ctx, ManifestName, maxManifest)
+		if err != nil {
+			return err
+		}
+		if man, err = parseManifest(b); err != nil {
+			s.m.log.Warn("mirror: manifest unusable; listing the target", "err", err)
+		}
+		return nil
+	})
+	if err != nil && !isPermanent(err) {
+		return s.res, err
+	}
+	if err != nil {
+		s.m.log.Info("mirror: no manifest; listing the target", "err", err)
+	}
+	var p *plan
+	if man != nil {
+		p = planFromManifest(man, local)
+	} else {
+		s.res.Listed = true
+		if p, err = s.planFromListing(local); err != nil {
+			return s.res, err
+		}
+	}
+	s.res.Unchanged = len(local) - len(p.uploads)
+	if !s.res.Listed && len(p.uploads) == 0 && len(p.deletes) == 0 && len(man.Pending) == 0 {
+		return s.res, nil
+	}
+	var pr Progress
+	pr.FilesTotal = len(p.uploads) + len(p.deletes)
+	for _, u := range p.uploads {
+		pr.BytesTotal += local[u].Size
+	}
+	progress(pr)
+
+	// Say first what may change, so that a sync cut short leaves a
+	// manifest that is true of every entry it lists.
+	pending := map[string]bool{}
+	for _, q := range append(append([]string(nil), p.uploads...), p.deletes...) {
+		pending[q] = true
+		delete(p.man.Files, q)
+	}
+	for _, q := range p.man.Pending {
+		pending[q] = true
+	}
+	if err := s.writeManifest(p.man, pending); err != nil {
+		return s.res, err
+	}
+
+	failed := map[string]error{}
+	for _, q := range p.deletes {
+		err := s.do("delete "+q, func(r remote) error { return r.Remove(s.ctx, q) })
+		if isPermanent(err) {
+			failed[q] = err
+			continue
+		}
+		if err != nil {
+			return s.res, err
+		}
+		delete(pending, q)
+		s.res.Deleted++
+		pr.FilesDone++
+		pr.Path = q
+		progress(pr)
+	}
+	for _, q := range p.cleanup {
+		if err := s.do("remove temp file "+q, func(r remote) error { return r.Remove(s.ctx, q) }); err != nil && !isPermanent(err) {
+			return s.res, err
+		}
+	}
+	for _, d := range p.rmdirs {
+		err := s.do("remove directory "+d, func(r remote) error { return r.Rmdir(s.ctx, d) })
+		if err != nil && !isPermanent(err) {
+			return s.res, err
+		}
+		if err != nil {
+			s.m.log.Debug("mirror: directory not removed (not empty?)", "dir", d, "err", err)
+		}
+		delete(p.dirs, d)
+	}
+	for _, q := range p.uploads {
+		err := s.upload(p, q, &pr, progress)
+		if isPermanent(err) {
+			failed[q] = err
+			continue
+		}
+		if err != nil {
+			return s.res, err
+		}
+		if _, ok := p.man.Files[q]; ok {
+			delete(pending, q)
+		}
+	}
+	if err := s.writeManifest(p.man, pending); err != nil {
+		return s.res, err
+	}
+	if len(failed) > 0 {
+		return s.res, &FileError{Failed: failed}
+	}
+	return s.res, nil
+}
+
+// planFromManifest diffs the local tree against the target's manifest.
+func planFromManifest(man *manifest, local map[string]localFile) *plan {
+	p := &plan{man: man, dirs: map[string]bool{".": true}, local: local}
+	pending := map[string]bool{}
+	for _, q := range man.Pending {
+		pending[q] = true
+	}
+	for q, f := range local {
+		if st, ok := man.Files[q]; !ok || pending[q] || st.Size != f.Size || st.SHA256 != f.SHA256 {
+			p.uploads = append(p.uploads, q)
+		}
+	}
+	remoteDirs := map[string]bool{}
+	for q := range man.Files {
+		addParents(p.dirs, q)
+		if _, ok := local[q]; !ok {
+			p.deletes = append(p.deletes, q)
+			addParents(remoteDirs, q)
+		}
+	}
+	for q := range pending {
+		if _, ok := man.Files[q]; ok {
+			continue
+		}
+		if _, ok := local[q]; !ok {
+			p.deletes = append(p.deletes, q)
+			addParents(remoteDirs, q)
+		}
+		p.cleanup = append(p.cleanup, tempName(q))
+	}
+	p.finish(remoteDirs)
+	return p
+}
+
+// planFromListing lists the target and plans to upload every local file
+// (the content of what is there is unknown) and delete everything else.
+func (s *session) planFromListing(local map[string]localFile) (*plan, error) {
+	p := &plan{man: &manifest{Files: map[string]FileState{}}, dirs: map[string]bool{".": true}, local: local}
+	remoteDirs := map[string]bool{}
+	err := s.do("list", func(r remote) error {
+		clear(remoteDirs)
+		p.deletes = p.deletes[:0]
+		err := r.List(s.ctx, func(q string, dir bool, _ int64) {
+			switch {
+			case dir:
+				remoteDirs[q] = true
+			case q == ManifestName:
+			default:
+				if _, ok := local[q]; !ok {
+					p.deletes = append(p.deletes, q)
+				}
+			}
+		})
+		if errors.Is(err, errNotFound) {
+			s.m.log.Info("mirror: creating the target directory")
+			return r.Mkdir(s.ctx, ".")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for d := range remoteDirs {
+		p.dirs[d] = true
+	}
+	for q := range local {
+		p.uploads = append(p.uploads, q)
+	}
+	p.finish(remoteDirs)
+	return p, nil
+}
+
+// finish sorts the lists and picks the directories to remove: those among
+// candidates that no local file needs, deepest first.
+func (p *plan) finish(candidates map[string]bool) {
+	sort.Strings(p.uploads)
+	sort.Strings(p.deletes)
+	sort.Strings(p.cleanup)
+	needed := map[string]bool{}
+	for q := range p.local {
+		addParents(needed, q)
+	}
+	for d := range candidates {
+		if d != "." && !needed[d] {
+			p.rmdirs = append(p.rmdirs, d)
+		}
+	}
+	sort.Slice(p.rmdirs, func(i, j int) bool {
+		di, dj := strings.Count(p.rmdirs[i], "/"), strings.Count(p.rmdirs[j], "/")
+		if di != dj {
+			return di > dj
+		}
+		return p.rmdirs[i] < p.rmdirs[j]
+	})
+}
+
+// addParents adds every parent directory of the slash path q to set.
+func addParents(set map[string]bool, q string) {
+	for d := path.Dir(q); d != "." && !set[d]; d = path.Dir(d) {
+		set[d] = true
+	}
+}
+
+// writeManifest uploads the manifest with the given pending paths to a
+// temporary name, then renames it over the old one.
+func (s *session) writeManifest(man *manifest, pending map[string]bool) error {
+	man.Version = manifestVersion
+	man.Generator = "peersync mirror"
+	man.Updated = time.Now().UTC().Truncate(time.Second)
+	man.Pending = man.Pending[:0]
+	for q := range pending {
+		man.Pending = append(man.Pending, q)
+	}
+	b, err := encodeManifest(man)
+	if err != nil {
+		return err
+	}
+	tmp := tempName(ManifestName)
+	return s.do("write manifest", func(r remote) error {
+		if err := r.Put(s.ctx, tmp, strings.NewReader(string(b))); err != nil {
+			return err
+		}
+		return r.Rename(s.ctx, tmp, ManifestName)
+	})
+}
+
+// upload sends one file: parents, temp file, rename. On success the
+// manifest entry records the content that was actually sent.
+func (s *session) upload(p *plan, q string, pr *Progress, progress func(Progress)) error {
+	var parents []string
+	for d := path.Dir(q); d != "." && !p.dirs[d]; d = path.Dir(d) {
+		parents = append(parents, d)
+	}
+	for i := len(parents) - 1; i >= 0; i-- {
+		d := parents[i]
+		if err := s.do("create directory "+d, func(r remote) error { return r.Mkdir(s.ctx, d) }); err != nil {
+			return err
+		}
+		p.dirs[d] = true
+	}
+	lf := p.local[q]
+	tmp := tempName(q)
+	start := pr.BytesDone
+	var sent FileState
+	gone := false // deleted locally since the scan: stays pending, the next sync deletes it
+	err := s.do("upload "+q, func(r remote) error {
+		pr.BytesDone = start
+		f, err := openNoFollow(lf.abs)
+		if errors.Is(err, fs.ErrNotExist) {
+			gone = true
+			return nil
+		}
+		if err != nil {
+			return permanent(fmt.Errorf("mirror: read %q: %w", lf.abs, err))
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return permanent(err)
+		}
+		cr := &countingReader{r: f, size: fi.Size(), h: sha256.New(), report: func(n int64) {
+			pr.BytesDone = start + n
+			pr.Path = q
+			progress(*pr)
+		}}
+		var src io.Reader = cr
+		if s.m.testHookUpload != nil {
+			src = sizedReader{s.m.testHookUpload(q, cr), cr.size}
+		}
+		if err := r.Put(s.ctx, tmp, src); err != nil {
+			return err
+		}
+		if cr.n != cr.size {
+			// The file changed size while we read it: what we sent is
+			// consistent, record what it was.
+			s.m.log.Debug("mirror: file changed while uploading", "path", q)
+		}
+		sent = FileState{Size: cr.n, MTime: fi.ModTime().UTC(), SHA256: hex.EncodeToString(cr.h.Sum(nil))}
+		return r.Rename(s.ctx, tmp, q)
+	})
+	if err != nil || gone {
+		return err
+	}
+	p.man.Files[q] = sent
+	s.res.Uploaded++
+	s.res.BytesUploaded += sent.Size
+	pr.BytesDone = start + lf.Size
+	pr.FilesDone++
+	pr.Path = q
+	progress(*pr)
+	return nil
+}
+
+// openNoFollow opens a regular file that must not be a symlink.
+func openNoFollow(name string) (*os.File, error) {
+	before, err := os.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is no longer a regular file", name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	after, err := f.Stat()
+	if err != nil || !os.SameFile(before, after) {
+		_ = f.Close()
+		return nil, fmt.Errorf("%q changed while being opened", name)
+	}
+	return f, nil
+}
+
+// countingReader hashes and counts what is read, and reports progress about
+// every MiB. Size lets pkg/sftp send with concurrent writes.
+type countingReader struct {
+	r      io.Reader
+	size   int64
+	n      int64
+	last   int64
+	h      hash.Hash
+	report func(n int64)
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.h.Write(b[:n])
+	c.n += int64(n)
+	if c.n-c.last >= 1<<20 {
+		c.last = c.n
+		c.report(c.n)
+	}
+	return n, err
+}
+
+// Size is the file's size when opened.
+func (c *countingReader) Size() int64 { return c.size }
+
+// sizedReader keeps the Size of a reader wrapped by a test hook.
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (s sizedReader) Size() int64 { return s.size }
