@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -63,7 +64,8 @@ func (e *URLError) Error() string {
 // The path names the remote directory that receives the copy. For every kind
 // "/srv/www" is absolute and an empty path, "/" followed by nothing, is the
 // login directory; "/~/sub" is "sub" under the login directory. Percent-escapes
-// are decoded (a user name containing "@" is written %40). Query strings and
+// are decoded (a user name containing "@" is written %40). The file
+// system's root is "//". Query strings and
 // fragments are refused, so a typo cannot silently change the target.
 func ParseTarget(raw string) (Target, error) {
 	u, err := url.Parse(raw)
@@ -102,22 +104,42 @@ func ParseTarget(raw string) (Target, error) {
 	if t.Host == "" {
 		return bad("no host")
 	}
+	if !validHost(t.Host) {
+		return bad(fmt.Sprintf("host %q is not a host name or IP address", t.Host))
+	}
+	if n, err := strconv.Atoi(t.Port); err != nil || n < 1 || n > 65535 {
+		return bad(fmt.Sprintf("port %q is not a number from 1 to 65535", t.Port))
+	}
 	if strings.ContainsAny(t.User+t.Password, "\r\n") {
 		return bad("user name or password contains a line break")
 	}
-	p := u.Path
+	p := path.Clean(u.Path)
 	switch {
-	case p == "" || p == "/":
+	case u.Path == "" || u.Path == "/":
 		t.Path = "."
 	case p == "/~" || strings.HasPrefix(p, "/~/"):
 		t.Path = path.Clean("." + strings.TrimPrefix(p, "/~"))
 	default:
-		t.Path = path.Clean(p)
+		t.Path = p
 	}
 	if strings.ContainsAny(t.Path, "\r\n") {
 		return bad("path contains a line break")
 	}
 	return t, nil
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits, "-",
+// "_" and dots).
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Addr is host:port, ready to dial.
@@ -134,6 +156,8 @@ func (t Target) String() string {
 	switch {
 	case t.Path == ".":
 		u.Path = "/"
+	case t.Path == "/":
+		u.Path = "//"
 	case strings.HasPrefix(t.Path, "/"):
 		u.Path = t.Path
 	default:
