@@ -226,10 +226,39 @@ func (r *ftpRemote) Remove(ctx context.Context, p string) error {
 }
 
 func (r *ftpRemote) Mkdir(ctx context.Context, p string) error {
+	if p == "." {
+		return r.mkdirRoot(ctx)
+	}
 	err := r.do(ctx, func() error { return r.c.MakeDir(r.abs(p)) })
 	if err != nil && isPermanent(err) {
 		// Most servers answer 550 for an existing directory; check.
 		if _, lerr := r.listDir(ctx, p); lerr == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// mkdirRoot creates the target directory and its missing parents.
+func (r *ftpRemote) mkdirRoot(ctx context.Context) error {
+	if r.root == "." || r.root == "/" {
+		return nil
+	}
+	parts := strings.Split(strings.TrimPrefix(r.root, "/"), "/")
+	prefix := ""
+	if strings.HasPrefix(r.root, "/") {
+		prefix = "/"
+	}
+	var err error
+	for i := range parts {
+		d := prefix + strings.Join(parts[:i+1], "/")
+		if err = r.do(ctx, func() error { return r.c.MakeDir(d) }); err != nil && !isPermanent(err) {
+			return err
+		}
+	}
+	if err != nil {
+		// The last level may have existed already: check.
+		if _, lerr := r.listDir(ctx, "."); lerr == nil {
 			return nil
 		}
 	}

@@ -543,3 +543,23 @@ func TestManifestFormat(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+// TestSyncCreatesTarget points each kind at a directory that does not
+// exist yet, two levels deep: the first sync creates it.
+func TestSyncCreatesTarget(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			s := k.start(t)
+			cfg := s.config(t)
+			cfg.URL += "/new/sub"
+			m, err := New(cfg)
+			require.NoError(t, err)
+			defer m.Close()
+			local := t.TempDir()
+			writeFile(t, local, "x/y.txt", []byte("y"))
+			_, err = m.Sync(context.Background(), local, nil)
+			require.NoError(t, err)
+			assertMirrored(t, local, filepath.Join(s.root, "new/sub"))
+		})
+	}
+}

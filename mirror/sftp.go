@@ -286,6 +286,9 @@ func (r *sftpRemote) Remove(ctx context.Context, p string) error {
 }
 
 func (r *sftpRemote) Mkdir(ctx context.Context, p string) error {
+	if p == "." {
+		return r.do(ctx, func() error { return r.c.MkdirAll(r.root) })
+	}
 	return r.do(ctx, func() error {
 		err := r.c.Mkdir(r.abs(p))
 		if err != nil {

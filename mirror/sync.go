@@ -296,7 +296,10 @@ func (s *session) planFromListing(local map[string]localFile) (*plan, error) {
 	err := s.do("list", func(r remote) error {
 		clear(remoteDirs)
 		p.deletes = p.deletes[:0]
-		err := r.List(s.ctx, func(q string, dir bool, _ int64) {
+		if err := r.Mkdir(s.ctx, "."); err != nil {
+			return err
+		}
+		return r.List(s.ctx, func(q string, dir bool, _ int64) {
 			switch {
 			case dir:
 				remoteDirs[q] = true
@@ -307,11 +310,6 @@ func (s *session) planFromListing(local map[string]localFile) (*plan, error) {
 				}
 			}
 		})
-		if errors.Is(err, errNotFound) {
-			s.m.log.Info("mirror: creating the target directory")
-			return r.Mkdir(s.ctx, ".")
-		}
-		return err
 	})
 	if err != nil {
 		return nil, err
