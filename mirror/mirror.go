@@ -61,6 +61,11 @@ type Config struct {
 	// RetryDelay is the wait before the second try; it doubles with each
 	// further try, up to 30 s. Zero: 1 s.
 	RetryDelay time.Duration
+	// Connections is how many connections upload files at once (each
+	// upload still goes through its own temporary name). A server that
+	// refuses an extra connection is used with fewer. Zero: 4; 1 uploads
+	// one file at a time.
+	Connections int
 	// Dial opens the TCP connections to the server (for FTP also the data
 	// connections). Nil: a net.Dialer with Timeout.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -123,6 +128,7 @@ type Mirror struct {
 	log      *slog.Logger
 	attempts int
 	delay    time.Duration
+	conns    int
 
 	// testHookUpload, when set (tests only), wraps each upload's reader.
 	testHookUpload func(p string, r io.Reader) io.Reader
@@ -166,6 +172,9 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	if m.delay <= 0 {
 		m.delay = time.Second
+	}
+	if m.conns = cfg.Connections; m.conns <= 0 {
+		m.conns = 4
 	}
 	if m.params.timeout <= 0 {
 		m.params.timeout = 30 * time.Second

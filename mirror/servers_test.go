@@ -208,6 +208,12 @@ func (s *server) start() {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 		if err == nil {
 			_ = c.Close()
+			// Wait until the process that served this probe is gone, so
+			// that it does not count against a per-address limit.
+			for j := 0; len(descendants(cmd.Process.Pid)) > 0; j++ {
+				require.Less(t, j, 500, "%s: the probe's session does not end", s.argv[0])
+				time.Sleep(10 * time.Millisecond)
+			}
 			return
 		}
 		select {
@@ -310,7 +316,7 @@ func descendants(pid int) []int {
 
 // startVsftpd runs vsftpd in the foreground on a loopback port, chrooted to
 // a fresh directory; tls selects FTPS with a self-signed certificate.
-func startVsftpd(t testing.TB, tls bool) *server {
+func startVsftpd(t testing.TB, tls bool, extraConf ...string) *server {
 	t.Helper()
 	needBinary(t, "/usr/sbin/vsftpd", "vsftpd")
 	needTestUser(t)
@@ -338,9 +344,12 @@ vsftpd_log_file=%s/vsftpd.log
 pam_service_name=vsftpd
 userlist_enable=NO
 secure_chroot_dir=/var/run/vsftpd/empty
-max_per_ip=0
 max_clients=0
 `, s.port, base, base)
+	if len(extraConf) == 0 {
+		conf += "max_per_ip=0\n"
+	}
+	conf += strings.Join(extraConf, "")
 	if tls {
 		s.kind = FTPS
 		certFile, keyFile, der := selfSignedCert(t, base)

@@ -2,13 +2,8 @@ package mirror
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -232,18 +227,8 @@ func (s *session) sync(local map[string]localFile, progress func(Progress)) (Res
 		}
 		delete(p.dirs, d)
 	}
-	for _, q := range p.uploads {
-		err := s.upload(p, q, &pr, progress)
-		if isPermanent(err) {
-			failed[q] = err
-			continue
-		}
-		if err != nil {
-			return s.res, err
-		}
-		if _, ok := p.man.Files[q]; ok {
-			delete(pending, q)
-		}
+	if err := s.uploadAll(p, &pr, progress, failed, pending); err != nil {
+		return s.res, err
 	}
 	if err := s.writeManifest(p.man, pending); err != nil {
 		return s.res, err
@@ -377,124 +362,3 @@ func (s *session) writeManifest(man *manifest, pending map[string]bool) error {
 		return r.Rename(s.ctx, tmp, ManifestName)
 	})
 }
-
-// upload sends one file: parents, temp file, rename. On success the
-// manifest entry records the content that was actually sent.
-func (s *session) upload(p *plan, q string, pr *Progress, progress func(Progress)) error {
-	var parents []string
-	for d := path.Dir(q); d != "." && !p.dirs[d]; d = path.Dir(d) {
-		parents = append(parents, d)
-	}
-	for i := len(parents) - 1; i >= 0; i-- {
-		d := parents[i]
-		if err := s.do("create directory "+d, func(r remote) error { return r.Mkdir(s.ctx, d) }); err != nil {
-			return err
-		}
-		p.dirs[d] = true
-	}
-	lf := p.local[q]
-	tmp := tempName(q)
-	start := pr.BytesDone
-	var sent FileState
-	gone := false // deleted locally since the scan: stays pending, the next sync deletes it
-	err := s.do("upload "+q, func(r remote) error {
-		pr.BytesDone = start
-		f, err := openNoFollow(lf.abs)
-		if errors.Is(err, fs.ErrNotExist) {
-			gone = true
-			return nil
-		}
-		if err != nil {
-			return permanent(fmt.Errorf("mirror: read %q: %w", lf.abs, err))
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return permanent(err)
-		}
-		cr := &countingReader{r: f, size: fi.Size(), h: sha256.New(), report: func(n int64) {
-			pr.BytesDone = start + n
-			pr.Path = q
-			progress(*pr)
-		}}
-		var src io.Reader = cr
-		if s.m.testHookUpload != nil {
-			src = sizedReader{s.m.testHookUpload(q, cr), cr.size}
-		}
-		if err := r.Put(s.ctx, tmp, src); err != nil {
-			return err
-		}
-		if cr.n != cr.size {
-			// The file changed size while we read it: what we sent is
-			// consistent, record what it was.
-			s.m.log.Debug("mirror: file changed while uploading", "path", q)
-		}
-		sent = FileState{Size: cr.n, MTime: fi.ModTime().UTC(), SHA256: hex.EncodeToString(cr.h.Sum(nil))}
-		return r.Rename(s.ctx, tmp, q)
-	})
-	if err != nil || gone {
-		return err
-	}
-	p.man.Files[q] = sent
-	s.res.Uploaded++
-	s.res.BytesUploaded += sent.Size
-	pr.BytesDone = start + lf.Size
-	pr.FilesDone++
-	pr.Path = q
-	progress(*pr)
-	return nil
-}
-
-// openNoFollow opens a regular file that must not be a symlink.
-func openNoFollow(name string) (*os.File, error) {
-	before, err := os.Lstat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("%q is no longer a regular file", name)
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	after, err := f.Stat()
-	if err != nil || !os.SameFile(before, after) {
-		_ = f.Close()
-		return nil, fmt.Errorf("%q changed while being opened", name)
-	}
-	return f, nil
-}
-
-// countingReader hashes and counts what is read, and reports progress about
-// every MiB. Size lets pkg/sftp send with concurrent writes.
-type countingReader struct {
-	r      io.Reader
-	size   int64
-	n      int64
-	last   int64
-	h      hash.Hash
-	report func(n int64)
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.h.Write(b[:n])
-	c.n += int64(n)
-	if c.n-c.last >= 1<<20 {
-		c.last = c.n
-		c.report(c.n)
-	}
-	return n, err
-}
-
-// Size is the file's size when opened.
-func (c *countingReader) Size() int64 { return c.size }
-
-// sizedReader keeps the Size of a reader wrapped by a test hook.
-type sizedReader struct {
-	io.Reader
-	size int64
-}
-
-func (s sizedReader) Size() int64 { return s.size }
