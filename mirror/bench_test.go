@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,16 @@ import (
 // with the reference client, alternately in each iteration: lftp's
 // "mirror -R" for FTP and FTPS, OpenSSH's sftp in batch mode ("put -r") for
 // SFTP. Reported: seconds per upload for each, their ratio, and our MiB/s.
+// PEERSYNC_MIRROR_BENCH_CONNS sets Config.Connections and lftp's --parallel
+// (default 4; OpenSSH's sftp uploads one file at a time whatever it is).
 // Run with scripts/bench-mirror.sh.
 func BenchmarkMirrorUpload(b *testing.B) {
+	conns := 4
+	if v := os.Getenv("PEERSYNC_MIRROR_BENCH_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err)
+		conns = n
+	}
 	data := map[string]func(t testing.TB, dir string){
 		"100MiB": func(t testing.TB, dir string) { writeFile(t, dir, "big.bin", randBytes(100<<20, 11)) },
 		"2000files": func(t testing.TB, dir string) {
@@ -46,6 +55,7 @@ func BenchmarkMirrorUpload(b *testing.B) {
 				for range b.N {
 					emptyDir(b, s.root)
 					cfg := s.config(b)
+					cfg.Connections = conns
 					m, err := New(cfg)
 					require.NoError(b, err)
 					start := time.Now()
@@ -57,7 +67,7 @@ func BenchmarkMirrorUpload(b *testing.B) {
 
 					emptyDir(b, s.root)
 					start = time.Now()
-					referenceUpload(b, s, cfg, local)
+					referenceUpload(b, s, conns, local)
 					ref += time.Since(start)
 					got, _ := treeHashes(b, filepath.Join(s.root, "ref"))
 					require.Equal(b, files, got, "the reference client uploaded everything")
@@ -85,7 +95,7 @@ func emptyDir(t testing.TB, dir string) {
 }
 
 // referenceUpload uploads local into <target>/ref with lftp or sftp.
-func referenceUpload(t testing.TB, s *server, cfg Config, local string) {
+func referenceUpload(t testing.TB, s *server, conns int, local string) {
 	t.Helper()
 	var cmd *exec.Cmd
 	switch s.kind {
@@ -106,8 +116,8 @@ func referenceUpload(t testing.TB, s *server, cfg Config, local string) {
 		if s.kind == FTPS {
 			tls = "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no;"
 		}
-		script := fmt.Sprintf("%s set net:max-retries 1; open -u %s,%s -p %d 127.0.0.1; mirror -R --no-perms %s /root/ref; quit",
-			tls, testUserName, testUserPass, s.port, local)
+		script := fmt.Sprintf("%s set net:max-retries 1; open -u %s,%s -p %d 127.0.0.1; mirror -R --no-perms --parallel=%d %s /root/ref; quit",
+			tls, testUserName, testUserPass, s.port, conns, local)
 		cmd = exec.Command("lftp", "-c", script)
 	}
 	out, err := cmd.CombinedOutput()

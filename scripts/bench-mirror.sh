@@ -5,7 +5,9 @@
 # References: lftp "mirror -R" (FTP, FTPS) and OpenSSH's sftp in batch mode
 # ("put -r"). Each iteration runs ours (a first Sync: fresh state, empty
 # target) then the reference. Needs root (the servers log in as a system user
-# the test creates). Usage: scripts/bench-mirror.sh [count] [bench regexp]
+# the test creates). PEERSYNC_MIRROR_BENCH_CONNS (default 4) sets our
+# Config.Connections and lftp's --parallel. Usage:
+#   [PEERSYNC_MIRROR_BENCH_CONNS=N] scripts/bench-mirror.sh [count] [bench regexp]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-3}
@@ -18,6 +20,6 @@ command -v sftp >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(git rev-parse --short HEAD)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(git rev-parse --short HEAD), connections ${PEERSYNC_MIRROR_BENCH_CONNS:-4}"
 go test -count="$count" -run '^$' -bench "BenchmarkMirrorUpload/$filter" -benchtime 1x -timeout 60m ./mirror/ |
   grep -E '^Benchmark|^ok|FAIL'
