@@ -63,7 +63,11 @@
 //     never half a file. SFTP uses the posix-rename@openssh.com extension
 //     for an atomic replace; FTP's RNFR/RNTO replaces on the common servers
 //     (vsftpd, proftpd, pure-ftpd). The manifest entry records the bytes
-//     actually sent, hashed while sending.
+//     actually sent, hashed while sending. Up to Config.Connections files
+//     (default 4) upload at once, each over its own connection, which hides
+//     the round trips that dominate small files; a server that refuses the
+//     extra connections (hosts often cap them per address) is used with
+//     those it accepts.
 //  5. Writes the final manifest (temporary name, then rename).
 //
 // # Broken connections
@@ -142,6 +146,7 @@
 // # Concurrency
 //
 // A Mirror opens its connections inside Sync and closes them before Sync
-// returns; it starts no goroutine that outlives a call. Syncs of one Mirror
-// run one at a time. Close cancels a running Sync.
+// returns; the upload goroutines it starts have all ended by then, so
+// nothing outlives a call. Progress is reported from Sync's goroutine only.
+// Syncs of one Mirror run one at a time. Close cancels a running Sync.
 package mirror

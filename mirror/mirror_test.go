@@ -596,3 +596,37 @@ func TestSyncConnectionCap(t *testing.T) {
 	assert.Contains(t, logs.String(), "no extra connection", "the server refused the extra connections")
 	assert.NotContains(t, logs.String(), testUserPass)
 }
+
+// TestSyncLocalCache checks that a file whose size and mtime are unchanged
+// is not read again: its content is changed behind the cache's back (same
+// size, mtime restored) and the sync leaves the target alone; touching the
+// mtime makes the next sync hash and upload it.
+func TestSyncLocalCache(t *testing.T) {
+	s := startSSHD(t)
+	m, err := New(s.config(t))
+	require.NoError(t, err)
+	defer m.Close()
+	local := t.TempDir()
+	p := filepath.Join(local, "f.txt")
+	writeFile(t, local, "f.txt", []byte("one"))
+	_, err = m.Sync(context.Background(), local, nil)
+	require.NoError(t, err)
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(p, []byte("two"), 0o644))
+	require.NoError(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
+	res, err := m.Sync(context.Background(), local, nil)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Unchanged: 1}, res, "size and mtime match the cache: not hashed")
+	got, err := os.ReadFile(filepath.Join(s.root, "f.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "one", string(got))
+
+	later := fi.ModTime().Add(time.Second)
+	require.NoError(t, os.Chtimes(p, later, later))
+	res, err = m.Sync(context.Background(), local, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Uploaded)
+	assertMirrored(t, local, s.root)
+}

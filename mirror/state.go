@@ -132,8 +132,9 @@ type localFile struct {
 }
 
 // scanLocal walks root and returns its mirrored files by slash path. Files
-// whose size and mtime match the cache keep the cached hash; the others are
-// hashed. Skipped: .peersync directories, subdirectories that hold their own
+// whose size and mtime match the cache keep the cached hash; the others have
+// none yet (hashLocal computes it only where a comparison needs it; an
+// upload hashes what it sends). Skipped: .peersync directories, subdirectories that hold their own
 // .peersync or .git (independent histories), our .peersync-tmp-* files, a
 // root-level file named like the manifest, symlinks and anything that is not
 // a regular file or directory.
@@ -177,15 +178,6 @@ func scanLocal(ctx context.Context, root string, cache map[string]FileState) (ma
 		f := localFile{abs: abs, FileState: FileState{Size: fi.Size(), MTime: fi.ModTime().UTC()}}
 		if c, ok := cache[rel]; ok && c.Size == f.Size && c.MTime.Equal(f.MTime) {
 			f.SHA256 = c.SHA256
-		} else {
-			sum, err := hashFile(abs)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("mirror: hash %q: %w", abs, err)
-			}
-			f.SHA256 = sum
 		}
 		out[rel] = f
 		return nil
@@ -204,6 +196,28 @@ func nestedHistory(dir string) bool {
 		}
 	}
 	return false
+}
+
+// hashLocal fills in the hash of the files in qs (which must lack one).
+// A file that vanished is dropped from local.
+func hashLocal(ctx context.Context, local map[string]localFile, qs []string) error {
+	for _, q := range qs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f := local[q]
+		sum, err := hashFile(f.abs)
+		if errors.Is(err, fs.ErrNotExist) {
+			delete(local, q)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mirror: hash %q: %w", f.abs, err)
+		}
+		f.SHA256 = sum
+		local[q] = f
+	}
+	return nil
 }
 
 func hashFile(p string) (string, error) {
@@ -242,7 +256,9 @@ func loadCache(file, dir string) map[string]FileState {
 func saveCache(file, dir string, files map[string]localFile) error {
 	c := localCache{Version: 1, Dir: dir, Files: make(map[string]FileState, len(files))}
 	for p, f := range files {
-		c.Files[p] = f.FileState
+		if f.SHA256 != "" {
+			c.Files[p] = f.FileState
+		}
 	}
 	b, err := json.Marshal(&c)
 	if err != nil {

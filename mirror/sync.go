@@ -19,8 +19,8 @@ const maxRetryDelay = 30 * time.Second
 // files are uploaded (each to a temporary name in its directory, then
 // renamed over the final name), files gone from dir are deleted from the
 // target with the directories they leave empty, and the manifest is
-// rewritten last. progress, if not nil, is called during Sync, never
-// concurrently (see Progress); it must not block for long.
+// rewritten last. progress, if not nil, is called from Sync's goroutine
+// (see Progress); while it runs, uploads wait, so it must not block long.
 //
 // A broken connection is retried on a new one (Config.MaxAttempts,
 // Config.RetryDelay); what was done stays done and what was not is redone by
@@ -65,9 +65,12 @@ func (m *Mirror) Sync(ctx context.Context, dir string, progress func(Progress)) 
 	if err != nil {
 		return Result{}, fmt.Errorf("mirror: scan %q: %w", dir, err)
 	}
-	if err := saveCache(cacheFile, root, local); err != nil {
-		m.log.Warn("mirror: cannot save the hash cache; the next sync hashes everything again", "err", err)
-	}
+	// Saved whatever happens: it holds the hashes computed so far.
+	defer func() {
+		if err := saveCache(cacheFile, root, local); err != nil {
+			m.log.Warn("mirror: cannot save the hash cache; the next sync hashes again", "err", err)
+		}
+	}()
 
 	s := &session{m: m, ctx: ctx}
 	defer s.close()
@@ -164,6 +167,20 @@ func (s *session) sync(local map[string]localFile, progress func(Progress)) (Res
 	}
 	var p *plan
 	if man != nil {
+		// Hash only the files whose size matches the manifest: any other
+		// is uploaded anyway, and hashed while it is sent.
+		var qs []string
+		for q, f := range local {
+			if st, ok := man.Files[q]; ok && st.Size == f.Size && f.SHA256 == "" {
+				qs = append(qs, q)
+			}
+		}
+		if len(qs) > 0 {
+			s.close() // an idle connection would time out while we hash
+			if err := hashLocal(s.ctx, local, qs); err != nil {
+				return s.res, err
+			}
+		}
 		p = planFromManifest(man, local)
 	} else {
 		s.res.Listed = true

@@ -42,7 +42,10 @@ func (s *session) uploadAll(p *plan, pr *Progress, progress func(Progress), fail
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	q := &jobQueue{items: append([]string(nil), p.uploads...)}
+	q := &jobQueue{}
+	for _, u := range p.uploads {
+		q.items = append(q.items, job{u, p.local[u]}) // workers never read p.local
+	}
 	n := min(s.m.conns, len(p.uploads))
 	events := make(chan uploadEvent)
 	workers := make([]*session, n)
@@ -55,7 +58,7 @@ func (s *session) uploadAll(p *plan, pr *Progress, progress func(Progress), fail
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.work(i, p.local, q, events)
+			w.work(i, q, events)
 		}()
 	}
 	done := int64(0) // bytes of finished files
@@ -83,6 +86,10 @@ func (s *session) uploadAll(p *plan, pr *Progress, progress func(Progress), fail
 				continue
 			case !ev.gone:
 				p.man.Files[ev.q] = ev.st
+				if lf := p.local[ev.q]; lf.Size == ev.st.Size && lf.MTime.Equal(ev.st.MTime) {
+					lf.SHA256 = ev.st.SHA256 // for the local cache
+					p.local[ev.q] = lf
+				}
 				delete(pending, ev.q)
 				s.res.Uploaded++
 				s.res.BytesUploaded += ev.st.Size
@@ -102,9 +109,6 @@ func (s *session) uploadAll(p *plan, pr *Progress, progress func(Progress), fail
 	}
 	wg.Wait()
 	s.r, workers[0].r = workers[0].r, nil
-	for _, w := range workers {
-		w.close()
-	}
 	if fatal == nil && s.ctx.Err() != nil {
 		fatal = fmt.Errorf("mirror: upload: %w", s.ctx.Err())
 	}
@@ -134,17 +138,23 @@ func (s *session) createDirs(p *plan) error {
 	return nil
 }
 
-// jobQueue hands out the paths to upload.
-type jobQueue struct {
-	mu    sync.Mutex // guards items
-	items []string
+// job is one file to upload.
+type job struct {
+	q  string
+	lf localFile
 }
 
-func (q *jobQueue) next() (string, bool) {
+// jobQueue hands out the files to upload.
+type jobQueue struct {
+	mu    sync.Mutex // guards items
+	items []job
+}
+
+func (q *jobQueue) next() (job, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) == 0 {
-		return "", false
+		return job{}, false
 	}
 	p := q.items[0]
 	q.items = q.items[1:]
@@ -155,8 +165,14 @@ func (q *jobQueue) next() (string, bool) {
 // 0 starts with the Sync's connection; the others dial first and, if the
 // server refuses one more connection (hosts often cap them per address),
 // leave the work to the rest.
-func (s *session) work(id int, local map[string]localFile, q *jobQueue, events chan<- uploadEvent) {
+func (s *session) work(id int, q *jobQueue, events chan<- uploadEvent) {
 	defer func() {
+		if id > 0 {
+			// Only the first worker's connection goes back to the Sync
+			// (a host capping connections may not yet count a closed
+			// one as gone, so the Sync keeps one rather than redial).
+			s.close()
+		}
 		events <- uploadEvent{exited: true, retries: s.res.Retries}
 	}()
 	if s.r == nil {
@@ -168,11 +184,12 @@ func (s *session) work(id int, local map[string]localFile, q *jobQueue, events c
 		s.r = r
 	}
 	for s.ctx.Err() == nil {
-		qp, ok := q.next()
+		j, ok := q.next()
 		if !ok {
 			return
 		}
-		st, gone, err := s.uploadFile(qp, local[qp], func(n int64) {
+		qp := j.q
+		st, gone, err := s.uploadFile(qp, j.lf, func(n int64) {
 			events <- uploadEvent{q: qp, sent: n}
 		})
 		events <- uploadEvent{q: qp, done: true, st: st, gone: gone, err: err}
