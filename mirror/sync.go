@@ -159,8 +159,8 @@ func (s *session) sync(local map[string]localFile, progress func(Progress)) (Res
 		}
 		return nil
 	})
-	if err != nil && !isPermanent(err) {
-		return s.res, err
+	if err != nil && (!isPermanent(err) || s.r == nil) {
+		return s.res, err // a broken connection, or a refused login, key or certificate
 	}
 	if err != nil {
 		s.m.log.Info("mirror: no manifest; listing the target", "err", err)
