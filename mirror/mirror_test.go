@@ -630,3 +630,48 @@ func TestSyncLocalCache(t *testing.T) {
 	assert.Equal(t, 1, res.Uploaded)
 	assertMirrored(t, local, s.root)
 }
+
+// TestSyncRefusedFile makes one remote directory unwritable for the login
+// user: the sync reports that file in a *FileError without retrying,
+// mirrors the others, keeps the file pending, and completes once the
+// directory is writable again.
+func TestSyncRefusedFile(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			s := k.start(t)
+			m, err := New(s.config(t))
+			require.NoError(t, err)
+			defer m.Close()
+			local := t.TempDir()
+			writeFile(t, local, "locked/x.txt", []byte("x1"))
+			writeFile(t, local, "open.txt", []byte("o1"))
+			_, err = m.Sync(context.Background(), local, nil)
+			require.NoError(t, err)
+
+			lockedDir := filepath.Join(s.root, "locked")
+			require.NoError(t, os.Chown(lockedDir, 0, 0))
+			writeFile(t, local, "locked/x.txt", []byte("x2"))
+			writeFile(t, local, "open.txt", []byte("o2"))
+			res, err := m.Sync(context.Background(), local, nil)
+			var fe *FileError
+			require.ErrorAs(t, err, &fe)
+			assert.Contains(t, fe.Failed, "locked/x.txt")
+			assert.Len(t, fe.Failed, 1)
+			assert.Zero(t, res.Retries, "a refusal is not retried")
+			assert.Equal(t, 1, res.Uploaded)
+			got, err := os.ReadFile(filepath.Join(s.root, "open.txt"))
+			require.NoError(t, err)
+			assert.Equal(t, "o2", string(got))
+			got, err = os.ReadFile(filepath.Join(lockedDir, "x.txt"))
+			require.NoError(t, err)
+			assert.Equal(t, "x1", string(got), "the old version stays whole")
+			assert.Contains(t, readManifest(t, s.root).Pending, "locked/x.txt")
+
+			require.NoError(t, os.Chown(lockedDir, testUID, testGID))
+			res, err = m.Sync(context.Background(), local, nil)
+			require.NoError(t, err)
+			assert.Equal(t, 1, res.Uploaded)
+			assertMirrored(t, local, s.root)
+		})
+	}
+}
