@@ -207,9 +207,12 @@ func (s *server) start() {
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 		if err == nil {
+			// Read the greeting (sent by the forked session process),
+			// then wait until that process is gone, so that the probe
+			// does not count against a per-address limit.
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, _ = c.Read(make([]byte, 64))
 			_ = c.Close()
-			// Wait until the process that served this probe is gone, so
-			// that it does not count against a per-address limit.
 			for j := 0; len(descendants(cmd.Process.Pid)) > 0; j++ {
 				require.Less(t, j, 500, "%s: the probe's session does not end", s.argv[0])
 				time.Sleep(10 * time.Millisecond)
