@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -89,10 +90,25 @@ type Config struct {
 	TURNServers []transport.TURNServer
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
+	// Fetch bounds an incoming bundle in time (overall deadline, minimum
+	// rate, idle limit); its zero value selects generous defaults.
+	Fetch FetchLimits
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
+
+	// test holds hooks for this package's tests; nil in production.
+	test *testHooks
+}
+
+// testHooks let this package's tests observe and slow the engine.
+type testHooks struct {
+	// produce wraps the writer a bundle job's WriteBundle writes to.
+	produce func(since []gitstore.Hash, w io.Writer) io.Writer
+	// served is told the since list and start offset of every want
+	// answered with a bundle.
+	served func(since []gitstore.Hash, offset int64)
 }
 
 // RendezvousConfig names a rendezvous server.
@@ -127,6 +143,8 @@ type Engine struct {
 	stopped   map[string]error           // folders that failed to open
 	paused    map[string]error           // folders paused until the user confirms a peer's mass deletion
 	conns     map[crypto.DeviceID]*peerConn
+	inbound   map[jobKey]*inbound // fetches per peer and folder
+	jobs      *jobTable           // bundles produced for peers; non-nil while running
 	dialing   map[crypto.DeviceID]bool
 	watching  map[string]*gitstore.Store    // folders with a watcher running
 	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
@@ -200,6 +218,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Fetch.setDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -223,6 +242,7 @@ func New(cfg Config) (*Engine, error) {
 		upgradeNext: map[crypto.DeviceID]time.Time{},
 		upgradeWait: map[crypto.DeviceID]time.Duration{},
 		conns:       map[crypto.DeviceID]*peerConn{},
+		inbound:     map[jobKey]*inbound{},
 		dialing:     map[crypto.DeviceID]bool{},
 		watching:    map[string]*gitstore.Store{},
 		accepting:   map[crypto.DeviceID]bool{},
@@ -662,20 +682,6 @@ func (e *Engine) flushTable() {
 		e.tabDirty = true
 		e.mu.Unlock()
 	}
-}
-
-// tempFile creates a temporary file in <Home>/tmp (beside our state, not in
-// a RAM-backed /tmp), whose leftovers from a crash New removes.
-func (e *Engine) tempFile(pattern string) (*os.File, error) {
-	dir := filepath.Join(e.cfg.Home, "tmp")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sync: %w", err)
-	}
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("sync: %w", err)
-	}
-	return f, nil
 }
 
 // cleanTemp removes bundle spool files older than an hour (left by a crash;

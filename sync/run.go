@@ -68,7 +68,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.cfg.ServeRendezvous {
 		rvServer = transport.NewRendezvousServer(e.log)
 	}
+	dir, err := e.jobDir()
+	if err != nil {
+		e.mu.Unlock()
+		_ = tr.Close()
+		return err
+	}
+	jobs := newJobTable(dir, time.Now)
 	runCtx, cancel := context.WithCancel(ctx)
+	e.jobs = jobs
 	e.running, e.tr, e.disc, e.rvServer, e.cancelRun, e.runDone = true, tr, disc, rvServer, cancel, make(chan struct{})
 	done := e.runDone
 	e.mu.Unlock()
@@ -97,6 +105,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		_ = pc.c.Close()
 	}
 	wg.Wait()
+	jobs.Close()
+	e.mu.Lock()
+	e.jobs = nil
+	for key, in := range e.inbound {
+		if in.part != nil {
+			in.part.remove() // a restart asks afresh
+		}
+		delete(e.inbound, key)
+	}
+	e.mu.Unlock()
 
 	if disc != nil {
 		_ = disc.Close()
@@ -338,6 +356,7 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 				waiting = false
 			case <-flush.C:
 				e.flushTable()
+				e.sweepJobs()
 			case <-announce.C:
 				e.mu.Lock()
 				var ids []string

@@ -39,6 +39,9 @@ type FolderStatus struct {
 	FolderConfig
 	Head    gitstore.Hash // our head; zero if nothing is committed yet
 	Stopped string        // why the folder is not syncing; "" if it is
+	// Fetches are the bundles being received for this folder, one per
+	// peer, and the last abandoned attempt's reason until the next one.
+	Fetches []FetchStatus
 }
 
 // PeerStatus describes one peer of the sync table.
@@ -75,9 +78,15 @@ func (e *Engine) Status() Status {
 		}
 		st.Peers = append(st.Peers, ps)
 	}
+	fetches := map[string][]FetchStatus{}
+	for key, in := range e.inbound {
+		if in.status.State != "" {
+			fetches[key.folder] = append(fetches[key.folder], in.status)
+		}
+	}
 	e.mu.Unlock()
 	for _, f := range conf.Folders {
-		fs := FolderStatus{FolderConfig: f}
+		fs := FolderStatus{FolderConfig: f, Fetches: fetches[f.ID]}
 		s, err := e.store(f.ID)
 		if err == nil {
 			fs.Head, err = s.Head()
