@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -24,6 +25,8 @@ type peerConn struct {
 
 	wmu  gosync.Mutex      // serializes writes to ctrl
 	ctrl *transport.Stream // our control stream; nil until opened
+
+	ctrlIn atomic.Bool // the peer opened its control stream (only one is allowed)
 
 }
 
@@ -243,6 +246,9 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 	}
 	switch first.Type {
 	case msgControl:
+		if !pc.ctrlIn.CompareAndSwap(false, true) {
+			return fmt.Errorf("sync: %s opened a second control stream", pc.peer.Short())
+		}
 		_ = s.SetReadDeadline(time.Time{})
 		for {
 			m, err := readMsg(s)
@@ -258,10 +264,14 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 			e.onHead(ctx, pc, m, wg)
 		}
 	case msgWant:
+		// The asker sends nothing after its want: whatever else comes is
+		// discarded, never buffered.
+		_ = s.CloseRead()
 		if err := e.serveWant(ctx, pc, s, first); err != nil {
 			return err
 		}
-		_ = s.Close() // every answer ends the stream (a second Close is harmless)
+		_ = s.Close()     // every answer ends the stream (a second Close is harmless)
+		_ = s.CloseRead() // on TCP, with our side closed, this resets the stream
 		return nil
 	case msgRendezvous:
 		e.mu.Lock()
