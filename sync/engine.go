@@ -573,6 +573,15 @@ func (e *Engine) storeFailed(id string, st *gitstore.Store, err error) {
 	}
 }
 
+// folderGone reports whether folder is stopped because its marker is
+// missing (then nothing may be fetched into it).
+func (e *Engine) folderGone(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.stopped[id]
+	return err != nil && errors.Is(err, gitstore.ErrNotInitialized)
+}
+
 // folderTrouble marks a folder stopped and reports it, once per reason.
 func (e *Engine) folderTrouble(id string, err error) {
 	e.mu.Lock()
@@ -592,6 +601,8 @@ func (e *Engine) folderOK(id string) {
 	e.mu.Unlock()
 	if was {
 		e.log.Info("folder syncing again", "folder", id)
+		e.emit(Event{Kind: EventFolderResumed, Folder: id})
+		e.announce(id) // peers that lack our head ask for it
 	}
 }
 
@@ -695,5 +706,16 @@ func cleanTemp(dir string) {
 		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
 			_ = os.Remove(filepath.Join(dir, ent.Name()))
 		}
+	}
+}
+
+// closeStoreOf closes the open store of folder id, if any (it is reopened
+// on the next use).
+func (e *Engine) closeStoreOf(id string) {
+	e.mu.Lock()
+	st := e.stores[id]
+	e.mu.Unlock()
+	if st != nil {
+		e.closeStore(id, st, nil)
 	}
 }

@@ -25,8 +25,12 @@ const (
 	// conflict copies made.
 	EventRemoteApplied EventKind = "remote-applied"
 	// EventFolderStopped: Folder cannot be synced (Err says why, e.g. its
-	// .peersync marker vanished); it is retried on every scan tick.
+	// .peersync marker vanished: a disk unmounted, a folder moved); it is
+	// retried on every scan tick, and nothing of it is read as deleted.
 	EventFolderStopped EventKind = "folder-stopped"
+	// EventFolderResumed: a stopped Folder is back (its marker is there
+	// again) and syncs again.
+	EventFolderResumed EventKind = "folder-resumed"
 	// EventError: something failed (Err), with Peer and Folder when known.
 	// A refused bundle from a peer is reported here and the peer is
 	// disconnected.

@@ -95,6 +95,7 @@ type FetchStatus struct {
 type inbound struct {
 	running bool      // a fetch goroutine is active
 	again   bool      // a newer head arrived during it
+	pending bool      // a head arrived while the folder was gone (fetchPending)
 	pc      *peerConn // the connection to fetch over (the latest one)
 	status  FetchStatus
 	part    *partial
@@ -113,14 +114,9 @@ func (p *partial) remove() { _ = os.Remove(p.path) }
 // fetch asks pc for a bundle of folder, coalescing requests: while one is in
 // flight, further heads only mark that another round is needed.
 func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gosync.WaitGroup) {
-	key := jobKey{pc.peer, folder}
 	e.mu.Lock()
-	in := e.inbound[key]
-	if in == nil {
-		in = &inbound{}
-		e.inbound[key] = in
-	}
-	in.pc = pc
+	in := e.inboundLocked(jobKey{pc.peer, folder})
+	in.pc, in.pending = pc, false
 	if in.running {
 		in.again = true
 		e.mu.Unlock()
@@ -141,6 +137,34 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gos
 			e.mu.Unlock()
 		}
 	})
+}
+
+func (e *Engine) inboundLocked(key jobKey) *inbound {
+	in := e.inbound[key]
+	if in == nil {
+		in = &inbound{}
+		e.inbound[key] = in
+	}
+	return in
+}
+
+// fetchPending fetches what peers announced while a folder was gone, once
+// it is back.
+func (e *Engine) fetchPending(ctx context.Context, wg *gosync.WaitGroup) {
+	e.mu.Lock()
+	var todo []jobKey
+	var pcs []*peerConn
+	for key, in := range e.inbound {
+		if in.pending && e.conns[key.peer] == in.pc {
+			todo, pcs = append(todo, key), append(pcs, in.pc)
+		}
+	}
+	e.mu.Unlock()
+	for i, key := range todo {
+		if !e.folderGone(key.folder) {
+			e.fetch(ctx, pcs[i], key.folder, wg)
+		}
+	}
 }
 
 // fetchRetries bounds the retries of a fetch that failed for a reason
@@ -185,6 +209,13 @@ func (e *Engine) fetchFailed(pc *peerConn, folder string, in *inbound, err error
 	in.status.State, in.status.Err = "abandoned", err.Error()
 	e.mu.Unlock()
 	e.log.Warn("fetch failed", "peer", pc.peer, "folder", folder, "err", err)
+	if errors.Is(err, gitstore.ErrNotInitialized) {
+		// The folder went away under the fetch (nothing was written):
+		// stopped, as a scan would have found.
+		e.closeStoreOf(folder)
+		e.folderTrouble(folder, err)
+		return
+	}
 	if errors.Is(err, gitstore.ErrMassDelete) {
 		// Paused until the user confirms (Engine.AllowMassDelete);
 		// local scans going well do not lift it.

@@ -308,6 +308,15 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync
 	if m.Head.IsZero() {
 		return // the peer has nothing yet; it will ask us when it sees our head
 	}
+	if e.folderGone(m.Folder) {
+		// Its disk is away: nothing is fetched into it. fetchPending asks
+		// once it is back.
+		e.mu.Lock()
+		in := e.inboundLocked(jobKey{pc.peer, m.Folder})
+		in.pc, in.pending = pc, true
+		e.mu.Unlock()
+		return
+	}
 	st, err := e.store(m.Folder)
 	if err != nil {
 		return

@@ -345,6 +345,7 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 	for {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
+		e.fetchPending(ctx, wg)
 		e.startWatchers(ctx, wg)
 		e.flushTable()
 		// Until the next scan tick, announce ticks only announce.
