@@ -53,7 +53,7 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 			return tr.Dial(ctx, addr, d)
 		}}
 		switch {
-		case e.cfg.DisableTCP || e.quicWinsRace:
+		case e.cfg.DisableTCP || e.quicWinsRace():
 			out = append(out, quic)
 		case isRV:
 			// The rendezvous: QUIC first, so the connection keeps our UDP
@@ -104,7 +104,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 		if len(attempts) == 0 {
 			return
 		}
-		c, err := race(ctx, attempts, e.stagger, func(a dialAttempt, err error) {
+		c, err := race(ctx, attempts, e.stagger(), func(a dialAttempt, err error) {
 			if a.ice {
 				e.iceResult(d, err == nil)
 			}

@@ -55,8 +55,8 @@ func TestDialFallsBackToQUIC(t *testing.T) {
 // change that follows is the move to TCP (see upgrade); if TCP won,
 // nothing changes.
 func TestDialRaceWithoutHeadStart(t *testing.T) {
-	a, b := newNode(t, "a"), newNode(t, "b")
-	b.e.stagger = 0
+	a := newNode(t, "a")
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{noStagger: true} })
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
@@ -235,8 +235,7 @@ func TestNetworkChangeReconnects(t *testing.T) {
 	var addrs atomic.Value
 	addrs.Store("192.0.2.10/24")
 	a := newNode(t, "a")
-	b := newNodeCfg(t, "b", func(*Config) {})
-	b.e.netState = func() string { return addrs.Load().(string) }
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{netState: func() string { return addrs.Load().(string) }} })
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
@@ -279,8 +278,8 @@ func drain(ch <-chan Event) {
 // overtook TCP's over a long round trip, say) is moved to TCP as soon as
 // TCP authenticates, and syncing carries on over it.
 func TestUpgradeToTCP(t *testing.T) {
-	a, b := newNode(t, "a"), newNode(t, "b")
-	b.e.quicWinsRace = true
+	a := newNode(t, "a")
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{quicWinsRace: true} })
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -102,14 +101,6 @@ type Config struct {
 	test *testHooks
 }
 
-// testHooks let this package's tests observe and slow the engine.
-type testHooks struct {
-	// produce wraps the writer a bundle job's WriteBundle writes to.
-	produce func(since []gitstore.Hash, w io.Writer) io.Writer
-	// served is told the since list and start offset of every want
-	// answered with a bundle.
-	served func(since []gitstore.Hash, offset int64)
-}
 
 // RendezvousConfig names a rendezvous server.
 type RendezvousConfig struct {
@@ -151,24 +142,19 @@ type Engine struct {
 	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
 	iceWait   map[crypto.DeviceID]time.Duration
 	kick      chan struct{}   // wakes the dial loop; never closed
-	stagger   time.Duration   // a dial race's head start per attempt (raceStagger; tests change it)
 	rvPeer    crypto.DeviceID // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
-	netState  func() string   // this machine's addresses, to notice network changes (interfaceAddrs; tests change it)
 	// upgradeNext and upgradeWait: backoff of the attempts to move a QUIC
 	// connection to TCP, per peer (see upgrade).
 	upgradeNext map[crypto.DeviceID]time.Time
 	upgradeWait map[crypto.DeviceID]time.Duration
-	// quicWinsRace, in tests, leaves TCP out of dial races (as when QUIC's
-	// shorter handshake wins over a long round trip); upgrades still use it.
-	quicWinsRace bool
-	tr           *transport.Transport        // non-nil while running
-	disc         *discovery.Discoverer       // non-nil while running with Discovery
-	rvServer     *transport.RendezvousServer // non-nil while running with ServeRendezvous
-	rv           *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
-	closed       bool
-	running      bool
-	cancelRun    context.CancelFunc
-	runDone      chan struct{}
+	tr          *transport.Transport        // non-nil while running
+	disc        *discovery.Discoverer       // non-nil while running with Discovery
+	rvServer    *transport.RendezvousServer // non-nil while running with ServeRendezvous
+	rv          *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
+	closed      bool
+	running     bool
+	cancelRun   context.CancelFunc
+	runDone     chan struct{}
 
 	evMu       gosync.RWMutex // guards evClosed and sending on events
 	evClosed   bool
@@ -237,8 +223,6 @@ func New(cfg Config) (*Engine, error) {
 		paused:      map[string]error{},
 		kick:        make(chan struct{}, 1),
 		rvPeer:      rendezvousDevice(cfg.Rendezvous),
-		stagger:     raceStagger,
-		netState:    interfaceAddrs,
 		upgradeNext: map[crypto.DeviceID]time.Time{},
 		upgradeWait: map[crypto.DeviceID]time.Duration{},
 		conns:       map[crypto.DeviceID]*peerConn{},
