@@ -101,7 +101,6 @@ type Config struct {
 	test *testHooks
 }
 
-
 // RendezvousConfig names a rendezvous server.
 type RendezvousConfig struct {
 	// Device is the server's DeviceID (`server id`), which pins it: a
