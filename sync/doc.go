@@ -26,11 +26,16 @@
 //	table.json   what the engine learned: for each peer and folder, the last
 //	             revision the peer is known to have
 //
+// One Engine owns a home: New takes an exclusive lock on
+// <Home>/daemon.lock until Close (the OS drops it if the process dies), and
+// a second owner gets a *HomeInUseError. A tool beside a running daemon
+// opens the home with Config.Shared: it reads status and history and
+// changes the configuration, but runs and commits nothing (ErrShared).
 // Configuration changes go through a fresh read-modify-write of config.json,
 // and a running engine reloads the file when its modification time changes,
-// so a CLI may edit it beside a running daemon. (Two writers in the same
-// instant can still lose one edit; a lock file is future work.) A corrupt
-// file is an error, never silently reset.
+// so a shared engine's edits reach the owner. (Two writers in the same
+// instant can still lose one edit.) A corrupt file is an error, never
+// silently reset.
 //
 // # Exchange protocol
 //

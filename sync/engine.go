@@ -96,6 +96,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
+	// Shared opens Home beside the Engine that owns it (a command-line tool
+	// next to a running daemon): New takes no lock, and the Engine may read
+	// (Status, History) and change the configuration, but Run and the
+	// methods that commit return ErrShared. False (the default): New takes
+	// the home's lock until Close, and fails with a *HomeInUseError while
+	// another Engine holds it.
+	Shared bool
 
 	// test holds hooks for this package's tests; nil in production.
 	test *testHooks
@@ -119,7 +126,8 @@ type RendezvousConfig struct {
 // change the configuration (AddFolder, AddPeer, SetName) work whether or not
 // Run is active, and persist at once.
 type Engine struct {
-	cfg    Config // immutable copy, defaults applied
+	lock   *os.File // the home lock; nil when Config.Shared
+	cfg    Config   // immutable copy, defaults applied
 	id     *crypto.Identity
 	log    *slog.Logger
 	events chan Event
@@ -211,8 +219,24 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("sync: state directory: %w", err)
 	}
-	cleanTemp(filepath.Join(cfg.Home, "tmp"))
+	var lock *os.File
+	if !cfg.Shared {
+		var err error
+		if lock, err = lockHome(cfg.Home); err != nil {
+			return nil, err
+		}
+		cleanTemp(filepath.Join(cfg.Home, "tmp")) // only the owner has temporary files
+	}
+	e, err := newEngine(cfg, log, lock)
+	if err != nil && lock != nil {
+		_ = lock.Close()
+	}
+	return e, err
+}
+
+func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 	e := &Engine{
+		lock:        lock,
 		cfg:         cfg,
 		id:          cfg.Identity,
 		log:         log,
@@ -489,6 +513,9 @@ func (e *Engine) store(id string) (*gitstore.Store, error) {
 // Scan scans one folder (or all when id is "") now and returns the commits
 // made per folder. Peers are told about the new heads if Run is active.
 func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Change, error) {
+	if err := e.owner(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	var ids []string
 	for _, f := range e.conf.Folders {
@@ -635,6 +662,9 @@ func (e *Engine) Close() error {
 	var errs []error
 	for _, st := range stores {
 		errs = append(errs, st.Close())
+	}
+	if e.lock != nil {
+		errs = append(errs, e.lock.Close())
 	}
 	return errors.Join(errs...)
 }

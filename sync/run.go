@@ -24,6 +24,9 @@ import (
 // Close, an error wrapping ctx.Err() when ctx ends, or the error that kept it
 // from starting (e.g. the port is taken).
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.owner(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	switch {
 	case e.closed:
