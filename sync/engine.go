@@ -137,14 +137,10 @@ type Engine struct {
 	confMod   time.Time
 	tab       *table
 	tabDirty  bool
-	stores    map[string]*gitstore.Store // open stores by folder ID
-	stopped   map[string]error           // folders that failed to open
-	paused    map[string]error           // folders paused until the user confirms a peer's mass deletion
+	folders   map[string]*folder // by folder ID: store, stopped or paused, watcher, fetches
 	conns     map[crypto.DeviceID]*peerConn
-	inbound   map[jobKey]*inbound // fetches per peer and folder
-	jobs      *jobTable           // bundles produced for peers; non-nil while running
+	jobs      *jobTable // bundles produced for peers; non-nil while running
 	dialing   map[crypto.DeviceID]bool
-	watching  map[string]*gitstore.Store    // folders with a watcher running
 	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
 	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
 	iceWait   map[crypto.DeviceID]time.Duration
@@ -241,17 +237,13 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 		id:          cfg.Identity,
 		log:         log,
 		events:      make(chan Event, 256),
-		stores:      map[string]*gitstore.Store{},
-		stopped:     map[string]error{},
-		paused:      map[string]error{},
+		folders:     map[string]*folder{},
 		kick:        make(chan struct{}, 1),
 		rvPeer:      rendezvousDevice(cfg.Rendezvous),
 		upgradeNext: map[crypto.DeviceID]time.Time{},
 		upgradeWait: map[crypto.DeviceID]time.Duration{},
 		conns:       map[crypto.DeviceID]*peerConn{},
-		inbound:     map[jobKey]*inbound{},
 		dialing:     map[crypto.DeviceID]bool{},
-		watching:    map[string]*gitstore.Store{},
 		accepting:   map[crypto.DeviceID]bool{},
 		iceNext:     map[crypto.DeviceID]time.Time{},
 		iceWait:     map[crypto.DeviceID]time.Duration{},
@@ -475,41 +467,6 @@ func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
 	}
 }
 
-// store returns the open store of a folder, opening it if needed. A folder
-// whose marker is gone (gitstore.ErrNotInitialized) is reported stopped.
-func (e *Engine) store(id string) (*gitstore.Store, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if st, ok := e.stores[id]; ok {
-		e.mu.Unlock()
-		return st, nil
-	}
-	f, ok := e.conf.folder(id)
-	e.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownFolder, id)
-	}
-	st, err := gitstore.Open(e.storeConfig(f.Path, false))
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("sync: folder %q at %q: %w", id, f.Path, err)
-	}
-	if e.closed {
-		_ = st.Close()
-		return nil, ErrClosed
-	}
-	if other, ok := e.stores[id]; ok { // lost a race with another opener
-		_ = st.Close()
-		return other, nil
-	}
-	e.stores[id] = st
-	return st, nil
-}
-
 // Scan scans one folder (or all when id is "") now and returns the commits
 // made per folder. Peers are told about the new heads if Run is active.
 func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Change, error) {
@@ -574,55 +531,13 @@ func (e *Engine) localChanges(id string, st *gitstore.Store, changes []gitstore.
 func (e *Engine) storeFailed(id string, st *gitstore.Store, err error) {
 	switch {
 	case errors.Is(err, gitstore.ErrNotInitialized):
-		e.closeStore(id, st, err)
+		e.closeStore(id, st)
 		e.folderTrouble(id, err)
 	case errors.Is(err, gitstore.ErrMassDelete):
 		e.folderTrouble(id, err)
 	default:
 		e.emit(Event{Kind: EventError, Folder: id, Err: err})
 	}
-}
-
-// folderGone reports whether folder is stopped because its marker is
-// missing (then nothing may be fetched into it).
-func (e *Engine) folderGone(id string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	err := e.stopped[id]
-	return err != nil && errors.Is(err, gitstore.ErrNotInitialized)
-}
-
-// folderTrouble marks a folder stopped and reports it, once per reason.
-func (e *Engine) folderTrouble(id string, err error) {
-	e.mu.Lock()
-	prev, was := e.stopped[id]
-	e.stopped[id] = err
-	e.mu.Unlock()
-	if !was || prev.Error() != err.Error() {
-		e.log.Warn("folder stopped", "folder", id, "err", err)
-		e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
-	}
-}
-
-func (e *Engine) folderOK(id string) {
-	e.mu.Lock()
-	_, was := e.stopped[id]
-	delete(e.stopped, id)
-	e.mu.Unlock()
-	if was {
-		e.log.Info("folder syncing again", "folder", id)
-		e.emit(Event{Kind: EventFolderResumed, Folder: id})
-		e.announce(id) // peers that lack our head ask for it
-	}
-}
-
-func (e *Engine) closeStore(id string, st *gitstore.Store, why error) {
-	e.mu.Lock()
-	if e.stores[id] == st {
-		delete(e.stores, id)
-	}
-	e.mu.Unlock()
-	_ = st.Close()
 }
 
 // Addr returns the address Run listens on, or nil when not running.
@@ -652,8 +567,13 @@ func (e *Engine) Close() error {
 	}
 	e.flushTable()
 	e.mu.Lock()
-	stores := e.stores
-	e.stores = map[string]*gitstore.Store{}
+	var stores []*gitstore.Store
+	for _, f := range e.folders {
+		if f.store != nil {
+			stores = append(stores, f.store)
+			f.store = nil
+		}
+	}
 	e.mu.Unlock()
 	e.evMu.Lock()
 	e.evClosed = true
@@ -719,16 +639,5 @@ func cleanTemp(dir string) {
 		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
 			_ = os.Remove(filepath.Join(dir, ent.Name()))
 		}
-	}
-}
-
-// closeStoreOf closes the open store of folder id, if any (it is reopened
-// on the next use).
-func (e *Engine) closeStoreOf(id string) {
-	e.mu.Lock()
-	st := e.stores[id]
-	e.mu.Unlock()
-	if st != nil {
-		e.closeStore(id, st, nil)
 	}
 }

@@ -139,11 +139,14 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gos
 	})
 }
 
+// inboundLocked returns the fetch state of key's folder from its peer,
+// creating it. e.mu must be held.
 func (e *Engine) inboundLocked(key jobKey) *inbound {
-	in := e.inbound[key]
+	f := e.folderLocked(key.folder)
+	in := f.fetches[key.peer]
 	if in == nil {
 		in = &inbound{}
-		e.inbound[key] = in
+		f.fetches[key.peer] = in
 	}
 	return in
 }
@@ -154,9 +157,11 @@ func (e *Engine) fetchPending(ctx context.Context, wg *gosync.WaitGroup) {
 	e.mu.Lock()
 	var todo []jobKey
 	var pcs []*peerConn
-	for key, in := range e.inbound {
-		if in.pending && e.conns[key.peer] == in.pc {
-			todo, pcs = append(todo, key), append(pcs, in.pc)
+	for id, f := range e.folders {
+		for peer, in := range f.fetches {
+			if in.pending && e.conns[peer] == in.pc {
+				todo, pcs = append(todo, jobKey{peer, id}), append(pcs, in.pc)
+			}
 		}
 	}
 	e.mu.Unlock()
@@ -220,8 +225,9 @@ func (e *Engine) fetchFailed(pc *peerConn, folder string, in *inbound, err error
 		// Paused until the user confirms (Engine.AllowMassDelete);
 		// local scans going well do not lift it.
 		e.mu.Lock()
-		_, was := e.paused[folder]
-		e.paused[folder] = err
+		f := e.folderLocked(folder)
+		was := f.paused != nil
+		f.paused = err
 		e.mu.Unlock()
 		if !was {
 			e.emit(Event{Kind: EventFolderStopped, Folder: folder, Peer: pc.peer, Err: err})

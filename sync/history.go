@@ -85,7 +85,7 @@ func (e *Engine) AllowMassDelete(ctx context.Context, folder string) ([]gitstore
 		}
 	}
 	e.mu.Lock()
-	delete(e.paused, folder)
+	e.folderLocked(folder).paused = nil
 	e.mu.Unlock()
 	e.folderOK(folder)
 	return changes, nil

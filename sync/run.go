@@ -111,11 +111,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	jobs.Close()
 	e.mu.Lock()
 	e.jobs = nil
-	for key, in := range e.inbound {
-		if in.part != nil {
-			in.part.remove() // a restart asks afresh
+	for _, f := range e.folders {
+		for peer, in := range f.fetches {
+			if in.part != nil {
+				in.part.remove() // a restart asks afresh
+			}
+			delete(f.fetches, peer)
 		}
-		delete(e.inbound, key)
 	}
 	e.mu.Unlock()
 
@@ -427,23 +429,23 @@ func (e *Engine) dropUnknownPeers() {
 func (e *Engine) startWatchers(ctx context.Context, wg *gosync.WaitGroup) {
 	e.mu.Lock()
 	var todo map[string]*gitstore.Store
-	for id, st := range e.stores {
-		if _, bad := e.stopped[id]; bad || e.watching[id] == st {
+	for id, f := range e.folders {
+		if f.store == nil || f.stopped != nil || f.watching == f.store {
 			continue
 		}
 		if todo == nil {
 			todo = map[string]*gitstore.Store{}
 		}
-		todo[id] = st
-		e.watching[id] = st
+		todo[id] = f.store
+		f.watching = f.store
 	}
 	e.mu.Unlock()
 	for id, st := range todo {
 		wg.Go(func() {
 			err := st.Watch(ctx, 0, func(changes []gitstore.Change) { e.localChanges(id, st, changes) })
 			e.mu.Lock()
-			if e.watching[id] == st {
-				delete(e.watching, id)
+			if f := e.folderLocked(id); f.watching == st {
+				f.watching = nil
 			}
 			e.mu.Unlock()
 			if err != nil && ctx.Err() == nil && !errors.Is(err, gitstore.ErrClosed) {

@@ -79,9 +79,11 @@ func (e *Engine) Status() Status {
 		st.Peers = append(st.Peers, ps)
 	}
 	fetches := map[string][]FetchStatus{}
-	for key, in := range e.inbound {
-		if in.status.State != "" {
-			fetches[key.folder] = append(fetches[key.folder], in.status)
+	for id, f := range e.folders {
+		for _, in := range f.fetches {
+			if in.status.State != "" {
+				fetches[id] = append(fetches[id], in.status)
+			}
 		}
 	}
 	e.mu.Unlock()
@@ -93,9 +95,10 @@ func (e *Engine) Status() Status {
 		}
 		if err == nil {
 			e.mu.Lock()
-			err = e.stopped[f.ID]
+			fo := e.folderLocked(f.ID)
+			err = fo.stopped
 			if err == nil {
-				err = e.paused[f.ID]
+				err = fo.paused
 			}
 			e.mu.Unlock()
 		}
