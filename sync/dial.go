@@ -81,23 +81,24 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 	// isRV: d is the rendezvous (d is zero when it is unpinned: then
 	// whichever device answers at its address is taken).
 	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
-	connected := e.conns[d] != nil || (isRV && !e.rvPeer.IsZero() && e.conns[e.rvPeer] != nil)
-	if pc := e.conns[d]; pc != nil && !isRV && !e.dialing[d] && e.upgradeDueLocked(d, pc, addrs) {
-		e.dialing[d] = true
+	p := e.peerLocked(d)
+	connected := p.conn != nil || (isRV && !e.rvPeer.IsZero() && e.connLocked(e.rvPeer) != nil)
+	if pc := p.conn; pc != nil && !isRV && !p.dialing && e.upgradeDueLocked(p, pc, addrs) {
+		p.dialing = true
 		e.mu.Unlock()
 		wg.Go(func() { e.upgrade(ctx, tr, d, pc, addrs, wg) })
 		return
 	}
-	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || e.dialing[d] {
+	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || p.dialing {
 		e.mu.Unlock()
 		return
 	}
-	e.dialing[d] = true
+	p.dialing = true
 	e.mu.Unlock()
 	wg.Go(func() {
 		defer func() {
 			e.mu.Lock()
-			delete(e.dialing, d)
+			p.dialing = false
 			e.mu.Unlock()
 		}()
 		attempts := e.dialAttempts(tr, d, addrs, rv, isRV)
@@ -281,7 +282,7 @@ func (e *Engine) closeIdle(idleSince map[*peerConn]time.Time) {
 	var idle []*peerConn
 	e.mu.Lock()
 	live := map[*peerConn]bool{}
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		live[pc] = true
 		if e.neededLocked(d) {
 			delete(idleSince, pc)
@@ -334,9 +335,9 @@ func interfaceAddrs() string {
 func (e *Engine) networkChanged(before, after string) {
 	e.mu.Lock()
 	var pcs []*peerConn
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		pcs = append(pcs, pc)
-		delete(e.conns, d) // so the dial loop redials at once
+		e.peerLocked(d).conn = nil // so the dial loop redials at once
 	}
 	e.mu.Unlock()
 	e.log.Info("network changed; reconnecting", "before", before, "after", after, "connections", len(pcs))
@@ -362,16 +363,15 @@ const (
 // long round trip can overtake (QUIC's handshake takes one round trip
 // fewer), and a simultaneous dial may keep a QUIC connection; but under
 // loss TCP with BBR moves tens of times more data. e.mu must be held.
-func (e *Engine) upgradeDueLocked(d crypto.DeviceID, pc *peerConn, addrs []string) bool {
+func (e *Engine) upgradeDueLocked(p *peer, pc *peerConn, addrs []string) bool {
 	if e.cfg.DisableTCP || len(addrs) == 0 || pc.c.Path() == transport.PathTCP {
 		return false
 	}
-	next, ok := e.upgradeNext[d]
-	if !ok {
-		e.upgradeNext[d] = time.Now() // first: at once
+	if p.upgradeNext.IsZero() {
+		p.upgradeNext = time.Now() // first: at once
 		return true
 	}
-	return !time.Now().Before(next)
+	return !time.Now().Before(p.upgradeNext)
 }
 
 // upgrade dials d over TCP alone and, if that authenticates, makes it the
@@ -382,7 +382,7 @@ func (e *Engine) upgradeDueLocked(d crypto.DeviceID, pc *peerConn, addrs []strin
 func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, pc *peerConn, addrs []string, wg *gosync.WaitGroup) {
 	defer func() {
 		e.mu.Lock()
-		delete(e.dialing, d)
+		e.peerLocked(d).dialing = false
 		e.mu.Unlock()
 	}()
 	var c *transport.Conn
@@ -396,15 +396,16 @@ func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.
 		}
 	}
 	e.mu.Lock()
-	wait := e.upgradeWait[d]
+	p := e.peerLocked(d)
+	wait := p.upgradeWait
 	if err != nil {
 		wait = min(max(2*wait, upgradeFirst), upgradeMax)
 	} else {
 		wait = 0
 	}
-	e.upgradeWait[d] = wait
-	e.upgradeNext[d] = time.Now().Add(max(wait, upgradeFirst))
-	still := e.conns[d] == pc
+	p.upgradeWait = wait
+	p.upgradeNext = time.Now().Add(max(wait, upgradeFirst))
+	still := p.conn == pc
 	e.mu.Unlock()
 	if err != nil {
 		if ctx.Err() == nil {

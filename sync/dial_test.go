@@ -115,7 +115,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 		}
 	}
 	a.e.mu.Lock()
-	dialing := a.e.dialing[b.e.DeviceID()]
+	dialing := a.e.peerLocked(b.e.DeviceID()).dialing
 	a.e.mu.Unlock()
 	assert.False(t, dialing, "a never dials a peer it shares nothing with")
 }

@@ -137,27 +137,19 @@ type Engine struct {
 	confMod   time.Time
 	tab       *table
 	tabDirty  bool
-	folders   map[string]*folder // by folder ID: store, stopped or paused, watcher, fetches
-	conns     map[crypto.DeviceID]*peerConn
-	jobs      *jobTable // bundles produced for peers; non-nil while running
-	dialing   map[crypto.DeviceID]bool
-	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
-	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
-	iceWait   map[crypto.DeviceID]time.Duration
-	kick      chan struct{}   // wakes the dial loop; never closed
-	rvPeer    crypto.DeviceID // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
-	// upgradeNext and upgradeWait: backoff of the attempts to move a QUIC
-	// connection to TCP, per peer (see upgrade).
-	upgradeNext map[crypto.DeviceID]time.Time
-	upgradeWait map[crypto.DeviceID]time.Duration
-	tr          *transport.Transport        // non-nil while running
-	disc        *discovery.Discoverer       // non-nil while running with Discovery
-	rvServer    *transport.RendezvousServer // non-nil while running with ServeRendezvous
-	rv          *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
-	closed      bool
-	running     bool
-	cancelRun   context.CancelFunc
-	runDone     chan struct{}
+	folders   map[string]*folder          // by folder ID: store, stopped or paused, watcher, fetches
+	peers     map[crypto.DeviceID]*peer   // by device: connection, dialing and backoff state
+	jobs      *jobTable                   // bundles produced for peers; non-nil while running
+	kick      chan struct{}               // wakes the dial loop; never closed
+	rvPeer    crypto.DeviceID             // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	tr        *transport.Transport        // non-nil while running
+	disc      *discovery.Discoverer       // non-nil while running with Discovery
+	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
+	rv        *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
+	closed    bool
+	running   bool
+	cancelRun context.CancelFunc
+	runDone   chan struct{}
 
 	evMu       gosync.RWMutex // guards evClosed and sending on events
 	evClosed   bool
@@ -232,21 +224,15 @@ func New(cfg Config) (*Engine, error) {
 
 func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 	e := &Engine{
-		lock:        lock,
-		cfg:         cfg,
-		id:          cfg.Identity,
-		log:         log,
-		events:      make(chan Event, 256),
-		folders:     map[string]*folder{},
-		kick:        make(chan struct{}, 1),
-		rvPeer:      rendezvousDevice(cfg.Rendezvous),
-		upgradeNext: map[crypto.DeviceID]time.Time{},
-		upgradeWait: map[crypto.DeviceID]time.Duration{},
-		conns:       map[crypto.DeviceID]*peerConn{},
-		dialing:     map[crypto.DeviceID]bool{},
-		accepting:   map[crypto.DeviceID]bool{},
-		iceNext:     map[crypto.DeviceID]time.Time{},
-		iceWait:     map[crypto.DeviceID]time.Duration{},
+		lock:    lock,
+		cfg:     cfg,
+		id:      cfg.Identity,
+		log:     log,
+		events:  make(chan Event, 256),
+		folders: map[string]*folder{},
+		kick:    make(chan struct{}, 1),
+		rvPeer:  rendezvousDevice(cfg.Rendezvous),
+		peers:   map[crypto.DeviceID]*peer{},
 	}
 	conf, mod, err := e.readConfig()
 	if err != nil {

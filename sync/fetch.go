@@ -159,7 +159,7 @@ func (e *Engine) fetchPending(ctx context.Context, wg *gosync.WaitGroup) {
 	var pcs []*peerConn
 	for id, f := range e.folders {
 		for peer, in := range f.fetches {
-			if in.pending && e.conns[peer] == in.pc {
+			if in.pending && e.connLocked(peer) == in.pc {
 				todo, pcs = append(todo, jobKey{peer, id}), append(pcs, in.pc)
 			}
 		}

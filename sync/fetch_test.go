@@ -158,7 +158,7 @@ func TestFetchResumesAfterBrokenConnection(t *testing.T) {
 		return ok && f.Received >= open-(64<<10)
 	})
 	b.e.mu.Lock()
-	pc := b.e.conns[a.e.DeviceID()]
+	pc := b.e.connLocked(a.e.DeviceID())
 	b.e.mu.Unlock()
 	require.NotNil(t, pc)
 	_ = pc.c.CloseWithError(1, "the test breaks the connection")

@@ -89,7 +89,8 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		}
 		return
 	}
-	old := e.conns[pc.peer]
+	p := e.peerLocked(pc.peer)
+	old := p.conn
 	// Two connections in opposite directions: both sides keep the same
 	// one (see keeps). In the same direction the newer one wins: the peer
 	// reconnected (a restart, a new network) and the old connection is dead
@@ -104,7 +105,7 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 	} else if old != nil {
 		_ = old.c.CloseWithError(3, "replaced by a newer connection")
 	}
-	e.conns[pc.peer] = pc
+	p.conn = pc
 	e.mu.Unlock()
 
 	path := pathName(c)
@@ -135,8 +136,8 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		case <-ctx.Done():
 		}
 		e.mu.Lock()
-		if e.conns[pc.peer] == pc {
-			delete(e.conns, pc.peer)
+		if p.conn == pc {
+			p.conn = nil
 		}
 		e.mu.Unlock()
 		e.emit(Event{Kind: EventPeerDisconnected, Peer: pc.peer, Err: c.Err()})
@@ -207,7 +208,7 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 func (e *Engine) announce(id string) {
 	e.mu.Lock()
 	var pcs []*peerConn
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		if e.conf.shares(d, id) {
 			pcs = append(pcs, pc)
 		}

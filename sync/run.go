@@ -101,8 +101,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-runCtx.Done()
 	closeErr := tr.Close() // ends every connection, unblocks Accept/Dial
 	e.mu.Lock()
-	conns := e.conns
-	e.conns = map[crypto.DeviceID]*peerConn{}
+	conns := e.connsLocked()
+	for _, p := range e.peers {
+		p.conn = nil
+	}
 	e.mu.Unlock()
 	for _, pc := range conns {
 		_ = pc.c.Close()
@@ -311,8 +313,9 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 					continue
 				}
 				e.mu.Lock()
-				busy := e.accepting[off.From]
-				e.accepting[off.From] = true
+				p := e.peerLocked(off.From)
+				busy := p.accepting
+				p.accepting = true
 				e.mu.Unlock()
 				if busy {
 					continue // one answer at a time per device
@@ -320,7 +323,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 				wg.Go(func() {
 					defer func() {
 						e.mu.Lock()
-						delete(e.accepting, off.From)
+						p.accepting = false
 						e.mu.Unlock()
 					}()
 					actx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -411,7 +414,7 @@ func (e *Engine) reloadConfig() {
 func (e *Engine) dropUnknownPeers() {
 	e.mu.Lock()
 	var gone []*peerConn
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		if _, ok := e.conf.peer(d); !ok {
 			gone = append(gone, pc)
 		}
@@ -463,19 +466,19 @@ const iceMaxBackoff = 5 * time.Minute
 func (e *Engine) iceDue(d crypto.DeviceID) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.cfg.Now().Before(e.iceNext[d])
+	return !e.cfg.Now().Before(e.peerLocked(d).iceNext)
 }
 
 // iceResult records the outcome of an ICE attempt to d.
 func (e *Engine) iceResult(d crypto.DeviceID, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	p := e.peerLocked(d)
 	if ok {
-		delete(e.iceNext, d)
-		delete(e.iceWait, d)
+		p.iceNext, p.iceWait = time.Time{}, 0
 		return
 	}
-	w := min(max(2*e.iceWait[d], e.cfg.DialInterval), iceMaxBackoff)
-	e.iceWait[d] = w
-	e.iceNext[d] = e.cfg.Now().Add(w)
+	w := min(max(2*p.iceWait, e.cfg.DialInterval), iceMaxBackoff)
+	p.iceWait = w
+	p.iceNext = e.cfg.Now().Add(w)
 }

@@ -73,7 +73,7 @@ func (e *Engine) Status() Status {
 	}
 	for _, p := range conf.Peers {
 		ps := PeerStatus{PeerConfig: p, Known: maps.Clone(e.tab.Known[p.Device])}
-		if pc := e.conns[p.Device]; pc != nil {
+		if pc := e.connLocked(p.Device); pc != nil {
 			ps.Connected, ps.Addr, ps.Path = true, pc.c.RemoteAddr().String(), pathName(pc.c)
 		}
 		st.Peers = append(st.Peers, ps)
