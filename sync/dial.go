@@ -105,7 +105,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 		if len(attempts) == 0 {
 			return
 		}
-		c, err := race(ctx, attempts, e.stagger(), func(a dialAttempt, err error) {
+		c, err := race(ctx, wg, attempts, e.stagger(), func(a dialAttempt, err error) {
 			if a.ice {
 				e.iceResult(d, err == nil)
 			}
@@ -156,7 +156,9 @@ func (e *Engine) isRendezvousLocked(d crypto.DeviceID) bool {
 // first connection that authenticates; the others are cancelled, and any
 // that still connect are closed. done is called for every attempt that
 // ended on its own (not cancelled because another won), with its error.
-func race(ctx context.Context, attempts []dialAttempt, stagger time.Duration, done func(dialAttempt, error)) (*transport.Conn, error) {
+// The attempts, and the closing of latecomers after race returns, run in
+// wg.
+func race(ctx context.Context, wg *gosync.WaitGroup, attempts []dialAttempt, stagger time.Duration, done func(dialAttempt, error)) (*transport.Conn, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -170,12 +172,12 @@ func race(ctx context.Context, attempts []dialAttempt, stagger time.Duration, do
 		if a.ice {
 			timeout = iceDialTimeout
 		}
-		go func() {
+		wg.Go(func() {
 			actx, acancel := context.WithTimeout(rctx, timeout)
 			defer acancel()
 			c, err := a.dial(actx)
-			results <- result{a, c, err}
-		}()
+			results <- result{a, c, err} // buffered: never blocks
+		})
 	}
 	next, running := 0, 0
 	timer := time.NewTimer(0)
@@ -217,13 +219,13 @@ loop:
 	if running > 0 {
 		// Close latecomers that authenticated anyway; the peer never sees a
 		// control stream on them, so it never registers them.
-		go func(n int) {
-			for range n {
+		wg.Go(func() {
+			for range running {
 				if r := <-results; r.err == nil {
 					_ = r.c.CloseWithError(codeRaceLost, "another path won")
 				}
 			}
-		}(running)
+		})
 	}
 	if won != nil {
 		return won, nil

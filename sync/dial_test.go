@@ -176,10 +176,12 @@ func TestRace(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var wg gosync.WaitGroup // race's goroutines
+	defer wg.Wait()
 
 	// A refusal starts the next attempt at once, whatever the head start.
 	var reported []string
-	c, err := race(ctx, []dialAttempt{refused, good("quic", false, false)}, time.Hour, func(a dialAttempt, err error) {
+	c, err := race(ctx, &wg, []dialAttempt{refused, good("quic", false, false)}, time.Hour, func(a dialAttempt, err error) {
 		reported = append(reported, a.name)
 	})
 	require.NoError(t, err)
@@ -191,7 +193,7 @@ func TestRace(t *testing.T) {
 	bad := dialAttempt{name: "quic 127.0.0.1:9", dial: func(ctx context.Context) (*transport.Conn, error) {
 		return ta.Dial(ctx, (&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}).String(), idb.DeviceID())
 	}}
-	_, err = race(ctx, []dialAttempt{refused, bad}, 10*time.Millisecond, nil)
+	_, err = race(ctx, &wg, []dialAttempt{refused, bad}, 10*time.Millisecond, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refused: connection refused")
 	assert.Contains(t, err.Error(), "quic 127.0.0.1:9")
@@ -200,7 +202,7 @@ func TestRace(t *testing.T) {
 	mu.Lock()
 	conns = nil
 	mu.Unlock()
-	c, err = race(ctx, []dialAttempt{good("tcp", true, true), good("quic", false, true)}, 0, nil)
+	c, err = race(ctx, &wg, []dialAttempt{good("tcp", true, true), good("quic", false, true)}, 0, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	require.Eventually(t, func() bool {
