@@ -74,7 +74,7 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 
 // dial connects to peer d in the background unless it is connected or
 // being dialed, racing every way to reach it (see dialAttempts and race).
-func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, wg *gosync.WaitGroup) {
+func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID) {
 	addrs := e.dialAddrs(d)
 	e.mu.Lock()
 	rv := e.rv
@@ -86,7 +86,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 	if pc := p.conn; pc != nil && !isRV && !p.dialing && e.upgradeDueLocked(p, pc, addrs) {
 		p.dialing = true
 		e.mu.Unlock()
-		wg.Go(func() { e.upgrade(ctx, tr, d, pc, addrs, wg) })
+		e.wg.Go(func() { e.upgrade(ctx, tr, d, pc, addrs) })
 		return
 	}
 	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || p.dialing {
@@ -95,7 +95,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 	}
 	p.dialing = true
 	e.mu.Unlock()
-	wg.Go(func() {
+	e.wg.Go(func() {
 		defer func() {
 			e.mu.Lock()
 			p.dialing = false
@@ -105,7 +105,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 		if len(attempts) == 0 {
 			return
 		}
-		c, err := race(ctx, wg, attempts, e.stagger(), func(a dialAttempt, err error) {
+		c, err := race(ctx, &e.wg, attempts, e.stagger(), func(a dialAttempt, err error) {
 			if a.ice {
 				e.iceResult(d, err == nil)
 			}
@@ -132,7 +132,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 				e.log.Log(ctx, level, "unpinned rendezvous server", "device", c.Peer(), "addr", c.RemoteAddr().String(), "previous", was)
 			}
 		}
-		e.addConn(ctx, c, wg)
+		e.addConn(ctx, c)
 	})
 }
 
@@ -381,7 +381,7 @@ func (e *Engine) upgradeDueLocked(p *peer, pc *peerConn, addrs []string) bool {
 // and prefers TCP over QUIC between connections dialed both ways); the old
 // QUIC connection is then closed, and what was in flight on it is asked
 // for again on the new one.
-func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, pc *peerConn, addrs []string, wg *gosync.WaitGroup) {
+func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, pc *peerConn, addrs []string) {
 	defer func() {
 		e.mu.Lock()
 		e.peerLocked(d).dialing = false
@@ -420,5 +420,5 @@ func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.
 		return
 	}
 	e.log.Info("moving connection to TCP", "peer", d, "from", pathName(pc.c))
-	e.addConn(ctx, c, wg)
+	e.addConn(ctx, c)
 }

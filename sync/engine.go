@@ -151,6 +151,10 @@ type Engine struct {
 	cancelRun context.CancelFunc
 	runDone   chan struct{}
 
+	// wg holds every goroutine a Run starts; Run waits for it before it
+	// returns, and Close waits for Run.
+	wg gosync.WaitGroup
+
 	evMu       gosync.RWMutex // guards evClosed and sending on events
 	evClosed   bool
 	droppedEvs atomic.Int64

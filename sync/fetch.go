@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	gosync "sync"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -113,7 +112,7 @@ func (p *partial) remove() { _ = os.Remove(p.path) }
 
 // fetch asks pc for a bundle of folder, coalescing requests: while one is in
 // flight, further heads only mark that another round is needed.
-func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gosync.WaitGroup) {
+func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string) {
 	e.mu.Lock()
 	in := e.inboundLocked(jobKey{pc.peer, folder})
 	in.pc, in.pending = pc, false
@@ -124,7 +123,7 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gos
 	}
 	in.running = true
 	e.mu.Unlock()
-	wg.Go(func() {
+	e.wg.Go(func() {
 		for {
 			e.fetchRound(ctx, folder, in)
 			e.mu.Lock()
@@ -153,7 +152,7 @@ func (e *Engine) inboundLocked(key jobKey) *inbound {
 
 // fetchPending fetches what peers announced while a folder was gone, once
 // it is back.
-func (e *Engine) fetchPending(ctx context.Context, wg *gosync.WaitGroup) {
+func (e *Engine) fetchPending(ctx context.Context) {
 	e.mu.Lock()
 	var todo []jobKey
 	var pcs []*peerConn
@@ -167,7 +166,7 @@ func (e *Engine) fetchPending(ctx context.Context, wg *gosync.WaitGroup) {
 	e.mu.Unlock()
 	for i, key := range todo {
 		if !e.folderGone(key.folder) {
-			e.fetch(ctx, pcs[i], key.folder, wg)
+			e.fetch(ctx, pcs[i], key.folder)
 		}
 	}
 }

@@ -55,12 +55,12 @@ func keeps(c, old *transport.Conn, self crypto.DeviceID) bool {
 // control stream on it (within streamTimeout): a dialer racing several
 // paths closes the losers without opening one, so they never replace the
 // winner here.
-func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.WaitGroup) {
+func (e *Engine) addConn(ctx context.Context, c *transport.Conn) {
 	if c.Outgoing() {
-		e.register(ctx, c, nil, wg)
+		e.register(ctx, c, nil)
 		return
 	}
-	wg.Go(func() {
+	e.wg.Go(func() {
 		sctx, cancel := context.WithTimeout(ctx, streamTimeout)
 		s, err := c.AcceptStream(sctx)
 		cancel()
@@ -71,14 +71,14 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 			_ = c.CloseWithError(1, "no control stream")
 			return
 		}
-		e.register(ctx, c, s, wg)
+		e.register(ctx, c, s)
 	})
 }
 
 // register makes c the connection to its peer (see keeps for duplicates)
 // and serves it; first, if not nil, is the peer's first stream, already
 // accepted.
-func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transport.Stream, wg *gosync.WaitGroup) {
+func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transport.Stream) {
 	pc := &peerConn{c: c, peer: c.Peer()}
 	e.mu.Lock()
 	if !e.running {
@@ -112,8 +112,8 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 	e.log.Info("peer connected", "peer", pc.peer, "addr", c.RemoteAddr().String(), "path", path, "outgoing", c.Outgoing())
 	e.emit(Event{Kind: EventPeerConnected, Peer: pc.peer, Addr: c.RemoteAddr().String(), Path: path})
 
-	wg.Go(func() { e.serveConn(ctx, pc, first, wg) })
-	wg.Go(func() {
+	e.wg.Go(func() { e.serveConn(ctx, pc, first) })
+	e.wg.Go(func() {
 		if err := e.openControl(ctx, pc); err != nil && ctx.Err() == nil {
 			e.log.Debug("control stream", "peer", pc.peer, "err", err)
 			_ = c.CloseWithError(1, "control stream failed")
@@ -123,14 +123,14 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		isRV := e.isRendezvousLocked(pc.peer)
 		e.mu.Unlock()
 		if isRV {
-			if err := e.startRendezvous(ctx, pc, wg); err != nil && ctx.Err() == nil {
+			if err := e.startRendezvous(ctx, pc); err != nil && ctx.Err() == nil {
 				// Drop the connection: the dial loop reconnects and registers again.
 				e.log.Warn("rendezvous registration failed; reconnecting", "server", pc.peer, "err", err)
 				_ = c.CloseWithError(1, "rendezvous registration failed")
 			}
 		}
 	})
-	wg.Go(func() {
+	e.wg.Go(func() {
 		select {
 		case <-c.Done():
 		case <-ctx.Done():
@@ -220,7 +220,7 @@ func (e *Engine) announce(id string) {
 }
 
 // serveConn accepts the peer's streams until the connection ends.
-func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.Stream, wg *gosync.WaitGroup) {
+func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.Stream) {
 	for {
 		s := first
 		first = nil
@@ -230,8 +230,8 @@ func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.S
 				return
 			}
 		}
-		wg.Go(func() {
-			if err := e.serveStream(ctx, pc, s, wg); err != nil && ctx.Err() == nil {
+		e.wg.Go(func() {
+			if err := e.serveStream(ctx, pc, s); err != nil && ctx.Err() == nil {
 				e.log.Info("peer stream", "peer", pc.peer, "err", err)
 				s.Abort()
 			}
@@ -239,7 +239,7 @@ func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.S
 	}
 }
 
-func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Stream, wg *gosync.WaitGroup) error {
+func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Stream) error {
 	_ = s.SetReadDeadline(time.Now().Add(streamTimeout))
 	first, err := readMsg(s)
 	if err != nil {
@@ -262,7 +262,7 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 			if m.Type != msgHead {
 				return fmt.Errorf("sync: unexpected %q on control stream", m.Type)
 			}
-			e.onHead(ctx, pc, m, wg)
+			e.onHead(ctx, pc, m)
 		}
 	case msgWant:
 		// The asker sends nothing after its want: whatever else comes is
@@ -297,7 +297,7 @@ func readMsg(r io.Reader) (message, error) {
 }
 
 // onHead handles a peer's announcement of its head of a folder.
-func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync.WaitGroup) {
+func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	e.mu.Lock()
 	_, have := e.conf.folder(m.Folder)
 	shared := e.conf.shares(pc.peer, m.Folder)
@@ -330,5 +330,5 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync
 		e.setKnown(pc.peer, m.Folder, m.Head)
 		return
 	}
-	e.fetch(ctx, pc, m.Folder, wg)
+	e.fetch(ctx, pc, m.Folder)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	gosync "sync"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -85,18 +84,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 
-	var wg gosync.WaitGroup
 	if disc != nil {
-		wg.Go(func() {
+		e.wg.Go(func() {
 			if err := disc.Run(runCtx); err != nil && runCtx.Err() == nil {
 				e.log.Warn("discovery stopped", "err", err)
 			}
 		})
-		wg.Go(func() { e.onDiscovered(runCtx, tr, disc, &wg) })
+		e.wg.Go(func() { e.onDiscovered(runCtx, tr, disc) })
 	}
-	wg.Go(func() { e.acceptLoop(runCtx, tr, &wg) })
-	wg.Go(func() { e.dialLoop(runCtx, tr, &wg) })
-	wg.Go(func() { e.tickLoop(runCtx, &wg) })
+	e.wg.Go(func() { e.acceptLoop(runCtx, tr) })
+	e.wg.Go(func() { e.dialLoop(runCtx, tr) })
+	e.wg.Go(func() { e.tickLoop(runCtx) })
 
 	<-runCtx.Done()
 	closeErr := tr.Close() // ends every connection, unblocks Accept/Dial
@@ -109,7 +107,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, pc := range conns {
 		_ = pc.c.Close()
 	}
-	wg.Wait()
+	e.wg.Wait()
 	jobs.Close()
 	e.mu.Lock()
 	e.jobs = nil
@@ -157,7 +155,7 @@ func (e *Engine) authorize(d crypto.DeviceID) error {
 	return nil
 }
 
-func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport, wg *gosync.WaitGroup) {
+func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport) {
 	for {
 		c, err := tr.Accept(ctx)
 		if err != nil {
@@ -166,11 +164,11 @@ func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport, wg *go
 			}
 			return
 		}
-		e.addConn(ctx, c, wg)
+		e.addConn(ctx, c)
 	}
 }
 
-func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosync.WaitGroup) {
+func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport) {
 	t := time.NewTicker(e.cfg.DialInterval)
 	defer t.Stop()
 	idleSince := map[*peerConn]time.Time{}
@@ -192,7 +190,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 		if r := e.cfg.Rendezvous; r != nil {
 			// First: the others may need it. Unpinned, it is dialed as
 			// the zero DeviceID (whoever answers).
-			e.dial(ctx, tr, r.Device, wg)
+			e.dial(ctx, tr, r.Device)
 		}
 		for _, p := range peers {
 			e.mu.Lock()
@@ -203,7 +201,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 				(r != nil && e.rvPeer.IsZero() && slices.Contains(p.Addrs, r.Addr))
 			e.mu.Unlock()
 			if !skip {
-				e.dial(ctx, tr, p.Device, wg)
+				e.dial(ctx, tr, p.Device)
 			}
 		}
 		select {
@@ -225,13 +223,13 @@ func (e *Engine) kickDial() {
 }
 
 // onDiscovered dials peers of the sync table as soon as the LAN shows them.
-func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc *discovery.Discoverer, wg *gosync.WaitGroup) {
+func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc *discovery.Discoverer) {
 	for p := range disc.Updates() {
 		e.mu.Lock()
 		needed := e.neededLocked(p.Device)
 		e.mu.Unlock()
 		if needed && e.authorize(p.Device) == nil {
-			e.dial(ctx, tr, p.Device, wg)
+			e.dial(ctx, tr, p.Device)
 		}
 	}
 }
@@ -267,7 +265,7 @@ func (e *Engine) iceConfig() transport.ICEConfig {
 
 // startRendezvous registers at the rendezvous server over pc and answers
 // the ICE offers of devices in our sync table until the registration ends.
-func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.WaitGroup) error {
+func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 	s, err := pc.c.OpenStream(ctx)
 	if err != nil {
 		return err
@@ -290,7 +288,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 	e.mu.Unlock()
 	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
 	e.kickDial()
-	wg.Go(func() {
+	e.wg.Go(func() {
 		defer func() {
 			_ = rv.Close()
 			e.mu.Lock()
@@ -320,7 +318,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 				if busy {
 					continue // one answer at a time per device
 				}
-				wg.Go(func() {
+				e.wg.Go(func() {
 					defer func() {
 						e.mu.Lock()
 						p.accepting = false
@@ -333,7 +331,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 						e.log.Debug("ICE accept failed", "peer", off.From, "err", err)
 						return
 					}
-					e.addConn(ctx, c, wg)
+					e.addConn(ctx, c)
 				})
 			}
 		}
@@ -343,7 +341,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 
 // tickLoop rescans folders, reloads config.json when another process (the
 // CLI) changed it, and periodically re-announces heads.
-func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
+func (e *Engine) tickLoop(ctx context.Context) {
 	scan := time.NewTicker(e.cfg.ScanInterval)
 	defer scan.Stop()
 	announce := time.NewTicker(e.cfg.AnnounceInterval)
@@ -353,8 +351,8 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 	for {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
-		e.fetchPending(ctx, wg)
-		e.startWatchers(ctx, wg)
+		e.fetchPending(ctx)
+		e.startWatchers(ctx)
 		e.flushTable()
 		// Until the next scan tick, announce ticks only announce.
 		for waiting := true; waiting; {
@@ -429,7 +427,7 @@ func (e *Engine) dropUnknownPeers() {
 // that a saved file is committed and announced within about 100 ms. A
 // watcher that stops (the folder vanished, a guard tripped) is restarted by
 // a later tick once the folder is healthy again.
-func (e *Engine) startWatchers(ctx context.Context, wg *gosync.WaitGroup) {
+func (e *Engine) startWatchers(ctx context.Context) {
 	e.mu.Lock()
 	var todo map[string]*gitstore.Store
 	for id, f := range e.folders {
@@ -444,7 +442,7 @@ func (e *Engine) startWatchers(ctx context.Context, wg *gosync.WaitGroup) {
 	}
 	e.mu.Unlock()
 	for id, st := range todo {
-		wg.Go(func() {
+		e.wg.Go(func() {
 			err := st.Watch(ctx, 0, func(changes []gitstore.Change) { e.localChanges(id, st, changes) })
 			e.mu.Lock()
 			if f := e.folderLocked(id); f.watching == st {
