@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	gosync "sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -130,7 +129,7 @@ type Engine struct {
 	cfg    Config   // immutable copy, defaults applied
 	id     *crypto.Identity
 	log    *slog.Logger
-	events chan Event
+	events *eventQueue
 
 	mu        gosync.Mutex // guards the fields below
 	conf      *config
@@ -154,10 +153,6 @@ type Engine struct {
 	// wg holds every goroutine a Run starts; Run waits for it before it
 	// returns, and Close waits for Run.
 	wg gosync.WaitGroup
-
-	evMu       gosync.RWMutex // guards evClosed and sending on events
-	evClosed   bool
-	droppedEvs atomic.Int64
 }
 
 // New loads the configuration and sync table from cfg.Home (creating the
@@ -232,7 +227,7 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 		cfg:     cfg,
 		id:      cfg.Identity,
 		log:     log,
-		events:  make(chan Event, 256),
+		events:  &eventQueue{ch: make(chan Event, 256)},
 		folders: map[string]*folder{},
 		kick:    make(chan struct{}, 1),
 		rvPeer:  rendezvousDevice(cfg.Rendezvous),
@@ -269,23 +264,12 @@ func (e *Engine) readConfig() (*config, time.Time, error) {
 // Events returns the channel of events; Close closes it. It is buffered
 // (256); when the reader falls that far behind, new events are dropped (and
 // counted in a warning) rather than stalling syncing.
-func (e *Engine) Events() <-chan Event { return e.events }
+func (e *Engine) Events() <-chan Event { return e.events.ch }
 
 func (e *Engine) emit(ev Event) {
 	ev.Time = e.cfg.Now()
 	e.log.Debug("event", "event", ev.String())
-	e.evMu.RLock()
-	defer e.evMu.RUnlock()
-	if e.evClosed {
-		return
-	}
-	select {
-	case e.events <- ev:
-	default:
-		if n := e.droppedEvs.Add(1); n == 1 || n%100 == 0 {
-			e.log.Warn("events dropped: nobody reads Engine.Events fast enough", "dropped", n)
-		}
-	}
+	e.events.send(ev, e.log)
 }
 
 // DeviceID returns this device's ID.
@@ -565,10 +549,7 @@ func (e *Engine) Close() error {
 		}
 	}
 	e.mu.Unlock()
-	e.evMu.Lock()
-	e.evClosed = true
-	close(e.events)
-	e.evMu.Unlock()
+	e.events.close()
 	var errs []error
 	for _, st := range stores {
 		errs = append(errs, st.Close())

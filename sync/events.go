@@ -2,6 +2,9 @@ package sync
 
 import (
 	"fmt"
+	"log/slog"
+	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -86,4 +89,38 @@ func (e Event) String() string {
 		s += " err=" + e.Err.Error()
 	}
 	return s
+}
+
+// eventQueue is the buffered channel behind Engine.Events: a send never
+// blocks (a full queue drops the event and counts it), and close ends it
+// once.
+type eventQueue struct {
+	ch      chan Event
+	mu      gosync.RWMutex // guards closed and sending on ch
+	closed  bool
+	dropped atomic.Int64
+}
+
+func (q *eventQueue) send(ev Event, log *slog.Logger) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return
+	}
+	select {
+	case q.ch <- ev:
+	default:
+		if n := q.dropped.Add(1); n == 1 || n%100 == 0 {
+			log.Warn("events dropped: nobody reads Engine.Events fast enough", "dropped", n)
+		}
+	}
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
 }
