@@ -271,7 +271,7 @@ func (e *Engine) jobDir() (string, error) {
 // that no longer share their folder.
 func (e *Engine) sweepJobs() {
 	e.mu.Lock()
-	jobs := e.jobs
+	jobs := e.run.jobTable()
 	conf := e.conf
 	e.mu.Unlock()
 	if jobs != nil {

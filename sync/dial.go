@@ -77,7 +77,7 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID) {
 	addrs := e.dialAddrs(d)
 	e.mu.Lock()
-	rv := e.rv
+	rv := e.run.client()
 	// isRV: d is the rendezvous (d is zero when it is unpinned: then
 	// whichever device answers at its address is taken).
 	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
@@ -261,7 +261,7 @@ func (e *Engine) neededLocked(d crypto.DeviceID) bool {
 	if e.isRendezvousLocked(d) {
 		return true
 	}
-	if e.rvServer != nil && e.rvServer.Registered(d) {
+	if rs := e.run.server(); rs != nil && rs.Registered(d) {
 		return true
 	}
 	p, ok := e.conf.peer(d)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/peersync/peersync/crypto"
-	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
 )
@@ -131,24 +130,17 @@ type Engine struct {
 	log    *slog.Logger
 	events *eventQueue
 
-	mu        gosync.Mutex // guards the fields below
-	conf      *config
-	confMod   time.Time
-	tab       *table
-	tabDirty  bool
-	folders   map[string]*folder          // by folder ID: store, stopped or paused, watcher, fetches
-	peers     map[crypto.DeviceID]*peer   // by device: connection, dialing and backoff state
-	jobs      *jobTable                   // bundles produced for peers; non-nil while running
-	kick      chan struct{}               // wakes the dial loop; never closed
-	rvPeer    crypto.DeviceID             // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
-	tr        *transport.Transport        // non-nil while running
-	disc      *discovery.Discoverer       // non-nil while running with Discovery
-	rvServer  *transport.RendezvousServer // non-nil while running with ServeRendezvous
-	rv        *transport.RendezvousClient // our registration at Config.Rendezvous, while it is up
-	closed    bool
-	running   bool
-	cancelRun context.CancelFunc
-	runDone   chan struct{}
+	mu       gosync.Mutex // guards the fields below
+	conf     *config
+	confMod  time.Time
+	tab      *table
+	tabDirty bool
+	folders  map[string]*folder        // by folder ID: store, stopped or paused, watcher, fetches
+	peers    map[crypto.DeviceID]*peer // by device: connection, dialing and backoff state
+	kick     chan struct{}             // wakes the dial loop; never closed
+	rvPeer   crypto.DeviceID           // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	run      *runState                 // what Run opened; nil while not running
+	closed   bool
 
 	// wg holds every goroutine a Run starts; Run waits for it before it
 	// returns, and Close waits for Run.
@@ -518,10 +510,11 @@ func (e *Engine) storeFailed(id string, st *gitstore.Store, err error) {
 func (e *Engine) Addr() net.Addr {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.tr == nil {
+	tr := e.run.transport()
+	if tr == nil {
 		return nil
 	}
-	return e.tr.LocalAddr()
+	return tr.LocalAddr()
 }
 
 // Close stops Run (if active), waits for it, and closes every folder. It is
@@ -533,7 +526,11 @@ func (e *Engine) Close() error {
 		return ErrClosed
 	}
 	e.closed = true
-	cancel, done := e.cancelRun, e.runDone
+	var cancel context.CancelFunc
+	var done chan struct{}
+	if r := e.run; r != nil {
+		cancel, done = r.cancel, r.done
+	}
 	e.mu.Unlock()
 	if cancel != nil {
 		cancel()

@@ -81,7 +81,7 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn) {
 func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transport.Stream) {
 	pc := &peerConn{c: c, peer: c.Peer()}
 	e.mu.Lock()
-	if !e.running {
+	if e.run == nil {
 		e.mu.Unlock()
 		_ = c.Close()
 		if first != nil {
@@ -276,7 +276,7 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 		return nil
 	case msgRendezvous:
 		e.mu.Lock()
-		rs := e.rvServer
+		rs := e.run.server()
 		e.mu.Unlock()
 		if rs == nil {
 			return fmt.Errorf("sync: %s asked for a rendezvous; this device is not one", pc.peer.Short())

@@ -31,7 +31,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	case e.closed:
 		e.mu.Unlock()
 		return ErrClosed
-	case e.running:
+	case e.run != nil:
 		e.mu.Unlock()
 		return ErrRunning
 	}
@@ -78,9 +78,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	jobs := newJobTable(dir, time.Now)
 	runCtx, cancel := context.WithCancel(ctx)
-	e.jobs = jobs
-	e.running, e.tr, e.disc, e.rvServer, e.cancelRun, e.runDone = true, tr, disc, rvServer, cancel, make(chan struct{})
-	done := e.runDone
+	done := make(chan struct{})
+	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, cancel: cancel, done: done}
 	e.mu.Unlock()
 	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 
@@ -110,7 +109,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.wg.Wait()
 	jobs.Close()
 	e.mu.Lock()
-	e.jobs = nil
 	for _, f := range e.folders {
 		for peer, in := range f.fetches {
 			if in.part != nil {
@@ -128,7 +126,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		_ = rvServer.Close()
 	}
 	e.mu.Lock()
-	e.running, e.tr, e.disc, e.rvServer, e.rv, e.cancelRun = false, nil, nil, nil, nil, nil
+	e.run = nil
 	closedByUs := e.closed
 	e.mu.Unlock()
 	close(done)
@@ -240,7 +238,7 @@ func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc
 func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
 	e.mu.Lock()
 	p, _ := e.conf.peer(d)
-	disc := e.disc
+	disc := e.run.discoverer()
 	e.mu.Unlock()
 	var addrs []string
 	if disc != nil {
@@ -283,8 +281,8 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 		return err
 	}
 	e.mu.Lock()
-	tr := e.tr
-	e.rv = rv
+	tr := e.run.tr
+	e.run.rv = rv
 	e.mu.Unlock()
 	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
 	e.kickDial()
@@ -292,8 +290,8 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 		defer func() {
 			_ = rv.Close()
 			e.mu.Lock()
-			if e.rv == rv {
-				e.rv = nil
+			if e.run.rv == rv {
+				e.run.rv = nil
 			}
 			e.mu.Unlock()
 		}()

@@ -34,7 +34,7 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	e.mu.Lock()
 	shared := e.conf.shares(pc.peer, m.Folder)
 	_, have := e.conf.folder(m.Folder)
-	jobs := e.jobs
+	jobs := e.run.jobTable()
 	e.mu.Unlock()
 	if !shared || !have {
 		return send(answer{Type: ansError, Error: "folder not shared with you"})

@@ -61,13 +61,13 @@ func (e *Engine) Status() Status {
 	e.mu.Lock()
 	conf := e.conf.clone()
 	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
-	if e.tr != nil {
-		st.Addr = e.tr.LocalAddr().String()
+	if tr := e.run.transport(); tr != nil {
+		st.Addr = tr.LocalAddr().String()
 	}
 	if r := e.cfg.Rendezvous; r != nil {
 		rs := &RendezvousStatus{Addr: r.Addr, Device: e.rvPeer, Pinned: !r.Device.IsZero()}
-		if e.rv != nil {
-			rs.Registered, rs.Observed = true, e.rv.Observed()
+		if rv := e.run.client(); rv != nil {
+			rs.Registered, rs.Observed = true, rv.Observed()
 		}
 		st.Rendezvous = rs
 	}
