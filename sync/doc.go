@@ -150,9 +150,22 @@
 // sharing the folder (a merge made here travels back the same way). A peer
 // whose bundle is refused is disconnected and an EventError reports why.
 //
+// # Inside
+//
+// The Engine holds one folder value per shared folder (its open store,
+// whether it is stopped or paused and why, its file watcher, its fetches
+// per peer) and one peer value per device (its connection, its dialing and
+// backoff state), both guarded by Engine.mu. What a Run opens (transport,
+// discovery, rendezvous server and client, bundle jobs) is one runState;
+// every goroutine a Run starts is in the Engine's wait group, which Run
+// waits for before it returns, and Close waits for Run.
+//
 // # Folder guard
 //
 // A folder whose <path>/.peersync marker is missing (a disk not mounted, a
 // folder moved) is stopped with an EventFolderStopped and retried on every
-// tick; it is never read as "every file was deleted".
+// tick; it is never read as "every file was deleted". Nothing is fetched
+// into it meanwhile; when the marker is back, an EventFolderResumed says
+// so, and the folder announces its head and fetches what its peers
+// announced while it was away.
 package sync
