@@ -21,6 +21,9 @@ const ImportPeer = "IMPORT"
 // what is not reachable from since (nil = the whole history). It returns
 // gitstore.ErrNothingToSend when since already covers our head.
 func (e *Engine) ExportBundle(ctx context.Context, folder string, since []gitstore.Hash, w io.Writer) (gitstore.BundleInfo, error) {
+	if err := e.owner(); err != nil {
+		return gitstore.BundleInfo{}, err
+	}
 	st, err := e.store(folder)
 	if err != nil {
 		return gitstore.BundleInfo{}, err
@@ -43,6 +46,9 @@ func (e *Engine) ExportBundle(ctx context.Context, folder string, since []gitsto
 // broken bundle returns a *gitstore.BundleError naming the offending entry,
 // and nothing is written.
 func (e *Engine) ImportBundle(ctx context.Context, folder string, r io.Reader, from string) (gitstore.ApplyResult, error) {
+	if err := e.owner(); err != nil {
+		return gitstore.ApplyResult{}, err
+	}
 	st, err := e.store(folder)
 	if err != nil {
 		return gitstore.ApplyResult{}, err

@@ -54,7 +54,7 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 			return tr.Dial(ctx, addr, d)
 		}}
 		switch {
-		case e.cfg.DisableTCP || e.quicWinsRace:
+		case e.cfg.DisableTCP || e.quicWinsRace():
 			out = append(out, quic)
 		case isRV:
 			// The rendezvous: QUIC first, so the connection keeps our UDP
@@ -75,37 +75,38 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 
 // dial connects to peer d in the background unless it is connected or
 // being dialed, racing every way to reach it (see dialAttempts and race).
-func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, wg *gosync.WaitGroup) {
+func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.DeviceID) {
 	addrs := e.dialAddrs(d)
 	e.mu.Lock()
-	rv := e.rv
+	rv := e.run.client()
 	// isRV: d is the rendezvous (d is zero when it is unpinned: then
 	// whichever device answers at its address is taken).
 	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
-	connected := e.conns[d] != nil || (isRV && !e.rvPeer.IsZero() && e.conns[e.rvPeer] != nil)
-	if pc := e.conns[d]; pc != nil && !isRV && !e.dialing[d] && e.upgradeDueLocked(d, pc, addrs) {
-		e.dialing[d] = true
+	p := e.peerLocked(d)
+	connected := p.conn != nil || (isRV && !e.rvPeer.IsZero() && e.connLocked(e.rvPeer) != nil)
+	if pc := p.conn; pc != nil && !isRV && !p.dialing && e.upgradeDueLocked(p, pc, addrs) {
+		p.dialing = true
 		e.mu.Unlock()
-		wg.Go(func() { e.upgrade(ctx, tr, d, pc, addrs, wg) })
+		e.wg.Go(func() { e.upgrade(ctx, tr, d, pc, addrs) })
 		return
 	}
-	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || e.dialing[d] {
+	if (len(addrs) == 0 && (rv == nil || isRV)) || connected || p.dialing {
 		e.mu.Unlock()
 		return
 	}
-	e.dialing[d] = true
+	p.dialing = true
 	e.mu.Unlock()
-	wg.Go(func() {
+	e.wg.Go(func() {
 		defer func() {
 			e.mu.Lock()
-			delete(e.dialing, d)
+			p.dialing = false
 			e.mu.Unlock()
 		}()
 		attempts := e.dialAttempts(tr, d, addrs, rv, isRV)
 		if len(attempts) == 0 {
 			return
 		}
-		c, err := race(ctx, attempts, e.stagger, func(a dialAttempt, err error) {
+		c, err := race(ctx, &e.wg, attempts, e.stagger(), func(a dialAttempt, err error) {
 			if a.ice {
 				e.iceResult(d, err == nil)
 			}
@@ -132,7 +133,7 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 				e.log.Log(ctx, level, "unpinned rendezvous server", "device", c.Peer(), "addr", c.RemoteAddr().String(), "previous", was)
 			}
 		}
-		e.addConn(ctx, c, wg)
+		e.addConn(ctx, c)
 	})
 }
 
@@ -156,7 +157,9 @@ func (e *Engine) isRendezvousLocked(d crypto.DeviceID) bool {
 // first connection that authenticates; the others are cancelled, and any
 // that still connect are closed. done is called for every attempt that
 // ended on its own (not cancelled because another won), with its error.
-func race(ctx context.Context, attempts []dialAttempt, stagger time.Duration, done func(dialAttempt, error)) (*transport.Conn, error) {
+// The attempts, and the closing of latecomers after race returns, run in
+// wg.
+func race(ctx context.Context, wg *gosync.WaitGroup, attempts []dialAttempt, stagger time.Duration, done func(dialAttempt, error)) (*transport.Conn, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -170,12 +173,12 @@ func race(ctx context.Context, attempts []dialAttempt, stagger time.Duration, do
 		if a.ice {
 			timeout = iceDialTimeout
 		}
-		go func() {
+		wg.Go(func() {
 			actx, acancel := context.WithTimeout(rctx, timeout)
 			defer acancel()
 			c, err := a.dial(actx)
-			results <- result{a, c, err}
-		}()
+			results <- result{a, c, err} // buffered: never blocks
+		})
 	}
 	next, running := 0, 0
 	timer := time.NewTimer(0)
@@ -217,13 +220,13 @@ loop:
 	if running > 0 {
 		// Close latecomers that authenticated anyway; the peer never sees a
 		// control stream on them, so it never registers them.
-		go func(n int) {
-			for range n {
+		wg.Go(func() {
+			for range running {
 				if r := <-results; r.err == nil {
 					_ = r.c.CloseWithError(codeRaceLost, "another path won")
 				}
 			}
-		}(running)
+		})
 	}
 	if won != nil {
 		return won, nil
@@ -259,7 +262,7 @@ func (e *Engine) neededLocked(d crypto.DeviceID) bool {
 	if e.isRendezvousLocked(d) {
 		return true
 	}
-	if e.rvServer != nil && e.rvServer.Registered(d) {
+	if rs := e.run.server(); rs != nil && rs.Registered(d) {
 		return true
 	}
 	p, ok := e.conf.peer(d)
@@ -282,7 +285,7 @@ func (e *Engine) closeIdle(idleSince map[*peerConn]time.Time) {
 	var idle []*peerConn
 	e.mu.Lock()
 	live := map[*peerConn]bool{}
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		live[pc] = true
 		if e.neededLocked(d) {
 			delete(idleSince, pc)
@@ -335,9 +338,9 @@ func interfaceAddrs() string {
 func (e *Engine) networkChanged(before, after string) {
 	e.mu.Lock()
 	var pcs []*peerConn
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		pcs = append(pcs, pc)
-		delete(e.conns, d) // so the dial loop redials at once
+		e.peerLocked(d).conn = nil // so the dial loop redials at once
 	}
 	e.mu.Unlock()
 	e.log.Info("network changed; reconnecting", "before", before, "after", after, "connections", len(pcs))
@@ -363,16 +366,15 @@ const (
 // long round trip can overtake (QUIC's handshake takes one round trip
 // fewer), and a simultaneous dial may keep a QUIC connection; but under
 // loss TCP with BBR moves tens of times more data. e.mu must be held.
-func (e *Engine) upgradeDueLocked(d crypto.DeviceID, pc *peerConn, addrs []string) bool {
+func (e *Engine) upgradeDueLocked(p *peer, pc *peerConn, addrs []string) bool {
 	if e.cfg.DisableTCP || len(addrs) == 0 || pc.c.Path() == transport.PathTCP {
 		return false
 	}
-	next, ok := e.upgradeNext[d]
-	if !ok {
-		e.upgradeNext[d] = time.Now() // first: at once
+	if p.upgradeNext.IsZero() {
+		p.upgradeNext = time.Now() // first: at once
 		return true
 	}
-	return !time.Now().Before(next)
+	return !time.Now().Before(p.upgradeNext)
 }
 
 // upgrade dials d over TCP alone and, if that authenticates, makes it the
@@ -380,10 +382,10 @@ func (e *Engine) upgradeDueLocked(d crypto.DeviceID, pc *peerConn, addrs []strin
 // and prefers TCP over QUIC between connections dialed both ways); the old
 // QUIC connection is then closed, and what was in flight on it is asked
 // for again on the new one.
-func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, pc *peerConn, addrs []string, wg *gosync.WaitGroup) {
+func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.DeviceID, pc *peerConn, addrs []string) {
 	defer func() {
 		e.mu.Lock()
-		delete(e.dialing, d)
+		e.peerLocked(d).dialing = false
 		e.mu.Unlock()
 	}()
 	var c *transport.Conn
@@ -397,15 +399,16 @@ func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.
 		}
 	}
 	e.mu.Lock()
-	wait := e.upgradeWait[d]
+	p := e.peerLocked(d)
+	wait := p.upgradeWait
 	if err != nil {
 		wait = min(max(2*wait, upgradeFirst), upgradeMax)
 	} else {
 		wait = 0
 	}
-	e.upgradeWait[d] = wait
-	e.upgradeNext[d] = time.Now().Add(max(wait, upgradeFirst))
-	still := e.conns[d] == pc
+	p.upgradeWait = wait
+	p.upgradeNext = time.Now().Add(max(wait, upgradeFirst))
+	still := p.conn == pc
 	e.mu.Unlock()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -418,5 +421,5 @@ func (e *Engine) upgrade(ctx context.Context, tr *transport.Transport, d crypto.
 		return
 	}
 	e.log.Info("moving connection to TCP", "peer", d, "from", pathName(pc.c))
-	e.addConn(ctx, c, wg)
+	e.addConn(ctx, c)
 }

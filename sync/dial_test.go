@@ -55,8 +55,8 @@ func TestDialFallsBackToQUIC(t *testing.T) {
 // change that follows is the move to TCP (see upgrade); if TCP won,
 // nothing changes.
 func TestDialRaceWithoutHeadStart(t *testing.T) {
-	a, b := newNode(t, "a"), newNode(t, "b")
-	b.e.stagger = 0
+	a := newNode(t, "a")
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{noStagger: true} })
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
@@ -115,7 +115,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 		}
 	}
 	a.e.mu.Lock()
-	dialing := a.e.dialing[b.e.DeviceID()]
+	dialing := a.e.peerLocked(b.e.DeviceID()).dialing
 	a.e.mu.Unlock()
 	assert.False(t, dialing, "a never dials a peer it shares nothing with")
 }
@@ -176,10 +176,12 @@ func TestRace(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var wg gosync.WaitGroup // race's goroutines
+	defer wg.Wait()
 
 	// A refusal starts the next attempt at once, whatever the head start.
 	var reported []string
-	c, err := race(ctx, []dialAttempt{refused, good("quic", false, false)}, time.Hour, func(a dialAttempt, err error) {
+	c, err := race(ctx, &wg, []dialAttempt{refused, good("quic", false, false)}, time.Hour, func(a dialAttempt, err error) {
 		reported = append(reported, a.name)
 	})
 	require.NoError(t, err)
@@ -191,7 +193,7 @@ func TestRace(t *testing.T) {
 	bad := dialAttempt{name: "quic 127.0.0.1:9", dial: func(ctx context.Context) (*transport.Conn, error) {
 		return ta.Dial(ctx, (&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}).String(), idb.DeviceID())
 	}}
-	_, err = race(ctx, []dialAttempt{refused, bad}, 10*time.Millisecond, nil)
+	_, err = race(ctx, &wg, []dialAttempt{refused, bad}, 10*time.Millisecond, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refused: connection refused")
 	assert.Contains(t, err.Error(), "quic 127.0.0.1:9")
@@ -200,7 +202,7 @@ func TestRace(t *testing.T) {
 	mu.Lock()
 	conns = nil
 	mu.Unlock()
-	c, err = race(ctx, []dialAttempt{good("tcp", true, true), good("quic", false, true)}, 0, nil)
+	c, err = race(ctx, &wg, []dialAttempt{good("tcp", true, true), good("quic", false, true)}, 0, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	require.Eventually(t, func() bool {
@@ -235,8 +237,7 @@ func TestNetworkChangeReconnects(t *testing.T) {
 	var addrs atomic.Value
 	addrs.Store("192.0.2.10/24")
 	a := newNode(t, "a")
-	b := newNodeCfg(t, "b", func(*Config) {})
-	b.e.netState = func() string { return addrs.Load().(string) }
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{netState: func() string { return addrs.Load().(string) }} })
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
@@ -279,8 +280,8 @@ func drain(ch <-chan Event) {
 // overtook TCP's over a long round trip, say) is moved to TCP as soon as
 // TCP authenticates, and syncing carries on over it.
 func TestUpgradeToTCP(t *testing.T) {
-	a, b := newNode(t, "a"), newNode(t, "b")
-	b.e.quicWinsRace = true
+	a := newNode(t, "a")
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{quicWinsRace: true} })
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))

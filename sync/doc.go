@@ -26,11 +26,16 @@
 //	table.json   what the engine learned: for each peer and folder, the last
 //	             revision the peer is known to have
 //
+// One Engine owns a home: New takes an exclusive lock on
+// <Home>/daemon.lock until Close (the OS drops it if the process dies), and
+// a second owner gets a *HomeInUseError. A tool beside a running daemon
+// opens the home with Config.Shared: it reads status and history and
+// changes the configuration, but runs and commits nothing (ErrShared).
 // Configuration changes go through a fresh read-modify-write of config.json,
 // and a running engine reloads the file when its modification time changes,
-// so a CLI may edit it beside a running daemon. (Two writers in the same
-// instant can still lose one edit; a lock file is future work.) A corrupt
-// file is an error, never silently reset.
+// so a shared engine's edits reach the owner. (Two writers in the same
+// instant can still lose one edit.) A corrupt file is an error, never
+// silently reset.
 //
 // # Exchange protocol
 //
@@ -75,32 +80,92 @@
 // may be gone.
 //
 // Every stream starts with one JSON frame (transport framing: 4-byte
-// big-endian length, payload; at most 64 KiB here) naming its purpose:
+// big-endian length, payload; at most 64 KiB here) naming its purpose. This
+// is protocol version 2 ("proto":2 in control and want frames; version 1
+// staged the whole bundle before a {"size":N} header, and a fetch whose
+// bundle took longer than 15 s to stage never completed):
 //
-//	{"type":"control","name":"laptop"}
+//	{"type":"control","proto":2,"name":"laptop"}
 //	    Each side opens one per connection, then sends on it, for every
 //	    folder shared with that peer, on connect, after every change of
 //	    its head, and every AnnounceInterval as a safety net:
 //	{"type":"head","folder":"photos","head":"<40 hex>"}
 //
-//	{"type":"want","folder":"photos","since":["<40 hex>", ...]}
+//	{"type":"want","proto":2,"folder":"photos","since":["<40 hex>", ...],
+//	 "resume":{"bundle":"<32 hex>","offset":N}}
 //	    Sent on a new stream by a side that received a head it does not
 //	    have. since = our head and the peer's last head we applied (at most
-//	    64). The answer on the same stream is one frame
-//	{"size":N} | {"nothing":true} | {"error":"..."}
-//	    followed by exactly N bytes of git bundle v2: the objects reachable
-//	    from the sender's head and not from since.
+//	    64); resume (optional) names a bundle we hold the first N bytes of.
 //
-// The asker applies the bundle with gitstore.Store.ApplyBundle, which
-// validates everything before any ref moves, fast-forwards or merges, and
-// checks out; then it records the peer's head in the sync table and, if its
-// own head changed, announces it to every peer sharing the folder (a merge
-// made here travels back the same way). A peer whose bundle is refused is
-// disconnected and an EventError reports why.
+// # Bundle stream
+//
+// The answer on a want stream is a sequence of frames, the first sent at
+// once, before the sender has prepared anything:
+//
+//	{"type":"bundle","bundle":"<32 hex>","offset":N}
+//	    The bundle's ID and where its data frames start: the resume offset
+//	    if the sender still has that bundle, else 0 (the asker then drops
+//	    what it held). Or, instead of it, {"type":"error","error":"..."}
+//	    (e.g. the folder is not shared with the asker).
+//	0x00 <1..262144 bytes>
+//	    A data frame: the next bytes of a git bundle v2 (the objects
+//	    reachable from the sender's head and not from since), in order.
+//	{"type":"progress","produced":N}
+//	    A keepalive while the sender has no data to send (it is still
+//	    walking the history): sent at least every 5 s of silence.
+//	{"type":"end","size":N,"sha256":"<64 hex>"}
+//	    The trailer: the bundle's total length and the SHA-256 of all of
+//	    it (resumed bytes included). The sender then closes the stream.
+//	{"type":"nothing"}
+//	    Instead of data: the asker already has everything.
+//	{"type":"error","error":"..."}
+//	    The sender failed; nothing of the bundle is to be used.
+//
+// The sender produces each bundle once, in a job per peer and folder: the
+// store's WriteBundle writes into a file under Config.Home/tmp, and every
+// want stream for it reads that file as it grows, so the first byte leaves
+// as soon as it exists, a slow receiver never holds the folder's store, and
+// a retry (a broken connection, a receiver that gave up) attaches to the
+// job at the offset the receiver has instead of starting the walk again.
+// A job nobody reads for 10 minutes is dropped, as is one whose folder is
+// no longer shared with the peer; a want with another since list replaces
+// it. At most two streams read one job at once.
+//
+// The receiver spools the data frames into a file under Config.Home/tmp,
+// hashing them, and applies the bundle with gitstore.Store.ApplyBundle only
+// once the trailer matches: a truncated stream is an error that writes
+// nothing (what arrived is kept for a resume), a wrong length or hash a
+// refused bundle. Config.Fetch bounds every attempt in time: an overall
+// deadline (30 minutes plus a second per MiB received), a minimum rate once
+// data flows (1 KiB/s averaged over 60 s) and an idle limit (60 s without
+// any frame). An abandoned attempt is reported (EventError with a
+// *FetchError, FolderStatus.Fetches, the log) and retried after 1 s, 2 s,
+// 4 s… up to six times, each retry resuming; then the peer's next
+// announcement starts a new round. Frames longer than a data frame, data
+// beyond Config.MaxBundleSize and frames out of order are refused bundles.
+//
+// ApplyBundle validates everything before any ref moves, fast-forwards or
+// merges, and checks out; then the asker records the peer's head in the
+// sync table and, if its own head changed, announces it to every peer
+// sharing the folder (a merge made here travels back the same way). A peer
+// whose bundle is refused is disconnected and an EventError reports why.
+//
+// # Inside
+//
+// The Engine holds one folder value per shared folder (its open store,
+// whether it is stopped or paused and why, its file watcher, its fetches
+// per peer) and one peer value per device (its connection, its dialing and
+// backoff state), both guarded by Engine.mu. What a Run opens (transport,
+// discovery, rendezvous server and client, bundle jobs) is one runState;
+// every goroutine a Run starts is in the Engine's wait group, which Run
+// waits for before it returns, and Close waits for Run.
 //
 // # Folder guard
 //
 // A folder whose <path>/.peersync marker is missing (a disk not mounted, a
 // folder moved) is stopped with an EventFolderStopped and retried on every
-// tick; it is never read as "every file was deleted".
+// tick; it is never read as "every file was deleted". Nothing is fetched
+// into it meanwhile; when the marker is back, an EventFolderResumed says
+// so, and the folder announces its head and fetches what its peers
+// announced while it was away.
 package sync

@@ -11,14 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	gosync "sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
-	"github.com/peersync/peersync/discovery"
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
-	"github.com/peersync/peersync/transport/rendezvous"
 )
 
 // Errors callers may branch on.
@@ -90,10 +87,23 @@ type Config struct {
 	TURNServers []transport.TURNServer
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
+	// Fetch bounds an incoming bundle in time (overall deadline, minimum
+	// rate, idle limit); its zero value selects generous defaults.
+	Fetch FetchLimits
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
+	// Shared opens Home beside the Engine that owns it (a command-line tool
+	// next to a running daemon): New takes no lock, and the Engine may read
+	// (Status, History) and change the configuration, but Run and the
+	// methods that commit return ErrShared. False (the default): New takes
+	// the home's lock until Close, and fails with a *HomeInUseError while
+	// another Engine holds it.
+	Shared bool
+
+	// test holds hooks for this package's tests; nil in production.
+	test *testHooks
 }
 
 // RendezvousConfig names a rendezvous server.
@@ -114,48 +124,27 @@ type RendezvousConfig struct {
 // change the configuration (AddFolder, AddPeer, SetName) work whether or not
 // Run is active, and persist at once.
 type Engine struct {
-	cfg    Config // immutable copy, defaults applied
+	lock   *os.File // the home lock; nil when Config.Shared
+	cfg    Config   // immutable copy, defaults applied
 	id     *crypto.Identity
 	log    *slog.Logger
-	events chan Event
+	events *eventQueue
 
-	mu        gosync.Mutex // guards the fields below
-	conf      *config
-	confMod   time.Time
-	tab       *table
-	tabDirty  bool
-	stores    map[string]*gitstore.Store // open stores by folder ID
-	stopped   map[string]error           // folders that failed to open
-	paused    map[string]error           // folders paused until the user confirms a peer's mass deletion
-	conns     map[crypto.DeviceID]*peerConn
-	dialing   map[crypto.DeviceID]bool
-	watching  map[string]*gitstore.Store    // folders with a watcher running
-	accepting map[crypto.DeviceID]bool      // devices whose ICE offer we are answering
-	iceNext   map[crypto.DeviceID]time.Time // ICE backoff: no attempt before this
-	iceWait   map[crypto.DeviceID]time.Duration
-	kick      chan struct{}   // wakes the dial loop; never closed
-	stagger   time.Duration   // a dial race's head start per attempt (raceStagger; tests change it)
-	rvPeer    crypto.DeviceID // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
-	netState  func() string   // this machine's addresses, to notice network changes (interfaceAddrs; tests change it)
-	// upgradeNext and upgradeWait: backoff of the attempts to move a QUIC
-	// connection to TCP, per peer (see upgrade).
-	upgradeNext map[crypto.DeviceID]time.Time
-	upgradeWait map[crypto.DeviceID]time.Duration
-	// quicWinsRace, in tests, leaves TCP out of dial races (as when QUIC's
-	// shorter handshake wins over a long round trip); upgrades still use it.
-	quicWinsRace bool
-	tr           *transport.Transport  // non-nil while running
-	disc         *discovery.Discoverer // non-nil while running with Discovery
-	rvServer     *rendezvous.Server    // non-nil while running with ServeRendezvous
-	rv           *rendezvous.Client    // our registration at Config.Rendezvous, while it is up
-	closed       bool
-	running      bool
-	cancelRun    context.CancelFunc
-	runDone      chan struct{}
+	mu       gosync.Mutex // guards the fields below
+	conf     *config
+	confMod  time.Time
+	tab      *table
+	tabDirty bool
+	folders  map[string]*folder        // by folder ID: store, stopped or paused, watcher, fetches
+	peers    map[crypto.DeviceID]*peer // by device: connection, dialing and backoff state
+	kick     chan struct{}             // wakes the dial loop; never closed
+	rvPeer   crypto.DeviceID           // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	run      *runState                 // what Run opened; nil while not running
+	closed   bool
 
-	evMu       gosync.RWMutex // guards evClosed and sending on events
-	evClosed   bool
-	droppedEvs atomic.Int64
+	// wg holds every goroutine a Run starts; Run waits for it before it
+	// returns, and Close waits for Run.
+	wg gosync.WaitGroup
 }
 
 // New loads the configuration and sync table from cfg.Home (creating the
@@ -201,6 +190,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Fetch.setDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -208,27 +198,32 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("sync: state directory: %w", err)
 	}
-	cleanTemp(filepath.Join(cfg.Home, "tmp"))
+	var lock *os.File
+	if !cfg.Shared {
+		var err error
+		if lock, err = lockHome(cfg.Home); err != nil {
+			return nil, err
+		}
+		cleanTemp(filepath.Join(cfg.Home, "tmp")) // only the owner has temporary files
+	}
+	e, err := newEngine(cfg, log, lock)
+	if err != nil && lock != nil {
+		_ = lock.Close()
+	}
+	return e, err
+}
+
+func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 	e := &Engine{
-		cfg:         cfg,
-		id:          cfg.Identity,
-		log:         log,
-		events:      make(chan Event, 256),
-		stores:      map[string]*gitstore.Store{},
-		stopped:     map[string]error{},
-		paused:      map[string]error{},
-		kick:        make(chan struct{}, 1),
-		rvPeer:      rendezvousDevice(cfg.Rendezvous),
-		stagger:     raceStagger,
-		netState:    interfaceAddrs,
-		upgradeNext: map[crypto.DeviceID]time.Time{},
-		upgradeWait: map[crypto.DeviceID]time.Duration{},
-		conns:       map[crypto.DeviceID]*peerConn{},
-		dialing:     map[crypto.DeviceID]bool{},
-		watching:    map[string]*gitstore.Store{},
-		accepting:   map[crypto.DeviceID]bool{},
-		iceNext:     map[crypto.DeviceID]time.Time{},
-		iceWait:     map[crypto.DeviceID]time.Duration{},
+		lock:    lock,
+		cfg:     cfg,
+		id:      cfg.Identity,
+		log:     log,
+		events:  &eventQueue{ch: make(chan Event, 256)},
+		folders: map[string]*folder{},
+		kick:    make(chan struct{}, 1),
+		rvPeer:  rendezvousDevice(cfg.Rendezvous),
+		peers:   map[crypto.DeviceID]*peer{},
 	}
 	conf, mod, err := e.readConfig()
 	if err != nil {
@@ -261,23 +256,12 @@ func (e *Engine) readConfig() (*config, time.Time, error) {
 // Events returns the channel of events; Close closes it. It is buffered
 // (256); when the reader falls that far behind, new events are dropped (and
 // counted in a warning) rather than stalling syncing.
-func (e *Engine) Events() <-chan Event { return e.events }
+func (e *Engine) Events() <-chan Event { return e.events.ch }
 
 func (e *Engine) emit(ev Event) {
 	ev.Time = e.cfg.Now()
 	e.log.Debug("event", "event", ev.String())
-	e.evMu.RLock()
-	defer e.evMu.RUnlock()
-	if e.evClosed {
-		return
-	}
-	select {
-	case e.events <- ev:
-	default:
-		if n := e.droppedEvs.Add(1); n == 1 || n%100 == 0 {
-			e.log.Warn("events dropped: nobody reads Engine.Events fast enough", "dropped", n)
-		}
-	}
+	e.events.send(ev, e.log)
 }
 
 // DeviceID returns this device's ID.
@@ -449,44 +433,12 @@ func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
 	}
 }
 
-// store returns the open store of a folder, opening it if needed. A folder
-// whose marker is gone (gitstore.ErrNotInitialized) is reported stopped.
-func (e *Engine) store(id string) (*gitstore.Store, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if st, ok := e.stores[id]; ok {
-		e.mu.Unlock()
-		return st, nil
-	}
-	f, ok := e.conf.folder(id)
-	e.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownFolder, id)
-	}
-	st, err := gitstore.Open(e.storeConfig(f.Path, false))
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("sync: folder %q at %q: %w", id, f.Path, err)
-	}
-	if e.closed {
-		_ = st.Close()
-		return nil, ErrClosed
-	}
-	if other, ok := e.stores[id]; ok { // lost a race with another opener
-		_ = st.Close()
-		return other, nil
-	}
-	e.stores[id] = st
-	return st, nil
-}
-
 // Scan scans one folder (or all when id is "") now and returns the commits
 // made per folder. Peers are told about the new heads if Run is active.
 func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Change, error) {
+	if err := e.owner(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	var ids []string
 	for _, f := range e.conf.Folders {
@@ -545,7 +497,7 @@ func (e *Engine) localChanges(id string, st *gitstore.Store, changes []gitstore.
 func (e *Engine) storeFailed(id string, st *gitstore.Store, err error) {
 	switch {
 	case errors.Is(err, gitstore.ErrNotInitialized):
-		e.closeStore(id, st, err)
+		e.closeStore(id, st)
 		e.folderTrouble(id, err)
 	case errors.Is(err, gitstore.ErrMassDelete):
 		e.folderTrouble(id, err)
@@ -554,45 +506,15 @@ func (e *Engine) storeFailed(id string, st *gitstore.Store, err error) {
 	}
 }
 
-// folderTrouble marks a folder stopped and reports it, once per reason.
-func (e *Engine) folderTrouble(id string, err error) {
-	e.mu.Lock()
-	prev, was := e.stopped[id]
-	e.stopped[id] = err
-	e.mu.Unlock()
-	if !was || prev.Error() != err.Error() {
-		e.log.Warn("folder stopped", "folder", id, "err", err)
-		e.emit(Event{Kind: EventFolderStopped, Folder: id, Err: err})
-	}
-}
-
-func (e *Engine) folderOK(id string) {
-	e.mu.Lock()
-	_, was := e.stopped[id]
-	delete(e.stopped, id)
-	e.mu.Unlock()
-	if was {
-		e.log.Info("folder syncing again", "folder", id)
-	}
-}
-
-func (e *Engine) closeStore(id string, st *gitstore.Store, why error) {
-	e.mu.Lock()
-	if e.stores[id] == st {
-		delete(e.stores, id)
-	}
-	e.mu.Unlock()
-	_ = st.Close()
-}
-
 // Addr returns the address Run listens on, or nil when not running.
 func (e *Engine) Addr() net.Addr {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.tr == nil {
+	tr := e.run.transport()
+	if tr == nil {
 		return nil
 	}
-	return e.tr.LocalAddr()
+	return tr.LocalAddr()
 }
 
 // Close stops Run (if active), waits for it, and closes every folder. It is
@@ -604,7 +526,11 @@ func (e *Engine) Close() error {
 		return ErrClosed
 	}
 	e.closed = true
-	cancel, done := e.cancelRun, e.runDone
+	var cancel context.CancelFunc
+	var done chan struct{}
+	if r := e.run; r != nil {
+		cancel, done = r.cancel, r.done
+	}
 	e.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -612,16 +538,21 @@ func (e *Engine) Close() error {
 	}
 	e.flushTable()
 	e.mu.Lock()
-	stores := e.stores
-	e.stores = map[string]*gitstore.Store{}
+	var stores []*gitstore.Store
+	for _, f := range e.folders {
+		if f.store != nil {
+			stores = append(stores, f.store)
+			f.store = nil
+		}
+	}
 	e.mu.Unlock()
-	e.evMu.Lock()
-	e.evClosed = true
-	close(e.events)
-	e.evMu.Unlock()
+	e.events.close()
 	var errs []error
 	for _, st := range stores {
 		errs = append(errs, st.Close())
+	}
+	if e.lock != nil {
+		errs = append(errs, e.lock.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -663,20 +594,6 @@ func (e *Engine) flushTable() {
 		e.tabDirty = true
 		e.mu.Unlock()
 	}
-}
-
-// tempFile creates a temporary file in <Home>/tmp (beside our state, not in
-// a RAM-backed /tmp), whose leftovers from a crash New removes.
-func (e *Engine) tempFile(pattern string) (*os.File, error) {
-	dir := filepath.Join(e.cfg.Home, "tmp")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sync: %w", err)
-	}
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("sync: %w", err)
-	}
-	return f, nil
 }
 
 // cleanTemp removes bundle spool files older than an hour (left by a crash;

@@ -338,3 +338,32 @@ func TestMassDeleteFromPeerNeedsConfirmation(t *testing.T) {
 	assert.True(t, fileIs(b.dir, "f149.txt", "x")())
 	assert.Empty(t, b.e.Status().Folders[0].Stopped)
 }
+
+// TestHomeLock: one Engine owns a home; a second gets a *HomeInUseError
+// until the first is closed; a shared one reads and configures beside the
+// owner but neither runs nor commits.
+func TestHomeLock(t *testing.T) {
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	home := t.TempDir()
+	owner, err := New(Config{Home: home, Identity: id})
+	require.NoError(t, err)
+	_, err = New(Config{Home: home, Identity: id})
+	var inUse *HomeInUseError
+	require.ErrorAs(t, err, &inUse)
+	assert.Equal(t, home, inUse.Home)
+
+	shared, err := New(Config{Home: home, Identity: id, Shared: true})
+	require.NoError(t, err)
+	require.NoError(t, shared.SetName("renamed beside the owner"))
+	assert.Equal(t, "renamed beside the owner", shared.Status().Name)
+	assert.ErrorIs(t, shared.Run(context.Background()), ErrShared)
+	_, err = shared.Scan(context.Background(), "")
+	assert.ErrorIs(t, err, ErrShared)
+	require.NoError(t, shared.Close())
+
+	require.NoError(t, owner.Close())
+	again, err := New(Config{Home: home, Identity: id})
+	require.NoError(t, err, "the lock goes with Close")
+	require.NoError(t, again.Close())
+}

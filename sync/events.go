@@ -2,6 +2,9 @@ package sync
 
 import (
 	"fmt"
+	"log/slog"
+	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -25,8 +28,12 @@ const (
 	// conflict copies made.
 	EventRemoteApplied EventKind = "remote-applied"
 	// EventFolderStopped: Folder cannot be synced (Err says why, e.g. its
-	// .peersync marker vanished); it is retried on every scan tick.
+	// .peersync marker vanished: a disk unmounted, a folder moved); it is
+	// retried on every scan tick, and nothing of it is read as deleted.
 	EventFolderStopped EventKind = "folder-stopped"
+	// EventFolderResumed: a stopped Folder is back (its marker is there
+	// again) and syncs again.
+	EventFolderResumed EventKind = "folder-resumed"
 	// EventError: something failed (Err), with Peer and Folder when known.
 	// A refused bundle from a peer is reported here and the peer is
 	// disconnected.
@@ -82,4 +89,38 @@ func (e Event) String() string {
 		s += " err=" + e.Err.Error()
 	}
 	return s
+}
+
+// eventQueue is the buffered channel behind Engine.Events: a send never
+// blocks (a full queue drops the event and counts it), and close ends it
+// once.
+type eventQueue struct {
+	ch      chan Event
+	mu      gosync.RWMutex // guards closed and sending on ch
+	closed  bool
+	dropped atomic.Int64
+}
+
+func (q *eventQueue) send(ev Event, log *slog.Logger) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return
+	}
+	select {
+	case q.ch <- ev:
+	default:
+		if n := q.dropped.Add(1); n == 1 || n%100 == 0 {
+			log.Warn("events dropped: nobody reads Engine.Events fast enough", "dropped", n)
+		}
+	}
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
 }

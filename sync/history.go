@@ -23,6 +23,9 @@ func (e *Engine) History(ctx context.Context, folder, path string, limit int) ([
 // existed), writes it into the folder, and tells the peers. Local edits are
 // committed first, so no version is lost.
 func (e *Engine) Restore(ctx context.Context, folder, path string, rev gitstore.Hash) (gitstore.Change, error) {
+	if err := e.owner(); err != nil {
+		return gitstore.Change{}, err
+	}
 	st, err := e.store(folder)
 	if err != nil {
 		return gitstore.Change{}, err
@@ -45,6 +48,9 @@ func (e *Engine) Restore(ctx context.Context, folder, path string, rev gitstore.
 // permission is withdrawn after its operation, so none stays armed for a
 // later deletion. It returns the local commits made.
 func (e *Engine) AllowMassDelete(ctx context.Context, folder string) ([]gitstore.Change, error) {
+	if err := e.owner(); err != nil {
+		return nil, err
+	}
 	st, err := e.store(folder)
 	if err != nil {
 		return nil, err
@@ -79,7 +85,7 @@ func (e *Engine) AllowMassDelete(ctx context.Context, folder string) ([]gitstore
 		}
 	}
 	e.mu.Lock()
-	delete(e.paused, folder)
+	e.folderLocked(folder).paused = nil
 	e.mu.Unlock()
 	e.folderOK(folder)
 	return changes, nil

@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,9 +46,24 @@ func sendJSON(t *testing.T, s *transport.Stream, v any) {
 	require.NoError(t, transport.WriteFrame(s, b))
 }
 
+// sendData writes one data frame of a want's answer.
+func sendData(t *testing.T, s *transport.Stream, b []byte) {
+	t.Helper()
+	require.NoError(t, transport.WriteFrame(s, append([]byte{dataTag}, b...)))
+}
+
+// trailerOf is the honest trailer of bundle b.
+func trailerOf(b []byte) answer {
+	sum := sha256.Sum256(b)
+	return answer{Type: ansEnd, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+const fakeBundleID = "0123456789abcdef0123456789abcdef"
+
 // serveHostile connects to the engine, claims a head the engine lacks and
-// answers the engine's want with reply (a bundleHeader) followed by body.
-func (f *fakePeer) serveHostile(t *testing.T, engineAddr string, engineID crypto.DeviceID, reply bundleHeader, body []byte) *transport.Conn {
+// answers the engine's want with answer, which writes whatever it likes on
+// the want stream.
+func (f *fakePeer) serveHostile(t *testing.T, engineAddr string, engineID crypto.DeviceID, answer func(s *transport.Stream)) *transport.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -54,7 +71,7 @@ func (f *fakePeer) serveHostile(t *testing.T, engineAddr string, engineID crypto
 	require.NoError(t, err)
 	ctrl, err := c.OpenStream(ctx)
 	require.NoError(t, err)
-	sendJSON(t, ctrl, message{Type: msgControl, Name: "evil"})
+	sendJSON(t, ctrl, message{Type: msgControl, Proto: protocolVersion, Name: "evil"})
 	var fakeHead gitstore.Hash
 	fakeHead[0] = 0xee
 	sendJSON(t, ctrl, message{Type: msgHead, Folder: "docs", Head: fakeHead})
@@ -68,46 +85,49 @@ func (f *fakePeer) serveHostile(t *testing.T, engineAddr string, engineID crypto
 		if m.Type != msgWant {
 			continue // the engine's own control stream
 		}
-		sendJSON(t, s, reply)
-		_, _ = s.Write(body)
-		_ = s.Close()
+		answer(s)
 		return c
 	}
 }
 
 func TestHostilePeerBundleRefused(t *testing.T) {
-	cases := map[string]struct {
-		reply bundleHeader
-		body  []byte
-	}{
-		"garbage bundle":        {bundleHeader{Size: 64}, []byte("# v2 git bundle\nthis is not a pack at all, but has some length.")},
-		"size beyond the limit": {bundleHeader{Size: 1 << 40}, nil},
+	garbage := []byte("# v2 git bundle\nthis is not a pack at all, but has some length.")
+	cases := map[string]func(t *testing.T, s *transport.Stream){
+		"garbage bundle": func(t *testing.T, s *transport.Stream) {
+			sendJSON(t, s, answer{Type: ansBundle, Bundle: fakeBundleID})
+			sendData(t, s, garbage)
+			sendJSON(t, s, trailerOf(garbage))
+		},
+		"frame beyond the limit": func(t *testing.T, s *transport.Stream) {
+			sendJSON(t, s, answer{Type: ansBundle, Bundle: fakeBundleID})
+			_, _ = s.Write([]byte{0x40, 0, 0, 0, dataTag}) // declares 1 GiB
+		},
+		"bundle beyond MaxBundleSize": func(t *testing.T, s *transport.Stream) {
+			sendJSON(t, s, answer{Type: ansBundle, Bundle: fakeBundleID})
+			for range 3 {
+				sendData(t, s, make([]byte, 600)) // the victim's limit is 1,000 bytes
+			}
+		},
+		"trailer does not match": func(t *testing.T, s *transport.Stream) {
+			sendJSON(t, s, answer{Type: ansBundle, Bundle: fakeBundleID})
+			sendData(t, s, garbage)
+			tr := trailerOf([]byte("something else"))
+			tr.Size = int64(len(garbage))
+			sendJSON(t, s, tr)
+		},
+		"data before the bundle frame": func(t *testing.T, s *transport.Stream) {
+			sendData(t, s, garbage)
+		},
+		"garbage frame": func(t *testing.T, s *transport.Stream) {
+			require.NoError(t, transport.WriteFrame(s, []byte("{not json")))
+		},
 	}
-	for name, tc := range cases {
+	for name, answer := range cases {
 		t.Run(name, func(t *testing.T) {
-			n := newNode(t, "victim")
-			write(t, n.dir, "precious.txt", "keep me")
-			n.start(t)
-			f := newFakePeer(t)
-			require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
-			eventually(t, "scanned", func() bool { return !n.e.Status().Folders[0].Head.IsZero() })
-			before := n.e.Status().Folders[0].Head
+			n, f, before := newVictim(t, func(c *Config) { c.MaxBundleSize = 1000 })
 
-			c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), tc.reply, tc.body)
-			var got Event
-			eventually(t, "an error event names the peer", func() bool {
-				for {
-					select {
-					case ev := <-n.e.Events():
-						if ev.Kind == EventError && ev.Peer == f.id.DeviceID() {
-							got = ev
-							return true
-						}
-					default:
-						return false
-					}
-				}
-			})
+			c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), func(s *transport.Stream) { answer(t, s) })
+			got := waitEvent(t, n.e, func(ev Event) bool { return ev.Kind == EventError && ev.Peer == f.id.DeviceID() })
 			var be *gitstore.BundleError
 			assert.True(t, errors.As(got.Err, &be), "got %v", got.Err)
 			select {
@@ -121,6 +141,40 @@ func TestHostilePeerBundleRefused(t *testing.T) {
 			assert.Equal(t, "keep me", string(b))
 		})
 	}
+}
+
+// newVictim starts an engine (its Config changed by mod) whose folder holds
+// precious.txt, with a fake peer in its table that shares the folder; it
+// returns them and the engine's head.
+func newVictim(t *testing.T, mod func(*Config)) (*node, *fakePeer, gitstore.Hash) {
+	t.Helper()
+	n := newNodeCfg(t, "victim", mod)
+	write(t, n.dir, "precious.txt", "keep me")
+	n.start(t)
+	f := newFakePeer(t)
+	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
+	eventually(t, "scanned", func() bool { return !n.e.Status().Folders[0].Head.IsZero() })
+	return n, f, n.e.Status().Folders[0].Head
+}
+
+// waitEvent returns the first event of e that match accepts.
+func waitEvent(t *testing.T, e *Engine, match func(Event) bool) Event {
+	t.Helper()
+	var got Event
+	eventually(t, "a matching event", func() bool {
+		for {
+			select {
+			case ev := <-e.Events():
+				if match(ev) {
+					got = ev
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+	return got
 }
 
 // TestSimultaneousDial: both peers know each other's address and dial at
@@ -188,7 +242,10 @@ func TestStalledBundleDoesNotBlockFolder(t *testing.T) {
 	n.start(t)
 	f := newFakePeer(t)
 	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
-	c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), bundleHeader{Size: 1 << 20}, []byte("# v2 git bundle\n"))
+	c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), func(s *transport.Stream) {
+		sendJSON(t, s, answer{Type: ansBundle, Bundle: fakeBundleID})
+		sendData(t, s, []byte("# v2 git bundle\n"))
+	})
 	defer c.Close()
 	time.Sleep(200 * time.Millisecond) // the engine is now waiting for the rest of the body
 	write(t, n.dir, "while-stalled.txt", "still committed")
@@ -223,10 +280,10 @@ func TestWantForUnsharedFolderRefused(t *testing.T) {
 	require.NoError(t, s.Close())
 	raw, err := transport.ReadFrame(s, 0)
 	require.NoError(t, err)
-	h, err := decodeBundleHeader(raw)
+	a, err := decodeAnswer(raw)
 	require.NoError(t, err)
-	assert.NotEmpty(t, h.Error)
-	assert.Zero(t, h.Size)
+	assert.Equal(t, ansError, a.Type)
+	assert.NotEmpty(t, a.Error)
 	rest, err := io.ReadAll(s)
 	require.NoError(t, err)
 	assert.Empty(t, rest, "no bundle bytes follow a refusal")

@@ -1,18 +1,16 @@
 package sync
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
-	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
 )
 
@@ -28,10 +26,8 @@ type peerConn struct {
 	wmu  gosync.Mutex      // serializes writes to ctrl
 	ctrl *transport.Stream // our control stream; nil until opened
 
-	mu       gosync.Mutex    // guards fetching, again and serving
-	fetching map[string]bool // folders with a fetch in flight
-	again    map[string]bool // a newer head arrived during that fetch
-	serving  map[string]bool // folders with a bundle being sent to the peer
+	ctrlIn atomic.Bool // the peer opened its control stream (only one is allowed)
+
 }
 
 // keeps reports whether, of two connections in opposite directions between
@@ -59,12 +55,12 @@ func keeps(c, old *transport.Conn, self crypto.DeviceID) bool {
 // control stream on it (within streamTimeout): a dialer racing several
 // paths closes the losers without opening one, so they never replace the
 // winner here.
-func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.WaitGroup) {
+func (e *Engine) addConn(ctx context.Context, c *transport.Conn) {
 	if c.Outgoing() {
-		e.register(ctx, c, nil, wg)
+		e.register(ctx, c, nil)
 		return
 	}
-	wg.Go(func() {
+	e.wg.Go(func() {
 		sctx, cancel := context.WithTimeout(ctx, streamTimeout)
 		s, err := c.AcceptStream(sctx)
 		cancel()
@@ -75,17 +71,17 @@ func (e *Engine) addConn(ctx context.Context, c *transport.Conn, wg *gosync.Wait
 			_ = c.CloseWithError(transport.CloseProtocol, "no control stream")
 			return
 		}
-		e.register(ctx, c, s, wg)
+		e.register(ctx, c, s)
 	})
 }
 
 // register makes c the connection to its peer (see keeps for duplicates)
 // and serves it; first, if not nil, is the peer's first stream, already
 // accepted.
-func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transport.Stream, wg *gosync.WaitGroup) {
-	pc := &peerConn{c: c, peer: c.Peer(), fetching: map[string]bool{}, again: map[string]bool{}, serving: map[string]bool{}}
+func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transport.Stream) {
+	pc := &peerConn{c: c, peer: c.Peer()}
 	e.mu.Lock()
-	if !e.running {
+	if e.run == nil {
 		e.mu.Unlock()
 		_ = c.Close()
 		if first != nil {
@@ -93,7 +89,8 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		}
 		return
 	}
-	old := e.conns[pc.peer]
+	p := e.peerLocked(pc.peer)
+	old := p.conn
 	// Two connections in opposite directions: both sides keep the same
 	// one (see keeps). In the same direction the newer one wins: the peer
 	// reconnected (a restart, a new network) and the old connection is dead
@@ -108,15 +105,15 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 	} else if old != nil {
 		_ = old.c.CloseWithError(transport.CloseDuplicate, "replaced by a newer connection")
 	}
-	e.conns[pc.peer] = pc
+	p.conn = pc
 	e.mu.Unlock()
 
 	path := pathName(c)
 	e.log.Info("peer connected", "peer", pc.peer, "addr", c.RemoteAddr().String(), "path", path, "outgoing", c.Outgoing())
 	e.emit(Event{Kind: EventPeerConnected, Peer: pc.peer, Addr: c.RemoteAddr().String(), Path: path})
 
-	wg.Go(func() { e.serveConn(ctx, pc, first, wg) })
-	wg.Go(func() {
+	e.wg.Go(func() { e.serveConn(ctx, pc, first) })
+	e.wg.Go(func() {
 		if err := e.openControl(ctx, pc); err != nil && ctx.Err() == nil {
 			e.log.Debug("control stream", "peer", pc.peer, "err", err)
 			_ = c.CloseWithError(transport.CloseProtocol, "control stream failed")
@@ -126,21 +123,21 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		isRV := e.isRendezvousLocked(pc.peer)
 		e.mu.Unlock()
 		if isRV {
-			if err := e.startRendezvous(ctx, pc, wg); err != nil && ctx.Err() == nil {
+			if err := e.startRendezvous(ctx, pc); err != nil && ctx.Err() == nil {
 				// Drop the connection: the dial loop reconnects and registers again.
 				e.log.Warn("rendezvous registration failed; reconnecting", "server", pc.peer, "err", err)
 				_ = c.CloseWithError(transport.CloseProtocol, "rendezvous registration failed")
 			}
 		}
 	})
-	wg.Go(func() {
+	e.wg.Go(func() {
 		select {
 		case <-c.Done():
 		case <-ctx.Done():
 		}
 		e.mu.Lock()
-		if e.conns[pc.peer] == pc {
-			delete(e.conns, pc.peer)
+		if p.conn == pc {
+			p.conn = nil
 		}
 		e.mu.Unlock()
 		e.emit(Event{Kind: EventPeerDisconnected, Peer: pc.peer, Err: c.Err()})
@@ -155,7 +152,7 @@ func (e *Engine) openControl(ctx context.Context, pc *peerConn) error {
 	}
 	pc.wmu.Lock()
 	pc.ctrl = s
-	err = e.writeMsgLocked(pc, message{Type: msgControl, Name: e.Name()})
+	err = e.writeMsgLocked(pc, message{Type: msgControl, Proto: protocolVersion, Name: e.Name()})
 	pc.wmu.Unlock()
 	if err != nil {
 		return err
@@ -211,7 +208,7 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 func (e *Engine) announce(id string) {
 	e.mu.Lock()
 	var pcs []*peerConn
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		if e.conf.shares(d, id) {
 			pcs = append(pcs, pc)
 		}
@@ -223,7 +220,7 @@ func (e *Engine) announce(id string) {
 }
 
 // serveConn accepts the peer's streams until the connection ends.
-func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.Stream, wg *gosync.WaitGroup) {
+func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.Stream) {
 	for {
 		s := first
 		first = nil
@@ -233,8 +230,8 @@ func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.S
 				return
 			}
 		}
-		wg.Go(func() {
-			if err := e.serveStream(ctx, pc, s, wg); err != nil && ctx.Err() == nil {
+		e.wg.Go(func() {
+			if err := e.serveStream(ctx, pc, s); err != nil && ctx.Err() == nil {
 				e.log.Info("peer stream", "peer", pc.peer, "err", err)
 				s.Abort()
 			}
@@ -242,7 +239,7 @@ func (e *Engine) serveConn(ctx context.Context, pc *peerConn, first *transport.S
 	}
 }
 
-func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Stream, wg *gosync.WaitGroup) error {
+func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Stream) error {
 	_ = s.SetReadDeadline(time.Now().Add(streamTimeout))
 	first, err := readMsg(s)
 	if err != nil {
@@ -250,6 +247,9 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 	}
 	switch first.Type {
 	case msgControl:
+		if !pc.ctrlIn.CompareAndSwap(false, true) {
+			return fmt.Errorf("sync: %s opened a second control stream", pc.peer.Short())
+		}
 		_ = s.SetReadDeadline(time.Time{})
 		for {
 			m, err := readMsg(s)
@@ -262,17 +262,21 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 			if m.Type != msgHead {
 				return fmt.Errorf("sync: unexpected %q on control stream", m.Type)
 			}
-			e.onHead(ctx, pc, m, wg)
+			e.onHead(ctx, pc, m)
 		}
 	case msgWant:
+		// The asker sends nothing after its want: whatever else comes is
+		// discarded, never buffered.
+		_ = s.CloseRead()
 		if err := e.serveWant(ctx, pc, s, first); err != nil {
 			return err
 		}
-		_ = s.Close() // every answer ends the stream (a second Close is harmless)
+		_ = s.Close()     // every answer ends the stream (a second Close is harmless)
+		_ = s.CloseRead() // on TCP, with our side closed, this resets the stream
 		return nil
 	case msgRendezvous:
 		e.mu.Lock()
-		rs := e.rvServer
+		rs := e.run.server()
 		e.mu.Unlock()
 		if rs == nil {
 			return fmt.Errorf("sync: %s asked for a rendezvous; this device is not one", pc.peer.Short())
@@ -285,7 +289,7 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 }
 
 func readMsg(r io.Reader) (message, error) {
-	b, err := transport.ReadFrame(r, 64<<10)
+	b, err := transport.ReadFrame(r, maxMessage)
 	if err != nil {
 		return message{}, err
 	}
@@ -293,7 +297,7 @@ func readMsg(r io.Reader) (message, error) {
 }
 
 // onHead handles a peer's announcement of its head of a folder.
-func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync.WaitGroup) {
+func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	e.mu.Lock()
 	_, have := e.conf.folder(m.Folder)
 	shared := e.conf.shares(pc.peer, m.Folder)
@@ -304,6 +308,15 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync
 	}
 	if m.Head.IsZero() {
 		return // the peer has nothing yet; it will ask us when it sees our head
+	}
+	if e.folderGone(m.Folder) {
+		// Its disk is away: nothing is fetched into it. fetchPending asks
+		// once it is back.
+		e.mu.Lock()
+		in := e.inboundLocked(jobKey{pc.peer, m.Folder})
+		in.pc, in.pending = pc, true
+		e.mu.Unlock()
+		return
 	}
 	st, err := e.store(m.Folder)
 	if err != nil {
@@ -317,217 +330,5 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message, wg *gosync
 		e.setKnown(pc.peer, m.Folder, m.Head)
 		return
 	}
-	e.fetch(ctx, pc, m.Folder, wg)
-}
-
-// fetch asks pc for a bundle of folder, coalescing requests: while one is in
-// flight, further heads only mark that another round is needed.
-func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string, wg *gosync.WaitGroup) {
-	pc.mu.Lock()
-	if pc.fetching[folder] {
-		pc.again[folder] = true
-		pc.mu.Unlock()
-		return
-	}
-	pc.fetching[folder] = true
-	pc.mu.Unlock()
-	wg.Go(func() {
-		for {
-			if err := e.fetchOnce(ctx, pc, folder); err != nil && ctx.Err() == nil {
-				if errors.Is(err, gitstore.ErrMassDelete) {
-					// Paused until the user confirms (Engine.AllowMassDelete);
-					// local scans going well do not lift it.
-					e.mu.Lock()
-					_, was := e.paused[folder]
-					e.paused[folder] = err
-					e.mu.Unlock()
-					if !was {
-						e.emit(Event{Kind: EventFolderStopped, Folder: folder, Peer: pc.peer, Err: err})
-					}
-				}
-				e.emit(Event{Kind: EventError, Peer: pc.peer, Folder: folder, Err: err})
-				var be *gitstore.BundleError
-				if errors.As(err, &be) {
-					// A peer that sends a hostile or broken bundle is dropped.
-					_ = pc.c.CloseWithError(transport.CloseBundleRefused, "bundle refused")
-				}
-			}
-			pc.mu.Lock()
-			if !pc.again[folder] || ctx.Err() != nil {
-				pc.fetching[folder] = false
-				pc.mu.Unlock()
-				return
-			}
-			pc.again[folder] = false
-			pc.mu.Unlock()
-		}
-	})
-}
-
-func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string) error {
-	st, err := e.store(folder)
-	if err != nil {
-		return err
-	}
-	var since []gitstore.Hash
-	if h, err := st.Head(); err == nil && !h.IsZero() {
-		since = append(since, h)
-	}
-	if h, err := st.PeerHead(pc.peer.String()); err == nil && !h.IsZero() && (len(since) == 0 || since[0] != h) {
-		since = append(since, h)
-	}
-	s, err := pc.c.OpenStream(ctx)
-	if err != nil {
-		return fmt.Errorf("sync: fetch %q: %w", folder, err)
-	}
-	defer s.Abort()
-	b, err := json.Marshal(message{Type: msgWant, Folder: folder, Since: since})
-	if err != nil {
-		return err
-	}
-	_ = s.SetDeadline(time.Now().Add(streamTimeout))
-	if err := transport.WriteFrame(s, b); err != nil {
-		return fmt.Errorf("sync: fetch %q: %w", folder, err)
-	}
-	_ = s.Close()
-	raw, err := transport.ReadFrame(s, 64<<10)
-	if err != nil {
-		return fmt.Errorf("sync: fetch %q: %w", folder, err)
-	}
-	hdr, err := decodeBundleHeader(raw)
-	if err != nil {
-		return err
-	}
-	switch {
-	case hdr.Error != "":
-		return fmt.Errorf("sync: peer %s refused folder %q: %s", pc.peer.Short(), folder, hdr.Error)
-	case hdr.Nothing:
-		return nil
-	case hdr.Size > e.cfg.MaxBundleSize:
-		return &gitstore.BundleError{Reason: fmt.Sprintf("bundle of %d bytes exceeds the limit of %d", hdr.Size, e.cfg.MaxBundleSize)}
-	}
-	// Receive the whole bundle into a spool file first, with an idle
-	// timeout, and only then apply it: applying holds the folder's lock, and
-	// a slow or stalling peer must never hold it for others.
-	spool, err := e.tempFile("bundle-in-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(spool.Name())
-	defer spool.Close()
-	n, err := io.Copy(spool, &idleReader{s: s, idle: bodyIdleTimeout, r: io.LimitReader(s, hdr.Size)})
-	if err != nil {
-		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
-	}
-	if n != hdr.Size {
-		return &gitstore.BundleError{Reason: fmt.Sprintf("peer declared %d bytes of bundle and sent %d", hdr.Size, n)}
-	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	res, err := st.ApplyBundle(ctx, bufio.NewReaderSize(spool, 1<<20), pc.peer.String())
-	if err != nil {
-		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
-	}
-	e.setKnown(pc.peer, folder, res.PeerHead)
-	if res.Kind != gitstore.UpToDate {
-		e.emit(Event{Kind: EventRemoteApplied, Peer: pc.peer, Folder: folder, Head: res.Head, Paths: res.Changed, Conflicts: res.Conflicts})
-		e.announce(folder)
-	}
-	return nil
-}
-
-// serveWant answers a bundle request.
-func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Stream, m message) error {
-	reply := func(h bundleHeader) error {
-		b, err := json.Marshal(h)
-		if err != nil {
-			return err
-		}
-		_ = s.SetWriteDeadline(time.Now().Add(streamTimeout))
-		return transport.WriteFrame(s, b)
-	}
-	e.mu.Lock()
-	shared := e.conf.shares(pc.peer, m.Folder)
-	_, have := e.conf.folder(m.Folder)
-	e.mu.Unlock()
-	if !shared || !have {
-		return reply(bundleHeader{Error: "folder not shared with you"})
-	}
-	st, err := e.store(m.Folder)
-	if err != nil {
-		return reply(bundleHeader{Error: "folder unavailable"})
-	}
-	// One bundle per peer and folder at a time: a peer cannot make us build
-	// (and hold) many copies of a folder at once.
-	pc.mu.Lock()
-	if pc.serving[m.Folder] {
-		pc.mu.Unlock()
-		return reply(bundleHeader{Error: "busy: a bundle of this folder is already on its way"})
-	}
-	pc.serving[m.Folder] = true
-	pc.mu.Unlock()
-	defer func() {
-		pc.mu.Lock()
-		delete(pc.serving, m.Folder)
-		pc.mu.Unlock()
-	}()
-	// The bundle is staged in a temporary file so that its size can be
-	// declared up front.
-	tmp, err := e.tempFile("bundle-out-*")
-	if err != nil {
-		return reply(bundleHeader{Error: "sender out of temporary space"})
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	_, err = st.WriteBundle(ctx, tmp, m.Since)
-	if errors.Is(err, gitstore.ErrNothingToSend) {
-		return reply(bundleHeader{Nothing: true})
-	}
-	if err != nil {
-		_ = reply(bundleHeader{Error: "could not write bundle"})
-		return err
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if err := reply(bundleHeader{Size: size}); err != nil {
-		return err
-	}
-	if _, err := io.Copy(&idleWriter{s: s, idle: bodyIdleTimeout}, tmp); err != nil {
-		return fmt.Errorf("sync: send bundle: %w", err)
-	}
-	return s.Close()
-}
-
-// bodyIdleTimeout is how long a bundle body may make no progress before
-// the transfer is abandoned (the peer stalled).
-const bodyIdleTimeout = 60 * time.Second
-
-// idleReader reads r (the body of stream s) with a deadline that moves
-// forward on every read: slow is fine, stalled is not.
-type idleReader struct {
-	s    *transport.Stream
-	idle time.Duration
-	r    io.Reader
-}
-
-func (r *idleReader) Read(p []byte) (int, error) {
-	_ = r.s.SetReadDeadline(time.Now().Add(r.idle))
-	return r.r.Read(p)
-}
-
-// idleWriter is idleReader's counterpart for sending.
-type idleWriter struct {
-	s    *transport.Stream
-	idle time.Duration
-}
-
-func (w *idleWriter) Write(p []byte) (int, error) {
-	_ = w.s.SetWriteDeadline(time.Now().Add(w.idle))
-	return w.s.Write(p)
+	e.fetch(ctx, pc, m.Folder)
 }

@@ -1,11 +1,23 @@
 package sync
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"regexp"
 
 	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
 )
+
+// protocolVersion is the version of the exchange protocol this engine
+// speaks (see the package doc, Exchange protocol). Version 2 streams
+// bundles in chunks with progress frames and a trailer; version 1 (an
+// undeclared version) staged the whole bundle before a {"size":N} header.
+const protocolVersion = 2
 
 // Protocol messages. Every stream starts with one JSON frame (transport
 // framing: 4-byte big-endian length, then the payload) whose Type says what
@@ -13,8 +25,8 @@ import (
 //
 //   - "control": the opener's long-lived stream of announcements. Each side
 //     opens exactly one per connection and sends "head" frames on it.
-//   - "want": a request for a bundle. The answer on the same stream is one
-//     bundleHeader frame, then exactly Size bytes of git bundle.
+//   - "want": a request for a bundle. The answer on the same stream is a
+//     sequence of answer frames (see answer).
 //   - "rendezvous": a device asks the hosted server to relay its ICE
 //     signaling; the rest of the stream is transport's rendezvous protocol.
 const (
@@ -27,21 +39,59 @@ const (
 // maxSince bounds how many "since" hashes a want may carry.
 const maxSince = 64
 
+// maxMessage bounds a JSON frame (messages and answer frames).
+const maxMessage = 64 << 10
+
 // message is the one JSON shape of every control frame.
 type message struct {
 	Type   string          `json:"type"`
+	Proto  int             `json:"proto,omitempty"`  // control, want: the sender's protocolVersion
 	Name   string          `json:"name,omitempty"`   // control: sender's device name
 	Folder string          `json:"folder,omitempty"` // head, want
 	Head   gitstore.Hash   `json:"head,omitempty"`   // head: the sender's head
 	Since  []gitstore.Hash `json:"since,omitempty"`  // want: commits the asker has
+	// Resume, on a want, names a bundle the asker received in part: the
+	// sender continues it at Offset if it still has it.
+	Resume *resume `json:"resume,omitempty"`
 }
 
-// bundleHeader precedes a bundle on a want stream.
-type bundleHeader struct {
-	Size    int64  `json:"size"`              // bytes of bundle that follow
-	Nothing bool   `json:"nothing,omitempty"` // the asker already has everything
-	Error   string `json:"error,omitempty"`   // refused; no bytes follow
+// resume asks to continue a bundle from a byte offset.
+type resume struct {
+	Bundle string `json:"bundle"`
+	Offset int64  `json:"offset"`
 }
+
+// Answer frame types on a want stream (see the package doc).
+const (
+	ansBundle   = "bundle"   // first: the bundle's ID and the offset its data starts at
+	ansProgress = "progress" // keepalive while the sender prepares; Produced bytes so far
+	ansEnd      = "end"      // trailer: total Size and SHA256 of the whole bundle
+	ansNothing  = "nothing"  // the asker already has everything; the stream ends
+	ansError    = "error"    // refused or failed; the stream ends
+)
+
+// answer is the JSON shape of every non-data frame on a want stream. A
+// data frame is a 0x00 byte followed by bundle bytes (see dataTag).
+type answer struct {
+	Type     string `json:"type"`
+	Bundle   string `json:"bundle,omitempty"`   // bundle: its ID (32 hex digits)
+	Offset   int64  `json:"offset,omitempty"`   // bundle: the offset the data frames start at
+	Produced int64  `json:"produced,omitempty"` // progress: bytes the sender has produced
+	Size     int64  `json:"size,omitempty"`     // end: total bytes of the bundle
+	SHA256   string `json:"sha256,omitempty"`   // end: hex SHA-256 of the whole bundle
+	Error    string `json:"error,omitempty"`    // error: why
+}
+
+// dataTag starts a data frame; a JSON frame starts with '{'.
+const dataTag = 0x00
+
+// maxChunk is the most bundle bytes one data frame carries.
+const maxChunk = 256 << 10
+
+var (
+	bundleIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	sha256Re   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
 
 // decodeMessage parses and validates one frame from a peer. Anything
 // malformed is an error; the caller drops the stream.
@@ -63,19 +113,90 @@ func decodeMessage(b []byte) (message, error) {
 		if len(m.Since) > maxSince {
 			return m, fmt.Errorf("sync: want with %d since-hashes (max %d)", len(m.Since), maxSince)
 		}
+		if r := m.Resume; r != nil && (!bundleIDRe.MatchString(r.Bundle) || r.Offset < 0) {
+			return m, fmt.Errorf("sync: bad resume of bundle %q at %d", r.Bundle, r.Offset)
+		}
 	default:
 		return m, fmt.Errorf("sync: unknown message type %q", m.Type)
 	}
 	return m, nil
 }
 
-func decodeBundleHeader(b []byte) (bundleHeader, error) {
-	var h bundleHeader
-	if err := json.Unmarshal(b, &h); err != nil {
-		return h, fmt.Errorf("sync: malformed bundle header: %w", err)
+// decodeAnswer parses and validates one JSON frame of a want's answer.
+func decodeAnswer(b []byte) (answer, error) {
+	var a answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return a, fmt.Errorf("sync: malformed answer frame: %w", err)
 	}
-	if h.Size < 0 {
-		return h, fmt.Errorf("sync: negative bundle size %d", h.Size)
+	switch a.Type {
+	case ansBundle:
+		if !bundleIDRe.MatchString(a.Bundle) || a.Offset < 0 {
+			return a, fmt.Errorf("sync: bad bundle frame (ID %q, offset %d)", a.Bundle, a.Offset)
+		}
+	case ansProgress:
+		if a.Produced < 0 {
+			return a, fmt.Errorf("sync: negative progress %d", a.Produced)
+		}
+	case ansEnd:
+		if a.Size < 0 || !sha256Re.MatchString(a.SHA256) {
+			return a, fmt.Errorf("sync: bad trailer (size %d, sha256 %q)", a.Size, a.SHA256)
+		}
+	case ansNothing, ansError:
+	default:
+		return a, fmt.Errorf("sync: unknown answer frame %q", a.Type)
 	}
-	return h, nil
+	return a, nil
 }
+
+// writeJSON writes v as one frame.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return transport.WriteFrame(w, b)
+}
+
+// errFrameTooLarge: a peer declared a frame longer than we accept.
+var errFrameTooLarge = errors.New("frame too large")
+
+// readFrameInto reads one frame into buf (reused; its capacity is the
+// limit) and returns the payload. A declared length over the limit is an
+// error before anything of the payload is read.
+func readFrameInto(r io.Reader, buf []byte) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if uint64(n) > uint64(cap(buf)) {
+		return nil, fmt.Errorf("sync: %w: declared %d bytes, limit %d", errFrameTooLarge, n, cap(buf))
+	}
+	p := buf[:n]
+	if _, err := io.ReadFull(r, p); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// dataFrame is a reusable buffer for data frames: 4-byte length, dataTag,
+// then up to maxChunk bytes.
+type dataFrame [4 + 1 + maxChunk]byte
+
+// payload is where the chunk's bytes go.
+func (f *dataFrame) payload() []byte { return f[5:] }
+
+// write sends the frame holding the first n bytes of payload.
+func (f *dataFrame) write(w io.Writer, n int) error {
+	binary.BigEndian.PutUint32(f[:4], uint32(1+n))
+	f[4] = dataTag
+	if _, err := w.Write(f[:5+n]); err != nil {
+		return fmt.Errorf("sync: send bundle: %w", err)
+	}
+	return nil
+}
+
+func hexSum(b []byte) string { return hex.EncodeToString(b) }

@@ -35,6 +35,9 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"type":"control","name":"laptop"}`))
 	f.Add([]byte(`{"type":"want","folder":"docs","since":["0123456789abcdef0123456789abcdef01234567"]}`))
 	f.Add([]byte(`{"size":12}`))
+	f.Add([]byte(`{"type":"bundle","bundle":"0123456789abcdef0123456789abcdef","offset":5}`))
+	f.Add([]byte(`{"type":"end","size":3,"sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}`))
+	f.Add([]byte(`{"type":"want","folder":"docs","resume":{"bundle":"0123456789abcdef0123456789abcdef","offset":7}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := decodeMessage(b); err == nil {
 			if m.Type != msgControl {
@@ -42,8 +45,10 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			assert.LessOrEqual(t, len(m.Since), maxSince)
 		}
-		if h, err := decodeBundleHeader(b); err == nil {
-			assert.GreaterOrEqual(t, h.Size, int64(0))
+		if a, err := decodeAnswer(b); err == nil {
+			assert.GreaterOrEqual(t, a.Size, int64(0))
+			assert.GreaterOrEqual(t, a.Offset, int64(0))
+			assert.GreaterOrEqual(t, a.Produced, int64(0))
 		}
 	})
 }

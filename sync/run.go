@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	gosync "sync"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -25,12 +24,15 @@ import (
 // Close, an error wrapping ctx.Err() when ctx ends, or the error that kept it
 // from starting (e.g. the port is taken).
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.owner(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	switch {
 	case e.closed:
 		e.mu.Unlock()
 		return ErrClosed
-	case e.running:
+	case e.run != nil:
 		e.mu.Unlock()
 		return ErrRunning
 	}
@@ -69,35 +71,54 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.cfg.ServeRendezvous {
 		rvServer = rendezvous.NewServer(e.log)
 	}
+	dir, err := e.jobDir()
+	if err != nil {
+		e.mu.Unlock()
+		_ = tr.Close()
+		return err
+	}
+	jobs := newJobTable(dir, time.Now)
 	runCtx, cancel := context.WithCancel(ctx)
-	e.running, e.tr, e.disc, e.rvServer, e.cancelRun, e.runDone = true, tr, disc, rvServer, cancel, make(chan struct{})
-	done := e.runDone
+	done := make(chan struct{})
+	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, cancel: cancel, done: done}
 	e.mu.Unlock()
 	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 
-	var wg gosync.WaitGroup
 	if disc != nil {
-		wg.Go(func() {
+		e.wg.Go(func() {
 			if err := disc.Run(runCtx); err != nil && runCtx.Err() == nil {
 				e.log.Warn("discovery stopped", "err", err)
 			}
 		})
-		wg.Go(func() { e.onDiscovered(runCtx, tr, disc, &wg) })
+		e.wg.Go(func() { e.onDiscovered(runCtx, tr, disc) })
 	}
-	wg.Go(func() { e.acceptLoop(runCtx, tr, &wg) })
-	wg.Go(func() { e.dialLoop(runCtx, tr, &wg) })
-	wg.Go(func() { e.tickLoop(runCtx, &wg) })
+	e.wg.Go(func() { e.acceptLoop(runCtx, tr) })
+	e.wg.Go(func() { e.dialLoop(runCtx, tr) })
+	e.wg.Go(func() { e.tickLoop(runCtx) })
 
 	<-runCtx.Done()
 	closeErr := tr.Close() // ends every connection, unblocks Accept/Dial
 	e.mu.Lock()
-	conns := e.conns
-	e.conns = map[crypto.DeviceID]*peerConn{}
+	conns := e.connsLocked()
+	for _, p := range e.peers {
+		p.conn = nil
+	}
 	e.mu.Unlock()
 	for _, pc := range conns {
 		_ = pc.c.Close()
 	}
-	wg.Wait()
+	e.wg.Wait()
+	jobs.Close()
+	e.mu.Lock()
+	for _, f := range e.folders {
+		for peer, in := range f.fetches {
+			if in.part != nil {
+				in.part.remove() // a restart asks afresh
+			}
+			delete(f.fetches, peer)
+		}
+	}
+	e.mu.Unlock()
 
 	if disc != nil {
 		_ = disc.Close()
@@ -106,7 +127,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		_ = rvServer.Close()
 	}
 	e.mu.Lock()
-	e.running, e.tr, e.disc, e.rvServer, e.rv, e.cancelRun = false, nil, nil, nil, nil, nil
+	e.run = nil
 	closedByUs := e.closed
 	e.mu.Unlock()
 	close(done)
@@ -133,7 +154,7 @@ func (e *Engine) authorize(d crypto.DeviceID) error {
 	return nil
 }
 
-func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport, wg *gosync.WaitGroup) {
+func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport) {
 	for {
 		c, err := tr.Accept(ctx)
 		if err != nil {
@@ -142,11 +163,11 @@ func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport, wg *go
 			}
 			return
 		}
-		e.addConn(ctx, c, wg)
+		e.addConn(ctx, c)
 	}
 }
 
-func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosync.WaitGroup) {
+func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport) {
 	t := time.NewTicker(e.cfg.DialInterval)
 	defer t.Stop()
 	idleSince := map[*peerConn]time.Time{}
@@ -168,7 +189,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 		if r := e.cfg.Rendezvous; r != nil {
 			// First: the others may need it. Unpinned, it is dialed as
 			// the zero DeviceID (whoever answers).
-			e.dial(ctx, tr, r.Device, wg)
+			e.dial(ctx, tr, r.Device)
 		}
 		for _, p := range peers {
 			e.mu.Lock()
@@ -179,7 +200,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport, wg *gosy
 				(r != nil && e.rvPeer.IsZero() && slices.Contains(p.Addrs, r.Addr))
 			e.mu.Unlock()
 			if !skip {
-				e.dial(ctx, tr, p.Device, wg)
+				e.dial(ctx, tr, p.Device)
 			}
 		}
 		select {
@@ -201,13 +222,13 @@ func (e *Engine) kickDial() {
 }
 
 // onDiscovered dials peers of the sync table as soon as the LAN shows them.
-func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc *discovery.Discoverer, wg *gosync.WaitGroup) {
+func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc *discovery.Discoverer) {
 	for p := range disc.Updates() {
 		e.mu.Lock()
 		needed := e.neededLocked(p.Device)
 		e.mu.Unlock()
 		if needed && e.authorize(p.Device) == nil {
-			e.dial(ctx, tr, p.Device, wg)
+			e.dial(ctx, tr, p.Device)
 		}
 	}
 }
@@ -218,7 +239,7 @@ func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc
 func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
 	e.mu.Lock()
 	p, _ := e.conf.peer(d)
-	disc := e.disc
+	disc := e.run.discoverer()
 	e.mu.Unlock()
 	var addrs []string
 	if disc != nil {
@@ -243,7 +264,7 @@ func (e *Engine) iceConfig() transport.ICEConfig {
 
 // startRendezvous registers at the rendezvous server over pc and answers
 // the ICE offers of devices in our sync table until the registration ends.
-func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.WaitGroup) error {
+func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 	s, err := pc.c.OpenStream(ctx)
 	if err != nil {
 		return err
@@ -261,17 +282,17 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 		return err
 	}
 	e.mu.Lock()
-	tr := e.tr
-	e.rv = rv
+	tr := e.run.tr
+	e.run.rv = rv
 	e.mu.Unlock()
 	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
 	e.kickDial()
-	wg.Go(func() {
+	e.wg.Go(func() {
 		defer func() {
 			_ = rv.Close()
 			e.mu.Lock()
-			if e.rv == rv {
-				e.rv = nil
+			if e.run.rv == rv {
+				e.run.rv = nil
 			}
 			e.mu.Unlock()
 		}()
@@ -289,16 +310,17 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 					continue
 				}
 				e.mu.Lock()
-				busy := e.accepting[off.From]
-				e.accepting[off.From] = true
+				p := e.peerLocked(off.From)
+				busy := p.accepting
+				p.accepting = true
 				e.mu.Unlock()
 				if busy {
 					continue // one answer at a time per device
 				}
-				wg.Go(func() {
+				e.wg.Go(func() {
 					defer func() {
 						e.mu.Lock()
-						delete(e.accepting, off.From)
+						p.accepting = false
 						e.mu.Unlock()
 					}()
 					actx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -308,7 +330,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 						e.log.Debug("ICE accept failed", "peer", off.From, "err", err)
 						return
 					}
-					e.addConn(ctx, c, wg)
+					e.addConn(ctx, c)
 				})
 			}
 		}
@@ -318,7 +340,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn, wg *gosync.W
 
 // tickLoop rescans folders, reloads config.json when another process (the
 // CLI) changed it, and periodically re-announces heads.
-func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
+func (e *Engine) tickLoop(ctx context.Context) {
 	scan := time.NewTicker(e.cfg.ScanInterval)
 	defer scan.Stop()
 	announce := time.NewTicker(e.cfg.AnnounceInterval)
@@ -328,7 +350,8 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 	for {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
-		e.startWatchers(ctx, wg)
+		e.fetchPending(ctx)
+		e.startWatchers(ctx)
 		e.flushTable()
 		// Until the next scan tick, announce ticks only announce.
 		for waiting := true; waiting; {
@@ -339,6 +362,7 @@ func (e *Engine) tickLoop(ctx context.Context, wg *gosync.WaitGroup) {
 				waiting = false
 			case <-flush.C:
 				e.flushTable()
+				e.sweepJobs()
 			case <-announce.C:
 				e.mu.Lock()
 				var ids []string
@@ -387,7 +411,7 @@ func (e *Engine) reloadConfig() {
 func (e *Engine) dropUnknownPeers() {
 	e.mu.Lock()
 	var gone []*peerConn
-	for d, pc := range e.conns {
+	for d, pc := range e.connsLocked() {
 		if _, ok := e.conf.peer(d); !ok {
 			gone = append(gone, pc)
 		}
@@ -402,26 +426,26 @@ func (e *Engine) dropUnknownPeers() {
 // that a saved file is committed and announced within about 100 ms. A
 // watcher that stops (the folder vanished, a guard tripped) is restarted by
 // a later tick once the folder is healthy again.
-func (e *Engine) startWatchers(ctx context.Context, wg *gosync.WaitGroup) {
+func (e *Engine) startWatchers(ctx context.Context) {
 	e.mu.Lock()
 	var todo map[string]*gitstore.Store
-	for id, st := range e.stores {
-		if _, bad := e.stopped[id]; bad || e.watching[id] == st {
+	for id, f := range e.folders {
+		if f.store == nil || f.stopped != nil || f.watching == f.store {
 			continue
 		}
 		if todo == nil {
 			todo = map[string]*gitstore.Store{}
 		}
-		todo[id] = st
-		e.watching[id] = st
+		todo[id] = f.store
+		f.watching = f.store
 	}
 	e.mu.Unlock()
 	for id, st := range todo {
-		wg.Go(func() {
+		e.wg.Go(func() {
 			err := st.Watch(ctx, 0, func(changes []gitstore.Change) { e.localChanges(id, st, changes) })
 			e.mu.Lock()
-			if e.watching[id] == st {
-				delete(e.watching, id)
+			if f := e.folderLocked(id); f.watching == st {
+				f.watching = nil
 			}
 			e.mu.Unlock()
 			if err != nil && ctx.Err() == nil && !errors.Is(err, gitstore.ErrClosed) {
@@ -439,19 +463,19 @@ const iceMaxBackoff = 5 * time.Minute
 func (e *Engine) iceDue(d crypto.DeviceID) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.cfg.Now().Before(e.iceNext[d])
+	return !e.cfg.Now().Before(e.peerLocked(d).iceNext)
 }
 
 // iceResult records the outcome of an ICE attempt to d.
 func (e *Engine) iceResult(d crypto.DeviceID, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	p := e.peerLocked(d)
 	if ok {
-		delete(e.iceNext, d)
-		delete(e.iceWait, d)
+		p.iceNext, p.iceWait = time.Time{}, 0
 		return
 	}
-	w := min(max(2*e.iceWait[d], e.cfg.DialInterval), iceMaxBackoff)
-	e.iceWait[d] = w
-	e.iceNext[d] = e.cfg.Now().Add(w)
+	w := min(max(2*p.iceWait, e.cfg.DialInterval), iceMaxBackoff)
+	p.iceWait = w
+	p.iceNext = e.cfg.Now().Add(w)
 }

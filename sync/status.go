@@ -39,6 +39,9 @@ type FolderStatus struct {
 	FolderConfig
 	Head    gitstore.Hash // our head; zero if nothing is committed yet
 	Stopped string        // why the folder is not syncing; "" if it is
+	// Fetches are the bundles being received for this folder, one per
+	// peer, and the last abandoned attempt's reason until the next one.
+	Fetches []FetchStatus
 }
 
 // PeerStatus describes one peer of the sync table.
@@ -58,35 +61,44 @@ func (e *Engine) Status() Status {
 	e.mu.Lock()
 	conf := e.conf.clone()
 	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
-	if e.tr != nil {
-		st.Addr = e.tr.LocalAddr().String()
+	if tr := e.run.transport(); tr != nil {
+		st.Addr = tr.LocalAddr().String()
 	}
 	if r := e.cfg.Rendezvous; r != nil {
 		rs := &RendezvousStatus{Addr: r.Addr, Device: e.rvPeer, Pinned: !r.Device.IsZero()}
-		if e.rv != nil {
-			rs.Registered, rs.Observed = true, e.rv.Observed()
+		if rv := e.run.client(); rv != nil {
+			rs.Registered, rs.Observed = true, rv.Observed()
 		}
 		st.Rendezvous = rs
 	}
 	for _, p := range conf.Peers {
 		ps := PeerStatus{PeerConfig: p, Known: maps.Clone(e.tab.Known[p.Device])}
-		if pc := e.conns[p.Device]; pc != nil {
+		if pc := e.connLocked(p.Device); pc != nil {
 			ps.Connected, ps.Addr, ps.Path = true, pc.c.RemoteAddr().String(), pathName(pc.c)
 		}
 		st.Peers = append(st.Peers, ps)
 	}
+	fetches := map[string][]FetchStatus{}
+	for id, f := range e.folders {
+		for _, in := range f.fetches {
+			if in.status.State != "" {
+				fetches[id] = append(fetches[id], in.status)
+			}
+		}
+	}
 	e.mu.Unlock()
 	for _, f := range conf.Folders {
-		fs := FolderStatus{FolderConfig: f}
+		fs := FolderStatus{FolderConfig: f, Fetches: fetches[f.ID]}
 		s, err := e.store(f.ID)
 		if err == nil {
 			fs.Head, err = s.Head()
 		}
 		if err == nil {
 			e.mu.Lock()
-			err = e.stopped[f.ID]
+			fo := e.folderLocked(f.ID)
+			err = fo.stopped
 			if err == nil {
-				err = e.paused[f.ID]
+				err = fo.paused
 			}
 			e.mu.Unlock()
 		}

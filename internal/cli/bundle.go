@@ -51,7 +51,7 @@ func (a *app) bundle(ctx context.Context, args []string) error {
 	if *folder == "" || len(pos) != 1 || (args[0] != "export" && args[0] != "import") {
 		return UsageError{use}
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, err := a.ownEngine("bundle " + args[0])
 	if err != nil {
 		return err
 	}
@@ -65,9 +65,9 @@ func (a *app) bundle(ctx context.Context, args []string) error {
 			}
 			recipients = append(recipients, d)
 		}
-		return a.exclusive("bundle export", func() error { return a.bundleExport(ctx, e, *folder, since, recipients, pos[0]) })
+		return a.bundleExport(ctx, e, *folder, since, recipients, pos[0])
 	}
-	return a.exclusive("bundle import", func() error { return a.bundleImport(ctx, e, *folder, pos[0]) })
+	return a.bundleImport(ctx, e, *folder, pos[0])
 }
 
 func (a *app) bundleExport(ctx context.Context, e *sync.Engine, folder string, since []gitstore.Hash, to []crypto.DeviceID, path string) error {

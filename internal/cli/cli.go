@@ -224,7 +224,7 @@ func (a *app) init(args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{"init takes no arguments"}
 	}
-	e, created, err := a.engine(sync.Config{})
+	e, created, err := a.engine(sync.Config{Shared: true})
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (a *app) folder(ctx context.Context, args []string) error {
 	if *id == "" || len(pos) != 1 {
 		return UsageError{"usage: folder add --id ID PATH"}
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, _, err := a.engine(sync.Config{Shared: true})
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func (a *app) peer(args []string) error {
 		if err != nil {
 			return err
 		}
-		e, _, err := a.engine(sync.Config{})
+		e, _, err := a.engine(sync.Config{Shared: true})
 		if err != nil {
 			return err
 		}
@@ -330,7 +330,7 @@ func (a *app) peer(args []string) error {
 			p.Folders = append(p.Folders, f)
 		}
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, _, err := a.engine(sync.Config{Shared: true})
 	if err != nil {
 		return err
 	}
@@ -351,12 +351,12 @@ func (a *app) scan(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 || (*confirm && *folder == "") {
 		return UsageError{"usage: scan [--folder ID [--allow-mass-delete]]"}
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, err := a.ownEngine("scan")
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	return a.exclusive("scan", func() error { return a.scanLocked(ctx, e, *folder, *confirm) })
+	return a.scanLocked(ctx, e, *folder, *confirm)
 }
 
 func (a *app) scanLocked(ctx context.Context, e *sync.Engine, folder string, confirm bool) error {
@@ -384,7 +384,7 @@ func (a *app) status(args []string) error {
 	if len(args) > 0 {
 		return UsageError{"status takes no arguments"}
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, _, err := a.engine(sync.Config{Shared: true})
 	if err != nil {
 		return err
 	}
@@ -469,14 +469,6 @@ func (a *app) run(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{"run takes no positional arguments"}
 	}
-	release, err := acquireLock(a.home)
-	if errors.Is(err, errDaemonRunning) {
-		return fmt.Errorf("another daemon is already running for %s", a.home)
-	}
-	if err != nil {
-		return err
-	}
-	defer release()
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -503,6 +495,10 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	cfg.TURNServers = turnList
 	e, created, err := a.engine(cfg)
+	var inUse *sync.HomeInUseError
+	if errors.As(err, &inUse) {
+		return fmt.Errorf("another daemon is already running for %s", a.home)
+	}
 	if err != nil {
 		return err
 	}

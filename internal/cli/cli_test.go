@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/sync"
 )
 
 func runCLI(t *testing.T, home string, args ...string) (string, string, error) {
@@ -115,8 +116,11 @@ var testProgram = Program{Name: "peersync-test", Summary: "test"}
 func TestDaemonLock(t *testing.T) {
 	home, folder := setupFolder(t)
 	require.NoError(t, os.WriteFile(filepath.Join(folder, "a.txt"), []byte("a"), 0o644))
-	release, err := acquireLock(home) // what `run` holds
+	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
 	require.NoError(t, err)
+	daemon, err := sync.New(sync.Config{Home: home, Identity: id}) // owns the home, as `run` does
+	require.NoError(t, err)
+	release := func() { require.NoError(t, daemon.Close()) }
 
 	for _, args := range [][]string{
 		{"scan"},

@@ -34,7 +34,7 @@ func (a *app) history(ctx context.Context, args []string) error {
 	if len(pos) == 1 {
 		path = strings.TrimPrefix(strings.ReplaceAll(pos[0], "\\", "/"), "./")
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, _, err := a.engine(sync.Config{Shared: true})
 	if err != nil {
 		return err
 	}
@@ -90,17 +90,12 @@ func (a *app) restore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("REV %q: want a 40-hex commit ID from `desktop history`", pos[1])
 	}
-	e, _, err := a.engine(sync.Config{})
+	e, err := a.ownEngine("restore")
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	var c gitstore.Change
-	err = a.exclusive("restore", func() error {
-		var err error
-		c, err = e.Restore(ctx, *folder, pos[0], rev)
-		return err
-	})
+	c, err := e.Restore(ctx, *folder, pos[0], rev)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,9 @@
 //go:build windows
 
-package cli
+package sync
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/windows"
@@ -14,10 +13,7 @@ func lockExclusive(f *os.File) error {
 	ol := new(windows.Overlapped)
 	err := windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
-		return errDaemonRunning
+		return errLocked
 	}
-	if err != nil {
-		return fmt.Errorf("daemon lock: %w", err)
-	}
-	return nil
+	return err
 }

@@ -1,10 +1,9 @@
 //go:build unix
 
-package cli
+package sync
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -13,10 +12,7 @@ import (
 func lockExclusive(f *os.File) error {
 	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	if errors.Is(err, unix.EWOULDBLOCK) {
-		return errDaemonRunning
+		return errLocked
 	}
-	if err != nil {
-		return fmt.Errorf("daemon lock: %w", err)
-	}
-	return nil
+	return err
 }

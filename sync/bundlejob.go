@@ -1,0 +1,280 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
+)
+
+// A bundle job is one bundle this device produces for one peer and folder.
+// Its producer (gitstore's WriteBundle) writes into a file in <Home>/tmp at
+// its own pace, holding the folder's store only as long as it takes to
+// write; every want stream that asks for it reads the file as it grows and
+// sends each chunk as soon as it exists. So the first byte leaves as soon as
+// it is produced, a slow or stalled receiver never holds the folder, and a
+// peer that asks again (its connection broke, it gave up) is attached to
+// the job it already had, at the offset it already holds, instead of
+// starting a multi-minute walk from zero.
+
+// jobKeep is how long a job nobody reads is kept for a retry.
+const jobKeep = 10 * time.Minute
+
+// maxJobReaders bounds the streams reading one job at once: a retry may
+// attach before the stream it replaces noticed that it is gone.
+const maxJobReaders = 2
+
+// errBusy answers a want while the job already has maxJobReaders readers.
+var errBusy = errors.New("busy: this bundle is already being sent to you")
+
+type jobKey struct {
+	peer   crypto.DeviceID
+	folder string
+}
+
+// bundleJob is one bundle being produced, or produced and kept for
+// retries.
+type bundleJob struct {
+	id     string // 32 hex digits, random
+	since  string // sinceKey of the request that started it
+	f      *os.File
+	cancel context.CancelFunc
+
+	mu       gosync.Mutex // guards the fields below
+	size     int64        // bytes produced so far
+	finished bool
+	err      error         // when finished: nil, gitstore.ErrNothingToSend, or why it failed
+	sum      []byte        // when finished without error: SHA-256 of the whole bundle
+	changed  chan struct{} // closed (and replaced) when size or finished change
+	readers  int
+	evicted  bool
+	lastUse  time.Time
+}
+
+// state returns a snapshot of the job's progress and a channel closed at
+// its next change.
+func (j *bundleJob) state() (size int64, finished bool, err error, sum []byte, changed <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.size, j.finished, j.err, j.sum, j.changed
+}
+
+func (j *bundleJob) notifyLocked() {
+	close(j.changed)
+	j.changed = make(chan struct{})
+}
+
+// releaseLocked closes and removes the file once nobody needs it.
+func (j *bundleJob) releaseLocked() {
+	if j.evicted && j.finished && j.readers == 0 && j.f != nil {
+		name := j.f.Name()
+		_ = j.f.Close()
+		_ = os.Remove(name)
+		j.f = nil
+	}
+}
+
+// jobWriter is what the producer writes to: the file, the hash, and the
+// readers' wake-up.
+type jobWriter struct {
+	j *bundleJob
+	h hash.Hash
+}
+
+func (w *jobWriter) Write(p []byte) (int, error) {
+	n, err := w.j.f.Write(p)
+	w.h.Write(p[:n])
+	if n > 0 {
+		w.j.mu.Lock()
+		w.j.size += int64(n)
+		w.j.notifyLocked()
+		w.j.mu.Unlock()
+	}
+	return n, err
+}
+
+// jobTable holds the bundle jobs of a running engine: at most one per peer
+// and folder. Close cancels every producer, waits for them and removes the
+// files.
+type jobTable struct {
+	dir string
+	now func() time.Time
+
+	ctx    context.Context // producers' lifetime; cancelled by Close
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup // producers
+
+	mu     gosync.Mutex // guards jobs and closed
+	jobs   map[jobKey]*bundleJob
+	closed bool
+}
+
+func newJobTable(dir string, now func() time.Time) *jobTable {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jobTable{dir: dir, now: now, ctx: ctx, cancel: cancel, jobs: map[jobKey]*bundleJob{}}
+}
+
+// sinceKey is a canonical form of a want's since list.
+func sinceKey(since []gitstore.Hash) string {
+	s := make([]string, len(since))
+	for i, h := range since {
+		s[i] = h.String()
+	}
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), ",")
+}
+
+// produceFunc writes the bundle of a job to w.
+type produceFunc func(ctx context.Context, w io.Writer) error
+
+// attach returns the job for key and the offset a new reader starts at,
+// registering the reader (detach it when done). It reuses the job that
+// res names if it is still here and holds that offset, or the job for the
+// same since list (from 0), and otherwise starts a new job with produce,
+// evicting the key's previous one.
+func (t *jobTable) attach(key jobKey, since string, res *resume, produce produceFunc) (*bundleJob, int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, 0, ErrClosed
+	}
+	if j := t.jobs[key]; j != nil {
+		j.mu.Lock()
+		reusable := !j.finished || j.err == nil
+		off := int64(-1)
+		switch {
+		case !reusable:
+		case res != nil && res.Bundle == j.id && res.Offset <= j.size:
+			off = res.Offset
+		case j.since == since:
+			off = 0
+		}
+		if off >= 0 {
+			if j.readers >= maxJobReaders {
+				j.mu.Unlock()
+				return nil, 0, errBusy
+			}
+			j.readers++
+			j.lastUse = t.now()
+			j.mu.Unlock()
+			return j, off, nil
+		}
+		j.mu.Unlock()
+		t.evictLocked(key, j)
+	}
+	f, err := os.CreateTemp(t.dir, "bundle-out-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("sync: %w", err)
+	}
+	var idb [16]byte
+	_, _ = rand.Read(idb[:])
+	ctx, cancel := context.WithCancel(t.ctx)
+	j := &bundleJob{id: hex.EncodeToString(idb[:]), since: since, f: f, cancel: cancel,
+		changed: make(chan struct{}), readers: 1, lastUse: t.now()}
+	t.jobs[key] = j
+	t.wg.Go(func() {
+		defer cancel()
+		w := &jobWriter{j: j, h: sha256.New()}
+		err := produce(ctx, w)
+		j.mu.Lock()
+		j.finished, j.err = true, err
+		if err == nil {
+			j.sum = w.h.Sum(nil)
+		}
+		j.notifyLocked()
+		j.releaseLocked()
+		j.mu.Unlock()
+		if err != nil {
+			// Nothing to keep: a failed or empty job is not resumed.
+			t.mu.Lock()
+			if t.jobs[key] == j {
+				t.evictLocked(key, j)
+			}
+			t.mu.Unlock()
+		}
+	})
+	return j, 0, nil
+}
+
+// detach ends a reader's use of j.
+func (t *jobTable) detach(j *bundleJob) {
+	j.mu.Lock()
+	j.readers--
+	j.lastUse = t.now()
+	j.releaseLocked()
+	j.mu.Unlock()
+}
+
+// evictLocked drops j (the job of key): its producer is cancelled and its
+// file goes once its readers are done. t.mu must be held.
+func (t *jobTable) evictLocked(key jobKey, j *bundleJob) {
+	delete(t.jobs, key)
+	j.cancel()
+	j.mu.Lock()
+	j.evicted = true
+	j.releaseLocked()
+	j.mu.Unlock()
+}
+
+// sweep evicts the jobs nobody has read for jobKeep, and the jobs of peers
+// or folders for which keep is false.
+func (t *jobTable) sweep(keep func(jobKey) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for key, j := range t.jobs {
+		j.mu.Lock()
+		stale := j.readers == 0 && now.Sub(j.lastUse) > jobKeep
+		j.mu.Unlock()
+		if stale || !keep(key) {
+			t.evictLocked(key, j)
+		}
+	}
+}
+
+// Close evicts every job, waits for the producers and removes the files
+// (readers still attached remove theirs when they detach).
+func (t *jobTable) Close() {
+	t.mu.Lock()
+	t.closed = true
+	for key, j := range t.jobs {
+		t.evictLocked(key, j)
+	}
+	t.mu.Unlock()
+	t.cancel()
+	t.wg.Wait()
+}
+
+// jobDir is where bundle jobs and incoming spools live.
+func (e *Engine) jobDir() (string, error) {
+	dir := filepath.Join(e.cfg.Home, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("sync: %w", err)
+	}
+	return dir, nil
+}
+
+// sweepJobs drops bundle jobs nobody read for jobKeep, and those of peers
+// that no longer share their folder.
+func (e *Engine) sweepJobs() {
+	e.mu.Lock()
+	jobs := e.run.jobTable()
+	conf := e.conf
+	e.mu.Unlock()
+	if jobs != nil {
+		jobs.sweep(func(k jobKey) bool { return conf.shares(k.peer, k.folder) })
+	}
+}

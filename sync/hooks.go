@@ -1,0 +1,43 @@
+package sync
+
+import (
+	"io"
+	"time"
+
+	"github.com/peersync/peersync/gitstore"
+)
+
+// testHooks let this package's tests observe and slow the engine.
+type testHooks struct {
+	// produce wraps the writer a bundle job's WriteBundle writes to.
+	produce func(since []gitstore.Hash, w io.Writer) io.Writer
+	// served is told the since list and start offset of every want
+	// answered with a bundle.
+	served func(since []gitstore.Hash, offset int64)
+	// noStagger starts every attempt of a dial race at once.
+	noStagger bool
+	// netState replaces interfaceAddrs, to fake a network change.
+	netState func() string
+	// quicWinsRace leaves TCP out of dial races (as when QUIC's shorter
+	// handshake wins over a long round trip); upgrades still use it.
+	quicWinsRace bool
+}
+
+// stagger is a dial race's head start per attempt.
+func (e *Engine) stagger() time.Duration {
+	if h := e.cfg.test; h != nil && h.noStagger {
+		return 0
+	}
+	return raceStagger
+}
+
+// netState returns this machine's addresses, to notice network changes.
+func (e *Engine) netState() string {
+	if h := e.cfg.test; h != nil && h.netState != nil {
+		return h.netState()
+	}
+	return interfaceAddrs()
+}
+
+// quicWinsRace reports whether tests leave TCP out of dial races.
+func (e *Engine) quicWinsRace() bool { return e.cfg.test != nil && e.cfg.test.quicWinsRace }

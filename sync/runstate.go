@@ -1,0 +1,58 @@
+package sync
+
+import (
+	"context"
+
+	"github.com/peersync/peersync/discovery"
+	"github.com/peersync/peersync/transport"
+	"github.com/peersync/peersync/transport/rendezvous"
+)
+
+// runState is what one Run opened, from its start to its end; Engine.run
+// points to it while Run is active. Its fields are set once, except rv,
+// which Engine.mu guards. The accessors answer nil on a nil runState (not
+// running).
+type runState struct {
+	tr       *transport.Transport
+	disc     *discovery.Discoverer       // nil without Config.Discovery
+	rvServer *rendezvous.Server // nil without Config.ServeRendezvous
+	jobs     *jobTable                   // bundles produced for peers
+	rv       *rendezvous.Client // our registration at Config.Rendezvous, while it is up
+	cancel   context.CancelFunc          // ends the Run
+	done     chan struct{}               // closed when Run has returned its resources
+}
+
+func (r *runState) transport() *transport.Transport {
+	if r == nil {
+		return nil
+	}
+	return r.tr
+}
+
+func (r *runState) discoverer() *discovery.Discoverer {
+	if r == nil {
+		return nil
+	}
+	return r.disc
+}
+
+func (r *runState) server() *rendezvous.Server {
+	if r == nil {
+		return nil
+	}
+	return r.rvServer
+}
+
+func (r *runState) client() *rendezvous.Client {
+	if r == nil {
+		return nil
+	}
+	return r.rv
+}
+
+func (r *runState) jobTable() *jobTable {
+	if r == nil {
+		return nil
+	}
+	return r.jobs
+}
