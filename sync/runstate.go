@@ -14,12 +14,12 @@ import (
 // running).
 type runState struct {
 	tr       *transport.Transport
-	disc     *discovery.Discoverer       // nil without Config.Discovery
-	rvServer *rendezvous.Server // nil without Config.ServeRendezvous
-	jobs     *jobTable                   // bundles produced for peers
-	rv       *rendezvous.Client // our registration at Config.Rendezvous, while it is up
-	cancel   context.CancelFunc          // ends the Run
-	done     chan struct{}               // closed when Run has returned its resources
+	disc     *discovery.Discoverer // nil without Config.Discovery
+	rvServer *rendezvous.Server    // nil without Config.ServeRendezvous
+	jobs     *jobTable             // bundles produced for peers
+	rv       *rendezvous.Client    // our registration at Config.Rendezvous, while it is up
+	cancel   context.CancelFunc    // ends the Run
+	done     chan struct{}         // closed when Run has returned its resources
 }
 
 func (r *runState) transport() *transport.Transport {
