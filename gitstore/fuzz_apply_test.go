@@ -13,18 +13,25 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
-// fuzzStore opens a scratch store holding one fixed commit (a.txt = "a",
-// always the same hash, fuzzBase), with small limits so that no input can
-// cost much.
-func fuzzStore(tb testing.TB) *Store {
-	tb.Helper()
-	s, err := Open(Config{
-		Dir: tb.TempDir(), Create: true, AuthorName: "fuzz", AuthorEmail: "FUZZ@peersync",
+// fuzzConfig is the configuration of FuzzApplyBundle's scratch stores:
+// small limits, so that no input can cost much.
+func fuzzConfig(dir string) Config {
+	return Config{
+		Dir: dir, AuthorName: "fuzz", AuthorEmail: "FUZZ@peersync",
 		Now:           newClock(epoch).Now,
 		MaxObjectSize: 8 << 20,
 		Limits: Limits{MaxFiles: 2000, MaxBytes: 32 << 20, MaxDepth: 32, MaxPathLen: 512,
 			MaxObjects: 10000, MaxTreeSize: 1 << 20, MaxSpoolBytes: 64 << 20, MinFreeBytes: -1},
-	})
+	}
+}
+
+// fuzzStore opens a scratch store holding one fixed commit (a.txt = "a",
+// always the same hash).
+func fuzzStore(tb testing.TB) *Store {
+	tb.Helper()
+	cfg := fuzzConfig(tb.TempDir())
+	cfg.Create = true
+	s, err := Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -36,6 +43,29 @@ func fuzzStore(tb testing.TB) *Store {
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// copyTree copies the files and directories under src to dst.
+func copyTree(tb testing.TB, src, dst string) {
+	tb.Helper()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(to, fi.Mode().Perm()|0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, fi.Mode().Perm())
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // fuzzSeeds are bundles for FuzzApplyBundle: fast-forward, merge with a
@@ -92,8 +122,15 @@ func FuzzApplyBundle(f *testing.F) {
 	for _, b := range fuzzSeeds(f) {
 		f.Add(b)
 	}
+	template := fuzzStore(f).Dir() // copied for each input: faster than a scan
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := fuzzStore(t)
+		dir := t.TempDir()
+		copyTree(t, template, dir)
+		s, err := Open(fuzzConfig(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 		before, err := s.Head()
 		if err != nil {
 			t.Fatal(err)
