@@ -122,20 +122,42 @@ func FuzzApplyBundle(f *testing.F) {
 	for _, b := range fuzzSeeds(f) {
 		f.Add(b)
 	}
-	template := fuzzStore(f).Dir() // copied for each input: faster than a scan
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		copyTree(t, template, dir)
-		s, err := Open(fuzzConfig(dir))
-		if err != nil {
-			t.Fatal(err)
+	template := fuzzStore(f).Dir() // copied for a scratch store: faster than a scan
+	root := f.TempDir()
+	// A refused bundle must leave the store as it was, so the same scratch
+	// store serves input after input until one is accepted (the inputs run
+	// one at a time in a fuzzing process).
+	var scratch *Store
+	f.Cleanup(func() {
+		if scratch != nil {
+			scratch.Close()
 		}
-		defer s.Close()
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if scratch == nil {
+			dir, err := os.MkdirTemp(root, "scratch-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyTree(t, template, dir)
+			if scratch, err = Open(fuzzConfig(dir)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := scratch
 		before, err := s.Head()
 		if err != nil {
 			t.Fatal(err)
 		}
 		res, err := s.ApplyBundle(context.Background(), bytes.NewReader(data), "PEER")
+		var be *BundleError
+		if !errors.As(err, &be) {
+			defer func() { // not refused (it may have written): the next input gets a fresh copy
+				s.Close()
+				os.RemoveAll(s.Dir())
+				scratch = nil
+			}()
+		}
 		packs, _ := filepath.Glob(filepath.Join(s.Dir(), GitDirName, "objects", "pack", packTmpPrefix+"*"))
 		if len(packs) > 0 {
 			t.Fatalf("temporary files left: %v", packs)
@@ -144,7 +166,6 @@ func FuzzApplyBundle(f *testing.F) {
 		if herr != nil {
 			t.Fatal(herr)
 		}
-		var be *BundleError
 		if err != nil {
 			if errors.As(err, &be) && after != before {
 				t.Fatalf("a refused bundle moved main: %v", err)
