@@ -231,12 +231,13 @@ func (a *applyRun) storeObjects(keep []*packObject) error {
 }
 
 // storeObject writes o into the pack being written: as the delta
-// it came as when its base is in that pack and its content is at most
-// largeObjectThreshold (go-git reads a delta's result into memory), else
-// whole (a blob over 1 MiB streamed from the spool).
+// it came as when its base is in that pack and both its content and its
+// base are at most largeObjectThreshold (go-git reads a delta's base and
+// result into memory), else whole (a blob over 1 MiB streamed from the
+// spool).
 func (a *applyRun) storeObject(o *packObject) error {
 	h := o.hash
-	if o.isDelta && o.size <= largeObjectThreshold && o.dsize < o.size/2 {
+	if o.isDelta && o.size <= largeObjectThreshold && o.base.size <= largeObjectThreshold && o.dsize < o.size/2 {
 		delta, err := o.deltaData()
 		if err != nil {
 			return fmt.Errorf("gitstore: read spooled %s: %w", h, err)

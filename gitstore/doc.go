@@ -46,8 +46,9 @@
 //
 // Every method is safe for concurrent use. Writes (Scan, Restore, the end
 // of ApplyBundle) are serialized by one mutex; reads do not wait for them:
-// Head returns main as published when it last moved, History reads objects
-// (which never change) through a storage of its own, and ApplyBundle holds
+// Head returns main as published when it last moved, History and PeerHead
+// read objects (which never change) and ref files (replaced atomically)
+// through a storage of their own, and ApplyBundle holds
 // the mutex only for its last part (the scan of local edits, the refs and
 // the checkout), not while it spools, checks and stores a bundle (another
 // mutex serializes appliers). Methods called after Close return ErrClosed;

@@ -13,18 +13,25 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
-// fuzzStore opens a scratch store holding one fixed commit (a.txt = "a",
-// always the same hash, fuzzBase), with small limits so that no input can
-// cost much.
-func fuzzStore(tb testing.TB) *Store {
-	tb.Helper()
-	s, err := Open(Config{
-		Dir: tb.TempDir(), Create: true, AuthorName: "fuzz", AuthorEmail: "FUZZ@peersync",
+// fuzzConfig is the configuration of FuzzApplyBundle's scratch stores:
+// small limits, so that no input can cost much.
+func fuzzConfig(dir string) Config {
+	return Config{
+		Dir: dir, AuthorName: "fuzz", AuthorEmail: "FUZZ@peersync",
 		Now:           newClock(epoch).Now,
 		MaxObjectSize: 8 << 20,
 		Limits: Limits{MaxFiles: 2000, MaxBytes: 32 << 20, MaxDepth: 32, MaxPathLen: 512,
 			MaxObjects: 10000, MaxTreeSize: 1 << 20, MaxSpoolBytes: 64 << 20, MinFreeBytes: -1},
-	})
+	}
+}
+
+// fuzzStore opens a scratch store holding one fixed commit (a.txt = "a",
+// always the same hash).
+func fuzzStore(tb testing.TB) *Store {
+	tb.Helper()
+	cfg := fuzzConfig(tb.TempDir())
+	cfg.Create = true
+	s, err := Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -36,6 +43,29 @@ func fuzzStore(tb testing.TB) *Store {
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// copyTree copies the files and directories under src to dst.
+func copyTree(tb testing.TB, src, dst string) {
+	tb.Helper()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(to, fi.Mode().Perm()|0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, fi.Mode().Perm())
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // fuzzSeeds are bundles for FuzzApplyBundle: fast-forward, merge with a
@@ -92,13 +122,42 @@ func FuzzApplyBundle(f *testing.F) {
 	for _, b := range fuzzSeeds(f) {
 		f.Add(b)
 	}
+	template := fuzzStore(f).Dir() // copied for a scratch store: faster than a scan
+	root := f.TempDir()
+	// A refused bundle must leave the store as it was, so the same scratch
+	// store serves input after input until one is accepted (the inputs run
+	// one at a time in a fuzzing process).
+	var scratch *Store
+	f.Cleanup(func() {
+		if scratch != nil {
+			scratch.Close()
+		}
+	})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := fuzzStore(t)
+		if scratch == nil {
+			dir, err := os.MkdirTemp(root, "scratch-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyTree(t, template, dir)
+			if scratch, err = Open(fuzzConfig(dir)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := scratch
 		before, err := s.Head()
 		if err != nil {
 			t.Fatal(err)
 		}
 		res, err := s.ApplyBundle(context.Background(), bytes.NewReader(data), "PEER")
+		var be *BundleError
+		if !errors.As(err, &be) {
+			defer func() { // not refused (it may have written): the next input gets a fresh copy
+				s.Close()
+				os.RemoveAll(s.Dir())
+				scratch = nil
+			}()
+		}
 		packs, _ := filepath.Glob(filepath.Join(s.Dir(), GitDirName, "objects", "pack", packTmpPrefix+"*"))
 		if len(packs) > 0 {
 			t.Fatalf("temporary files left: %v", packs)
@@ -107,7 +166,6 @@ func FuzzApplyBundle(f *testing.F) {
 		if herr != nil {
 			t.Fatal(herr)
 		}
-		var be *BundleError
 		if err != nil {
 			if errors.As(err, &be) && after != before {
 				t.Fatalf("a refused bundle moved main: %v", err)

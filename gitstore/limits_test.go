@@ -357,3 +357,28 @@ func TestApplyDiskSpace(t *testing.T) {
 		assert.Equal(t, before, snapshot(t, s))
 	}
 }
+
+// TestApplySmallDeltaOfLargeBaseStoredWhole: a small file that came as a
+// delta against a large one is stored whole, so that reading it back
+// (go-git resolves deltas in memory, base included) never loads the large
+// base.
+func TestApplySmallDeltaOfLargeBaseStoredWhole(t *testing.T) {
+	base := []byte(strings.Repeat("0123456789abcdef", 4<<20/16)) // 4 MiB
+	delta := appendDeltaSize(appendDeltaSize(nil, len(base)), 100)
+	delta = append(delta, 0x80|0x10, 100) // copy 100 bytes from offset 0
+	small := plumbing.ComputeHash(plumbing.BlobObject, base[:100])
+	baseHash := plumbing.ComputeHash(plumbing.BlobObject, base)
+	tree := rawTree(rawTreeEntry{filemode.Regular, "big", baseHash}, rawTreeEntry{filemode.Regular, "small", small})
+	commit := rawCommit(plumbing.ComputeHash(plumbing.TreeObject, tree))
+	var p rawPack
+	bo := p.add(plumbing.BlobObject, base)
+	p.addOfsDelta(bo, delta)
+	p.add(plumbing.TreeObject, tree)
+	p.add(plumbing.CommitObject, commit)
+	s := newTestStore(t, "a", epoch)
+	apply(t, s, p.bundle(plumbing.ComputeHash(plumbing.CommitObject, commit)), peerB)
+	assert.Equal(t, string(base[:100]), folderFiles(t, s.Dir())["small"])
+	out := gitStore(t, s, "cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(deltabase)")
+	assert.Contains(t, out, small.String()+" "+plumbing.ZeroHash.String(), "stored whole")
+	fsck(t, s)
+}

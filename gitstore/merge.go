@@ -100,8 +100,19 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 		}
 	}
 
-	// A file on one side where the other side has a directory: the directory
-	// keeps the name, the file becomes a conflict copy.
+	more, err := s.fileDirConflictsLocked(ourC, theirC, ours, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	conflicts = append(conflicts, more...)
+	sort.Strings(conflicts)
+	return out, conflicts, nil
+}
+
+// fileDirConflictsLocked handles, in the merged tree out, a file on one side
+// where the other side has a directory: the directory keeps the name, the
+// file becomes a conflict copy. It returns the copies made.
+func (s *Store) fileDirConflictsLocked(ourC, theirC *object.Commit, ours, out map[string]fileEntry) ([]string, error) {
 	dirs := map[string]bool{}
 	for p := range out {
 		for i := strings.IndexByte(p, '/'); i >= 0; i = nextSlash(p, i) {
@@ -121,12 +132,13 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 	}
 	touchedOurs, err := s.lastTouchesLocked(ourC, fromOurs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	touchedTheirs, err := s.lastTouchesLocked(theirC, fromTheirs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	var conflicts []string
 	for _, p := range append(fromOurs, fromTheirs...) {
 		c := touchedOurs[p]
 		if c == nil {
@@ -137,8 +149,7 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 		delete(out, p)
 		conflicts = append(conflicts, cn)
 	}
-	sort.Strings(conflicts)
-	return out, conflicts, nil
+	return conflicts, nil
 }
 
 func nextSlash(p string, i int) int {

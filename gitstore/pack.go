@@ -185,6 +185,8 @@ func readPackSpooled(ctx context.Context, r *bufio.Reader, lim packLimits, exter
 
 // readPackEntries reads the entries of the pack, checks its trailer and
 // returns the entries, in pack order, for resolvePack.
+// (One function over 120 lines: a single pass over the stream, whose
+// offset bookkeeping every kind of entry shares.)
 func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, lim packLimits, sp *packSpool) (*packEntries, error) {
 	maxObject := lim.maxObject
 	var hdr [12]byte

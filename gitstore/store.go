@@ -303,18 +303,30 @@ func (s *Store) Head() (Hash, error) {
 
 // PeerHead returns refs/peers/<peer>/main, the last bundle head applied from
 // peer, or the zero Hash if none. peer is a DeviceID string: A-Z, 2-7 and '-'.
+// Like Head, it never waits for a write (it reads the ref file, which is
+// replaced atomically, through the read view).
 func (s *Store) PeerHead(peer string) (Hash, error) {
 	ref, err := peerRef(peer)
 	if err != nil {
 		return Hash{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return Hash{}, ErrClosed
+	head, err := s.Head()
+	if err != nil {
+		return Hash{}, err
 	}
-	h, err := s.refLocked(ref)
-	return fromPlumbing(h), err
+	st, unlock, err := s.view(head.plumbing())
+	if err != nil {
+		return Hash{}, err
+	}
+	defer unlock()
+	r, err := st.Reference(ref)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return Hash{}, nil
+	}
+	if err != nil {
+		return Hash{}, fmt.Errorf("gitstore: read %s: %w", ref, err)
+	}
+	return fromPlumbing(r.Hash()), nil
 }
 
 // HasCommit reports whether the commit h is in the store.
