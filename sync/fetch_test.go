@@ -29,6 +29,18 @@ type gatedWriter struct {
 }
 
 func (g *gatedWriter) Write(p []byte) (int, error) {
+	// Write up to the gate first: a producer may hand over a large object
+	// in one Write (a stored blob copied as is), and the bytes before the
+	// gate must still reach the receiver.
+	if head := g.open - g.n; head > 0 && int64(len(p)) > head {
+		n, err := g.w.Write(p[:head])
+		g.n += int64(n)
+		if err != nil {
+			return n, err
+		}
+		m, err := g.Write(p[head:])
+		return n + m, err
+	}
 	if g.n+int64(len(p)) > g.open {
 		<-g.gate
 	}
