@@ -57,7 +57,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if err != nil {
 		return BundleInfo{}, err
 	}
-	defer src.cache.trim(srcIdleCacheBytes)
+	defer src.idle()
 
 	// The header goes out as soon as it is known, before the walks are
 	// done: a reader waiting for the bundle sees it start. Without since
