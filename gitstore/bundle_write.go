@@ -53,12 +53,6 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 			sinceP = append(sinceP, h.plumbing())
 		}
 	}
-	src, err := s.objectSourceLocked()
-	if err != nil {
-		return BundleInfo{}, err
-	}
-	defer src.idle()
-
 	// The header goes out as soon as it is known, before the walks are
 	// done: a reader waiting for the bundle sees it start. Without since
 	// commits (a first sync) it has no prerequisites and goes out at once.
@@ -69,6 +63,11 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 			return BundleInfo{}, err
 		}
 	}
+	src, err := s.objectSourceLocked()
+	if err != nil {
+		return BundleInfo{}, err
+	}
+	defer src.idle()
 	news, prereqs, walk, err := s.newCommitsLocked(ctx, src, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
