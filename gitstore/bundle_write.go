@@ -44,15 +44,30 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if head.IsZero() {
 		return BundleInfo{}, ErrNothingToSend
 	}
-	sinceP := make([]plumbing.Hash, len(since))
-	for i, h := range since {
-		sinceP[i] = h.plumbing()
+	// Only the since commits we have count (see newCommitsLocked).
+	var sinceP []plumbing.Hash
+	for _, h := range since {
+		if ok, err := s.hasCommitLocked(h.plumbing()); err != nil {
+			return BundleInfo{}, err
+		} else if ok {
+			sinceP = append(sinceP, h.plumbing())
+		}
+	}
+	// The header goes out as soon as it is known, before the walks are
+	// done: a reader waiting for the bundle sees it start. Without since
+	// commits (a first sync) it has no prerequisites and goes out at once.
+	cw := &ctxWriter{ctx: ctx, w: w}
+	bw := bufio.NewWriterSize(cw, 256<<10)
+	if len(sinceP) == 0 {
+		if err := s.writeBundleHeaderLocked(bw, head, nil); err != nil {
+			return BundleInfo{}, err
+		}
 	}
 	src, err := s.objectSourceLocked()
 	if err != nil {
 		return BundleInfo{}, err
 	}
-	defer src.cache.trim(srcIdleCacheBytes)
+	defer src.idle()
 	news, prereqs, walk, err := s.newCommitsLocked(ctx, src, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
@@ -60,22 +75,10 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if len(news) == 0 {
 		return BundleInfo{}, ErrNothingToSend
 	}
-
-	// The header goes out at once, before the object walk: a reader
-	// waiting for the bundle sees it start.
-	cw := &ctxWriter{ctx: ctx, w: w}
-	bw := bufio.NewWriterSize(cw, 256<<10)
-	fmt.Fprintf(bw, "%s\n", bundleV2Signature)
-	for _, p := range prereqs {
-		subject := ""
-		if c, err := s.commitLocked(p); err == nil {
-			subject, _, _ = strings.Cut(c.Message, "\n")
+	if len(sinceP) > 0 {
+		if err := s.writeBundleHeaderLocked(bw, head, prereqs); err != nil {
+			return BundleInfo{}, err
 		}
-		fmt.Fprintf(bw, "-%s %s\n", p, subject)
-	}
-	fmt.Fprintf(bw, "%s %s\n\n", head, mainRef)
-	if err := bw.Flush(); err != nil {
-		return BundleInfo{}, fmt.Errorf("gitstore: write bundle: %w", err)
 	}
 	list, err := s.newObjectsLocked(ctx, src, walk, news)
 	if err != nil {
@@ -93,6 +96,23 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		info.Prerequisites = append(info.Prerequisites, fromPlumbing(p))
 	}
 	return info, nil
+}
+
+// writeBundleHeaderLocked writes the bundle's header and flushes it.
+func (s *Store) writeBundleHeaderLocked(bw *bufio.Writer, head plumbing.Hash, prereqs []plumbing.Hash) error {
+	fmt.Fprintf(bw, "%s\n", bundleV2Signature)
+	for _, p := range prereqs {
+		subject := ""
+		if c, err := s.commitLocked(p); err == nil {
+			subject, _, _ = strings.Cut(c.Message, "\n")
+		}
+		fmt.Fprintf(bw, "-%s %s\n", p, subject)
+	}
+	fmt.Fprintf(bw, "%s %s\n\n", head, mainRef)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("gitstore: write bundle: %w", err)
+	}
+	return nil
 }
 
 // ctxWriter fails writes once ctx is done.

@@ -541,8 +541,9 @@
 // holds about 200 bytes per commit and 100 per object sent (the walk's
 // tables), about 40 bytes per object of every pack (the indexes, kept
 // with the Store between bundles), a 16 MiB cache of tree contents (cut
-// to 4 MiB between bundles) and 8 MiB of read windows; no object's content
-// is held beyond that cache (a big one is copied or streamed in pieces).
+// to 4 MiB between bundles) and 8 MiB of read windows (released between
+// bundles); no object's content is held beyond that cache (a big one is
+// copied or streamed in pieces).
 // Each scan or applied bundle adds a pack; Store.Maintain consolidates them
 // with the loose objects (maintain.go: thresholds, geometric roll-up, crash
 // safety) when the caller runs it (git gc can too). A tmp_pack_* file a

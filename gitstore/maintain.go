@@ -99,6 +99,7 @@ func (s *Store) maintainLocked(ctx context.Context, force bool) (MaintainResult,
 	if err != nil {
 		return MaintainResult{}, err
 	}
+	defer src.idle()
 	if !force && len(src.packs) <= maintainPacks {
 		// As git gc --auto: one directory of the 256 tells how many
 		// loose objects there are.

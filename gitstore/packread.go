@@ -34,8 +34,8 @@ import (
 //
 // The source lives as long as its Store (Store.src, refreshed by each
 // WriteBundle against the pack directory), so a small bundle after a big
-// one does not start cold; at the end of a WriteBundle its cache is trimmed
-// to srcIdleCacheBytes.
+// one does not start cold; at the end of a WriteBundle it keeps only the
+// indexes and srcIdleCacheBytes of cache (idle).
 
 const (
 	srcWindowSize     = 1 << 20
@@ -151,6 +151,17 @@ func (src *objectSource) dropWindows(p *packFile) {
 			src.wins[i].p = nil
 		}
 	}
+}
+
+// idle lets go of what only a running bundle needs: the read windows, the
+// buffer pool and all but srcIdleCacheBytes of the cache (the pack indexes
+// stay).
+func (src *objectSource) idle() {
+	for i := range src.wins {
+		src.wins[i] = window{}
+	}
+	src.cache.trim(srcIdleCacheBytes)
+	src.cache.pool = bufPool{}
 }
 
 // close releases the pack files.

@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -215,5 +217,78 @@ func TestInflateStored(t *testing.T) {
 				assert.False(t, ok, "the checksum must match")
 			}
 		}
+	}
+}
+
+// rawTree encodes entries (name -> mode) as a git tree, in git's order,
+// each entry's hash derived from its name and version v[name].
+func rawTree(entries map[string]uint32, v map[string]int) []byte {
+	var es []treeEntry
+	for n, m := range entries {
+		es = append(es, treeEntry{mode: m, name: []byte(n)})
+	}
+	slices.SortFunc(es, compareTreeEntries)
+	var b []byte
+	for _, e := range es {
+		h := plumbing.ComputeHash(plumbing.BlobObject, []byte(fmt.Sprint(string(e.name), v[string(e.name)])))
+		b = fmt.Appendf(b, "%o %s\x00", e.mode, e.name)
+		b = append(b, h[:]...)
+	}
+	return b
+}
+
+// The offsets of a tree version's entries derived from its previous
+// version's (treewalk.go) are those a full parse finds, and the span said
+// to differ covers every entry that changed, whatever changed: entries
+// added, removed or modified at the start, the middle or the end, names
+// sharing prefixes, a file and a directory of the same name.
+func TestTreeDiffDerivedIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"a", "a.txt", "a0", "ab", "b", "b-", "b.d", "c", "zz", "zzz"}
+	for i := 0; i < 60; i++ {
+		names = append(names, fmt.Sprintf("f%03d", i))
+	}
+	entries := map[string]uint32{}
+	ver := map[string]int{}
+	for _, n := range names[:40] {
+		entries[n] = 0o100644
+	}
+	d := treeDiffer{src: newObjectSource(t.TempDir())}
+	prev := &cobj{data: rawTree(entries, ver)}
+	require.NoError(t, d.index(prev))
+	for round := 0; round < 500; round++ {
+		for k := rng.IntN(3) + 1; k > 0; k-- {
+			n := names[rng.IntN(len(names))]
+			switch m, ok := entries[n]; {
+			case !ok:
+				entries[n] = []uint32{0o100644, 0o40000, 0o100755}[rng.IntN(3)]
+			case rng.IntN(3) == 0:
+				delete(entries, n)
+			case rng.IntN(4) == 0 && m != 0o40000:
+				entries[n] = 0o40000 // a file becomes a directory
+			default:
+				ver[n]++
+			}
+		}
+		next := &cobj{data: rawTree(entries, ver)}
+		tSpan, pSpan, err := d.deriveIndex(next, prev)
+		require.NoError(t, err)
+		want := &cobj{data: next.data}
+		require.NoError(t, d.index(want))
+		require.Equal(t, want.ents, next.ents, "round %d", round)
+		// Every entry outside the spans is the same in both versions.
+		require.Equal(t, tSpan.a, pSpan.a)
+		require.Equal(t, len(next.ents)-tSpan.b, len(prev.ents)-pSpan.b)
+		for k := 0; k < tSpan.a; k++ {
+			a, _, _ := parseRawEntry(next.data, int(next.ents[k]))
+			b, _, _ := parseRawEntry(prev.data, int(prev.ents[k]))
+			require.Equal(t, b, a)
+		}
+		for k := tSpan.b; k < len(next.ents); k++ {
+			a, _, _ := parseRawEntry(next.data, int(next.ents[k]))
+			b, _, _ := parseRawEntry(prev.data, int(prev.ents[k-tSpan.b+pSpan.b]))
+			require.Equal(t, b, a)
+		}
+		prev = next
 	}
 }

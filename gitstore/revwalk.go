@@ -67,7 +67,8 @@ type revWalk struct {
 }
 
 // newCommitsLocked returns the commits reachable from head and not from any
-// of since (unknown hashes in since are ignored), oldest first, and the
+// of since (commits we have: WriteBundle leaves out the others), oldest
+// first, and the
 // boundary: the commits the peer has that are parents of new ones, sorted.
 func (s *Store) newCommitsLocked(ctx context.Context, src *objectSource, head plumbing.Hash, since []plumbing.Hash) (news []*walkCommit, boundary []plumbing.Hash, w *revWalk, err error) {
 	w = &revWalk{src: src, commits: map[plumbing.Hash]*walkCommit{}}
@@ -75,12 +76,8 @@ func (s *Store) newCommitsLocked(ctx context.Context, src *objectSource, head pl
 		return nil, nil, nil, err
 	}
 	for _, h := range since {
-		if ok, err := s.hasCommitLocked(h); err != nil {
+		if err := w.add(h, true); err != nil {
 			return nil, nil, nil, err
-		} else if ok {
-			if err := w.add(h, true); err != nil {
-				return nil, nil, nil, err
-			}
 		}
 	}
 	var emitted []*walkCommit
