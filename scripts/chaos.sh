@@ -8,21 +8,24 @@
 # be clean. CI runs 20 rounds; this runs 200 by default.
 #
 # Usage: scripts/chaos.sh [ROUNDS] [REPEATS]   (defaults 200 and 1)
-# Each repeat uses a fresh random seed, printed in the log ("seed N").
+# Each repeat uses a fresh random seed, printed in the log ("seed N"). The
+# full log (daemon logs included on failure) goes to $CHAOS_LOG, else to a
+# temporary file named at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-200}
 repeats=${2:-1}
 command -v git >/dev/null || { echo "needs the git CLI (apt-get install git)" >&2; exit 1; }
-log=$(mktemp); trap 'rm -f "$log"' EXIT
+log=${CHAOS_LOG:-$(mktemp)}
 for i in $(seq 1 "$repeats"); do
   echo "== chaos run $i of $repeats: $rounds rounds =="
   status=0
   PEERSYNC_CHAOS_ROUNDS=$rounds go test -count=1 -timeout 0 -run '^TestChaosKill9$' -v ./examples/desktop/ >"$log" 2>&1 || status=$?
-  grep -E 'seed|rounds,|converged|waiting|^(--- |ok|FAIL)' "$log" || true
+  grep -E 'seed|rounds|converged|waiting|^(--- |ok|FAIL)' "$log" || true
   if [ "$status" != 0 ]; then
     tail -n 300 "$log"
-    echo "chaos run $i FAILED (exit $status)" >&2
+    echo "chaos run $i FAILED (exit $status); full log: $log" >&2
     exit 1
   fi
 done
+echo "full log: $log"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -34,8 +33,9 @@ type chaosNode struct {
 	id                      string
 	logs                    testutil.SyncBuffer // every incarnation's output, in order
 
-	mu  gosync.Mutex // guards cmd
-	cmd *exec.Cmd    // the running daemon, nil while down
+	mu      gosync.Mutex // guards cmd and startAt
+	cmd     *exec.Cmd    // the running daemon, nil while down
+	startAt int          // length of logs when cmd started
 }
 
 func (n *chaosNode) run(t *testing.T, args ...string) string {
@@ -56,7 +56,7 @@ func (n *chaosNode) start(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &n.logs, &n.logs
 	require.NoError(t, cmd.Start())
 	n.mu.Lock()
-	n.cmd = cmd
+	n.cmd, n.startAt = cmd, len(n.logs.String())
 	n.mu.Unlock()
 }
 
@@ -95,28 +95,18 @@ func (n *chaosNode) stop(t *testing.T) {
 	}
 }
 
-// ready reports whether the running daemon has published a runtime.json
-// with its own PID and a listening address: it is up and serving.
+// ready reports whether the running daemon has logged "running" (with
+// its listening address), the line the engine writes once it serves. (Not
+// runtime.json: it is rewritten from the engine's Status, which can wait
+// behind a long store operation, so it may lag well behind the daemon.)
 func (n *chaosNode) ready() (bool, string) {
-	return n.isReady(), n.name + " has not published its runtime.json"
-}
-
-func (n *chaosNode) isReady() bool {
 	n.mu.Lock()
-	cmd := n.cmd
+	cmd, from := n.cmd, n.startAt
 	n.mu.Unlock()
 	if cmd == nil {
-		return false
+		return false, n.name + " is not running"
 	}
-	b, err := os.ReadFile(filepath.Join(n.home, "runtime.json"))
-	if err != nil {
-		return false
-	}
-	var info struct {
-		PID    int    `json:"pid"`
-		Listen string `json:"listen"`
-	}
-	return json.Unmarshal(b, &info) == nil && info.PID == cmd.Process.Pid && info.Listen != ""
+	return strings.Contains(n.logs.String()[from:], "msg=running"), n.name + ` has not logged "running" yet`
 }
 
 // commits returns the commits of the folder's history (refs/heads/main),
@@ -261,7 +251,7 @@ func TestChaosKill9(t *testing.T) {
 		n.start(t)
 	}
 	for _, n := range nodes {
-		waitUntil(t, time.Minute, n.name+" ready", n.ready)
+		waitUntil(t, 3*time.Minute, n.name+" ready", n.ready)
 	}
 
 	seen := map[string]string{} // commit → where it was first seen
@@ -300,8 +290,11 @@ func TestChaosKill9(t *testing.T) {
 			<-time.After(time.Duration(rnd.IntN(500)) * time.Millisecond)
 		}
 		victim.start(t)
-		waitUntil(t, time.Minute, fmt.Sprintf("%s ready after kill %d", victim.name, r), victim.ready)
+		waitUntil(t, 3*time.Minute, fmt.Sprintf("%s ready after kill %d", victim.name, r), victim.ready)
 		collect(fmt.Sprintf("after restart %d", r))
+		if (r+1)%10 == 0 {
+			t.Logf("%d rounds done, %d commits seen", r+1, len(seen))
+		}
 	}
 	stopWriter()
 	collect("end of writes")
