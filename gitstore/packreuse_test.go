@@ -220,9 +220,9 @@ func TestInflateStored(t *testing.T) {
 	}
 }
 
-// rawTree encodes entries (name -> mode) as a git tree, in git's order,
+// versionedTree encodes entries (name -> mode) as a git tree, in git's order,
 // each entry's hash derived from its name and version v[name].
-func rawTree(entries map[string]uint32, v map[string]int) []byte {
+func versionedTree(entries map[string]uint32, v map[string]int) []byte {
 	var es []treeEntry
 	for n, m := range entries {
 		es = append(es, treeEntry{mode: m, name: []byte(n)})
@@ -254,7 +254,7 @@ func TestTreeDiffDerivedIndex(t *testing.T) {
 		entries[n] = 0o100644
 	}
 	d := treeDiffer{src: newObjectSource(t.TempDir())}
-	prev := &cobj{data: rawTree(entries, ver)}
+	prev := &cobj{data: versionedTree(entries, ver)}
 	require.NoError(t, d.index(prev))
 	for round := 0; round < 500; round++ {
 		for k := rng.IntN(3) + 1; k > 0; k-- {
@@ -270,7 +270,7 @@ func TestTreeDiffDerivedIndex(t *testing.T) {
 				ver[n]++
 			}
 		}
-		next := &cobj{data: rawTree(entries, ver)}
+		next := &cobj{data: versionedTree(entries, ver)}
 		tSpan, pSpan, err := d.deriveIndex(next, prev)
 		require.NoError(t, err)
 		want := &cobj{data: next.data}

@@ -446,6 +446,7 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 		return fail(err)
 	}
 	if !done {
+		e.setFetch(in, func(s *FetchStatus) { *s = FetchStatus{} })
 		return nil // nothing to send
 	}
 	e.setFetch(in, func(s *FetchStatus) { s.State = "applying" })

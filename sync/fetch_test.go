@@ -146,6 +146,7 @@ func TestSlowSenderNoRestart(t *testing.T) {
 	assert.Equal(t, int64(0), slow.offsets()[0])
 	assert.Len(t, slow.offsets(), 1, "one want for the full bundle, never retried")
 	noErrorEvents(t, b.e)
+	eventually(t, "no fetch left in the status", func() bool { _, ok := fetchOf(b.e); return !ok })
 }
 
 // TestFetchResumesAfterBrokenConnection: a connection that breaks in the
