@@ -80,6 +80,10 @@ type MaintainResult struct {
 // stored: about what reading them costs; rolling up only the small packs
 // keeps that short).
 func (s *Store) Maintain(ctx context.Context) (MaintainResult, error) {
+	// applyMu too: an ApplyBundle reads our packs through a storage of its
+	// own (thin bases, "do we have it"), which must not see them vanish.
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -173,6 +177,12 @@ func (s *Store) maintainLocked(ctx context.Context, force bool) (MaintainResult,
 		return res, err
 	}
 	packDir := filepath.Join(objDir, "pack")
+	// Readers that do not take mu (History, PeerHead) read through the
+	// read view: no read is under way while the old files go, and the view
+	// is reindexed before its next use.
+	s.rd.mu.Lock()
+	defer s.rd.mu.Unlock()
+	s.rd.indexed = plumbing.ZeroHash
 	for i, p := range roll {
 		if i == len(roll)/2 {
 			if err := maintainStep("removing"); err != nil {

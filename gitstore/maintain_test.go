@@ -32,6 +32,8 @@ func storeFiles(t testing.TB, s *Store) (loose, packs int) {
 // maintainForced consolidates whatever the thresholds say.
 func maintainForced(t testing.TB, s *Store) (MaintainResult, error) {
 	t.Helper()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.maintainLocked(context.Background(), true)
