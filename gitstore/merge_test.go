@@ -333,3 +333,40 @@ func TestMergeClockAhead(t *testing.T) {
 	converged(t, a, b)
 	assert.Equal(t, ra.Head, rb.Head)
 }
+
+// Same files on both sides, different histories: only the side with the
+// smaller head merges; the other keeps its head (nothing to integrate) and
+// fast-forwards to that merge when it arrives. One merge commit in all, and
+// no new head that would set a third peer merging again.
+func TestMergeSameTreeOneSideMerges(t *testing.T) {
+	a, b := pair(t, map[string]string{"x": "x0"})
+	writeFile(t, a.Dir(), "same.txt", "same")
+	writeFile(t, b.Dir(), "same.txt", "same")
+	scan(t, a)
+	scan(t, b)
+	small, large := a, b
+	smallPeer, largePeer := peerB, peerA // who delivers to small, to large
+	if head(t, a).String() > head(t, b).String() {
+		small, large = b, a
+		smallPeer, largePeer = peerA, peerB
+	}
+	smallHead, largeHead := head(t, small), head(t, large)
+	toLarge, _ := bundleOf(t, small, largeHead)
+	toSmall, _ := bundleOf(t, large, smallHead)
+
+	r := apply(t, large, toLarge, largePeer)
+	assert.Equal(t, UpToDate, r.Kind, "the larger head waits")
+	assert.Equal(t, largeHead, head(t, large))
+	peerHead, err := large.PeerHead(largePeer)
+	require.NoError(t, err)
+	assert.Equal(t, smallHead, peerHead, "their history is kept under refs/peers")
+
+	r = apply(t, small, toSmall, smallPeer)
+	assert.Equal(t, Merged, r.Kind, "the smaller head merges")
+	assert.Empty(t, r.Changed)
+	merge, _ := bundleOf(t, small, largeHead)
+	r = apply(t, large, merge, largePeer)
+	assert.Equal(t, FastForward, r.Kind)
+	assert.Equal(t, head(t, small), head(t, large))
+	converged(t, a, b)
+}
