@@ -406,7 +406,7 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 	}
 	var n int64
 	if err == nil {
-		n, err = io.Copy(f, rc)
+		n, err = copySparse(f, rc)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -1,0 +1,64 @@
+package gitstore
+
+import (
+	"io"
+	"os"
+)
+
+// sparseBlock is the unit copySparse looks at: an aligned block of this
+// size that is all zeros is skipped (a hole) instead of written.
+const sparseBlock = 64 << 10
+
+// copySparse copies r into f, which must be empty and at offset 0, leaving
+// holes where r has whole aligned blocks of zeros, and sets f's size to what
+// was copied. A file that was sparse on the sender (a disk image, a
+// preallocated database) then costs on the receiver's disk what it cost
+// there, not its length in zeros; where the file system keeps no holes, the
+// kernel writes the zeros itself. It returns the number of bytes copied.
+func copySparse(f *os.File, r io.Reader) (int64, error) {
+	buf := make([]byte, sparseBlock)
+	var n int64
+	hole := false // the last block was skipped
+	for {
+		m, err := io.ReadFull(r, buf)
+		if m > 0 {
+			if m == sparseBlock && allZero(buf) {
+				hole = true
+			} else {
+				if _, werr := f.WriteAt(buf[:m], n); werr != nil {
+					return n, werr
+				}
+				hole = false
+			}
+			n += int64(m)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	if hole {
+		if err := f.Truncate(n); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
