@@ -284,7 +284,9 @@
 // memory (BENCHMARKS.md). Such objects are stored whole in our pack, so
 // that go-git reads them back as streams.
 //
-// Checkout first checks that what it writes (the sizes of the new blobs,
+// A file is written with holes where its content has aligned 64 KiB
+// blocks of zeros, so a sparse file (a disk image) costs the receiver's
+// disk what it cost the sender's. Checkout first checks that what it writes (the sizes of the new blobs,
 // plus 2 % and Limits.MinFreeBytes) fits in the free space of the folder's
 // file system (statfs), else it writes nothing and returns a
 // *DiskFullError. Then it writes each file through a temporary file in the
@@ -302,7 +304,13 @@
 // # Merge rule
 //
 // Before integrating, ApplyBundle commits local edits (as Scan). When the
-// histories diverged, each path is merged three ways against the best common
+// histories diverged but both heads hold the same files (the same tree),
+// only the side whose head hash is the smaller merges; the other keeps its
+// head (UpToDate, the peer's history kept under refs/peers) and
+// fast-forwards to that merge when it arrives. With three or more peers,
+// each merging whatever head arrived last, merges on both sides made new
+// heads faster than the peers could meet, long after their files agreed.
+// Otherwise each path is merged three ways against the best common
 // ancestor (the smallest-hash one if there are several; an empty tree when
 // the histories are unrelated, as for two folders that both had files before
 // their first sync):
