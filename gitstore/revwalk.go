@@ -115,7 +115,48 @@ func (s *Store) newCommitsLocked(ctx context.Context, src *objectSource, head pl
 		}
 	}
 	sortHashes(boundary)
-	return news, boundary, w, nil
+	return parentsFirst(news), boundary, w, nil
+}
+
+// parentsFirst orders news so that every commit comes after its parents
+// among news, keeping the committer-time order otherwise. Time order alone
+// is not enough: with clocks that disagree a parent can be newer than its
+// child, and the object walk (treewalk.go), which leaves out what a
+// parent's tree holds, must meet a tree first where it is new, else a tree
+// met again later (a revert) was listed against the wrong parent and an
+// object it holds could be left out of the bundle.
+func parentsFirst(news []*walkCommit) []*walkCommit {
+	idx := make(map[plumbing.Hash]int, len(news))
+	for i, c := range news {
+		idx[c.h] = i
+	}
+	out := make([]*walkCommit, 0, len(news))
+	done := make([]bool, len(news))
+	type frame struct{ i, next int } // next: the parent to look at next
+	var stack []frame
+	for i := range news {
+		if done[i] {
+			continue
+		}
+		stack = append(stack[:0], frame{i: i})
+		done[i] = true
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			c := news[f.i]
+			if f.next < len(c.parents) {
+				p, ok := idx[c.parents[f.next]]
+				f.next++
+				if ok && !done[p] {
+					done[p] = true
+					stack = append(stack, frame{i: p})
+				}
+				continue
+			}
+			out = append(out, c)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return out
 }
 
 // add meets commit h from a child (or as a start) with the given mark.
