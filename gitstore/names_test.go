@@ -22,7 +22,7 @@ func TestWindowsName(t *testing.T) {
 func TestNameCheckCaseFold(t *testing.T) {
 	s := &Store{disk: diskState{caseFold: true, goos: "linux"}}
 	files := map[string]fileEntry{}
-	for _, p := range []string{"README", "readme", "Readme.md", "Docs/a", "docs/b", "docs/c/d", "x/Y", "x/y", "file", "FILE/z", "ok"} {
+	for _, p := range []string{"README", "readme", "Readme.txt", "Docs/a", "docs/b", "docs/c/d", "x/Y", "x/y", "file", "FILE/z", "ok"} {
 		files[p] = fileEntry{}
 	}
 	c := s.newNameCheckFlat(files)
