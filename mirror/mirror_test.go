@@ -161,9 +161,7 @@ func TestSyncTree(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			s := k.start(t)
-			m, err := New(s.config(t))
-			require.NoError(t, err)
-			defer m.Close()
+			m := openMirror(t, s)
 			ctx := context.Background()
 			local := t.TempDir()
 
@@ -243,9 +241,7 @@ func TestSyncLargeFile(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			s := k.start(t)
-			m, err := New(s.config(t))
-			require.NoError(t, err)
-			defer m.Close()
+			m := openMirror(t, s)
 			local := t.TempDir()
 			writeFile(t, local, "big/100MiB.bin", big)
 			writeFile(t, local, "small.txt", []byte("x"))
@@ -378,13 +374,11 @@ func TestSyncServerDownMidUpload(t *testing.T) {
 // target and leaves exactly the folder's tree.
 func TestSyncManifestUnusable(t *testing.T) {
 	s := startSSHD(t)
-	m, err := New(s.config(t))
-	require.NoError(t, err)
-	defer m.Close()
+	m := openMirror(t, s)
 	local := t.TempDir()
 	writeFile(t, local, "a/b.txt", []byte("b"))
 	writeFile(t, local, "c.txt", []byte("c"))
-	_, err = m.Sync(context.Background(), local, nil)
+	_, err := m.Sync(context.Background(), local, nil)
 	require.NoError(t, err)
 
 	writeRemote(t, s.root, ManifestName, []byte("{not json"))
@@ -603,13 +597,11 @@ func TestSyncConnectionCap(t *testing.T) {
 // mtime makes the next sync hash and upload it.
 func TestSyncLocalCache(t *testing.T) {
 	s := startSSHD(t)
-	m, err := New(s.config(t))
-	require.NoError(t, err)
-	defer m.Close()
+	m := openMirror(t, s)
 	local := t.TempDir()
 	p := filepath.Join(local, "f.txt")
 	writeFile(t, local, "f.txt", []byte("one"))
-	_, err = m.Sync(context.Background(), local, nil)
+	_, err := m.Sync(context.Background(), local, nil)
 	require.NoError(t, err)
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
@@ -639,13 +631,11 @@ func TestSyncRefusedFile(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			s := k.start(t)
-			m, err := New(s.config(t))
-			require.NoError(t, err)
-			defer m.Close()
+			m := openMirror(t, s)
 			local := t.TempDir()
 			writeFile(t, local, "locked/x.txt", []byte("x1"))
 			writeFile(t, local, "open.txt", []byte("o1"))
-			_, err = m.Sync(context.Background(), local, nil)
+			_, err := m.Sync(context.Background(), local, nil)
 			require.NoError(t, err)
 
 			lockedDir := filepath.Join(s.root, "locked")
@@ -674,4 +664,14 @@ func TestSyncRefusedFile(t *testing.T) {
 			assertMirrored(t, local, s.root)
 		})
 	}
+}
+
+// openMirror makes a Mirror of s's target, closed at the end of the test
+// (before s stops: cleanups run last first).
+func openMirror(t *testing.T, s *server) *Mirror {
+	t.Helper()
+	m, err := New(s.config(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	return m
 }
