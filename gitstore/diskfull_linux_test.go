@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -26,13 +25,8 @@ func mountTmpfs(t *testing.T, sizeKiB int) string {
 		t.Skip("LOUD SKIP: mounting a small tmpfs needs root")
 	}
 	mnt := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(sizeKiB)+"k", "tmpfs", mnt).CombinedOutput()
-	require.NoError(t, err, "mount tmpfs: %s", out)
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
-		}
-	})
+	require.NoError(t, command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(sizeKiB)+"k", "tmpfs", mnt))
+	t.Cleanup(func() { assert.NoError(t, command("umount", mnt)) })
 	return mnt
 }
 

@@ -3,10 +3,8 @@
 package gitstore
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,20 +24,8 @@ func mountFAT(t *testing.T, size int) string {
 	if os.Geteuid() != 0 {
 		t.Skip("LOUD SKIP: mounting a FAT file system needs root")
 	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "fat.img"), filepath.Join(dir, "mnt")
-	require.NoError(t, os.Mkdir(mnt, 0o755))
-	f, err := os.Create(img)
-	require.NoError(t, err)
-	require.NoError(t, f.Truncate(int64(size)<<20))
-	require.NoError(t, f.Close())
-	run := func(name string, args ...string) error {
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
+	img, mnt := diskImage(t, int64(size))
+	run := command
 	if _, err := exec.LookPath("mkfs.vfat"); err == nil && run("mkfs.vfat", img) == nil &&
 		run("mount", "-t", "vfat", "-o", "loop", img, mnt) == nil {
 		t.Cleanup(func() { assert.NoError(t, run("umount", mnt)) })

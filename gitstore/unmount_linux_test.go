@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,16 +26,9 @@ func TestFolderUnmountedUnderStore(t *testing.T) {
 	}
 	run := func(name string, args ...string) {
 		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
-		require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
+		require.NoError(t, command(name, args...))
 	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
-	require.NoError(t, os.Mkdir(mnt, 0o755))
-	f, err := os.Create(img)
-	require.NoError(t, err)
-	require.NoError(t, f.Truncate(32<<20))
-	require.NoError(t, f.Close())
+	img, mnt := diskImage(t, 32)
 	run("mkfs.ext4", "-q", img)
 	run("mount", "-o", "loop", img, mnt)
 	mounted := true
@@ -60,7 +52,7 @@ func TestFolderUnmountedUnderStore(t *testing.T) {
 	// The disk goes away (lazily: the store still has files open on it).
 	run("umount", "-l", mnt)
 	mounted = false
-	_, err = s.Scan(context.Background())
+	_, err := s.Scan(context.Background())
 	assert.ErrorIs(t, err, ErrNotInitialized)
 	_, err = s.ApplyBundle(context.Background(), bytes.NewReader(bundle), peerA)
 	assert.ErrorIs(t, err, ErrNotInitialized)
