@@ -1,3 +1,5 @@
+//go:build unix
+
 package mirror
 
 // Real servers for the tests: Debian's vsftpd (FTP and FTPS) and OpenSSH's
