@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,70 +18,43 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
+		log.Fatal(err)
 	}
-}
-
-// device starts an engine listening on a free loopback port, sharing a new
-// folder "docs"; stop ends Run, closes the engine and removes its files.
-func device(ctx context.Context) (e *sync.Engine, dir, addr string, stop func(), err error) {
-	tmp, _ := os.MkdirTemp("", "quickstart")
-	home, dir, addr := filepath.Join(tmp, "state"), filepath.Join(tmp, "docs"), freeAddr()
-	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
-	if err == nil {
-		e, err = sync.New(sync.Config{Home: home, Identity: id, ListenAddr: addr})
-	}
-	if err == nil && os.Mkdir(dir, 0o755) == nil {
-		err = e.AddFolder(ctx, sync.FolderConfig{ID: "docs", Path: dir})
-	}
-	if err != nil {
-		return nil, "", "", nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	return e, dir, addr, func() { cancel(); <-done; e.Close(); os.RemoveAll(tmp) }, nil
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	a, dirA, _, stopA, err := device(ctx)
-	if err != nil {
+	tmp, err := os.MkdirTemp("", "quickstart")
+	l, err2 := net.ListenPacket("udp", "127.0.0.1:0") // a free port for B, which A dials
+	if err = errors.Join(err, err2); err != nil {
 		return err
 	}
-	defer stopA()
-	b, dirB, addrB, stopB, err := device(ctx)
-	if err != nil {
+	defer os.RemoveAll(tmp)                       // runs last, after the engines are closed
+	addrB, _ := l.LocalAddr().String(), l.Close() // B listens there
+	var e [2]*sync.Engine                         // A and B, each with its own state and its own folder "docs"
+	for i, listen := range []string{"127.0.0.1:0", addrB} {
+		id, _ := crypto.GenerateIdentity(nil) // a new key; nil = crypto/rand
+		home, docs := filepath.Join(tmp, "AB"[i:i+1], "state"), filepath.Join(tmp, "AB"[i:i+1], "docs")
+		if e[i], err = sync.New(sync.Config{Home: home, Identity: id, ListenAddr: listen}); err != nil {
+			return err
+		}
+		defer e[i].Close() // ends its Run
+		if err = errors.Join(os.Mkdir(docs, 0o755), e[i].AddFolder(ctx, sync.FolderConfig{ID: "docs", Path: docs})); err != nil {
+			return err
+		}
+		go e[i].Run(ctx) // connects, watches, syncs until ctx ends or Close
+	}
+	if err := errors.Join( // each names the other by its DeviceID (its public key); A dials B
+		e[0].AddPeer(sync.PeerConfig{Device: e[1].DeviceID(), Addrs: []string{addrB}, Folders: []string{"docs"}}),
+		e[1].AddPeer(sync.PeerConfig{Device: e[0].DeviceID(), Folders: []string{"docs"}}),
+		os.WriteFile(filepath.Join(tmp, "A", "docs", "hello.txt"), []byte("hello from A\n"), 0o644)); err != nil {
 		return err
 	}
-	defer stopB()
-	// Each names the other by its DeviceID (its public key); A dials B.
-	if err := errors.Join(
-		a.AddPeer(sync.PeerConfig{Device: b.DeviceID(), Addrs: []string{addrB}, Folders: []string{"docs"}}),
-		b.AddPeer(sync.PeerConfig{Device: a.DeviceID(), Folders: []string{"docs"}}),
-		os.WriteFile(filepath.Join(dirA, "hello.txt"), []byte("hello from A\n"), 0o644)); err != nil {
-		return err
-	}
-	for { // B's events: connections, changes applied, errors
-		select {
-		case ev := <-b.Events():
-			data, err := os.ReadFile(filepath.Join(dirB, "hello.txt"))
-			if ev.Kind == sync.EventRemoteApplied && err == nil {
-				_, err = fmt.Fprintf(out, "B has hello.txt: %s", data)
-				return err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
+	defer context.AfterFunc(ctx, func() { e[1].Close() })() // if ctx ends first, it ends the loop below
+	for ev := range e[1].Events() {                         // B's events: connections, changes applied, errors
+		if data, err := os.ReadFile(filepath.Join(tmp, "B", "docs", "hello.txt")); ev.Kind == sync.EventRemoteApplied && err == nil {
+			_, err = fmt.Fprintf(out, "B has hello.txt: %s", data)
+			return err
 		}
 	}
-}
-
-// freeAddr returns a loopback address whose UDP port is free now.
-func freeAddr() string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return ctx.Err()
 }
