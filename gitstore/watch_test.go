@@ -85,8 +85,9 @@ func TestWatch(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "skip"), 0o755))
 	r := newWatchRecorder()
 	stop := startWatch(t, s, r)
+	// The first scan runs in Watch's loop, after the tree is watched: its
+	// commit is the sign that saved files are seen from now on.
 	r.waitFor(t, "add before.txt", 5*time.Second)
-	time.Sleep(50 * time.Millisecond) // let Watch reach its event loop
 
 	// A saved file is committed within ~100-200 ms (bounded wait: 2 s, for
 	// slow CI machines).
@@ -143,12 +144,13 @@ func TestWatch(t *testing.T) {
 // with ErrClosed on a closed store.
 func TestWatchFolderGuard(t *testing.T) {
 	s := newTestStore(t, "dev", epoch)
+	writeFile(t, s.Dir(), "marker.txt", "m")
 	r := newWatchRecorder()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- s.Watch(ctx, 10*time.Millisecond, r.onChange) }()
-	time.Sleep(100 * time.Millisecond)
+	r.waitFor(t, "add marker.txt", 5*time.Second) // the watcher's loop runs
 	require.NoError(t, os.Rename(filepath.Join(s.Dir(), GitDirName), filepath.Join(t.TempDir(), "away")))
 	select {
 	case err := <-done:
@@ -167,9 +169,11 @@ func TestWatchMassDelete(t *testing.T) {
 	scan(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	writeFile(t, s.Dir(), "marker.txt", "m")
+	r := newWatchRecorder()
 	done := make(chan error, 1)
-	go func() { done <- s.Watch(ctx, 10*time.Millisecond, nil) }()
-	time.Sleep(100 * time.Millisecond)
+	go func() { done <- s.Watch(ctx, 10*time.Millisecond, r.onChange) }()
+	r.waitFor(t, "add marker.txt", 5*time.Second) // the watcher's loop runs
 	require.NoError(t, os.RemoveAll(filepath.Join(s.Dir(), "d")))
 	select {
 	case err := <-done:
@@ -232,7 +236,6 @@ func TestWatchCommitsSettledFileOnce(t *testing.T) {
 	s := newTestStore(t, "a", time2020())
 	r := newWatchRecorder()
 	stop := startWatch(t, s, r)
-	defer func() { assert.ErrorIs(t, stop(), context.Canceled) }()
 
 	p := filepath.Join(s.Dir(), "slow.txt")
 	f, err := os.Create(p)
@@ -245,10 +248,16 @@ func TestWatchCommitsSettledFileOnce(t *testing.T) {
 	}
 	require.NoError(t, f.Close())
 	r.waitFor(t, "add slow.txt", 10*time.Second)
-	time.Sleep(300 * time.Millisecond) // room for a wrong second commit
+	// The commit that added the file holds all of it: a half-written first
+	// commit would show here (and need a second one), whatever comes later.
+	added := gitStore(t, s, "log", "--diff-filter=A", "--format=%H", "main", "--", "slow.txt")
+	assert.Equal(t, strings.Repeat("part\n", 4), gitStore(t, s, "cat-file", "blob", added+":slow.txt")+"\n")
+	// And nothing is left for another commit: the watcher stopped, a full
+	// scan finds the folder as committed.
+	assert.ErrorIs(t, stop(), context.Canceled)
+	assert.Empty(t, scan(t, s))
 	r.mu.Lock()
 	got := actions(r.changes)
 	r.mu.Unlock()
 	assert.Equal(t, []string{"add slow.txt"}, got)
-	assert.Equal(t, strings.Repeat("part\n", 4), gitStore(t, s, "cat-file", "blob", "main:slow.txt")+"\n")
 }
