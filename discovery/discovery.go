@@ -22,7 +22,7 @@ import (
 const ServiceType = "_peersync._udp"
 
 // TTL is the time to live of the records we announce. We announce again
-// every TTL/2, so peers that missed one announcement keep us.
+// every TTL/2, so peers that missed one ownAnnouncement keep us.
 const TTL = 120 * time.Second
 
 // ErrClosed is returned by Run and Close after Close, and by Run once Run
@@ -94,36 +94,58 @@ func (p Peer) String() string {
 // Discoverer announces this device and browses for others on the LAN.
 type Discoverer struct {
 	// Set by New and read-only afterwards (internal tests replace the
-	// seams listIfs, ifAddrs and mdnsPort before Run).
+	// seams before Run).
 	log       *slog.Logger
 	now       func() time.Time
 	device    deviceid.ID
-	announce  bool
-	port      int
+	ann       ownAnnouncement
 	ifaces    []net.Interface // nil: all suitable, re-read
-	instance  string          // full instance name, as announced
-	target    string          // SRV target host, fully qualified, lower case
-	hostName  string          // HostName + ".local.", or ""
-	txt       []string
 	updates   chan Peer
-	listIfs   func() ([]net.Interface, error)
-	ifAddrs   func(net.Interface) ([]netip.Prefix, error)
-	mdnsPort  int
+	seams     seams
 	queryEach time.Duration // cap of the browse interval
 
-	mu sync.Mutex // guards the fields below
+	mu   sync.Mutex // guards the fields below
+	life lifecycle
+	// ifPrefixes caches the addresses of the joined interfaces, by index,
+	// refreshed every ifCheckEvery, so a packet costs no system call.
+	ifPrefixes map[int][]netip.Prefix
+	cache      *cache
+	rate       responseBudget
+}
+
+// ownAnnouncement is what a Discoverer says about its device; fixed by New.
+type ownAnnouncement struct {
+	announce bool
+	port     int
+	instance string // full instance name, as announced
+	target   string // SRV target host, fully qualified, lower case
+	hostName string // HostName + ".local.", or ""
+	txt      []string
+}
+
+// seams are the system calls and the port a Discoverer uses; internal tests
+// replace them before Run.
+type seams struct {
+	listIfs  func() ([]net.Interface, error)
+	ifAddrs  func(net.Interface) ([]netip.Prefix, error)
+	mdnsPort int
+}
+
+// lifecycle is a Discoverer's Run/Close state, guarded by its mu.
+type lifecycle struct {
 	// ran is set by the first Run; closed by the first Close.
 	ran, closed bool
 	cancel      context.CancelFunc // cancels Run, nil until Run
 	done        chan struct{}      // closed when Run returns
 	closeErr    error              // from closing Run's sockets
-	// ifPrefixes caches the addresses of the joined interfaces, by index,
-	// refreshed every ifCheckEvery, so a packet costs no system call.
-	ifPrefixes map[int][]netip.Prefix
-	cache      *cache
-	lastSent   map[string]time.Time // rate limit: key → last multicast
-	tokens     float64              // global response budget
-	tokensAt   time.Time
+}
+
+// responseBudget rate-limits multicast answers; guarded by the
+// Discoverer's mu.
+type responseBudget struct {
+	lastSent map[string]time.Time // key → last multicast
+	tokens   float64              // global response budget
+	tokensAt time.Time
 }
 
 // New checks cfg and returns a Discoverer; nothing is sent until Run. The
@@ -147,16 +169,12 @@ func New(cfg Config) (*Discoverer, error) {
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		device:    cfg.Device,
-		announce:  cfg.Announce,
-		port:      cfg.Port,
+		ann:       ownAnnouncement{announce: cfg.Announce, port: cfg.Port},
 		updates:   make(chan Peer, 64),
-		listIfs:   net.Interfaces,
-		ifAddrs:   interfacePrefixes,
-		mdnsPort:  mdnsPort,
+		seams:     seams{listIfs: net.Interfaces, ifAddrs: interfacePrefixes, mdnsPort: mdnsPort},
 		queryEach: TTL / 2,
 		cache:     newCache(cfg.Device),
-		lastSent:  map[string]time.Time{},
-		tokens:    burst,
+		rate:      responseBudget{lastSent: map[string]time.Time{}, tokens: burst},
 	}
 	if cfg.Interfaces != nil { // an empty, non-nil list means none
 		d.ifaces = append([]net.Interface{}, cfg.Interfaces...)
@@ -167,18 +185,18 @@ func New(cfg Config) (*Discoverer, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
-	d.instance = instanceLabel(name, cfg.Device.Short()) + "." + serviceName
-	d.target = "peersync-" + strings.ToLower(cfg.Device.Short()) + "." + domain
+	d.ann.instance = instanceLabel(name, cfg.Device.Short()) + "." + serviceName
+	d.ann.target = "peersync-" + strings.ToLower(cfg.Device.Short()) + "." + domain
 	if cfg.HostName != "" {
 		h := hostLabel(cfg.HostName)
 		if h == "" {
 			return nil, fmt.Errorf("discovery: Config.HostName %q has no usable characters", cfg.HostName)
 		}
-		d.hostName = h + "." + domain
-		d.target = d.hostName
+		d.ann.hostName = h + "." + domain
+		d.ann.target = d.ann.hostName
 	}
 	if cfg.Announce {
-		d.txt = encodeTXT(cfg.Device, cfg.Port)
+		d.ann.txt = encodeTXT(cfg.Device, cfg.Port)
 	}
 	return d, nil
 }
@@ -190,16 +208,16 @@ func New(cfg Config) (*Discoverer, error) {
 // returns.
 func (d *Discoverer) Run(ctx context.Context) error {
 	d.mu.Lock()
-	if d.closed || d.ran {
+	if d.life.closed || d.life.ran {
 		d.mu.Unlock()
 		return ErrClosed
 	}
-	d.ran = true
+	d.life.ran = true
 	ctx, cancel := context.WithCancel(ctx)
-	d.cancel = cancel
-	d.done = make(chan struct{})
+	d.life.cancel = cancel
+	d.life.done = make(chan struct{})
 	d.mu.Unlock()
-	defer close(d.done)
+	defer close(d.life.done)
 	defer close(d.updates)
 	defer cancel()
 
@@ -216,14 +234,14 @@ func (d *Discoverer) Run(ctx context.Context) error {
 		}()
 	}
 	d.loop(ctx, s)
-	if d.announce || d.hostName != "" {
+	if d.ann.announce || d.ann.hostName != "" {
 		d.sendAnnouncements(s, s.joinedInterfaces(), 0)
 	}
 	cerr := s.close()
 	wg.Wait()
 	if cerr != nil {
 		d.mu.Lock()
-		d.closeErr = cerr
+		d.life.closeErr = cerr
 		d.mu.Unlock()
 	}
 	return errors.Join(fmt.Errorf("discovery: %w", ctx.Err()), cerr)
@@ -256,7 +274,7 @@ func (d *Discoverer) loop(ctx context.Context, s *sockets) {
 			// now. Our A/AAAA records flush their old ones of the same
 			// type, and a goodbye removes the addresses that went.
 			if cur := d.addrSnapshot(s); !maps.EqualFunc(cur, addrs, slices.Equal) {
-				if d.announce || d.hostName != "" {
+				if d.ann.announce || d.ann.hostName != "" {
 					d.sendAddressGoodbyes(s, addrs, cur)
 					d.sendAnnouncements(s, s.joinedInterfaces(), uint32(TTL/time.Second))
 				}
@@ -264,7 +282,7 @@ func (d *Discoverer) loop(ctx context.Context, s *sockets) {
 			}
 			d.setPrefixes(addrs)
 		}
-		if (d.announce || d.hostName != "") && el >= nextAnnounce {
+		if (d.ann.announce || d.ann.hostName != "") && el >= nextAnnounce {
 			d.sendAnnouncements(s, s.joinedInterfaces(), uint32(TTL/time.Second))
 			if len(announceAt) > 1 {
 				announceAt = announceAt[1:]
@@ -302,7 +320,7 @@ func (d *Discoverer) setPrefixes(m map[int][]netip.Prefix) {
 func (d *Discoverer) addrSnapshot(s *sockets) map[int][]netip.Prefix {
 	out := map[int][]netip.Prefix{}
 	for _, ifi := range s.joinedInterfaces() {
-		ps, _ := d.ifAddrs(ifi)
+		ps, _ := d.seams.ifAddrs(ifi)
 		slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 		out[ifi.Index] = ps
 	}
@@ -363,12 +381,12 @@ func (d *Discoverer) Updates() <-chan Peer { return d.updates }
 // called again.
 func (d *Discoverer) Close() error {
 	d.mu.Lock()
-	if d.closed {
+	if d.life.closed {
 		d.mu.Unlock()
 		return ErrClosed
 	}
-	d.closed = true
-	cancel, done, ran := d.cancel, d.done, d.ran
+	d.life.closed = true
+	cancel, done, ran := d.life.cancel, d.life.done, d.life.ran
 	d.mu.Unlock()
 	if !ran {
 		close(d.updates)
@@ -378,5 +396,5 @@ func (d *Discoverer) Close() error {
 	<-done
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.closeErr
+	return d.life.closeErr
 }

@@ -34,7 +34,7 @@ func TestNewValidates(t *testing.T) {
 	require.NoError(t, err, "browse only needs no port")
 	d.ifaces[0].Name = "changed"
 	assert.Equal(t, "eth0", cfg.Interfaces[0].Name, "New does not share the caller's slice")
-	assert.Contains(t, d.instance, " ("+self.Short()+")."+serviceName, "empty Name uses the host name")
+	assert.Contains(t, d.ann.instance, " ("+self.Short()+")."+serviceName, "empty Name uses the host name")
 }
 
 // TestRunAndClose runs the whole loop on an ephemeral port with no
@@ -42,7 +42,7 @@ func TestNewValidates(t *testing.T) {
 func TestRunAndClose(t *testing.T) {
 	d, err := New(Config{Device: self, Port: 1, Announce: true, Interfaces: []net.Interface{}})
 	require.NoError(t, err)
-	d.mdnsPort = 0
+	d.seams.mdnsPort = 0
 	require.NotNil(t, d.ifaces, "no interface joined: nothing leaves the process")
 	// Run's loop reads the clock on its first pass, once its sockets are
 	// open: that is the signal that Run is running.
@@ -72,7 +72,7 @@ func TestRunAndClose(t *testing.T) {
 func TestRunContextCancel(t *testing.T) {
 	d, err := New(Config{Device: self, Interfaces: []net.Interface{}})
 	require.NoError(t, err)
-	d.mdnsPort = 0
+	d.seams.mdnsPort = 0
 	require.NotNil(t, d.ifaces)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

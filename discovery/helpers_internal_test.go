@@ -40,7 +40,7 @@ func newTest(t *testing.T, announce bool, hostName string) (*Discoverer, *fakeCl
 	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	d, err := New(Config{Device: self, Name: "me", Port: 44996, Announce: announce, HostName: hostName, Now: clock.Now})
 	require.NoError(t, err)
-	d.ifAddrs = func(net.Interface) ([]netip.Prefix, error) {
+	d.seams.ifAddrs = func(net.Interface) ([]netip.Prefix, error) {
 		return []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("fe80::1/64")}, nil
 	}
 	return d, clock

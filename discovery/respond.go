@@ -41,7 +41,7 @@ func (d *Discoverer) handle(b []byte, src netip.AddrPort, ifi net.Interface) ([]
 	prefixes, ok := d.ifPrefixes[ifi.Index]
 	d.mu.Unlock()
 	if !ok {
-		prefixes, err = d.ifAddrs(ifi)
+		prefixes, err = d.seams.ifAddrs(ifi)
 	}
 	if err != nil || !onLink(src.Addr(), prefixes) {
 		d.log.Debug("discovery: ignoring packet from off the link", "from", src, "interface", ifi.Name)
@@ -51,7 +51,7 @@ func (d *Discoverer) handle(b []byte, src netip.AddrPort, ifi net.Interface) ([]
 	defer d.mu.Unlock()
 	now := d.now()
 	if pk.Response {
-		if src.Port() != mdnsPort && src.Port() != uint16(d.mdnsPort) {
+		if src.Port() != mdnsPort && src.Port() != uint16(d.seams.mdnsPort) {
 			return nil, nil // RFC 6762 section 11: responses come from port 5353
 		}
 		resolve := d.cache.apply(pk, src.Addr(), ifi.Name, now)
@@ -93,14 +93,14 @@ type records struct {
 // and TTL (seconds).
 func (d *Discoverer) recordsLocked(prefixes []netip.Prefix, ttl uint32) records {
 	var r records
-	if d.announce {
-		r.svcPTR = &answer{Name: serviceName, Type: dnsmessage.TypePTR, TTL: ttl, Shared: true, Ptr: d.instance}
+	if d.ann.announce {
+		r.svcPTR = &answer{Name: serviceName, Type: dnsmessage.TypePTR, TTL: ttl, Shared: true, Ptr: d.ann.instance}
 		r.enumPTR = &answer{Name: servicesEnumDNS, Type: dnsmessage.TypePTR, TTL: ttl, Shared: true, Ptr: serviceName}
-		r.srv = &answer{Name: d.instance, Type: dnsmessage.TypeSRV, TTL: ttl, Target: d.target, Port: uint16(d.port)}
-		r.txt = &answer{Name: d.instance, Type: dnsmessage.TypeTXT, TTL: ttl, TXT: d.txt}
+		r.srv = &answer{Name: d.ann.instance, Type: dnsmessage.TypeSRV, TTL: ttl, Target: d.ann.target, Port: uint16(d.ann.port)}
+		r.txt = &answer{Name: d.ann.instance, Type: dnsmessage.TypeTXT, TTL: ttl, TXT: d.ann.txt}
 	}
-	if d.announce || d.hostName != "" {
-		r.hostName = d.target
+	if d.ann.announce || d.ann.hostName != "" {
+		r.hostName = d.ann.target
 		for _, p := range prefixes {
 			a := p.Addr()
 			if a.IsLoopback() || a.IsMulticast() || a.IsUnspecified() {
@@ -110,7 +110,7 @@ func (d *Discoverer) recordsLocked(prefixes []netip.Prefix, ttl uint32) records 
 			if a.Is6() && !a.Is4In6() {
 				t = dnsmessage.TypeAAAA
 			}
-			r.hosts = append(r.hosts, answer{Name: d.target, Type: t, TTL: ttl, Addr: a.Unmap()})
+			r.hosts = append(r.hosts, answer{Name: d.ann.target, Type: t, TTL: ttl, Addr: a.Unmap()})
 		}
 	}
 	return r
@@ -141,10 +141,10 @@ func (r records) hostsOf(t dnsmessage.Type) []answer {
 // within a second on one interface, unicast replies with the query's ID to
 // legacy queriers (source port not 5353), and a global budget of responses.
 func (d *Discoverer) answerLocked(pk packet, src netip.AddrPort, ifi net.Interface, prefixes []netip.Prefix, now time.Time) []outgoing {
-	if !d.announce && d.hostName == "" {
+	if !d.ann.announce && d.ann.hostName == "" {
 		return nil
 	}
-	legacy := src.Port() != uint16(d.mdnsPort)
+	legacy := src.Port() != uint16(d.seams.mdnsPort)
 	ttl := uint32(TTL / time.Second)
 	if legacy {
 		ttl = legacyTTL
@@ -159,7 +159,7 @@ func (d *Discoverer) answerLocked(pk packet, src netip.AddrPort, ifi net.Interfa
 			add = append(add, r.hosts...)
 		case q.Name == servicesEnumDNS && (q.Type == dnsmessage.TypePTR || q.Type == dnsmessage.TypeALL) && r.enumPTR != nil:
 			ans = append(ans, *r.enumPTR)
-		case r.srv != nil && q.Name == strings.ToLower(d.instance):
+		case r.srv != nil && q.Name == strings.ToLower(d.ann.instance):
 			if q.Type == dnsmessage.TypeSRV || q.Type == dnsmessage.TypeALL {
 				ans = append(ans, *r.srv)
 				add = append(add, r.hosts...)
@@ -195,7 +195,7 @@ func (d *Discoverer) answerLocked(pk packet, src netip.AddrPort, ifi net.Interfa
 			fam = "6"
 		}
 		ans = slices.DeleteFunc(ans, func(a answer) bool {
-			last, ok := d.lastSent[ifi.Name+"|"+fam+"|"+a.key()]
+			last, ok := d.rate.lastSent[ifi.Name+"|"+fam+"|"+a.key()]
 			return ok && now.Sub(last) < time.Second
 		})
 	}
@@ -204,9 +204,9 @@ func (d *Discoverer) answerLocked(pk packet, src netip.AddrPort, ifi net.Interfa
 	}
 	add = dedupe(add, known, ans)
 	m := message{Response: true, Answers: ans, Additional: add}
-	to := netip.AddrPortFrom(group4, uint16(d.mdnsPort))
+	to := netip.AddrPortFrom(group4, uint16(d.seams.mdnsPort))
 	if src.Addr().Is6() {
-		to = netip.AddrPortFrom(group6, uint16(d.mdnsPort))
+		to = netip.AddrPortFrom(group6, uint16(d.seams.mdnsPort))
 	}
 	if legacy {
 		m.ID, m.Questions, m.Legacy, to = pk.ID, pk.Questions, true, src
@@ -245,12 +245,12 @@ func (d *Discoverer) markSentLocked(ifi net.Interface, v6 bool, as []answer, now
 		fam = "6"
 	}
 	for _, a := range as {
-		d.lastSent[ifi.Name+"|"+fam+"|"+a.key()] = now
+		d.rate.lastSent[ifi.Name+"|"+fam+"|"+a.key()] = now
 	}
-	if len(d.lastSent) > 4096 { // interfaces come and go; keep it bounded
-		for k, t := range d.lastSent {
+	if len(d.rate.lastSent) > 4096 { // interfaces come and go; keep it bounded
+		for k, t := range d.rate.lastSent {
 			if now.Sub(t) > time.Second {
-				delete(d.lastSent, k)
+				delete(d.rate.lastSent, k)
 			}
 		}
 	}
@@ -258,14 +258,14 @@ func (d *Discoverer) markSentLocked(ifi net.Interface, v6 bool, as []answer, now
 
 // takeTokenLocked spends one unit of the global response budget.
 func (d *Discoverer) takeTokenLocked(now time.Time) bool {
-	if !d.tokensAt.IsZero() {
-		d.tokens = min(burst, d.tokens+now.Sub(d.tokensAt).Seconds()*rate)
+	if !d.rate.tokensAt.IsZero() {
+		d.rate.tokens = min(burst, d.rate.tokens+now.Sub(d.rate.tokensAt).Seconds()*rate)
 	}
-	d.tokensAt = now
-	if d.tokens < 1 {
+	d.rate.tokensAt = now
+	if d.rate.tokens < 1 {
 		return false
 	}
-	d.tokens--
+	d.rate.tokens--
 	return true
 }
 
@@ -276,10 +276,10 @@ func (d *Discoverer) resolveQueryLocked(names []string, ifi net.Interface, v6 bo
 	var qs []question
 	for _, n := range names {
 		k := ifi.Name + "|q|" + n
-		if last, ok := d.lastSent[k]; ok && now.Sub(last) < time.Second {
+		if last, ok := d.rate.lastSent[k]; ok && now.Sub(last) < time.Second {
 			continue
 		}
-		d.lastSent[k] = now
+		d.rate.lastSent[k] = now
 		if instanceLabelOf(n) != "" {
 			qs = append(qs, question{Name: n, Type: dnsmessage.TypeSRV}, question{Name: n, Type: dnsmessage.TypeTXT})
 		} else {
@@ -294,9 +294,9 @@ func (d *Discoverer) resolveQueryLocked(names []string, ifi net.Interface, v6 bo
 		d.log.Debug("discovery: packing query", "err", err)
 		return nil
 	}
-	to := netip.AddrPortFrom(group4, uint16(d.mdnsPort))
+	to := netip.AddrPortFrom(group4, uint16(d.seams.mdnsPort))
 	if v6 {
-		to = netip.AddrPortFrom(group6, uint16(d.mdnsPort))
+		to = netip.AddrPortFrom(group6, uint16(d.seams.mdnsPort))
 	}
 	return &outgoing{data: b, to: to}
 }
@@ -305,7 +305,7 @@ func (d *Discoverer) resolveQueryLocked(names []string, ifi net.Interface, v6 bo
 // given TTL in seconds (0 says goodbye).
 func (d *Discoverer) sendAnnouncements(s *sockets, ifs []net.Interface, ttl uint32) {
 	for _, ifi := range ifs {
-		prefixes, err := d.ifAddrs(ifi)
+		prefixes, err := d.seams.ifAddrs(ifi)
 		if err != nil {
 			d.log.Debug("discovery: interface addresses", "interface", ifi.Name, "err", err)
 			continue
@@ -339,7 +339,7 @@ func (d *Discoverer) sendQueries(s *sockets, ifs []net.Interface) {
 		return
 	}
 	for _, ifi := range ifs {
-		prefixes, err := d.ifAddrs(ifi)
+		prefixes, err := d.seams.ifAddrs(ifi)
 		if err != nil {
 			continue
 		}

@@ -54,10 +54,10 @@ func (s *sockets) conns() []*conn {
 // configured interfaces. Either family may fail (IPv6 disabled); both
 // failing is an error.
 func (d *Discoverer) openSockets() (*sockets, error) {
-	s := &sockets{port: d.mdnsPort, joined: map[int]net.Interface{}}
+	s := &sockets{port: d.seams.mdnsPort, joined: map[int]net.Interface{}}
 	lc := net.ListenConfig{Control: reuseControl}
 	var errs []error
-	if pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", d.mdnsPort)); err == nil {
+	if pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", d.seams.mdnsPort)); err == nil {
 		c := &conn{pc: pc, p4: ipv4.NewPacketConn(pc), grp: group4}
 		_ = c.p4.SetControlMessage(ipv4.FlagInterface, true)
 		_ = c.p4.SetMulticastTTL(255)
@@ -67,7 +67,7 @@ func (d *Discoverer) openSockets() (*sockets, error) {
 	} else {
 		errs = append(errs, fmt.Errorf("udp4: %w", err))
 	}
-	if pc, err := lc.ListenPacket(context.Background(), "udp6", fmt.Sprintf("[::]:%d", d.mdnsPort)); err == nil {
+	if pc, err := lc.ListenPacket(context.Background(), "udp6", fmt.Sprintf("[::]:%d", d.seams.mdnsPort)); err == nil {
 		c := &conn{v6: true, pc: pc, p6: ipv6.NewPacketConn(pc), grp: group6}
 		_ = c.p6.SetControlMessage(ipv6.FlagInterface, true)
 		_ = c.p6.SetMulticastHopLimit(255)
@@ -95,7 +95,7 @@ func (d *Discoverer) openSockets() (*sockets, error) {
 func (d *Discoverer) refreshInterfaces(s *sockets) []net.Interface {
 	want := d.ifaces
 	if want == nil {
-		all, err := d.listIfs()
+		all, err := d.seams.listIfs()
 		if err != nil {
 			d.log.Warn("discovery: listing interfaces", "err", err)
 			return nil
