@@ -22,7 +22,7 @@ import (
 const ServiceType = "_peersync._udp"
 
 // TTL is the time to live of the records we announce. We announce again
-// every TTL/2, so peers that missed one ownAnnouncement keep us.
+// every TTL/2, so peers that missed one announcement keep us.
 const TTL = 120 * time.Second
 
 // ErrClosed is returned by Run and Close after Close, and by Run once Run
