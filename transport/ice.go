@@ -109,7 +109,7 @@ func (t *Transport) stunDemux() (*stunDemux, error) {
 			t.mu.Unlock()
 			return nil, ErrClosed
 		}
-		d := newStunDemux(t.qt, t.log)
+		d := newStunDemux(t.sock.qt, t.log)
 		t.wg.Go(func() { d.run(t.ctx) })
 		t.mu.Unlock()
 		t.ice.demux = d
@@ -211,37 +211,57 @@ func (t *Transport) removeWaiter(w *iceWaiter) *Conn {
 // iceSession is one pion agent, from gathering to the end of the QUIC
 // connection it led to.
 type iceSession struct {
-	sconn     *sessionConn // its packets on the shared socket
-	mux       *ice.UniversalUDPMuxDefault
-	agent     *ice.Agent
-	net       piontransport.Net // for TURN sockets
-	log       *slog.Logger
-	logs      pionLogs
-	turnCfg   []TURNServer
-	turnWait  time.Duration // bound on each TURN allocation
-	iceConn   *ice.Conn     // the agent's data path, set by StartDial/StartAccept
-	gathered  chan struct{} // closed when gathering is complete
-	connected chan struct{} // closed when the agent reports connected
-	failed    chan struct{} // closed when the agent reports failed or closed
-	closeOnce sync.Once
+	sconn   *sessionConn // its packets on the shared socket
+	mux     *ice.UniversalUDPMuxDefault
+	agent   *ice.Agent
+	net     piontransport.Net // for TURN sockets
+	log     *slog.Logger
+	logs    pionLogs
+	turnc   turnSettings
+	iceConn *ice.Conn // the agent's data path, set by StartDial/StartAccept
+	sig     iceSignals
 
 	mu         sync.Mutex // guards the fields below
 	candidates []string   // our candidates, marshalled
 	conn       *Conn      // the QUIC connection, once there is one
+	prog       iceProgress
+	turn       []*turnAlloc
+	relay      relayPath
+}
+
+// iceProgress is how far an iceSession's agent got; guarded by its mu.
+type iceProgress struct {
 	state      ice.ConnectionState
 	isFailed   bool
-	connOnce   bool // connected has been closed
-	gatherOnce bool // gathered has been closed
-	turn       []*turnAlloc
-	relayQT    *quic.Transport // QUIC on a relayed pair (turn.go), or nil
-	relayPC    *icePacketConn  // relayQT's packet conn
+	connOnce   bool // sig.connected has been closed
+	gatherOnce bool // sig.gathered has been closed
+}
+
+// turnSettings are the TURN servers an iceSession may allocate on.
+type turnSettings struct {
+	turnCfg  []TURNServer
+	turnWait time.Duration // bound on each TURN allocation
+}
+
+// iceSignals are closed as an iceSession's agent reaches its states.
+type iceSignals struct {
+	gathered  chan struct{} // closed when gathering is complete
+	connected chan struct{} // closed when the agent reports connected
+	failed    chan struct{} // closed when the agent reports failed or closed
+	closeOnce sync.Once
+}
+
+// relayPath is QUIC on a relayed pair (turn.go); zero when none.
+type relayPath struct {
+	relayQT *quic.Transport
+	relayPC *icePacketConn // relayQT's packet conn
 }
 
 // connectionState returns the agent's last reported state.
 func (s *iceSession) connectionState() ice.ConnectionState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state
+	return s.prog.state
 }
 
 func (t *Transport) newICESession(cfg *ICEConfig) (*iceSession, error) {
@@ -305,17 +325,14 @@ func (t *Transport) newICESession(cfg *ICEConfig) (*iceSession, error) {
 		return nil, fmt.Errorf("transport: ICE agent: %w", err)
 	}
 	s := &iceSession{
-		sconn:     sc,
-		mux:       mux,
-		agent:     agent,
-		net:       pnet,
-		log:       t.log,
-		logs:      pionLogs{t.log},
-		turnCfg:   append([]TURNServer(nil), cfg.TURNServers...),
-		turnWait:  stunTimeout,
-		gathered:  make(chan struct{}),
-		connected: make(chan struct{}),
-		failed:    make(chan struct{}),
+		sconn: sc,
+		mux:   mux,
+		agent: agent,
+		net:   pnet,
+		log:   t.log,
+		logs:  pionLogs{t.log},
+		turnc: turnSettings{turnCfg: append([]TURNServer(nil), cfg.TURNServers...), turnWait: stunTimeout},
+		sig:   iceSignals{gathered: make(chan struct{}), connected: make(chan struct{}), failed: make(chan struct{})},
 	}
 	err = agent.OnCandidate(s.onCandidate)
 	if err == nil {
@@ -336,9 +353,9 @@ func (s *iceSession) onCandidate(c ice.Candidate) {
 	}
 	if c != nil {
 		s.candidates = append(s.candidates, c.Marshal())
-	} else if !s.gatherOnce {
-		s.gatherOnce = true
-		close(s.gathered)
+	} else if !s.prog.gatherOnce {
+		s.prog.gatherOnce = true
+		close(s.sig.gathered)
 	}
 }
 
@@ -348,17 +365,17 @@ func (s *iceSession) onCandidate(c ice.Candidate) {
 func (s *iceSession) onState(st ice.ConnectionState) {
 	var conn *Conn
 	s.mu.Lock()
-	s.state = st
+	s.prog.state = st
 	switch st {
 	case ice.ConnectionStateConnected:
-		if !s.connOnce {
-			s.connOnce = true
-			close(s.connected)
+		if !s.prog.connOnce {
+			s.prog.connOnce = true
+			close(s.sig.connected)
 		}
 	case ice.ConnectionStateFailed, ice.ConnectionStateClosed:
-		if !s.isFailed {
-			s.isFailed = true
-			close(s.failed)
+		if !s.prog.isFailed {
+			s.prog.isFailed = true
+			close(s.sig.failed)
 		}
 		conn = s.conn
 	default:
@@ -378,7 +395,7 @@ func (s *iceSession) gather(ctx context.Context) (ufrag, pwd string, cands []str
 		return "", "", nil, fmt.Errorf("transport: ICE gathering: %w", err)
 	}
 	select {
-	case <-s.gathered:
+	case <-s.sig.gathered:
 	case <-ctx.Done():
 		return "", "", nil, fmt.Errorf("transport: ICE gathering: %w", ctx.Err())
 	}
@@ -436,8 +453,8 @@ func (s *iceSession) addRemote(sig *signalMsg) error {
 // waitConnected waits for ICE to select a pair and returns it.
 func (s *iceSession) waitConnected(ctx context.Context) (*ice.CandidatePair, error) {
 	select {
-	case <-s.connected:
-	case <-s.failed:
+	case <-s.sig.connected:
+	case <-s.sig.failed:
 		return nil, fmt.Errorf("%w: no candidate pair works", ErrICEFailed)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("transport: ICE checks: %w", ctx.Err())
@@ -476,9 +493,9 @@ func (s *iceSession) isRemote(addr net.Addr) bool {
 // close closes the agent and its mux, and waits for their goroutines. Not
 // to be called from an agent callback.
 func (s *iceSession) close() {
-	s.closeOnce.Do(func() {
+	s.sig.closeOnce.Do(func() {
 		s.mu.Lock()
-		qt, pc, allocs := s.relayQT, s.relayPC, s.turn
+		qt, pc, allocs := s.relay.relayQT, s.relay.relayPC, s.turn
 		s.mu.Unlock()
 		if qt != nil {
 			qt.Close() //nolint:errcheck // always nil: not its socket
@@ -535,7 +552,7 @@ func (t *Transport) tie(c *Conn, s *iceSession) error {
 	c.ice = s
 	s.mu.Lock()
 	s.conn = c
-	failed := s.isFailed
+	failed := s.prog.isFailed
 	s.mu.Unlock()
 	if failed {
 		c.CloseWithError(ClosePathFailed, "ICE failed") //nolint:errcheck // always nil
@@ -810,7 +827,7 @@ func (t *Transport) acceptICE(ctx context.Context, from crypto.DeviceID, o *sign
 	var c *Conn
 	select {
 	case c = <-w.ch:
-	case <-s.failed:
+	case <-s.sig.failed:
 		return nil, fmt.Errorf("%w: lost the path before the QUIC handshake", ErrICEFailed)
 	case err := <-w.refused:
 		return nil, fmt.Errorf("transport: ICE offer said %s, but the device on its path was refused: %w", from.Short(), err)

@@ -76,10 +76,10 @@ func listenTCP(addr *net.TCPAddr, t *Transport) (net.Listener, error) {
 // LocalAddr), or nil if the Transport has none: with Config.NoTCP, or with
 // Config.PacketConn.
 func (t *Transport) TCPAddr() net.Addr {
-	if t.tcpLn == nil {
+	if t.sock.tcpLn == nil {
 		return nil
 	}
-	return t.tcpLn.Addr()
+	return t.sock.tcpLn.Addr()
 }
 
 // tuneTCP sets TCP_NODELAY and, where the kernel offers it, BBR. Socket
@@ -101,7 +101,7 @@ func (t *Transport) tcpAcceptLoop() {
 	slots := &t.tcpSlots
 	var delay time.Duration
 	for {
-		nc, err := t.tcpLn.Accept()
+		nc, err := t.sock.tcpLn.Accept()
 		if err != nil {
 			if t.ctx.Err() != nil {
 				return
@@ -142,7 +142,7 @@ func (t *Transport) acceptTCP(slot *handshakeSlot) {
 	defer cancel()
 	tuneTCP(slot.Conn, t)
 	nc.SetReadDeadline(time.Now().Add(min(firstByteTimeout, t.cfg.HandshakeTimeout))) //nolint:errcheck // reported by Read
-	tc := tls.Server(nc, t.serverTLSTCP)
+	tc := tls.Server(nc, t.tlsc.serverTLSTCP)
 	err := tc.HandshakeContext(ctx)
 	var d crypto.DeviceID
 	if err == nil {

@@ -96,17 +96,10 @@ type Config struct {
 // the same port number, from which it dials peers and on which it accepts
 // them. It is safe for concurrent use.
 type Transport struct {
-	cfg          Config // validated copy with defaults applied
-	log          *slog.Logger
-	cert         tls.Certificate
-	serverTLS    *tls.Config // QUIC
-	serverTLSTCP *tls.Config
-	quicConf     *quic.Config
-
-	ownedConn net.PacketConn // the socket we opened, closed by Close; nil if Config.PacketConn
-	qt        *quic.Transport
-	ln        *quic.Listener
-	tcpLn     net.Listener // nil with Config.NoTCP or Config.PacketConn
+	cfg  Config // validated copy with defaults applied
+	log  *slog.Logger
+	tlsc tlsConfigs
+	sock sockets
 
 	// ctx is cancelled by Close; it stops the accept loop.
 	ctx    context.Context
@@ -122,6 +115,23 @@ type Transport struct {
 	ice iceState // NAT traversal (ice.go); has its own lock
 
 	tcpSlots handshakeSlots // incoming TCP handshakes (slots.go); has its own lock
+}
+
+// tlsConfigs are a Transport's certificate and handshake settings, fixed by
+// New.
+type tlsConfigs struct {
+	cert         tls.Certificate
+	serverTLS    *tls.Config // QUIC
+	serverTLSTCP *tls.Config
+	quicConf     *quic.Config
+}
+
+// sockets are what a Transport listens on, opened by New, closed by Close.
+type sockets struct {
+	ownedConn net.PacketConn // the socket we opened, closed by Close; nil if Config.PacketConn
+	qt        *quic.Transport
+	ln        *quic.Listener
+	tcpLn     net.Listener // nil with Config.NoTCP or Config.PacketConn
 }
 
 // New validates cfg, binds the sockets and starts accepting connections.
@@ -160,13 +170,13 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg:      cfg,
 		log:      log,
-		cert:     cert,
+		tlsc:     tlsConfigs{cert: cert},
 		acceptCh: make(chan *Conn, acceptQueueLen),
 		conns:    make(map[*Conn]struct{}),
 	}
-	t.serverTLS = t.newServerTLS(ALPN)
-	t.serverTLSTCP = t.newServerTLS(ALPNTCP)
-	t.quicConf = &quic.Config{
+	t.tlsc.serverTLS = t.newServerTLS(ALPN)
+	t.tlsc.serverTLSTCP = t.newServerTLS(ALPNTCP)
+	t.tlsc.quicConf = &quic.Config{
 		HandshakeIdleTimeout: cfg.HandshakeTimeout / 2, // quic-go aborts a handshake after twice this
 		MaxIdleTimeout:       cfg.IdleTimeout,
 		KeepAlivePeriod:      cfg.IdleTimeout / 3,
@@ -181,23 +191,23 @@ func New(cfg Config) (*Transport, error) {
 		if err != nil {
 			return nil, err
 		}
-		pc, t.ownedConn, t.tcpLn = udp, udp, ln
+		pc, t.sock.ownedConn, t.sock.tcpLn = udp, udp, ln
 	}
-	t.qt = &quic.Transport{Conn: pc}
-	t.ln, err = t.qt.Listen(t.serverTLS, t.quicConf)
+	t.sock.qt = &quic.Transport{Conn: pc}
+	t.sock.ln, err = t.sock.qt.Listen(t.tlsc.serverTLS, t.tlsc.quicConf)
 	if err != nil {
-		t.qt.Close()
-		if t.ownedConn != nil {
-			t.ownedConn.Close()
+		t.sock.qt.Close()
+		if t.sock.ownedConn != nil {
+			t.sock.ownedConn.Close()
 		}
-		if t.tcpLn != nil {
-			t.tcpLn.Close()
+		if t.sock.tcpLn != nil {
+			t.sock.tcpLn.Close()
 		}
 		return nil, fmt.Errorf("transport: listen: %w", err)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.acceptLoop)
-	if t.tcpLn != nil {
+	if t.sock.tcpLn != nil {
 		t.wg.Go(t.tcpAcceptLoop)
 	}
 	log.Debug("transport listening", "addr", t.LocalAddr(), "tcp", t.TCPAddr(), "device", cfg.Identity.DeviceID())
@@ -220,14 +230,14 @@ func listenUDP(ua *net.UDPAddr, log *slog.Logger) (*net.UDPConn, error) {
 
 // LocalAddr returns the address of the UDP socket, with the port actually
 // bound.
-func (t *Transport) LocalAddr() net.Addr { return t.qt.Conn.LocalAddr() }
+func (t *Transport) LocalAddr() net.Addr { return t.sock.qt.Conn.LocalAddr() }
 
 // baseTLS is the part of the TLS configuration shared by both directions,
 // for QUIC (ALPN) or TCP (ALPNTCP).
 func (t *Transport) baseTLS(alpn string) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{t.cert},
+		Certificates: []tls.Certificate{t.tlsc.cert},
 		NextProtos:   []string{alpn},
 		// No certificate authority is involved: the DeviceID in the peer's
 		// self-signed certificate is the trust anchor, checked in
@@ -318,7 +328,7 @@ func (t *Transport) Dial(ctx context.Context, addr string, peer crypto.DeviceID)
 // dialUDP is Dial after name resolution, also used by DialICE for the
 // address ICE selected. path is what the Conn's Path reports.
 func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, peer crypto.DeviceID, path Path) (*Conn, error) {
-	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(peer, ALPN), t.dialQUICConfig())
+	qc, err := t.sock.qt.Dial(ctx, ua, t.clientTLS(peer, ALPN), t.dialQUICConfig())
 	if err != nil {
 		return nil, t.dialError(addr, peer, err)
 	}
@@ -343,7 +353,7 @@ func (t *Transport) dialUDP(ctx context.Context, ua *net.UDPAddr, addr string, p
 }
 
 func (t *Transport) dialQUICConfig() *quic.Config {
-	c := t.quicConf.Clone()
+	c := t.tlsc.quicConf.Clone()
 	c.MaxIncomingUniStreams = 1 // the welcome
 	return c
 }
@@ -433,7 +443,7 @@ func peerID(qc *quic.Conn) (crypto.DeviceID, error) {
 // queues them for Accept. It runs until Close.
 func (t *Transport) acceptLoop() {
 	for {
-		qc, err := t.ln.Accept(t.ctx)
+		qc, err := t.sock.ln.Accept(t.ctx)
 		if err != nil {
 			if t.ctx.Err() == nil {
 				t.log.Error("accept stopped", "err", err)
@@ -533,11 +543,11 @@ func (t *Transport) Close() error {
 
 	t.cancel()
 	var errs []error
-	if err := t.ln.Close(); err != nil {
+	if err := t.sock.ln.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("transport: close listener: %w", err))
 	}
-	if t.tcpLn != nil {
-		if err := t.tcpLn.Close(); err != nil {
+	if t.sock.tcpLn != nil {
+		if err := t.sock.tcpLn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("transport: close TCP listener: %w", err))
 		}
 	}
@@ -547,11 +557,11 @@ func (t *Transport) Close() error {
 	}
 	wg.Wait()
 	t.closeICE()
-	if err := t.qt.Close(); err != nil {
+	if err := t.sock.qt.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("transport: close QUIC transport: %w", err))
 	}
-	if t.ownedConn != nil {
-		if err := t.ownedConn.Close(); err != nil {
+	if t.sock.ownedConn != nil {
+		if err := t.sock.ownedConn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("transport: close socket: %w", err))
 		}
 	}

@@ -230,12 +230,12 @@ type turnResult struct {
 // startTURN starts allocating on the session's TURN servers, if any.
 func (s *iceSession) startTURN(ctx context.Context) *turnGather {
 	g := &turnGather{s: s, ch: make(chan turnResult, 1)}
-	if len(s.turnCfg) == 0 {
+	if len(s.turnc.turnCfg) == 0 {
 		g.ch <- turnResult{}
 		return g
 	}
 	go func() {
-		a, err := s.allocateTURN(ctx, s.turnCfg, s.turnWait)
+		a, err := s.allocateTURN(ctx, s.turnc.turnCfg, s.turnc.turnWait)
 		g.ch <- turnResult{a, err}
 	}()
 	return g
@@ -295,7 +295,7 @@ func (a *turnAlloc) relayCandidate() (*ice.CandidateRelay, error) {
 // discovery (TURN adds up to 36 bytes of framing, and relays' MTUs vary),
 // so packets stay at quic-go's initial 1280-byte size.
 func (t *Transport) relayQUICConfig(dial bool) *quic.Config {
-	c := t.quicConf.Clone()
+	c := t.tlsc.quicConf.Clone()
 	c.DisablePathMTUDiscovery = true
 	if dial {
 		c.MaxIncomingUniStreams = 1 // the welcome
@@ -320,7 +320,7 @@ func (s *iceSession) startRelayQUIC(pair *ice.CandidatePair) (*quic.Transport, n
 	pc := newICEPacketConn(s.iceConn, local, remote)
 	qt := &quic.Transport{Conn: pc}
 	s.mu.Lock()
-	s.relayQT, s.relayPC = qt, pc
+	s.relay.relayQT, s.relay.relayPC = qt, pc
 	s.mu.Unlock()
 	return qt, remote, nil
 }
@@ -390,7 +390,7 @@ func (t *Transport) acceptRelay(ctx context.Context, from crypto.DeviceID, s *ic
 	var qc *quic.Conn
 	select {
 	case qc = <-got:
-	case <-s.failed:
+	case <-s.sig.failed:
 		return nil, fmt.Errorf("%w: lost the path before the QUIC handshake", ErrICEFailed)
 	case err := <-w.refused:
 		return nil, fmt.Errorf("transport: ICE offer said %s, but the device on its path was refused: %w", from.Short(), err)
