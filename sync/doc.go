@@ -21,10 +21,24 @@
 // Config.Home holds two JSON files, each written atomically (temporary file,
 // fsync, rename):
 //
-//	config.json  what the user chose: device name, folders (ID, path), peers
-//	             (DeviceID, name, addresses, folder IDs)
+//	config.json  what the user chose: device name, folders (ID, path,
+//	             label, paused), peers (DeviceID, name, addresses, folder
+//	             IDs, direction per folder, paused), the devices and folder
+//	             offers ignored for good
 //	table.json   what the engine learned: for each peer and folder, the last
 //	             revision the peer is known to have
+//	pending.json devices that tried to connect and folders peers offer,
+//	             waiting for an answer (see Sharing)
+//
+// The configuration is edited with SetName, AddFolder, RemoveFolder,
+// PauseFolder, SetPeer (the whole entry of a peer: name, addresses,
+// folders, directions), PausePeer and RemovePeer, and read with Folders,
+// Peers and Peer. Every change is saved at once, reported as an
+// EventConfigChanged, and followed by a running engine at once: a paused
+// or removed peer's connection is closed, a paused folder's watcher stops,
+// and a folder that starts to flow (resumed, newly shared, another
+// direction) fetches what its peers last announced. RemoveFolder stops
+// sharing a folder; its files and history stay on disk.
 //
 // One Engine owns a home: New takes an exclusive lock on
 // <Home>/daemon.lock until Close (the OS drops it if the process dies), and

@@ -201,7 +201,7 @@ func TestMissingFolderMarkerStopsFolder(t *testing.T) {
 
 	// Simulate an unmounted disk: the marker is gone.
 	require.NoError(t, os.RemoveAll(filepath.Join(a.dir, ".peersync")))
-	e2, err := New(Config{Home: a.e.cfg.Home, Identity: a.e.id})
+	e2, err := New(Config{Home: a.e.cfg.Home, Identity: a.e.cfg.Identity})
 	require.NoError(t, err)
 	defer e2.Close()
 	_, err = e2.Scan(context.Background(), "docs")

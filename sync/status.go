@@ -21,6 +21,8 @@ type Status struct {
 	// Rendezvous is the state of our registration at Config.Rendezvous;
 	// nil when none is configured.
 	Rendezvous *RendezvousStatus
+	// Pending lists the devices and folder offers waiting for an answer.
+	Pending Pending
 }
 
 // RendezvousStatus describes the rendezvous server this device uses.
@@ -42,6 +44,11 @@ type FolderStatus struct {
 	// Fetches are the bundles being received for this folder, one per
 	// peer, and the last abandoned attempt's reason until the next one.
 	Fetches []FetchStatus
+	// NotSent, for a folder this device only receives from some peer
+	// (DirReceive), is the number of files that differ from the last
+	// state received ("N local changes not sent"); RevertFolder undoes
+	// them. 0 otherwise.
+	NotSent int
 }
 
 // PeerStatus describes one peer of the sync table.
@@ -60,7 +67,7 @@ type PeerStatus struct {
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	conf := e.conf.clone()
-	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
+	st := Status{Device: e.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
 	if tr := e.run.transport(); tr != nil {
 		st.Addr = tr.LocalAddr().String()
 	}
