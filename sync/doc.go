@@ -51,6 +51,21 @@
 // instant can still lose one edit.) A corrupt file is an error, never
 // silently reset.
 //
+// # Directions
+//
+// Each peer's entry gives, per folder, a Direction: both (the default),
+// send (we announce and serve our history, and never fetch theirs) or
+// receive (we fetch and apply theirs, and never announce nor serve ours:
+// a want from that peer is refused). A receive-only folder keeps
+// committing local edits to its own history; they are only never sent.
+// FolderStatus.NotSent counts the files that differ from the last state
+// received from a peer it only receives from (the head of that peer's
+// last applied bundle, refs/peers/<ID>/main; with several such peers, the
+// first in the configuration that sent one), and RevertFolder puts those
+// files back to that state as new commits (gitstore.Store.Revert), so the
+// local versions stay in the history. Directions are per peer: a folder may
+// be sent to one peer and only received from another.
+//
 // # Exchange protocol
 //
 // Devices connect with transport (QUIC or TCP, TLS 1.3, mutual DeviceID

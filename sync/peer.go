@@ -341,15 +341,18 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	if err != nil {
 		return
 	}
-	if ok {
+	fetch := !ok && dir.receives()
+	if h := e.cfg.test; h != nil && h.heard != nil {
+		h.heard(pc.peer, m.Folder, m.Head, fetch)
+	}
+	switch {
+	case ok:
 		e.setKnown(pc.peer, m.Folder, m.Head)
-		return
-	}
-	if !dir.receives() {
+	case !fetch:
 		e.log.Debug("not fetching: we only send this folder to the peer", "peer", pc.peer, "folder", m.Folder)
-		return
+	default:
+		e.fetch(ctx, pc, m.Folder)
 	}
-	e.fetch(ctx, pc, m.Folder)
 }
 
 // refetch, run by the tick loop after a configuration change, goes

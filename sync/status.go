@@ -101,6 +101,9 @@ func (e *Engine) Status() Status {
 			fs.Head, err = s.Head()
 		}
 		if err == nil {
+			fs.NotSent = e.notSentCount(f.ID, s, fs.Head)
+		}
+		if err == nil {
 			e.mu.Lock()
 			fo := e.folderLocked(f.ID)
 			err = fo.stopped
@@ -115,6 +118,7 @@ func (e *Engine) Status() Status {
 		st.Folders = append(st.Folders, fs)
 	}
 	slices.SortFunc(st.Folders, func(a, b FolderStatus) int { return strings.Compare(a.ID, b.ID) })
+	st.Pending = e.Pending()
 	return st
 }
 
