@@ -66,12 +66,54 @@
 // local versions stay in the history. Directions are per peer: a folder may
 // be sent to one peer and only received from another.
 //
+// # Sharing: pending devices and folder offers
+//
+// Sharing a folder takes: A adds B's ID and picks the folder (SetPeer with
+// B's address); B accepts A (AcceptDevice) and accepts the folder
+// (AcceptFolder). Nothing else.
+//
+// Pending devices. A device not in the sync table that connects is recorded
+// in Pending().Devices (DeviceID, first and last seen) and reported with an
+// EventPendingDevice; IgnoreDevice refuses it for good without recording
+// it again. Its name and address reach us as follows. A TLS refusal
+// carries neither (the handshake only proves the DeviceID), so the gate
+// lets such a device through the handshake at most once per 10 s (every
+// other attempt is refused in the handshake, as before), and only to
+// introduce itself: the engine reads the first frame of the device's
+// first stream, its control frame {"type":"control","name":...,"port":N}
+// (port: the port it listens on), records the name and the address
+// (the IP the connection came from, the announced port), reports another
+// EventPendingDevice, and closes the connection with CloseNotAllowed. It
+// reads nothing else from it, opens no stream and sends no frame: no data
+// flows before acceptance. (The device sees a connection that ends at
+// once, as "peer-connected" then "peer-disconnected".) Devices reaching us
+// only through ICE are recorded without an introduction. The list is
+// bounded (32 devices; the one seen least recently makes room) and a new
+// device is recorded at most once per second; the others are refused
+// unrecorded. AcceptDevice makes a pending device a peer, with the name it
+// announced and the address it came from.
+//
+// Folder offers. Head frames carry the folder's label
+// ({"type":"head","folder":...,"label":...,"head":...}); a head of a folder
+// we do not share with that peer (we lack it, or share it with others
+// only) becomes an offer in Pending().Folders (ID, label, from, when, the
+// peer's head), reported with an EventFolderOffer; IgnoreFolder drops it
+// for good. AcceptFolder creates the folder (by default
+// <Config.DefaultFolderParent>/<label>), shares it with every peer that
+// offered it, and fetches the head each offered at once. Offers are
+// bounded (64; the oldest makes room). Pending devices and offers are kept
+// in pending.json; the answers (ignored devices and offers) in config.json.
+// The "port" and "label" fields are optional: an older engine ignores them
+// and sends neither (its address is then the one its connection came from,
+// its offers unlabelled).
+//
 // # Exchange protocol
 //
 // Devices connect with transport (QUIC or TCP, TLS 1.3, mutual DeviceID
-// authentication); only devices in the sync table get in, and a peer may read
-// or write only the folders shared with its DeviceID. If both sides dial at
-// once, both keep the connection dialed by the smaller DeviceID.
+// authentication); only devices in the sync table get in (and, to introduce
+// themselves, pending devices: see above), and a peer may read or write
+// only the folders shared with its DeviceID. If both sides dial at once,
+// both keep the connection dialed by the smaller DeviceID.
 //
 // # Dialing
 //
@@ -114,11 +156,11 @@
 // staged the whole bundle before a {"size":N} header, and a fetch whose
 // bundle took longer than 15 s to stage never completed):
 //
-//	{"type":"control","proto":2,"name":"laptop"}
+//	{"type":"control","proto":2,"name":"laptop","port":44996}
 //	    Each side opens one per connection, then sends on it, for every
 //	    folder shared with that peer, on connect, after every change of
 //	    its head, and every AnnounceInterval as a safety net:
-//	{"type":"head","folder":"photos","head":"<40 hex>"}
+//	{"type":"head","folder":"photos","label":"Photos","head":"<40 hex>"}
 //
 //	{"type":"want","proto":2,"folder":"photos","since":["<40 hex>", ...],
 //	 "resume":{"bundle":"<32 hex>","offset":N}}

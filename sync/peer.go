@@ -98,6 +98,12 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		}
 		return
 	}
+	if _, known := e.conf.peer(pc.peer); !known && !c.Outgoing() && !e.isRendezvousLocked(pc.peer) {
+		// Let through the handshake only to introduce itself.
+		e.mu.Unlock()
+		e.introduce(c, first)
+		return
+	}
 	p := e.peerLocked(pc.peer)
 	old := p.conn
 	// Two connections in opposite directions: both sides keep the same
@@ -161,7 +167,7 @@ func (e *Engine) openControl(ctx context.Context, pc *peerConn) error {
 	}
 	pc.wmu.Lock()
 	pc.ctrl = s
-	err = e.writeMsgLocked(pc, message{Type: msgControl, Proto: protocolVersion, Name: e.Name()})
+	err = e.writeMsgLocked(pc, message{Type: msgControl, Proto: protocolVersion, Name: e.Name(), Port: e.listenPort()})
 	pc.wmu.Unlock()
 	if err != nil {
 		return err
@@ -199,12 +205,15 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 	if err != nil {
 		return
 	}
+	e.mu.Lock()
+	fc, _ := e.conf.folder(id)
+	e.mu.Unlock()
 	pc.wmu.Lock()
 	defer pc.wmu.Unlock()
 	if pc.ctrl == nil {
 		return // openControl will announce once the stream is up
 	}
-	if err := e.writeMsgLocked(pc, message{Type: msgHead, Folder: id, Head: head}); err != nil {
+	if err := e.writeMsgLocked(pc, message{Type: msgHead, Folder: id, Label: fc.Label, Head: head}); err != nil {
 		// A failed or timed-out write may have left half a frame: the
 		// stream is unusable, so drop the connection and let the dial loop
 		// make a new one.
@@ -318,7 +327,7 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	dir, flows := e.conf.flows(pc.peer, m.Folder)
 	e.mu.Unlock()
 	if !flows {
-		e.log.Debug("ignoring head of folder not shared with peer (or paused)", "peer", pc.peer, "folder", m.Folder)
+		e.offered(pc.peer, m)
 		return
 	}
 	if m.Head.IsZero() {

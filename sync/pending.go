@@ -2,12 +2,15 @@ package sync
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
 )
 
 // pendingFile is the state directory's list of pending devices and folder
@@ -151,8 +154,8 @@ func (e *Engine) dropOffersLocked(id string, from crypto.DeviceID) {
 // leaves the pending list and is added to the ignored devices of
 // config.json (SetPeer with it undoes that).
 func (e *Engine) IgnoreDevice(d crypto.DeviceID) error {
-	if d.IsZero() {
-		return fmt.Errorf("sync: IgnoreDevice: no device ID")
+	if d.IsZero() || d == e.DeviceID() {
+		return fmt.Errorf("sync: IgnoreDevice: bad device ID %s", d)
 	}
 	err := e.update(func(c *config) error {
 		if _, ok := c.peer(d); ok {
@@ -197,4 +200,147 @@ func (e *Engine) IgnoreFolder(id string, from crypto.DeviceID) error {
 	e.mu.Unlock()
 	e.flushPending()
 	return nil
+}
+
+// pendingLocked records device d, refused by the gate because it is not in
+// the sync table, and reports whether to let it through the handshake to
+// introduce itself: only while running, and at most once per introEvery.
+// An ignored device is neither recorded nor introduced. e.mu must be held.
+func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
+	if slices.Contains(e.conf.IgnoredDevices, d) || e.cfg.Shared {
+		return false
+	}
+	sh, now := e.share, e.cfg.Now()
+	i := slices.IndexFunc(sh.list.Devices, func(p PendingDevice) bool { return p.Device == d })
+	if i < 0 {
+		if now.Sub(sh.lastNew) < pendingEvery {
+			return false // rate-limited: refused, not recorded
+		}
+		sh.lastNew = now
+		if len(sh.list.Devices) >= maxPendingDevices {
+			oldest := 0
+			for j, p := range sh.list.Devices {
+				if p.LastSeen.Before(sh.list.Devices[oldest].LastSeen) {
+					oldest = j
+				}
+			}
+			delete(sh.lastIntro, sh.list.Devices[oldest].Device)
+			sh.list.Devices = slices.Delete(sh.list.Devices, oldest, oldest+1)
+		}
+		sh.list.Devices = append(sh.list.Devices, PendingDevice{Device: d, FirstSeen: now, LastSeen: now})
+		sh.dirty = true
+		e.log.Info("device not in the sync table tried to connect; pending", "device", d)
+		e.emit(Event{Kind: EventPendingDevice, Peer: d})
+	} else {
+		sh.list.Devices[i].LastSeen = now
+		sh.dirty = true
+	}
+	if e.run == nil || now.Sub(sh.lastIntro[d]) < introEvery {
+		return false
+	}
+	sh.lastIntro[d] = now
+	return true
+}
+
+// introduce handles a connection from a device not in the sync table that
+// the gate let through: it reads the device's control frame (its name and
+// listening port) from its first stream, records them, and closes the
+// connection. Nothing else is read from it and nothing is sent.
+func (e *Engine) introduce(c *transport.Conn, first *transport.Stream) {
+	defer func() { _ = c.CloseWithError(transport.CloseNotAllowed, "not accepted (yet): pending on the peer") }()
+	if first == nil {
+		return
+	}
+	defer first.Abort()
+	_ = first.SetReadDeadline(time.Now().Add(streamTimeout))
+	m, err := readMsg(first)
+	if err != nil || m.Type != msgControl {
+		e.log.Debug("pending device sent no introduction", "device", c.Peer(), "err", err)
+		return
+	}
+	addr := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil && m.Port > 0 {
+		addr = net.JoinHostPort(host, strconv.Itoa(m.Port))
+	}
+	d := c.Peer()
+	e.mu.Lock()
+	sh := e.share
+	i := slices.IndexFunc(sh.list.Devices, func(p PendingDevice) bool { return p.Device == d })
+	changed := i >= 0 && (sh.list.Devices[i].Name != m.Name || sh.list.Devices[i].Addr != addr)
+	if changed {
+		sh.list.Devices[i].Name, sh.list.Devices[i].Addr = m.Name, addr
+		sh.dirty = true
+	}
+	e.mu.Unlock()
+	if changed {
+		e.log.Info("pending device introduced itself", "device", d, "name", m.Name, "addr", addr)
+		e.emit(Event{Kind: EventPendingDevice, Peer: d, Addr: addr})
+		e.flushPending()
+	}
+}
+
+// AcceptDevice makes pending device d a peer: its entry gets the name it
+// announced, the address it came from (its IP, the port it announced) and
+// folders, the IDs of our folders to share with it (which must exist). It
+// may then connect; the folders it offers us become offers. A device that
+// is already a peer gets folders added to its entry.
+func (e *Engine) AcceptDevice(d crypto.DeviceID, folders []string) error {
+	if d.IsZero() || d == e.DeviceID() {
+		return fmt.Errorf("sync: AcceptDevice: bad device ID %s", d)
+	}
+	var pd PendingDevice
+	pending := e.Pending()
+	i := slices.IndexFunc(pending.Devices, func(p PendingDevice) bool { return p.Device == d })
+	if i >= 0 {
+		pd = pending.Devices[i]
+	}
+	err := e.update(func(c *config) error {
+		for _, id := range folders {
+			if _, ok := c.folder(id); !ok {
+				return fmt.Errorf("%w %q", ErrUnknownFolder, id)
+			}
+		}
+		if j := slices.IndexFunc(c.Peers, func(p PeerConfig) bool { return p.Device == d }); j >= 0 {
+			for _, id := range folders {
+				if !slices.Contains(c.Peers[j].Folders, id) {
+					c.Peers[j].Folders = append(c.Peers[j].Folders, id)
+				}
+			}
+			return nil
+		}
+		if i < 0 {
+			return fmt.Errorf("sync: AcceptDevice: %s is neither pending nor a peer", d)
+		}
+		p := PeerConfig{Device: d, Name: pd.Name, Folders: slices.Clone(folders)}
+		if pd.Addr != "" {
+			p.Addrs = []string{pd.Addr}
+		}
+		c.Peers = append(c.Peers, p)
+		c.IgnoredDevices = slices.DeleteFunc(c.IgnoredDevices, func(x crypto.DeviceID) bool { return x == d })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.flushPending()
+	return nil
+}
+
+// resolvePendingLocked drops pending devices that are peers now, and
+// offers of folders now shared with their peer. e.mu must be held.
+func (e *Engine) resolvePendingLocked() {
+	sh := e.share
+	n := len(sh.list.Devices) + len(sh.list.Folders)
+	sh.list.Devices = slices.DeleteFunc(sh.list.Devices, func(p PendingDevice) bool {
+		_, ok := e.conf.peer(p.Device)
+		return ok || slices.Contains(e.conf.IgnoredDevices, p.Device)
+	})
+	sh.list.Folders = slices.DeleteFunc(sh.list.Folders, func(o FolderOffer) bool {
+		_, have := e.conf.folder(o.ID)
+		return have && e.conf.shares(o.From, o.ID) ||
+			slices.Contains(e.conf.IgnoredFolders, ignoredFolder{ID: o.ID, From: o.From})
+	})
+	if len(sh.list.Devices)+len(sh.list.Folders) != n {
+		sh.dirty = true
+	}
 }

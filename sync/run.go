@@ -140,22 +140,44 @@ func (e *Engine) Run(ctx context.Context) error {
 	return fmt.Errorf("sync: run: %w", ctx.Err())
 }
 
-// authorize is the transport's gate: only devices in the sync table that
-// are not paused, and the rendezvous server we chose.
+// authorize is the transport's gate: devices in the sync table that are
+// not paused, and the rendezvous server we chose. Any other device is
+// recorded as pending and refused, except that, at most once per
+// introEvery, it is let through to introduce itself (see introduce).
 func (e *Engine) authorize(d crypto.DeviceID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	err := e.allowedLocked(d)
+	if errors.Is(err, errNotInTable) && e.pendingLocked(d) {
+		return nil
+	}
+	return err
+}
+
+// errNotInTable: the device is not in the sync table.
+var errNotInTable = fmt.Errorf("%w (not in the sync table)", crypto.ErrUnknownPeer)
+
+// allowedLocked is the gate without introductions: the rendezvous, and
+// peers that are not paused. e.mu must be held.
+func (e *Engine) allowedLocked(d crypto.DeviceID) error {
 	if e.isRendezvousLocked(d) {
 		return nil
 	}
 	p, ok := e.conf.peer(d)
 	if !ok {
-		return crypto.ErrUnknownPeer
+		return errNotInTable
 	}
 	if p.Paused {
 		return fmt.Errorf("%w (paused)", crypto.ErrUnknownPeer)
 	}
 	return nil
+}
+
+// allowed is allowedLocked for callers without e.mu.
+func (e *Engine) allowed(d crypto.DeviceID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.allowedLocked(d)
 }
 
 func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport) {
@@ -231,7 +253,7 @@ func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc
 		e.mu.Lock()
 		needed := e.neededLocked(p.Device)
 		e.mu.Unlock()
-		if needed && e.authorize(p.Device) == nil {
+		if needed && e.allowed(p.Device) == nil {
 			e.dial(ctx, tr, p.Device)
 		}
 	}
@@ -309,7 +331,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 			case <-rv.Done():
 				return
 			case off := <-rv.Offers():
-				if e.authorize(off.From) != nil {
+				if e.allowed(off.From) != nil {
 					e.log.Info("ICE offer from a device not in the sync table ignored", "device", off.From)
 					continue
 				}

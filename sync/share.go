@@ -161,7 +161,9 @@ func (e *Engine) configChanged(old *config) {
 	e.emit(Event{Kind: EventConfigChanged})
 	e.mu.Lock()
 	conf := e.conf
+	e.resolvePendingLocked()
 	e.mu.Unlock()
+	e.flushPending()
 	for _, f := range old.Folders {
 		now, ok := conf.folder(f.ID)
 		switch {
