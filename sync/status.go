@@ -3,6 +3,7 @@ package sync
 import (
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -56,9 +57,11 @@ type PeerStatus struct {
 	PeerConfig
 	Connected bool
 	Addr      string // remote address while connected
-	// Path is how the connection got there: direct-lan or direct-public
-	// (QUIC to a known address), tcp (TCP+TLS to a known address),
-	// ice-host, ice-srflx or ice-relay (QUIC on the pair ICE selected).
+	// Path is how the connection got there, "ROUTE PROTO": the route is
+	// lan or public (a known address, on the LAN or not), ice-host,
+	// ice-srflx or ice-relay (the pair ICE selected: same network, through
+	// a NAT, through a TURN relay); the protocol is quic or tcp. E.g.
+	// "lan tcp", "public quic", "ice-relay quic".
 	Path  string
 	Known map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
 }
@@ -122,18 +125,39 @@ func (e *Engine) Status() Status {
 	return st
 }
 
-// pathName names the path of a connection for status: transport's TCP and
-// ICE path kinds, and for a direct QUIC dial whether the address is on the
-// LAN.
+// pathName names the path of a connection for status, as "ROUTE PROTO":
+// the route is lan or public (a known address, by whether the remote IP
+// is private, loopback or link-local), or ice-host, ice-srflx or ice-relay
+// (the pair ICE selected); the protocol is quic or tcp. ICE paths always
+// run QUIC.
 func pathName(c *transport.Conn) string {
-	p := c.Path()
-	if p != transport.PathDirect {
-		return p.String()
+	switch p := c.Path(); p {
+	case transport.PathTCP:
+		return routeOf(c.RemoteAddr()) + " tcp"
+	case transport.PathDirect:
+		return routeOf(c.RemoteAddr()) + " quic"
+	default:
+		return p.String() + " quic"
 	}
-	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
-		if ip := ua.IP; ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
-			return "direct-lan"
-		}
+}
+
+// routeOf says whether a remote address is on the LAN ("lan") or not
+// ("public").
+func routeOf(a net.Addr) string {
+	if a == nil {
+		return "public"
 	}
-	return "direct-public"
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		host = a.String()
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "public"
+	}
+	ip = ip.Unmap()
+	if ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return "lan"
+	}
+	return "public"
 }
