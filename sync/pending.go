@@ -58,6 +58,8 @@ type PendingDevice struct {
 	Addr      string    `json:"addr,omitempty"`
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
+
+	intro time.Time // when it was last let through to introduce itself
 }
 
 // FolderOffer is a folder a peer shares with us that we do not share with
@@ -75,15 +77,14 @@ type FolderOffer struct {
 // sharing is the engine's state of pending devices and folder offers.
 // Its fields are guarded by Engine.mu.
 type sharing struct {
-	list      Pending
-	dirty     bool      // list changed since pending.json was written
-	lastNew   time.Time // when the last new device was recorded
-	lastIntro map[crypto.DeviceID]time.Time
+	list    Pending
+	dirty   bool      // list changed since pending.json was written
+	lastNew time.Time // when the last new device was recorded
 }
 
 // loadSharing reads pending.json from home.
 func loadSharing(home string) (*sharing, error) {
-	sh := &sharing{lastIntro: map[crypto.DeviceID]time.Time{}}
+	sh := &sharing{}
 	if _, err := loadJSON(filepath.Join(home, pendingFile), &sh.list); err != nil {
 		return nil, err
 	}
@@ -224,21 +225,19 @@ func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
 					oldest = j
 				}
 			}
-			delete(sh.lastIntro, sh.list.Devices[oldest].Device)
 			sh.list.Devices = slices.Delete(sh.list.Devices, oldest, oldest+1)
 		}
-		sh.list.Devices = append(sh.list.Devices, PendingDevice{Device: d, FirstSeen: now, LastSeen: now})
-		sh.dirty = true
+		sh.list.Devices = append(sh.list.Devices, PendingDevice{Device: d, FirstSeen: now})
+		i = len(sh.list.Devices) - 1
 		e.log.Info("device not in the sync table tried to connect; pending", "device", d)
 		e.emit(Event{Kind: EventPendingDevice, Peer: d})
-	} else {
-		sh.list.Devices[i].LastSeen = now
-		sh.dirty = true
 	}
-	if e.run == nil || now.Sub(sh.lastIntro[d]) < introEvery {
+	pd := &sh.list.Devices[i]
+	pd.LastSeen, sh.dirty = now, true
+	if e.run == nil || now.Sub(pd.intro) < introEvery {
 		return false
 	}
-	sh.lastIntro[d] = now
+	pd.intro = now
 	return true
 }
 

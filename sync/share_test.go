@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,22 +142,35 @@ func connected(e *Engine, d crypto.DeviceID) bool {
 }
 
 func TestPausedFolderDoesNotSync(t *testing.T) {
-	a, b := newNode(t, "a"), newNode(t, "b")
+	a := newNode(t, "a")
+	b, bHeard := newHearingNode(t, "b")
 	a.start(t)
 	b.start(t)
+	A := a.e.DeviceID()
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
-	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: A, Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
 	write(t, a.dir, "one.txt", "1")
 	eventually(t, "first file", fileIs(b.dir, "one.txt", "1"))
 
 	require.NoError(t, b.e.PauseFolder("docs", true))
 	write(t, a.dir, "two.txt", "2")
-	// Positive marker: a's scan committed two.txt and announced it; b's
-	// status says the folder is paused and its head does not move.
-	eventually(t, "a committed two.txt", func() bool { return len(gitLog(t, a.dir)) == 2 })
+	// Positive marker: b received a's announcement of the head with
+	// two.txt; it did not act on it, and the folder stays as it was.
+	eventually(t, "b hears a's new head", func() bool {
+		h := a.e.Status().Folders[0].Head
+		b.e.mu.Lock()
+		defer b.e.mu.Unlock()
+		pc := b.e.connLocked(A)
+		return len(gitLog(t, a.dir)) == 2 && pc != nil && pc.heads["docs"] == h
+	})
+	head := a.e.Status().Folders[0].Head
+	assert.False(t, slices.ContainsFunc(bHeard.heads(A), func(h heardHead) bool { return h.head == head }))
+	assert.True(t, absent(b.dir, "two.txt"))
 	st := b.e.Status()
 	require.Len(t, st.Folders, 1)
 	assert.True(t, st.Folders[0].Paused)
+	assert.Empty(t, st.Pending.Folders, "a paused folder is no offer")
+
 	require.NoError(t, b.e.PauseFolder("docs", false))
 	eventually(t, "resumed folder syncs", fileIs(b.dir, "two.txt", "2"))
 }
