@@ -52,9 +52,10 @@ func (e *Engine) receivedState(id string, st *gitstore.Store) (rev gitstore.Hash
 // head.
 func (e *Engine) notSentCount(id string, st *gitstore.Store, head gitstore.Hash) int {
 	rev, ok, err := e.receivedState(id, st)
-	if err != nil || !ok || rev.IsZero() {
+	if err != nil || !ok {
 		return 0
 	}
+	// Nothing received yet (rev zero): every file here is not sent.
 	e.mu.Lock()
 	c := e.folderLocked(id).sent
 	e.mu.Unlock()

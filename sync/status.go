@@ -47,8 +47,8 @@ type FolderStatus struct {
 	Fetches []FetchStatus
 	// NotSent, for a folder this device only receives from some peer
 	// (DirReceive), is the number of files that differ from the last
-	// state received ("N local changes not sent"); RevertFolder undoes
-	// them. 0 otherwise.
+	// state received, or all files while nothing was received ("N local
+	// changes not sent"); RevertFolder undoes them. 0 otherwise.
 	NotSent int
 }
 
