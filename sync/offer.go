@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/peersync/peersync/crypto"
@@ -40,15 +41,7 @@ func (e *Engine) offered(from crypto.DeviceID, m message) {
 	i := slices.IndexFunc(sh.list.Folders, func(o FolderOffer) bool { return o.ID == m.Folder && o.From == from })
 	isNew := i < 0
 	if isNew {
-		if len(sh.list.Folders) >= maxFolderOffers {
-			oldest := 0
-			for j, o := range sh.list.Folders {
-				if o.Time.Before(sh.list.Folders[oldest].Time) {
-					oldest = j
-				}
-			}
-			sh.list.Folders = slices.Delete(sh.list.Folders, oldest, oldest+1)
-		}
+		sh.list.Folders = makeRoom(sh.list.Folders, maxFolderOffers, func(o FolderOffer) time.Time { return o.Time })
 		sh.list.Folders = append(sh.list.Folders, FolderOffer{ID: m.Folder, From: from})
 		i = len(sh.list.Folders) - 1
 	}

@@ -218,15 +218,7 @@ func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
 			return false // rate-limited: refused, not recorded
 		}
 		sh.lastNew = now
-		if len(sh.list.Devices) >= maxPendingDevices {
-			oldest := 0
-			for j, p := range sh.list.Devices {
-				if p.LastSeen.Before(sh.list.Devices[oldest].LastSeen) {
-					oldest = j
-				}
-			}
-			sh.list.Devices = slices.Delete(sh.list.Devices, oldest, oldest+1)
-		}
+		sh.list.Devices = makeRoom(sh.list.Devices, maxPendingDevices, func(p PendingDevice) time.Time { return p.LastSeen })
 		sh.list.Devices = append(sh.list.Devices, PendingDevice{Device: d, FirstSeen: now})
 		i = len(sh.list.Devices) - 1
 		e.log.Info("device not in the sync table tried to connect; pending", "device", d)
@@ -342,4 +334,19 @@ func (e *Engine) resolvePendingLocked() {
 	if len(sh.list.Devices)+len(sh.list.Folders) != n {
 		sh.dirty = true
 	}
+}
+
+// makeRoom returns list with room for one more entry under max: when full,
+// the entry whose time (when) is oldest is dropped.
+func makeRoom[T any](list []T, max int, when func(T) time.Time) []T {
+	if len(list) < max {
+		return list
+	}
+	oldest := 0
+	for i, x := range list {
+		if when(x).Before(when(list[oldest])) {
+			oldest = i
+		}
+	}
+	return slices.Delete(list, oldest, oldest+1)
 }

@@ -2,8 +2,6 @@ package sync
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,9 +23,7 @@ func newDevice(t *testing.T) crypto.DeviceID {
 // git CLI reads them.
 func gitLog(t *testing.T, dir string) []string {
 	t.Helper()
-	out, err := exec.Command("git", "--git-dir", filepath.Join(dir, ".peersync"), "log", "--format=%s", "main").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.Split(gitIn(t, dir, "log", "--format=%s", "main"), "\n")
 }
 
 // kindIs matches events of kind k.
