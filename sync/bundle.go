@@ -88,7 +88,7 @@ func (e *Engine) ExportSealedBundle(ctx context.Context, folder string, since []
 			since = []gitstore.Hash{h}
 		}
 	}
-	sw, err := crypto.Seal(ctx, w, to, e.id)
+	sw, err := crypto.Seal(ctx, w, to, e.cfg.Identity)
 	if err != nil {
 		return gitstore.BundleInfo{}, fmt.Errorf("sync: seal: %w", err)
 	}
@@ -112,7 +112,7 @@ func (e *Engine) ImportSealedBundle(ctx context.Context, folder string, r io.Rea
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
 		return gitstore.ApplyResult{}, crypto.DeviceID{}, fmt.Errorf("sync: %w", err)
 	}
-	vf, sender, err := crypto.OpenVerified(ctx, r, e.id, tmpDir)
+	vf, sender, err := crypto.OpenVerified(ctx, r, e.cfg.Identity, tmpDir)
 	if err != nil {
 		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: open sealed bundle: %w", err)
 	}

@@ -256,7 +256,8 @@ func (e *dialError) Error() string   { return e.msg }
 func (e *dialError) Unwrap() []error { return e.errs }
 
 // needed reports whether this device has a reason to be connected to d: a
-// folder shared with it, d is our rendezvous, or d is registered at ours.
+// folder shared with it (neither paused), d is our rendezvous, or d is
+// registered at ours.
 // e.mu must be held.
 func (e *Engine) neededLocked(d crypto.DeviceID) bool {
 	if e.isRendezvousLocked(d) {
@@ -270,7 +271,7 @@ func (e *Engine) neededLocked(d crypto.DeviceID) bool {
 		return false
 	}
 	for _, id := range p.Folders {
-		if _, have := e.conf.folder(id); have {
+		if _, flows := e.conf.flows(d, id); flows {
 			return true
 		}
 	}

@@ -28,7 +28,7 @@ func TestDialPrefersTCP(t *testing.T) {
 	eventually(t, "a's file reaches b", fileIs(b.dir, "x.txt", "over tcp"))
 	eventually(t, "both sides report the tcp path", func() bool {
 		sa, sb := a.e.Status(), b.e.Status()
-		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Peers[0].Path == transport.PathTCP.String() && sb.Peers[0].Path == transport.PathTCP.String()
+		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Peers[0].Path == "lan tcp" && sb.Peers[0].Path == "lan tcp"
 	})
 }
 
@@ -45,7 +45,7 @@ func TestDialFallsBackToQUIC(t *testing.T) {
 	eventually(t, "a's file reaches b", fileIs(b.dir, "x.txt", "over quic"))
 	eventually(t, "b reports the QUIC path", func() bool {
 		sb := b.e.Status()
-		return sb.Peers[0].Connected && sb.Peers[0].Path == "direct-lan"
+		return sb.Peers[0].Connected && sb.Peers[0].Path == "lan quic"
 	})
 }
 
@@ -78,11 +78,11 @@ func TestDialRaceWithoutHeadStart(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, paths)
-	if paths[0] == transport.PathTCP.String() {
-		assert.Equal(t, []string{transport.PathTCP.String()}, paths, "TCP won: the connection never changed")
+	if paths[0] == "lan tcp" {
+		assert.Equal(t, []string{"lan tcp"}, paths, "TCP won: the connection never changed")
 		assert.Zero(t, disconnects)
 	} else {
-		assert.Equal(t, []string{paths[0], transport.PathTCP.String()}, paths, "QUIC won: then moved to TCP, once")
+		assert.Equal(t, []string{paths[0], "lan tcp"}, paths, "QUIC won: then moved to TCP, once")
 		assert.Equal(t, 1, disconnects)
 	}
 	write(t, a.dir, "x.txt", "after the race")
@@ -298,13 +298,13 @@ func TestUpgradeToTCP(t *testing.T) {
 			t.Fatalf("connections: %v", paths)
 		}
 	}
-	assert.Equal(t, []string{"direct-lan", transport.PathTCP.String()}, paths, "QUIC first, then moved to TCP")
+	assert.Equal(t, []string{"lan quic", "lan tcp"}, paths, "QUIC first, then moved to TCP")
 	eventually(t, "both sides on TCP", func() bool {
 		sa, sb := a.e.Status(), b.e.Status()
-		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Peers[0].Path == transport.PathTCP.String() && sb.Peers[0].Path == transport.PathTCP.String()
+		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Peers[0].Path == "lan tcp" && sb.Peers[0].Path == "lan tcp"
 	})
 	write(t, a.dir, "x.txt", "over the upgraded connection")
 	eventually(t, "syncing", fileIs(b.dir, "x.txt", "over the upgraded connection"))
 	time.Sleep(time.Second)
-	assert.Equal(t, transport.PathTCP.String(), b.e.Status().Peers[0].Path, "and it stays there")
+	assert.Equal(t, "lan tcp", b.e.Status().Peers[0].Path, "and it stays there")
 }

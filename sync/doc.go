@@ -21,10 +21,24 @@
 // Config.Home holds two JSON files, each written atomically (temporary file,
 // fsync, rename):
 //
-//	config.json  what the user chose: device name, folders (ID, path), peers
-//	             (DeviceID, name, addresses, folder IDs)
+//	config.json  what the user chose: device name, folders (ID, path,
+//	             label, paused), peers (DeviceID, name, addresses, folder
+//	             IDs, direction per folder, paused), the devices and folder
+//	             offers ignored for good
 //	table.json   what the engine learned: for each peer and folder, the last
 //	             revision the peer is known to have
+//	pending.json devices that tried to connect and folders peers offer,
+//	             waiting for an answer (see Sharing)
+//
+// The configuration is edited with SetName, AddFolder, RemoveFolder,
+// PauseFolder, SetPeer (the whole entry of a peer: name, addresses,
+// folders, directions), PausePeer and RemovePeer, and read with Folders,
+// Peers and Peer. Every change is saved at once, reported as an
+// EventConfigChanged, and followed by a running engine at once: a paused
+// or removed peer's connection is closed, a paused folder's watcher stops,
+// and a folder that starts to flow (resumed, newly shared, another
+// direction) fetches what its peers last announced. RemoveFolder stops
+// sharing a folder; its files and history stay on disk.
 //
 // One Engine owns a home: New takes an exclusive lock on
 // <Home>/daemon.lock until Close (the OS drops it if the process dies), and
@@ -37,12 +51,69 @@
 // instant can still lose one edit.) A corrupt file is an error, never
 // silently reset.
 //
+// # Directions
+//
+// Each peer's entry gives, per folder, a Direction: both (the default),
+// send (we announce and serve our history, and never fetch theirs) or
+// receive (we fetch and apply theirs, and never announce nor serve ours:
+// a want from that peer is refused). A receive-only folder keeps
+// committing local edits to its own history; they are only never sent.
+// FolderStatus.NotSent counts the files that differ from the last state
+// received from a peer it only receives from (the head of that peer's
+// last applied bundle, refs/peers/<ID>/main; with several such peers, the
+// first in the configuration that sent one), and RevertFolder puts those
+// files back to that state as new commits (gitstore.Store.Revert), so the
+// local versions stay in the history. Directions are per peer: a folder may
+// be sent to one peer and only received from another.
+//
+// # Sharing: pending devices and folder offers
+//
+// Sharing a folder takes: A adds B's ID and picks the folder (SetPeer with
+// B's address); B accepts A (AcceptDevice) and accepts the folder
+// (AcceptFolder). Nothing else.
+//
+// Pending devices. A device not in the sync table that connects is recorded
+// in Pending().Devices (DeviceID, first and last seen) and reported with an
+// EventPendingDevice; IgnoreDevice refuses it for good without recording
+// it again. Its name and address reach us as follows. A TLS refusal
+// carries neither (the handshake only proves the DeviceID), so the gate
+// lets such a device through the handshake at most once per 10 s (every
+// other attempt is refused in the handshake, as before), and only to
+// introduce itself: the engine reads the first frame of the device's
+// first stream, its control frame {"type":"control","name":...,"port":N}
+// (port: the port it listens on), records the name and the address
+// (the IP the connection came from, the announced port), reports another
+// EventPendingDevice, and closes the connection with CloseNotAllowed. It
+// reads nothing else from it, opens no stream and sends no frame: no data
+// flows before acceptance. (The device sees a connection that ends at
+// once, as "peer-connected" then "peer-disconnected".) Devices reaching us
+// only through ICE are recorded without an introduction. The list is
+// bounded (32 devices; the one seen least recently makes room) and a new
+// device is recorded at most once per second; the others are refused
+// unrecorded. AcceptDevice makes a pending device a peer, with the name it
+// announced and the address it came from.
+//
+// Folder offers. Head frames carry the folder's label
+// ({"type":"head","folder":...,"label":...,"head":...}); a head of a folder
+// we do not share with that peer (we lack it, or share it with others
+// only) becomes an offer in Pending().Folders (ID, label, from, when, the
+// peer's head), reported with an EventFolderOffer; IgnoreFolder drops it
+// for good. AcceptFolder creates the folder (by default
+// <Config.DefaultFolderParent>/<label>), shares it with every peer that
+// offered it, and fetches the head each offered at once. Offers are
+// bounded (64; the oldest makes room). Pending devices and offers are kept
+// in pending.json; the answers (ignored devices and offers) in config.json.
+// The "port" and "label" fields are optional: an older engine ignores them
+// and sends neither (its address is then the one its connection came from,
+// its offers unlabelled).
+//
 // # Exchange protocol
 //
 // Devices connect with transport (QUIC or TCP, TLS 1.3, mutual DeviceID
-// authentication); only devices in the sync table get in, and a peer may read
-// or write only the folders shared with its DeviceID. If both sides dial at
-// once, both keep the connection dialed by the smaller DeviceID.
+// authentication); only devices in the sync table get in (and, to introduce
+// themselves, pending devices: see above), and a peer may read or write
+// only the folders shared with its DeviceID. If both sides dial at once,
+// both keep the connection dialed by the smaller DeviceID.
 //
 // # Dialing
 //
@@ -85,11 +156,11 @@
 // staged the whole bundle before a {"size":N} header, and a fetch whose
 // bundle took longer than 15 s to stage never completed):
 //
-//	{"type":"control","proto":2,"name":"laptop"}
+//	{"type":"control","proto":2,"name":"laptop","port":44996}
 //	    Each side opens one per connection, then sends on it, for every
 //	    folder shared with that peer, on connect, after every change of
 //	    its head, and every AnnounceInterval as a safety net:
-//	{"type":"head","folder":"photos","head":"<40 hex>"}
+//	{"type":"head","folder":"photos","label":"Photos","head":"<40 hex>"}
 //
 //	{"type":"want","proto":2,"folder":"photos","since":["<40 hex>", ...],
 //	 "resume":{"bundle":"<32 hex>","offset":N}}

@@ -90,6 +90,10 @@ type Config struct {
 	// Fetch bounds an incoming bundle in time (overall deadline, minimum
 	// rate, idle limit); its zero value selects generous defaults.
 	Fetch FetchLimits
+	// DefaultFolderParent is where AcceptFolder puts a folder offered by a
+	// peer when no path is given: <DefaultFolderParent>/<label>.
+	// "" = PeerSync in the user's home directory.
+	DefaultFolderParent string
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
@@ -126,21 +130,19 @@ type RendezvousConfig struct {
 type Engine struct {
 	lock   *os.File // the home lock; nil when Config.Shared
 	cfg    Config   // immutable copy, defaults applied
-	id     *crypto.Identity
 	log    *slog.Logger
 	events *eventQueue
 
-	mu       gosync.Mutex // guards the fields below
-	conf     *config
-	confMod  time.Time
-	tab      *table
-	tabDirty bool
-	folders  map[string]*folder        // by folder ID: store, stopped or paused, watcher, fetches
-	peers    map[crypto.DeviceID]*peer // by device: connection, dialing and backoff state
-	kick     chan struct{}             // wakes the dial loop; never closed
-	rvPeer   crypto.DeviceID           // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
-	run      *runState                 // what Run opened; nil while not running
-	closed   bool
+	mu      gosync.Mutex              // guards the fields below
+	conf    *config                   // config.json as last read or written
+	tab     *table                    // table.json, and whether it needs writing
+	folders map[string]*folder        // by folder ID: store, stopped or paused, watcher, fetches
+	peers   map[crypto.DeviceID]*peer // by device: connection, dialing and backoff state
+	share   *sharing                  // pending devices and folder offers (see pending.go)
+	kick    chan struct{}             // wakes the dial loop; never closed
+	rvPeer  crypto.DeviceID           // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	run     *runState                 // what Run opened; nil while not running
+	closed  bool
 
 	// wg holds every goroutine a Run starts; Run waits for it before it
 	// returns, and Close waits for Run.
@@ -217,7 +219,6 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 	e := &Engine{
 		lock:    lock,
 		cfg:     cfg,
-		id:      cfg.Identity,
 		log:     log,
 		events:  &eventQueue{ch: make(chan Event, 256)},
 		folders: map[string]*folder{},
@@ -225,11 +226,11 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 		rvPeer:  rendezvousDevice(cfg.Rendezvous),
 		peers:   map[crypto.DeviceID]*peer{},
 	}
-	conf, mod, err := e.readConfig()
+	conf, err := e.readConfig()
 	if err != nil {
 		return nil, err
 	}
-	e.conf, e.confMod = conf, mod
+	e.conf = conf
 	tab := &table{Version: 1}
 	if _, err := loadJSON(filepath.Join(cfg.Home, tableFile), tab); err != nil {
 		return nil, err
@@ -238,19 +239,25 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 		tab.Known = map[crypto.DeviceID]map[string]gitstore.Hash{}
 	}
 	e.tab = tab
+	if e.share, err = loadSharing(cfg.Home); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
-func (e *Engine) readConfig() (*config, time.Time, error) {
+// readConfig reads config.json; the result's mod is the file's
+// modification time.
+func (e *Engine) readConfig() (*config, error) {
 	c := &config{Version: 1}
 	mod, err := loadJSON(filepath.Join(e.cfg.Home, configFile), c)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	if err := c.validate(e.cfg.Home); err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
+		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
 	}
-	return c, mod, nil
+	c.mod = mod
+	return c, nil
 }
 
 // Events returns the channel of events; Close closes it. It is buffered
@@ -265,7 +272,7 @@ func (e *Engine) emit(ev Event) {
 }
 
 // DeviceID returns this device's ID.
-func (e *Engine) DeviceID() crypto.DeviceID { return e.id.DeviceID() }
+func (e *Engine) DeviceID() crypto.DeviceID { return e.cfg.Identity.DeviceID() }
 
 // Name returns the device name (from SetName, else the host name).
 func (e *Engine) Name() string {
@@ -281,36 +288,49 @@ func (e *Engine) nameLocked() string {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		return h
 	}
-	return e.id.DeviceID().Short()
+	return e.DeviceID().Short()
 }
 
 // update applies change to a fresh read of config.json and saves it, so
 // that edits by another process (the CLI beside a running daemon) are kept.
+// Then the running engine follows the new configuration (configChanged).
 func (e *Engine) update(change func(c *config) error) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
-	}
-	c, _, err := e.readConfig()
+	old, err := e.updateLocked(change)
 	if err != nil {
 		return err
 	}
+	e.configChanged(old)
+	return nil
+}
+
+// updateLocked does update's read-modify-write under e.mu and returns the
+// configuration it replaced.
+func (e *Engine) updateLocked(change func(c *config) error) (*config, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	c, err := e.readConfig()
+	if err != nil {
+		return nil, err
+	}
 	if err := change(c); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.validate(e.cfg.Home); err != nil {
-		return err
+		return nil, err
 	}
 	path := filepath.Join(e.cfg.Home, configFile)
 	if err := saveJSON(path, c); err != nil {
-		return err
+		return nil, err
 	}
-	e.conf = c
 	if fi, err := os.Stat(path); err == nil {
-		e.confMod = fi.ModTime()
+		c.mod = fi.ModTime()
 	}
-	return nil
+	old := e.conf
+	e.conf = c
+	return old, nil
 }
 
 // SetName sets the device name shown to peers and used as commit author.
@@ -375,48 +395,20 @@ func (e *Engine) AddFolder(ctx context.Context, f FolderConfig) error {
 }
 
 // AddPeer adds a device to the sync table, or updates it if present (its
-// name, addresses and folders are replaced by p's).
-func (e *Engine) AddPeer(p PeerConfig) error {
-	if p.Device.IsZero() {
-		return errors.New("sync: AddPeer: no device ID")
-	}
-	if p.Device == e.id.DeviceID() {
-		return errors.New("sync: AddPeer: that is this device's own ID")
-	}
-	for _, a := range p.Addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("sync: peer address %q: want HOST:PORT: %w", a, err)
-		}
-	}
-	p.Addrs = slices.Clone(p.Addrs)
-	p.Folders = slices.Clone(p.Folders)
-	return e.update(func(c *config) error {
-		for i := range c.Peers {
-			if c.Peers[i].Device == p.Device {
-				c.Peers[i] = p
-				return nil
-			}
-		}
-		c.Peers = append(c.Peers, p)
-		return nil
-	})
-}
+// whole entry is replaced by p): the same as SetPeer.
+func (e *Engine) AddPeer(p PeerConfig) error { return e.SetPeer(p) }
 
 // RemovePeer removes a device from the sync table; its connection, if any,
 // is closed.
 func (e *Engine) RemovePeer(d crypto.DeviceID) error {
-	err := e.update(func(c *config) error {
+	return e.update(func(c *config) error {
 		i := slices.IndexFunc(c.Peers, func(p PeerConfig) bool { return p.Device == d })
 		if i < 0 {
-			return fmt.Errorf("sync: no peer %s", d)
+			return fmt.Errorf("%w %s", ErrUnknownPeer, d)
 		}
 		c.Peers = slices.Delete(c.Peers, i, i+1)
 		return nil
 	})
-	if err == nil {
-		e.dropUnknownPeers()
-	}
-	return err
 }
 
 func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
@@ -427,14 +419,14 @@ func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
 		Dir:         dir,
 		Create:      create,
 		AuthorName:  name,
-		AuthorEmail: e.id.DeviceID().String() + "@peersync",
+		AuthorEmail: e.DeviceID().String() + "@peersync",
 		Logger:      e.log.With("folder", dir),
 		Now:         e.cfg.Now,
 	}
 }
 
-// Scan scans one folder (or all when id is "") now and returns the commits
-// made per folder. Peers are told about the new heads if Run is active.
+// Scan scans one folder (or all that are not paused when id is "") now and
+// returns the commits made per folder. Peers are told about the new heads if Run is active.
 func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Change, error) {
 	if err := e.owner(); err != nil {
 		return nil, err
@@ -442,7 +434,7 @@ func (e *Engine) Scan(ctx context.Context, id string) (map[string][]gitstore.Cha
 	e.mu.Lock()
 	var ids []string
 	for _, f := range e.conf.Folders {
-		if id == "" || f.ID == id {
+		if f.ID == id || id == "" && !f.Paused {
 			ids = append(ids, f.ID)
 		}
 	}
@@ -537,6 +529,7 @@ func (e *Engine) Close() error {
 		<-done
 	}
 	e.flushTable()
+	e.flushPending()
 	e.mu.Lock()
 	var stores []*gitstore.Store
 	for _, f := range e.folders {
@@ -572,13 +565,13 @@ func (e *Engine) setKnown(peer crypto.DeviceID, folder string, rev gitstore.Hash
 		return
 	}
 	m[folder] = rev
-	e.tabDirty = true
+	e.tab.dirty = true
 }
 
 // flushTable writes the sync table if it changed.
 func (e *Engine) flushTable() {
 	e.mu.Lock()
-	if !e.tabDirty {
+	if !e.tab.dirty {
 		e.mu.Unlock()
 		return
 	}
@@ -586,12 +579,12 @@ func (e *Engine) flushTable() {
 	for d, m := range e.tab.Known {
 		snap.Known[d] = maps.Clone(m)
 	}
-	e.tabDirty = false
+	e.tab.dirty = false
 	e.mu.Unlock()
 	if err := saveJSON(filepath.Join(e.cfg.Home, tableFile), snap); err != nil {
 		e.log.Warn("saving sync table", "err", err)
 		e.mu.Lock()
-		e.tabDirty = true
+		e.tab.dirty = true
 		e.mu.Unlock()
 	}
 }

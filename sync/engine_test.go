@@ -134,10 +134,15 @@ func TestUnknownPeerRefused(t *testing.T) {
 	require.NoError(t, stranger.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
 	stranger.start(t)
 
-	time.Sleep(1500 * time.Millisecond) // several dial attempts
+	// a records the stranger as pending once it introduced itself (the
+	// only frame a reads from it), and closes that connection.
+	waitEvent(t, a.e, func(ev Event) bool {
+		return ev.Kind == EventPendingDevice && ev.Peer == stranger.e.DeviceID() && ev.Addr != ""
+	})
+	waitEvent(t, stranger.e, func(ev Event) bool { return ev.Kind == EventPeerDisconnected && ev.Peer == a.e.DeviceID() })
 	_, err := os.Stat(filepath.Join(stranger.dir, "secret.txt"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	assert.False(t, stranger.e.Status().Peers[0].Connected)
+	assert.Zero(t, stranger.e.Status().Peers[0].Known["docs"], "a announced a head to a stranger")
 	for _, p := range a.e.Status().Peers {
 		assert.NotEqual(t, stranger.e.DeviceID(), p.Device)
 	}
@@ -201,7 +206,7 @@ func TestMissingFolderMarkerStopsFolder(t *testing.T) {
 
 	// Simulate an unmounted disk: the marker is gone.
 	require.NoError(t, os.RemoveAll(filepath.Join(a.dir, ".peersync")))
-	e2, err := New(Config{Home: a.e.cfg.Home, Identity: a.e.id})
+	e2, err := New(Config{Home: a.e.cfg.Home, Identity: a.e.cfg.Identity})
 	require.NoError(t, err)
 	defer e2.Close()
 	_, err = e2.Scan(context.Background(), "docs")

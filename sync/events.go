@@ -48,8 +48,7 @@ type Event struct {
 	Folder string
 	Peer   crypto.DeviceID
 	Addr   string
-	// Path is set on EventPeerConnected: direct-lan, direct-public, tcp,
-	// ice-host, ice-srflx or ice-relay.
+	// Path is set on EventPeerConnected, as PeerStatus.Path ("lan tcp").
 	Path      string
 	Head      gitstore.Hash
 	Changes   []gitstore.Change

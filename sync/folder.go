@@ -24,6 +24,8 @@ type folder struct {
 	watching *gitstore.Store
 	// fetches are the bundles asked of each peer for this folder.
 	fetches map[crypto.DeviceID]*inbound
+	// sent caches the count of local changes not sent (receive-only).
+	sent notSent
 }
 
 // folderLocked returns the state of folder id, creating it. e.mu must be

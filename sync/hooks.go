@@ -4,6 +4,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
 )
 
@@ -21,6 +22,9 @@ type testHooks struct {
 	// quicWinsRace leaves TCP out of dial races (as when QUIC's shorter
 	// handshake wins over a long round trip); upgrades still use it.
 	quicWinsRace bool
+	// heard is told every head a peer announced for a folder that flows
+	// between us, and whether it is fetched.
+	heard func(from crypto.DeviceID, folder string, head gitstore.Hash, fetch bool)
 }
 
 // stagger is a dial race's head start per attempt.

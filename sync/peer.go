@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
 )
 
@@ -28,7 +29,15 @@ type peerConn struct {
 
 	ctrlIn atomic.Bool // the peer opened its control stream (only one is allowed)
 
+	// heads are the last heads the peer announced, by folder, including
+	// folders that do not flow (not shared, paused): when they start to,
+	// the engine fetches at once (see refetch). Guarded by Engine.mu; at
+	// most maxHeads folders.
+	heads map[string]gitstore.Hash
 }
+
+// maxHeads bounds the folders remembered per connection.
+const maxHeads = 1024
 
 // keeps reports whether, of two connections in opposite directions between
 // the same two devices, the new one c is the one both sides keep instead
@@ -89,6 +98,12 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 		}
 		return
 	}
+	if _, known := e.conf.peer(pc.peer); !known && !c.Outgoing() && !e.isRendezvousLocked(pc.peer) {
+		// Let through the handshake only to introduce itself.
+		e.mu.Unlock()
+		e.introduce(c, first)
+		return
+	}
 	p := e.peerLocked(pc.peer)
 	old := p.conn
 	// Two connections in opposite directions: both sides keep the same
@@ -96,7 +111,7 @@ func (e *Engine) register(ctx context.Context, c *transport.Conn, first *transpo
 	// reconnected (a restart, a new network) and the old connection is dead
 	// but not yet timed out, or it moved from QUIC to TCP (see upgrade).
 	if old != nil && old.c.Outgoing() != c.Outgoing() {
-		if !keeps(c, old.c, e.id.DeviceID()) {
+		if !keeps(c, old.c, e.DeviceID()) {
 			e.mu.Unlock()
 			_ = c.CloseWithError(transport.CloseDuplicate, "duplicate connection")
 			return
@@ -152,7 +167,7 @@ func (e *Engine) openControl(ctx context.Context, pc *peerConn) error {
 	}
 	pc.wmu.Lock()
 	pc.ctrl = s
-	err = e.writeMsgLocked(pc, message{Type: msgControl, Proto: protocolVersion, Name: e.Name()})
+	err = e.writeMsgLocked(pc, message{Type: msgControl, Proto: protocolVersion, Name: e.Name(), Port: e.listenPort()})
 	pc.wmu.Unlock()
 	if err != nil {
 		return err
@@ -160,7 +175,7 @@ func (e *Engine) openControl(ctx context.Context, pc *peerConn) error {
 	e.mu.Lock()
 	var ids []string
 	for _, f := range e.conf.Folders {
-		if e.conf.shares(pc.peer, f.ID) {
+		if e.conf.sendsTo(pc.peer, f.ID) {
 			ids = append(ids, f.ID)
 		}
 	}
@@ -190,12 +205,15 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 	if err != nil {
 		return
 	}
+	e.mu.Lock()
+	fc, _ := e.conf.folder(id)
+	e.mu.Unlock()
 	pc.wmu.Lock()
 	defer pc.wmu.Unlock()
 	if pc.ctrl == nil {
 		return // openControl will announce once the stream is up
 	}
-	if err := e.writeMsgLocked(pc, message{Type: msgHead, Folder: id, Head: head}); err != nil {
+	if err := e.writeMsgLocked(pc, message{Type: msgHead, Folder: id, Label: fc.Label, Head: head}); err != nil {
 		// A failed or timed-out write may have left half a frame: the
 		// stream is unusable, so drop the connection and let the dial loop
 		// make a new one.
@@ -204,12 +222,13 @@ func (e *Engine) sendHead(pc *peerConn, id string) {
 	}
 }
 
-// announce sends our head of folder id to every connected peer sharing it.
+// announce sends our head of folder id to every connected peer we send it
+// to (shared, not receive-only, neither paused).
 func (e *Engine) announce(id string) {
 	e.mu.Lock()
 	var pcs []*peerConn
 	for d, pc := range e.connsLocked() {
-		if e.conf.shares(d, id) {
+		if e.conf.sendsTo(d, id) {
 			pcs = append(pcs, pc)
 		}
 	}
@@ -299,17 +318,22 @@ func readMsg(r io.Reader) (message, error) {
 // onHead handles a peer's announcement of its head of a folder.
 func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	e.mu.Lock()
-	_, have := e.conf.folder(m.Folder)
-	shared := e.conf.shares(pc.peer, m.Folder)
+	if _, ok := pc.heads[m.Folder]; ok || len(pc.heads) < maxHeads {
+		if pc.heads == nil {
+			pc.heads = map[string]gitstore.Hash{}
+		}
+		pc.heads[m.Folder] = m.Head
+	}
+	dir, flows := e.conf.flows(pc.peer, m.Folder)
 	e.mu.Unlock()
-	if !have || !shared {
-		e.log.Debug("ignoring head of folder not shared with peer", "peer", pc.peer, "folder", m.Folder)
+	if !flows {
+		e.offered(pc.peer, m)
 		return
 	}
 	if m.Head.IsZero() {
 		return // the peer has nothing yet; it will ask us when it sees our head
 	}
-	if e.folderGone(m.Folder) {
+	if dir.receives() && e.folderGone(m.Folder) {
 		// Its disk is away: nothing is fetched into it. fetchPending asks
 		// once it is back.
 		e.mu.Lock()
@@ -326,9 +350,41 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	if err != nil {
 		return
 	}
-	if ok {
-		e.setKnown(pc.peer, m.Folder, m.Head)
-		return
+	fetch := !ok && dir.receives()
+	if h := e.cfg.test; h != nil && h.heard != nil {
+		h.heard(pc.peer, m.Folder, m.Head, fetch)
 	}
-	e.fetch(ctx, pc, m.Folder)
+	switch {
+	case ok:
+		e.setKnown(pc.peer, m.Folder, m.Head)
+	case !fetch:
+		e.log.Debug("not fetching: we only send this folder to the peer", "peer", pc.peer, "folder", m.Folder)
+	default:
+		e.fetch(ctx, pc, m.Folder)
+	}
+}
+
+// refetch, run by the tick loop after a configuration change, goes
+// through the heads the connected peers last announced again,
+// so that a folder that starts to flow (resumed, newly shared, a direction
+// changed) fetches what the peer has at once rather than at its next
+// announcement.
+func (e *Engine) refetch(ctx context.Context) {
+	e.mu.Lock()
+	type todo struct {
+		pc *peerConn
+		m  message
+	}
+	var list []todo
+	for _, pc := range e.connsLocked() {
+		for id, h := range pc.heads {
+			if e.conf.receivesFrom(pc.peer, id) {
+				list = append(list, todo{pc, message{Type: msgHead, Folder: id, Head: h}})
+			}
+		}
+	}
+	e.mu.Unlock()
+	for _, t := range list {
+		e.onHead(ctx, t.pc, t.m)
+	}
 }

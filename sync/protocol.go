@@ -47,7 +47,9 @@ type message struct {
 	Type   string          `json:"type"`
 	Proto  int             `json:"proto,omitempty"`  // control, want: the sender's protocolVersion
 	Name   string          `json:"name,omitempty"`   // control: sender's device name
+	Port   int             `json:"port,omitempty"`   // control: the port the sender listens on (0 = unknown)
 	Folder string          `json:"folder,omitempty"` // head, want
+	Label  string          `json:"label,omitempty"`  // head: the folder's label on the sender
 	Head   gitstore.Hash   `json:"head,omitempty"`   // head: the sender's head
 	Since  []gitstore.Hash `json:"since,omitempty"`  // want: commits the asker has
 	// Resume, on a want, names a bundle the asker received in part: the
@@ -103,12 +105,18 @@ func decodeMessage(b []byte) (message, error) {
 	switch m.Type {
 	case msgRendezvous:
 	case msgControl:
-		if len(m.Name) > 256 {
+		if len(m.Name) > maxLabel {
 			return m, fmt.Errorf("sync: device name of %d bytes is too long", len(m.Name))
+		}
+		if m.Port < 0 || m.Port > 65535 {
+			return m, fmt.Errorf("sync: port %d out of range", m.Port)
 		}
 	case msgHead, msgWant:
 		if err := ValidFolderID(m.Folder); err != nil {
 			return m, err
+		}
+		if len(m.Label) > maxLabel {
+			return m, fmt.Errorf("sync: folder label of %d bytes is too long", len(m.Label))
 		}
 		if len(m.Since) > maxSince {
 			return m, fmt.Errorf("sync: want with %d since-hashes (max %d)", len(m.Since), maxSince)

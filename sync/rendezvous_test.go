@@ -50,7 +50,7 @@ func TestRendezvousICE(t *testing.T) {
 
 	pa := a.e.Status().Peers[0]
 	assert.True(t, pa.Connected)
-	assert.Equal(t, "ice-host", pa.Path, "connected with ICE, not through the server")
+	assert.Equal(t, "ice-host quic", pa.Path, "connected with ICE, not through the server")
 	_, err := srv.e.Scan(context.Background(), "docs")
 	require.NoError(t, err)
 	assert.True(t, srv.e.Status().Folders[0].Head.IsZero(), "the rendezvous saw no folder data")
@@ -96,5 +96,5 @@ func TestRendezvousUnpinned(t *testing.T) {
 	assert.Equal(t, srv.e.DeviceID(), rs.Device, "learned from the connection")
 	assert.False(t, rs.Pinned)
 	assert.True(t, rs.Registered)
-	assert.Equal(t, "ice-host", a.e.Status().Peers[0].Path)
+	assert.Equal(t, "ice-host quic", a.e.Status().Peers[0].Path)
 }

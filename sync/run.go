@@ -37,7 +37,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	tr, err := transport.New(transport.Config{
-		Identity:   e.id,
+		Identity:   e.cfg.Identity,
 		ListenAddr: e.cfg.ListenAddr,
 		Authorize:  e.authorize,
 		NoTCP:      e.cfg.DisableTCP,
@@ -54,7 +54,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			port = ua.Port
 		}
 		disc, err = discovery.New(discovery.Config{
-			Device:   e.id.DeviceID(),
+			Device:   e.DeviceID(),
 			Name:     e.nameLocked(),
 			Port:     port,
 			Announce: !e.cfg.DiscoveryBrowseOnly,
@@ -80,9 +80,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	jobs := newJobTable(dir, time.Now)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, cancel: cancel, done: done}
+	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, changed: make(chan struct{}, 1), cancel: cancel, done: done}
 	e.mu.Unlock()
-	e.log.Info("running", "device", e.id.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
+	e.log.Info("running", "device", e.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 
 	if disc != nil {
 		e.wg.Go(func() {
@@ -140,18 +140,44 @@ func (e *Engine) Run(ctx context.Context) error {
 	return fmt.Errorf("sync: run: %w", ctx.Err())
 }
 
-// authorize is the transport's gate: only devices in the sync table, and
-// the rendezvous server we chose.
+// authorize is the transport's gate: devices in the sync table that are
+// not paused, and the rendezvous server we chose. Any other device is
+// recorded as pending and refused, except that, at most once per
+// introEvery, it is let through to introduce itself (see introduce).
 func (e *Engine) authorize(d crypto.DeviceID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	err := e.allowedLocked(d)
+	if errors.Is(err, errNotInTable) && e.pendingLocked(d) {
+		return nil
+	}
+	return err
+}
+
+// errNotInTable: the device is not in the sync table.
+var errNotInTable = fmt.Errorf("%w (not in the sync table)", crypto.ErrUnknownPeer)
+
+// allowedLocked is the gate without introductions: the rendezvous, and
+// peers that are not paused. e.mu must be held.
+func (e *Engine) allowedLocked(d crypto.DeviceID) error {
 	if e.isRendezvousLocked(d) {
 		return nil
 	}
-	if _, ok := e.conf.peer(d); !ok {
-		return crypto.ErrUnknownPeer
+	p, ok := e.conf.peer(d)
+	if !ok {
+		return errNotInTable
+	}
+	if p.Paused {
+		return fmt.Errorf("%w (paused)", crypto.ErrUnknownPeer)
 	}
 	return nil
+}
+
+// allowed is allowedLocked for callers without e.mu.
+func (e *Engine) allowed(d crypto.DeviceID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.allowedLocked(d)
 }
 
 func (e *Engine) acceptLoop(ctx context.Context, tr *transport.Transport) {
@@ -227,7 +253,7 @@ func (e *Engine) onDiscovered(ctx context.Context, tr *transport.Transport, disc
 		e.mu.Lock()
 		needed := e.neededLocked(p.Device)
 		e.mu.Unlock()
-		if needed && e.authorize(p.Device) == nil {
+		if needed && e.allowed(p.Device) == nil {
 			e.dial(ctx, tr, p.Device)
 		}
 	}
@@ -305,7 +331,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 			case <-rv.Done():
 				return
 			case off := <-rv.Offers():
-				if e.authorize(off.From) != nil {
+				if e.allowed(off.From) != nil {
 					e.log.Info("ICE offer from a device not in the sync table ignored", "device", off.From)
 					continue
 				}
@@ -347,6 +373,9 @@ func (e *Engine) tickLoop(ctx context.Context) {
 	defer announce.Stop()
 	flush := time.NewTicker(time.Second) // table.json within a second of a change
 	defer flush.Stop()
+	e.mu.Lock()
+	changed := e.run.changed
+	e.mu.Unlock()
 	for {
 		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
@@ -360,8 +389,11 @@ func (e *Engine) tickLoop(ctx context.Context) {
 				return
 			case <-scan.C:
 				waiting = false
+			case <-changed:
+				e.refetch(ctx)
 			case <-flush.C:
 				e.flushTable()
+				e.flushPending()
 				e.sweepJobs()
 			case <-announce.C:
 				e.mu.Lock()
@@ -386,40 +418,22 @@ func (e *Engine) reloadConfig() {
 		return
 	}
 	e.mu.Lock()
-	same := fi.ModTime().Equal(e.confMod)
+	same := fi.ModTime().Equal(e.conf.mod)
 	e.mu.Unlock()
 	if same {
 		return
 	}
-	c, mod, err := e.readConfig()
+	c, err := e.readConfig()
 	if err != nil {
 		e.emit(Event{Kind: EventError, Err: err})
 		return
 	}
 	e.mu.Lock()
-	e.conf, e.confMod = c, mod
+	old := e.conf
+	e.conf = c
 	e.mu.Unlock()
 	e.log.Info("configuration reloaded", "folders", len(c.Folders), "peers", len(c.Peers))
-	e.dropUnknownPeers()
-	// Tell connected peers about folders that may be newly shared.
-	for _, f := range c.Folders {
-		e.announce(f.ID)
-	}
-}
-
-// dropUnknownPeers closes connections of devices no longer in the table.
-func (e *Engine) dropUnknownPeers() {
-	e.mu.Lock()
-	var gone []*peerConn
-	for d, pc := range e.connsLocked() {
-		if _, ok := e.conf.peer(d); !ok {
-			gone = append(gone, pc)
-		}
-	}
-	e.mu.Unlock()
-	for _, pc := range gone {
-		_ = pc.c.CloseWithError(transport.CloseNotAllowed, "removed from sync table")
-	}
+	e.configChanged(old)
 }
 
 // startWatchers runs a file watcher on every open folder that has none, so
@@ -431,6 +445,9 @@ func (e *Engine) startWatchers(ctx context.Context) {
 	var todo map[string]*gitstore.Store
 	for id, f := range e.folders {
 		if f.store == nil || f.stopped != nil || f.watching == f.store {
+			continue
+		}
+		if fc, ok := e.conf.folder(id); !ok || fc.Paused {
 			continue
 		}
 		if todo == nil {

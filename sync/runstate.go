@@ -18,6 +18,7 @@ type runState struct {
 	rvServer *rendezvous.Server    // nil without Config.ServeRendezvous
 	jobs     *jobTable             // bundles produced for peers
 	rv       *rendezvous.Client    // our registration at Config.Rendezvous, while it is up
+	changed  chan struct{}         // wakes the tick loop after a configuration change (refetch)
 	cancel   context.CancelFunc    // ends the Run
 	done     chan struct{}         // closed when Run has returned its resources
 }
@@ -55,4 +56,15 @@ func (r *runState) jobTable() *jobTable {
 		return nil
 	}
 	return r.jobs
+}
+
+// configChanged wakes the tick loop to refetch (see Engine.refetch).
+func (r *runState) configChanged() {
+	if r == nil {
+		return
+	}
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
 }

@@ -32,7 +32,7 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 		return writeJSON(s, a)
 	}
 	e.mu.Lock()
-	shared := e.conf.shares(pc.peer, m.Folder)
+	shared := e.conf.sendsTo(pc.peer, m.Folder) // shared, not receive-only, not paused
 	_, have := e.conf.folder(m.Folder)
 	jobs := e.run.jobTable()
 	e.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,7 +31,46 @@ type FolderConfig struct {
 	ID string `json:"id"`
 	// Path is the folder on this device (absolute).
 	Path string `json:"path"`
+	// Label is a human name for the folder ("Photos"), sent to peers with
+	// its offer; "" shows the ID.
+	Label string `json:"label,omitempty"`
+	// Paused stops the folder's exchanges with every peer: it is neither
+	// announced, served nor fetched into, and neither watched nor scanned
+	// by the engine's own ticks (Engine.Scan still scans it on request).
+	Paused bool `json:"paused,omitempty"`
 }
+
+// Direction says which way a folder flows between this device and one peer.
+type Direction string
+
+// The directions of PeerConfig.Directions.
+const (
+	// DirBoth (or "") sends ours and applies theirs.
+	DirBoth Direction = "both"
+	// DirSend sends ours and never applies theirs: the peer's heads are
+	// not fetched.
+	DirSend Direction = "send"
+	// DirReceive applies theirs and never sends ours: our head is not
+	// announced to the peer, its wants are refused, and local edits are
+	// committed to our own history only (FolderStatus.NotSent counts them;
+	// Engine.RevertFolder undoes them).
+	DirReceive Direction = "receive"
+)
+
+// valid reports whether d is a known direction ("" is both).
+func (d Direction) valid() bool {
+	switch d {
+	case "", DirBoth, DirSend, DirReceive:
+		return true
+	}
+	return false
+}
+
+// sends reports whether we send our history in direction d.
+func (d Direction) sends() bool { return d != DirReceive }
+
+// receives reports whether we apply theirs in direction d.
+func (d Direction) receives() bool { return d != DirSend }
 
 // PeerConfig is one device in the sync table.
 type PeerConfig struct {
@@ -45,6 +85,29 @@ type PeerConfig struct {
 	// Folders are the IDs of the folders shared with this peer. A peer can
 	// neither read nor write any other folder.
 	Folders []string `json:"folders,omitempty"`
+	// Directions gives, per folder ID, which way that folder flows with
+	// this peer; a folder not listed (or "") syncs both ways.
+	Directions map[string]Direction `json:"directions,omitempty"`
+	// Paused stops every exchange with the peer: it is not dialed, and its
+	// connections are refused and closed, until resumed.
+	Paused bool `json:"paused,omitempty"`
+}
+
+// direction returns the direction of folder id with this peer (DirBoth
+// when unset).
+func (p PeerConfig) direction(id string) Direction {
+	if d := p.Directions[id]; d != "" {
+		return d
+	}
+	return DirBoth
+}
+
+// clone returns a deep copy of p.
+func (p PeerConfig) clone() PeerConfig {
+	p.Addrs = slices.Clone(p.Addrs)
+	p.Folders = slices.Clone(p.Folders)
+	p.Directions = maps.Clone(p.Directions)
+	return p
 }
 
 // config is the user's configuration as stored in config.json.
@@ -53,6 +116,20 @@ type config struct {
 	Name    string         `json:"name,omitempty"`
 	Folders []FolderConfig `json:"folders"`
 	Peers   []PeerConfig   `json:"peers"`
+	// IgnoredDevices are devices whose connections are refused without
+	// being recorded as pending (IgnoreDevice).
+	IgnoredDevices []crypto.DeviceID `json:"ignoredDevices,omitempty"`
+	// IgnoredFolders are folder offers never shown again (IgnoreFolder).
+	IgnoredFolders []ignoredFolder `json:"ignoredFolders,omitempty"`
+
+	mod time.Time // the file's modification time when read or written
+}
+
+// ignoredFolder is one folder offer the user ignored: folder ID from a
+// device.
+type ignoredFolder struct {
+	ID   string          `json:"id"`
+	From crypto.DeviceID `json:"from"`
 }
 
 // table is the engine's sync table as stored in table.json: for each peer
@@ -61,6 +138,8 @@ type table struct {
 	Version int                                          `json:"version"`
 	Known   map[crypto.DeviceID]map[string]gitstore.Hash `json:"known"`
 	Seen    map[crypto.DeviceID]time.Time                `json:"seen,omitempty"`
+
+	dirty bool // changed since last written (see Engine.flushTable)
 }
 
 var folderIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -104,6 +183,9 @@ func (c *config) validate(home string) error {
 			return fmt.Errorf("sync: folder ID %q listed twice", f.ID)
 		}
 		seen[f.ID] = true
+		if len(f.Label) > maxLabel {
+			return fmt.Errorf("sync: folder %q: label longer than %d bytes", f.ID, maxLabel)
+		}
 		if !filepath.IsAbs(f.Path) {
 			return fmt.Errorf("sync: folder %q: path %q is not absolute", f.ID, f.Path)
 		}
@@ -130,11 +212,33 @@ func (c *config) validate(home string) error {
 			return fmt.Errorf("sync: peer %s listed twice", p.Device)
 		}
 		peers[p.Device] = true
-		for _, id := range p.Folders {
-			if err := ValidFolderID(id); err != nil {
-				return fmt.Errorf("sync: peer %s: %w", p.Device, err)
-			}
+		if err := p.validate(); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// maxLabel bounds a folder label and a device name.
+const maxLabel = 256
+
+// validate checks one peer's entry on its own.
+func (p PeerConfig) validate() error {
+	for _, id := range p.Folders {
+		if err := ValidFolderID(id); err != nil {
+			return fmt.Errorf("sync: peer %s: %w", p.Device, err)
+		}
+	}
+	for id, d := range p.Directions {
+		if err := ValidFolderID(id); err != nil {
+			return fmt.Errorf("sync: peer %s: direction: %w", p.Device, err)
+		}
+		if !d.valid() {
+			return fmt.Errorf("sync: peer %s: folder %q: direction %q: want both, send or receive", p.Device, id, d)
+		}
+	}
+	if len(p.Name) > maxLabel {
+		return fmt.Errorf("sync: peer %s: name longer than %d bytes", p.Device, maxLabel)
 	}
 	return nil
 }
@@ -157,18 +261,45 @@ func (c *config) folder(id string) (FolderConfig, bool) {
 	return FolderConfig{}, false
 }
 
-// shares reports whether folder id is shared with device d.
+// shares reports whether folder id is shared with device d (whatever the
+// direction, paused or not).
 func (c *config) shares(d crypto.DeviceID, id string) bool {
 	p, ok := c.peer(d)
 	return ok && slices.Contains(p.Folders, id)
 }
 
+// flows reports whether folder id may flow between us and device d right
+// now: shared, our folder exists, and neither the folder nor the peer is
+// paused. It returns the direction too.
+func (c *config) flows(d crypto.DeviceID, id string) (Direction, bool) {
+	p, ok := c.peer(d)
+	if !ok || p.Paused || !slices.Contains(p.Folders, id) {
+		return "", false
+	}
+	f, ok := c.folder(id)
+	if !ok || f.Paused {
+		return "", false
+	}
+	return p.direction(id), true
+}
+
+// sendsTo reports whether we announce and serve folder id to d.
+func (c *config) sendsTo(d crypto.DeviceID, id string) bool {
+	dir, ok := c.flows(d, id)
+	return ok && dir.sends()
+}
+
+// receivesFrom reports whether we fetch folder id from d.
+func (c *config) receivesFrom(d crypto.DeviceID, id string) bool {
+	dir, ok := c.flows(d, id)
+	return ok && dir.receives()
+}
+
 func (c *config) clone() *config {
-	out := &config{Version: c.Version, Name: c.Name, Folders: slices.Clone(c.Folders)}
+	out := &config{Version: c.Version, Name: c.Name, Folders: slices.Clone(c.Folders), mod: c.mod,
+		IgnoredDevices: slices.Clone(c.IgnoredDevices), IgnoredFolders: slices.Clone(c.IgnoredFolders)}
 	for _, p := range c.Peers {
-		p.Addrs = slices.Clone(p.Addrs)
-		p.Folders = slices.Clone(p.Folders)
-		out.Peers = append(out.Peers, p)
+		out.Peers = append(out.Peers, p.clone())
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -21,6 +22,8 @@ type Status struct {
 	// Rendezvous is the state of our registration at Config.Rendezvous;
 	// nil when none is configured.
 	Rendezvous *RendezvousStatus
+	// Pending lists the devices and folder offers waiting for an answer.
+	Pending Pending
 }
 
 // RendezvousStatus describes the rendezvous server this device uses.
@@ -42,6 +45,11 @@ type FolderStatus struct {
 	// Fetches are the bundles being received for this folder, one per
 	// peer, and the last abandoned attempt's reason until the next one.
 	Fetches []FetchStatus
+	// NotSent, for a folder this device only receives from some peer
+	// (DirReceive), is the number of files that differ from the last
+	// state received, or all files while nothing was received ("N local
+	// changes not sent"); RevertFolder undoes them. 0 otherwise.
+	NotSent int
 }
 
 // PeerStatus describes one peer of the sync table.
@@ -49,9 +57,11 @@ type PeerStatus struct {
 	PeerConfig
 	Connected bool
 	Addr      string // remote address while connected
-	// Path is how the connection got there: direct-lan or direct-public
-	// (QUIC to a known address), tcp (TCP+TLS to a known address),
-	// ice-host, ice-srflx or ice-relay (QUIC on the pair ICE selected).
+	// Path is how the connection got there, "ROUTE PROTO": the route is
+	// lan or public (a known address, on the LAN or not), ice-host,
+	// ice-srflx or ice-relay (the pair ICE selected: same network, through
+	// a NAT, through a TURN relay); the protocol is quic or tcp. E.g.
+	// "lan tcp", "public quic", "ice-relay quic".
 	Path  string
 	Known map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
 }
@@ -60,7 +70,7 @@ type PeerStatus struct {
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	conf := e.conf.clone()
-	st := Status{Device: e.id.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
+	st := Status{Device: e.DeviceID(), Name: e.nameLocked(), Folders: []FolderStatus{}, Peers: []PeerStatus{}}
 	if tr := e.run.transport(); tr != nil {
 		st.Addr = tr.LocalAddr().String()
 	}
@@ -94,6 +104,9 @@ func (e *Engine) Status() Status {
 			fs.Head, err = s.Head()
 		}
 		if err == nil {
+			fs.NotSent = e.notSentCount(f.ID, s, fs.Head)
+		}
+		if err == nil {
 			e.mu.Lock()
 			fo := e.folderLocked(f.ID)
 			err = fo.stopped
@@ -108,21 +121,43 @@ func (e *Engine) Status() Status {
 		st.Folders = append(st.Folders, fs)
 	}
 	slices.SortFunc(st.Folders, func(a, b FolderStatus) int { return strings.Compare(a.ID, b.ID) })
+	st.Pending = e.Pending()
 	return st
 }
 
-// pathName names the path of a connection for status: transport's TCP and
-// ICE path kinds, and for a direct QUIC dial whether the address is on the
-// LAN.
+// pathName names the path of a connection for status, as "ROUTE PROTO":
+// the route is lan or public (a known address, by whether the remote IP
+// is private, loopback or link-local), or ice-host, ice-srflx or ice-relay
+// (the pair ICE selected); the protocol is quic or tcp. ICE paths always
+// run QUIC.
 func pathName(c *transport.Conn) string {
-	p := c.Path()
-	if p != transport.PathDirect {
-		return p.String()
+	switch p := c.Path(); p {
+	case transport.PathTCP:
+		return routeOf(c.RemoteAddr()) + " tcp"
+	case transport.PathDirect:
+		return routeOf(c.RemoteAddr()) + " quic"
+	default:
+		return p.String() + " quic"
 	}
-	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
-		if ip := ua.IP; ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
-			return "direct-lan"
-		}
+}
+
+// routeOf says whether a remote address is on the LAN ("lan") or not
+// ("public").
+func routeOf(a net.Addr) string {
+	if a == nil {
+		return "public"
 	}
-	return "direct-public"
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		host = a.String()
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "public"
+	}
+	ip = ip.Unmap()
+	if ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return "lan"
+	}
+	return "public"
 }
