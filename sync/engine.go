@@ -430,6 +430,8 @@ func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
 		AuthorEmail: e.id.DeviceID().String() + "@peersync",
 		Logger:      e.log.With("folder", dir),
 		Now:         e.cfg.Now,
+
+		ScanProgress: e.scanProgress(dir),
 	}
 }
 

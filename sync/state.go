@@ -45,6 +45,11 @@ type PeerConfig struct {
 	// Folders are the IDs of the folders shared with this peer. A peer can
 	// neither read nor write any other folder.
 	Folders []string `json:"folders,omitempty"`
+	// Schedule is this peer's sync window; nil follows the global one.
+	Schedule *Window `json:"schedule,omitempty"`
+	// Limits cap the bundle streams to and from this peer, beside the
+	// global limits; zero fields mean none.
+	Limits RateLimit `json:"limits,omitzero"`
 }
 
 // config is the user's configuration as stored in config.json.
@@ -53,6 +58,10 @@ type config struct {
 	Name    string         `json:"name,omitempty"`
 	Folders []FolderConfig `json:"folders"`
 	Peers   []PeerConfig   `json:"peers"`
+	// Schedule is the global sync window (nil = always); Limits the
+	// global bandwidth limits (see schedule.go, limit.go).
+	Schedule *Window   `json:"schedule,omitempty"`
+	Limits   RateLimit `json:"limits,omitzero"`
 }
 
 // table is the engine's sync table as stored in table.json: for each peer
@@ -165,7 +174,9 @@ func (c *config) shares(d crypto.DeviceID, id string) bool {
 
 func (c *config) clone() *config {
 	out := &config{Version: c.Version, Name: c.Name, Folders: slices.Clone(c.Folders)}
+	out.Schedule, out.Limits = c.Schedule.clone(), c.Limits
 	for _, p := range c.Peers {
+		p.Schedule = p.Schedule.clone()
 		p.Addrs = slices.Clone(p.Addrs)
 		p.Folders = slices.Clone(p.Folders)
 		out.Peers = append(out.Peers, p)

@@ -42,6 +42,8 @@ type FolderStatus struct {
 	// Fetches are the bundles being received for this folder, one per
 	// peer, and the last abandoned attempt's reason until the next one.
 	Fetches []FetchStatus
+	// Scan is how far a long scan has got, while one runs.
+	Scan *ScanProgress
 }
 
 // PeerStatus describes one peer of the sync table.
@@ -54,6 +56,13 @@ type PeerStatus struct {
 	// ice-host, ice-srflx or ice-relay (QUIC on the pair ICE selected).
 	Path  string
 	Known map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
+	// Progress lists the bundles going to and coming from the peer now;
+	// Window is its sync window's state ("open", "closed until 22:00");
+	// Waiting, while it is closed, about how many of our changes wait
+	// for it (see schedule_engine.go).
+	Progress []Progress
+	Window   string
+	Waiting  int
 }
 
 // Status returns the current state. Folders are opened to read their heads.
@@ -108,6 +117,7 @@ func (e *Engine) Status() Status {
 		st.Folders = append(st.Folders, fs)
 	}
 	slices.SortFunc(st.Folders, func(a, b FolderStatus) int { return strings.Compare(a.ID, b.ID) })
+	e.schedStatus(&st)
 	return st
 }
 
