@@ -121,6 +121,7 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string) {
 	in.pc, in.pending = pc, !allowed
 	if !allowed {
 		e.mu.Unlock()
+		e.heldBack(pc.peer, folder, false)
 		return
 	}
 	if in.running {

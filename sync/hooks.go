@@ -4,6 +4,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
 )
 
@@ -21,6 +22,9 @@ type testHooks struct {
 	// quicWinsRace leaves TCP out of dial races (as when QUIC's shorter
 	// handshake wins over a long round trip); upgrades still use it.
 	quicWinsRace bool
+	// gated is told of every bundle a closed sync window held back: a
+	// want answered with nothing (send) or a head not fetched.
+	gated func(peer crypto.DeviceID, folder string, send bool)
 }
 
 // stagger is a dial race's head start per attempt.

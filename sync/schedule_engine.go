@@ -360,6 +360,13 @@ func (e *Engine) waiting(ctx context.Context, peer crypto.DeviceID, folder strin
 	return n
 }
 
+// heldBack tells the tests that a closed window held a bundle back.
+func (e *Engine) heldBack(peer crypto.DeviceID, folder string, send bool) {
+	if h := e.cfg.test; h != nil && h.gated != nil {
+		h.gated(peer, folder, send)
+	}
+}
+
 // peerFolders lists the folders shared with p that this device has.
 func (c *config) peerFolders(p PeerConfig) []string {
 	var out []string

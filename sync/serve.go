@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +48,13 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	if !e.mayExchange(pc.peer, m.Folder) {
 		// Outside the peer's window: nothing now. The window's opening
 		// announces our head again, and the peer asks again.
+		// (A bundle frame comes first, as always; its ID names no job.)
+		e.heldBack(pc.peer, m.Folder, true)
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		if err := send(answer{Type: ansBundle, Bundle: hex.EncodeToString(id[:])}); err != nil {
+			return err
+		}
 		return send(answer{Type: ansNothing})
 	}
 	since := m.Since
