@@ -65,11 +65,11 @@ type scanMeter struct {
 	progress ScanProgress
 }
 
-// scanReportDelay and scanReportEvery pace Config.ScanProgress.
-const (
-	scanReportDelay = time.Second
-	scanReportEvery = 250 * time.Millisecond
-)
+// scanReportEvery and scanReportDelay pace Config.ScanProgress (the
+// delay is a variable for tests).
+const scanReportEvery = 250 * time.Millisecond
+
+var scanReportDelay = time.Second
 
 func (m *scanMeter) begin() {
 	if m.fn != nil {
