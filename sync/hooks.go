@@ -25,6 +25,9 @@ type testHooks struct {
 	// gated is told of every bundle a closed sync window held back: a
 	// want answered with nothing (send) or a head not fetched.
 	gated func(peer crypto.DeviceID, folder string, send bool)
+	// transferred is told of every bundle transfer that ended: its last
+	// progress and how long it ran (real time).
+	transferred func(p Progress, elapsed time.Duration)
 }
 
 // stagger is a dial race's head start per attempt.

@@ -75,10 +75,11 @@ type bucket struct {
 	l   *rate.Limiter
 }
 
-// burst is the token bucket size for a rate: a tenth of a second of
-// traffic, at least 4 KiB and at most one data frame.
+// burst is the token bucket size for a rate: a quarter second of
+// traffic, at least 16 KiB, so that a stream that fell behind for a
+// moment (a busy CPU, a slow disk) catches up and keeps the average.
 func burst(bps int64) int {
-	return int(min(max(bps/10, 4<<10), maxChunk))
+	return int(min(max(bps/4, 16<<10), 1<<30))
 }
 
 // limiter returns the bucket's limiter for bps (nil for no limit),

@@ -25,9 +25,9 @@ type Progress struct {
 	// from its header), Objects those done, estimated from the bytes
 	// (0 while Total is unknown).
 	Objects, ObjectsTotal int64
-	// Rate is the transfer's average rate in bytes per second since it
-	// started (resumed bytes excluded); ETA the time left at that rate (0
-	// while Total is unknown).
+	// Rate is the transfer's average rate in bytes per second since its
+	// data started to flow (resumed bytes excluded); ETA the time left at
+	// that rate (0 while Total is unknown).
 	Rate float64
 	ETA  time.Duration
 }
@@ -59,7 +59,8 @@ type transferKey struct {
 type transfer struct {
 	p         Progress
 	base      int64     // bytes held when this attempt started (resumed)
-	start     time.Time // real clock, for the rate
+	start     time.Time // real clock, of the first data: for the rate
+	flowing   bool      // data has come
 	lastEmit  time.Time
 	header    []byte // the bundle's first bytes until the pack header is read
 	headerEnd bool   // the pack header was read, or given up on
@@ -84,18 +85,21 @@ func (e *Engine) transferStart(peer crypto.DeviceID, folder string, send bool, o
 	return t
 }
 
-// transferEnd unregisters t.
+// transferEnd unregisters t (the test hook is told how long its data
+// flowed).
 func (e *Engine) transferEnd(t *transfer) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.schedLocked()
-	if s == nil {
-		return
+	p, elapsed := t.p, time.Since(t.start)
+	if s := e.schedLocked(); s != nil {
+		sp := s.peers[t.p.Peer]
+		k := transferKey{t.p.Folder, t.p.Direction == dirSend}
+		if sp != nil && sp.transfers[k] == t {
+			delete(sp.transfers, k)
+		}
 	}
-	sp := s.peers[t.p.Peer]
-	k := transferKey{t.p.Folder, t.p.Direction == dirSend}
-	if sp != nil && sp.transfers[k] == t {
-		delete(sp.transfers, k)
+	e.mu.Unlock()
+	if h := e.cfg.test; h != nil && h.transferred != nil {
+		h.transferred(p, elapsed)
 	}
 }
 
@@ -103,7 +107,13 @@ func (e *Engine) transferEnd(t *transfer) {
 // went, and that the bundle's total length is total (0: not known yet),
 // and emits an EventProgress if the last one is 250 ms old.
 func (e *Engine) transferData(t *transfer, data []byte, total int64) {
+	now := time.Now()
 	e.mu.Lock()
+	if !t.flowing {
+		// The rate counts from the first data, not from the request
+		// (the sender's preparation is not the link's speed).
+		t.flowing, t.start, t.lastEmit = true, now, now
+	}
 	if !t.headerEnd && t.p.Bytes == int64(len(t.header)) {
 		t.sniff(data)
 	}
@@ -111,7 +121,6 @@ func (e *Engine) transferData(t *transfer, data []byte, total int64) {
 	if total > 0 {
 		t.p.Total = total
 	}
-	now := time.Now()
 	t.update(now)
 	var ev *Progress
 	if now.Sub(t.lastEmit) >= progressEvery {
