@@ -40,7 +40,64 @@ func (s *Store) Scan(ctx context.Context) ([]Change, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	s.meter.begin()
+	defer s.meter.end()
 	return s.scanLocked(ctx)
+}
+
+// ScanProgress is how far a Scan has got (see Config.ScanProgress).
+type ScanProgress struct {
+	// Files and Bytes count the files read and hashed so far, and their
+	// bytes; files the stat cache vouches for unchanged are not read and
+	// not counted (a first scan reads every file).
+	Files, Bytes int64
+	// Done is set on the last report of a scan, when it has ended
+	// (whether or not it failed).
+	Done bool
+}
+
+// scanMeter feeds Config.ScanProgress during a Scan; guarded by Store.mu.
+type scanMeter struct {
+	fn       func(ScanProgress)
+	on       bool // a Scan runs
+	start    time.Time
+	last     time.Time // of the last report; zero: none yet
+	progress ScanProgress
+}
+
+// scanReportEvery and scanReportDelay pace Config.ScanProgress (the
+// delay is a variable for tests).
+const scanReportEvery = 250 * time.Millisecond
+
+var scanReportDelay = time.Second
+
+func (m *scanMeter) begin() {
+	if m.fn != nil {
+		*m = scanMeter{fn: m.fn, on: true, start: time.Now()}
+	}
+}
+
+// add counts one file of n bytes read, and reports if it is time.
+func (m *scanMeter) add(n int64) {
+	if !m.on {
+		return
+	}
+	m.progress.Files++
+	m.progress.Bytes += n
+	now := time.Now()
+	if now.Sub(m.start) >= scanReportDelay && now.Sub(m.last) >= scanReportEvery {
+		m.last = now
+		m.fn(m.progress)
+	}
+}
+
+// end reports the end of a scan that reported progress.
+func (m *scanMeter) end() {
+	if m.on && !m.last.IsZero() {
+		m.progress.Done = true
+		m.fn(m.progress)
+	}
+	m.on = false
 }
 
 type pendingChange struct {
@@ -249,6 +306,8 @@ func (s *Store) hashFileLocked(p, abs string, fi fs.FileInfo) (h plumbing.Hash, 
 		return h, nil, false, fmt.Errorf("gitstore: scan: store %q: %w", p, diskFullError(err))
 	case !ok:
 		s.noteKeep(p) // shrank while read
+	default:
+		s.meter.add(size)
 	}
 	return h, fi2, ok, nil
 }

@@ -80,6 +80,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug and warning messages; nil discards them.
 	Logger *slog.Logger
+	// ScanProgress, if set, is told how far a long Scan has got (see
+	// [ScanProgress]): at most every 250 ms once the scan has run for a
+	// second, and once more with Done set when such a scan ends. It is
+	// called on the scanning goroutine while the store is locked: it must
+	// return quickly and must not call the store.
+	ScanProgress func(ScanProgress)
 }
 
 // Store is one folder's history. All methods are safe for concurrent use.
@@ -150,6 +156,8 @@ type Store struct {
 	// disk holds the faults met on the folder's disk and its naming rules
 	// (skip.go, names.go).
 	disk diskState
+	// meter reports a Scan's progress to Config.ScanProgress (scan.go).
+	meter scanMeter
 }
 
 // Open opens the history of cfg.Dir. It returns ErrNotInitialized when the
@@ -186,6 +194,7 @@ func Open(cfg Config) (*Store, error) {
 		maxDeleteShare:  cfg.MaxDeleteShare,
 		maxDeleteCount:  cfg.MaxDeleteCount,
 		allowMassDelete: cfg.AllowMassDelete,
+		meter:           scanMeter{fn: cfg.ScanProgress},
 	}
 	if s.maxDeleteShare == 0 {
 		s.maxDeleteShare = defaultMaxDeleteShare

@@ -277,4 +277,5 @@ func (e *Engine) sweepJobs() {
 	if jobs != nil {
 		jobs.sweep(func(k jobKey) bool { return conf.shares(k.peer, k.folder) })
 	}
+	e.schedTick() // every second: the sync windows open and close on time
 }

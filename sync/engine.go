@@ -422,6 +422,8 @@ func (e *Engine) storeConfig(dir string, create bool) gitstore.Config {
 		AuthorEmail: e.DeviceID().String() + "@peersync",
 		Logger:      e.log.With("folder", dir),
 		Now:         e.cfg.Now,
+
+		ScanProgress: e.scanProgress(dir),
 	}
 }
 

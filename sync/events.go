@@ -38,6 +38,19 @@ const (
 	// A refused bundle from a peer is reported here and the peer is
 	// disconnected.
 	EventError EventKind = "error"
+	// EventProgress: a bundle of Folder is going to or coming from Peer;
+	// Progress says how far (at most every 250 ms per transfer).
+	EventProgress EventKind = "progress"
+	// EventScanProgress: a scan of Folder is under way; Scan says how far
+	// (at most every 250 ms, from the first second of a scan on).
+	EventScanProgress EventKind = "scan-progress"
+	// EventWindowOpened: Peer's sync window opened; what waited is
+	// exchanged now.
+	EventWindowOpened EventKind = "window-opened"
+	// EventWindowClosed: Peer's sync window closed (Until: when it opens
+	// again); a bundle in flight is finished, then nothing more goes until
+	// then (or SyncNow).
+	EventWindowClosed EventKind = "window-closed"
 )
 
 // Event is one thing that happened in the engine. Fields that do not apply
@@ -55,6 +68,11 @@ type Event struct {
 	Paths     []string
 	Conflicts []string
 	Err       error
+	// Progress is set on EventProgress, Scan on EventScanProgress; Until
+	// on EventWindowClosed: when the window opens again (zero: never).
+	Progress *Progress
+	Scan     *ScanProgress
+	Until    time.Time
 }
 
 // String renders the event as one log-friendly line.
@@ -83,6 +101,15 @@ func (e Event) String() string {
 	}
 	if n := len(e.Conflicts); n > 0 {
 		s += fmt.Sprintf(" conflicts=%d", n)
+	}
+	if p := e.Progress; p != nil {
+		s += fmt.Sprintf(" %s=%d/%d", p.Direction, p.Bytes, p.Total)
+	}
+	if sc := e.Scan; sc != nil {
+		s += fmt.Sprintf(" scanned=%d files", sc.Files)
+	}
+	if !e.Until.IsZero() {
+		s += " until=" + e.Until.Format(time.RFC3339)
 	}
 	if e.Err != nil {
 		s += " err=" + e.Err.Error()

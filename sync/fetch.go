@@ -111,11 +111,19 @@ type partial struct {
 func (p *partial) remove() { _ = os.Remove(p.path) }
 
 // fetch asks pc for a bundle of folder, coalescing requests: while one is in
-// flight, further heads only mark that another round is needed.
+// flight, further heads only mark that another round is needed. Outside
+// the peer's sync window nothing is asked: the head waits (pending) until
+// the window opens or SyncNow.
 func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string) {
+	allowed := e.mayExchange(pc.peer, folder)
 	e.mu.Lock()
 	in := e.inboundLocked(jobKey{pc.peer, folder})
-	in.pc, in.pending = pc, false
+	in.pc, in.pending = pc, !allowed
+	if !allowed {
+		e.mu.Unlock()
+		e.heldBack(pc.peer, folder, false)
+		return
+	}
 	if in.running {
 		in.again = true
 		e.mu.Unlock()
@@ -126,8 +134,10 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string) {
 	e.wg.Go(func() {
 		for {
 			e.fetchRound(ctx, folder, in)
+			allowed := e.mayExchange(pc.peer, folder) // the window may have closed
 			e.mu.Lock()
-			if !in.again || ctx.Err() != nil {
+			if !in.again || ctx.Err() != nil || !allowed {
+				in.pending = in.pending || in.again
 				in.running = false
 				e.mu.Unlock()
 				return
@@ -203,6 +213,13 @@ func (e *Engine) fetchRound(ctx context.Context, folder string, in *inbound) {
 		case <-t.C:
 		}
 		wait *= 2
+		if !e.mayExchange(pc.peer, folder) {
+			// The window closed: the retry waits for it (a resume).
+			e.mu.Lock()
+			in.pending = true
+			e.mu.Unlock()
+			return
+		}
 	}
 }
 
@@ -439,7 +456,7 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 		return fail(err)
 	}
 	_ = s.Close()
-	done, err := e.receive(ctx, pc, s, sp, in)
+	done, err := e.receive(ctx, pc, s, sp, in, folder)
 	if err != nil {
 		var be *gitstore.BundleError
 		keep = !errors.As(err, &be)
@@ -469,14 +486,22 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 // receive reads a want's answer from s into sp, enforcing Config.Fetch and
 // MaxBundleSize. It returns true when a whole bundle with a matching
 // trailer is in the spool, false when the sender had nothing to send. A
-// broken stream (garbage, wrong trailer) is a *gitstore.BundleError.
-func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream, sp *spool, in *inbound) (bool, error) {
+// broken stream (garbage, wrong trailer) is a *gitstore.BundleError. The
+// bandwidth limits of the peer pace the reading, and the progress is
+// reported.
+func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream, sp *spool, in *inbound, folder string) (bool, error) {
 	clock := &fetchClock{lim: e.cfg.Fetch, start: time.Now()}
 	buf := make([]byte, 1+maxChunk)
 	bad := func(format string, args ...any) error {
 		return &gitstore.BundleError{Reason: fmt.Sprintf(format, args...)}
 	}
 	started := false
+	var tr *transfer
+	defer func() {
+		if tr != nil {
+			e.transferEnd(tr)
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return false, err
@@ -504,7 +529,11 @@ func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream,
 			}
 			got := sp.part.size
 			e.setFetch(in, func(s *FetchStatus) { s.State, s.Received = "receiving", got })
+			e.transferData(tr, p[1:], 0)
 			if err := clock.data(time.Now(), len(p)-1); err != nil {
+				return false, err
+			}
+			if err := e.limitersFor(pc.peer, false).wait(ctx, len(p)-1); err != nil {
 				return false, err
 			}
 			continue
@@ -532,9 +561,17 @@ func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream,
 				return false, err
 			}
 			started = true
+			var head []byte
+			if a.Offset > 0 {
+				head = readHead(sp.f, a.Offset)
+			}
+			tr = e.transferStart(pc.peer, folder, false, a.Offset, head)
 			got := sp.part.size
 			e.setFetch(in, func(s *FetchStatus) { s.State, s.Received = "preparing", got })
 		case ansProgress:
+			if a.Size > 0 && tr != nil {
+				e.transferTotal(tr, a.Size)
+			}
 			e.setFetch(in, func(s *FetchStatus) {
 				s.Produced = a.Produced
 				if s.State == "asking" {

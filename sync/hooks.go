@@ -25,6 +25,12 @@ type testHooks struct {
 	// heard is told every head a peer announced for a folder that flows
 	// between us, and whether it is fetched.
 	heard func(from crypto.DeviceID, folder string, head gitstore.Hash, fetch bool)
+	// gated is told of every bundle a closed sync window held back: a
+	// want answered with nothing (send) or a head not fetched.
+	gated func(peer crypto.DeviceID, folder string, send bool)
+	// transferred is told of every bundle transfer that ended: its last
+	// progress and how long it ran (real time).
+	transferred func(p Progress, elapsed time.Duration)
 }
 
 // stagger is a dial race's head start per attempt.

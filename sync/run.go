@@ -80,7 +80,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	jobs := newJobTable(dir, time.Now)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, changed: make(chan struct{}, 1), cancel: cancel, done: done}
+	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, changed: make(chan struct{}, 1), cancel: cancel, done: done, ctx: runCtx}
 	e.mu.Unlock()
 	e.log.Info("running", "device", e.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 

@@ -21,6 +21,15 @@ type runState struct {
 	changed  chan struct{}         // wakes the tick loop after a configuration change (refetch)
 	cancel   context.CancelFunc    // ends the Run
 	done     chan struct{}         // closed when Run has returned its resources
+	ctx      context.Context       // the Run's context, for work started from outside it (SyncNow)
+	sched    *schedState           // schedules, limits, progress; created on first use under Engine.mu
+}
+
+func (r *runState) context() context.Context {
+	if r == nil {
+		return nil
+	}
+	return r.ctx
 }
 
 func (r *runState) transport() *transport.Transport {

@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +45,18 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	if err != nil || jobs == nil {
 		return send(answer{Type: ansError, Error: "folder unavailable"})
 	}
+	if !e.mayExchange(pc.peer, m.Folder) {
+		// Outside the peer's window: nothing now. The window's opening
+		// announces our head again, and the peer asks again.
+		// (A bundle frame comes first, as always; its ID names no job.)
+		e.heldBack(pc.peer, m.Folder, true)
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		if err := send(answer{Type: ansBundle, Bundle: hex.EncodeToString(id[:])}); err != nil {
+			return err
+		}
+		return send(answer{Type: ansNothing})
+	}
 	since := m.Since
 	produce := func(ctx context.Context, w io.Writer) error {
 		if h := e.cfg.test; h != nil && h.produce != nil {
@@ -67,11 +81,12 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	if err := send(answer{Type: ansBundle, Bundle: j.id, Offset: off}); err != nil {
 		return err
 	}
-	return e.sendJob(ctx, s, j, off)
+	return e.sendJob(ctx, s, j, off, jobKey{pc.peer, m.Folder})
 }
 
-// sendJob streams j from off to s until its trailer.
-func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob, off int64) error {
+// sendJob streams j from off to s until its trailer, at the pace the
+// bandwidth limits of key's peer allow, reporting its progress.
+func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob, off int64, key jobKey) error {
 	idle := e.cfg.Fetch.Idle
 	send := func(a answer) error {
 		_ = s.SetWriteDeadline(time.Now().Add(idle))
@@ -81,17 +96,38 @@ func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob,
 	tick := time.NewTicker(e.keepAlive())
 	defer tick.Stop()
 	lastSent := time.Now()
+	var head []byte
+	if off > 0 {
+		head = readHead(j.f, off)
+	}
+	tr := e.transferStart(key.peer, key.folder, true, off, head)
+	defer e.transferEnd(tr)
+	totalSent := false
 	for {
 		size, finished, jerr, sum, changed := j.state()
+		if finished && jerr == nil && !totalSent && off < size {
+			// The receiver learns the bundle's length for its progress
+			// (a progress frame with "size"; see the package doc).
+			if err := send(answer{Type: ansProgress, Produced: size, Size: size}); err != nil {
+				return err
+			}
+			totalSent = true
+			e.transferTotal(tr, size)
+		}
 		if off < size {
-			n := int(min(size-off, maxChunk))
+			lim := e.limitersFor(key.peer, true)
+			n := int(min(size-off, int64(lim.chunk())))
 			if _, err := j.f.ReadAt(frame.payload()[:n], off); err != nil {
 				return fmt.Errorf("sync: read bundle job: %w", err)
+			}
+			if err := lim.wait(ctx, n); err != nil {
+				return err
 			}
 			_ = s.SetWriteDeadline(time.Now().Add(idle))
 			if err := frame.write(s, n); err != nil {
 				return err
 			}
+			e.transferData(tr, frame.payload()[:n], 0)
 			off += int64(n)
 			lastSent = time.Now()
 			continue

@@ -91,6 +91,11 @@ type PeerConfig struct {
 	// Paused stops every exchange with the peer: it is not dialed, and its
 	// connections are refused and closed, until resumed.
 	Paused bool `json:"paused,omitempty"`
+	// Schedule is this peer's sync window; nil follows the global one.
+	Schedule *Window `json:"schedule,omitempty"`
+	// Limits cap the bundle streams to and from this peer, beside the
+	// global limits; zero fields mean none.
+	Limits RateLimit `json:"limits,omitzero"`
 }
 
 // direction returns the direction of folder id with this peer (DirBoth
@@ -107,6 +112,7 @@ func (p PeerConfig) clone() PeerConfig {
 	p.Addrs = slices.Clone(p.Addrs)
 	p.Folders = slices.Clone(p.Folders)
 	p.Directions = maps.Clone(p.Directions)
+	p.Schedule = p.Schedule.clone()
 	return p
 }
 
@@ -121,6 +127,10 @@ type config struct {
 	IgnoredDevices []crypto.DeviceID `json:"ignoredDevices,omitempty"`
 	// IgnoredFolders are folder offers never shown again (IgnoreFolder).
 	IgnoredFolders []ignoredFolder `json:"ignoredFolders,omitempty"`
+	// Schedule is the global sync window (nil = always); Limits the
+	// global bandwidth limits (see schedule.go, limit.go).
+	Schedule *Window   `json:"schedule,omitempty"`
+	Limits   RateLimit `json:"limits,omitzero"`
 
 	mod time.Time // the file's modification time when read or written
 }
@@ -301,6 +311,7 @@ func (c *config) clone() *config {
 	for _, p := range c.Peers {
 		out.Peers = append(out.Peers, p.clone())
 	}
+	out.Schedule, out.Limits = c.Schedule.clone(), c.Limits
 	return out
 }
 

@@ -50,6 +50,8 @@ type FolderStatus struct {
 	// state received, or all files while nothing was received ("N local
 	// changes not sent"); RevertFolder undoes them. 0 otherwise.
 	NotSent int
+	// Scan is how far a long scan has got, while one runs.
+	Scan *ScanProgress
 }
 
 // PeerStatus describes one peer of the sync table.
@@ -64,6 +66,13 @@ type PeerStatus struct {
 	// "lan tcp", "public quic", "ice-relay quic".
 	Path  string
 	Known map[string]gitstore.Hash // folder ID -> last revision the peer is known to have
+	// Progress lists the bundles going to and coming from the peer now;
+	// Window is its sync window's state ("open", "closed until 22:00");
+	// Waiting, while it is closed, about how many of our changes wait
+	// for it (see schedule_engine.go).
+	Progress []Progress
+	Window   string
+	Waiting  int
 }
 
 // Status returns the current state. Folders are opened to read their heads.
@@ -122,6 +131,7 @@ func (e *Engine) Status() Status {
 	}
 	slices.SortFunc(st.Folders, func(a, b FolderStatus) int { return strings.Compare(a.ID, b.ID) })
 	st.Pending = e.Pending()
+	e.schedStatus(&st)
 	return st
 }
 
