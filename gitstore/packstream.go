@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // The pack of a bundle, streamed.
@@ -38,7 +39,9 @@ const (
 
 // bundlePackWriter writes the pack of a bundle.
 type bundlePackWriter struct {
-	s     *Store
+	// st reads the objects src does not (loose ones, streamed big ones):
+	// the export's read view, or maintenance's own storage.
+	st    storer.EncodedObjectStorer
 	src   *objectSource
 	list  *sendList
 	w     *bufio.Writer
@@ -60,10 +63,10 @@ func (p *bundlePackWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// writeBundlePackLocked writes to w the pack of list's objects, in that
-// order.
-func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, src *objectSource, list *sendList) error {
-	p := &bundlePackWriter{s: s, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+// writeBundlePack writes to w the pack of list's objects, in that order,
+// reading them from src and st.
+func writeBundlePack(ctx context.Context, w *bufio.Writer, st storer.EncodedObjectStorer, src *objectSource, list *sendList) error {
+	p := &bundlePackWriter{st: st, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
 	_, err := p.writePack(ctx)
 	return err
 }
@@ -129,7 +132,7 @@ func (p *bundlePackWriter) written(h plumbing.Hash) (*sendObj, bool) {
 // object writes o: as a delta against its base when that pays, else whole.
 func (p *bundlePackWriter) object(so *sendObj) error {
 	h, base := so.h, so.base
-	o, err := p.s.st.EncodedObject(plumbing.AnyObject, h)
+	o, err := p.st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return err
 	}
@@ -193,7 +196,7 @@ func (p *bundlePackWriter) tryDelta(so *sendObj, data []byte) (done bool, err er
 	}
 	baseData, ok := p.raw[base]
 	if !ok {
-		o, err := p.s.st.EncodedObject(plumbing.AnyObject, base)
+		o, err := p.st.EncodedObject(plumbing.AnyObject, base)
 		if err != nil || o.Size() >= bundleDeltaMaxSize && o.Type() == plumbing.BlobObject {
 			return false, nil // the peer has it; we may not, or it is too big
 		}
