@@ -21,10 +21,10 @@ type autoMaint struct {
 	// run serializes maintenance runs (the background one and Maintain).
 	run sync.Mutex
 
-	mu      sync.Mutex // guards the fields below
-	running bool       // the goroutine is on
-	again   bool       // main moved while it ran: check once more
-	stopped bool       // set by stop: start nothing more
+	mu      sync.Mutex      // guards the fields below
+	running bool            // the goroutine is on
+	again   bool            // main moved while it ran: check once more
+	stopped bool            // set by stop: start nothing more
 	ctx     context.Context // the running goroutine's; cancelled by stop
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
