@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Automatic maintenance: whenever main moves (a scan's commits, an applied
@@ -28,9 +29,12 @@ type autoMaint struct {
 	ctx     context.Context // the running goroutine's; cancelled by stop
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	// last is the result of the last run that consolidated (for tests
-	// and benchmarks).
+	// last is the result of the last run that consolidated, runs the
+	// number of such runs and held the longest time one held the store's
+	// locks (for tests and benchmarks).
 	last MaintainResult
+	runs int
+	held time.Duration
 }
 
 // maintainSoon starts the background maintenance, or makes the running
@@ -69,7 +73,7 @@ func (s *Store) maintainLoop(ctx context.Context) {
 		}
 		m.mu.Lock()
 		if res.Done {
-			m.last = res
+			m.last, m.runs, m.held = res, m.runs+1, max(m.held, res.Held)
 		}
 		if !m.again || m.stopped || err != nil {
 			m.running, m.again = false, false
