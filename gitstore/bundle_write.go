@@ -52,7 +52,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	}
 	defer unlock()
 	if exportHook != nil {
-		exportHook()
+		exportHook(s)
 	}
 	// Only the since commits we have count (see newCommitsLocked).
 	var sinceP []plumbing.Hash
@@ -110,7 +110,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 
 // exportHook, when set (tests), is called by WriteBundle once it holds its
 // read view.
-var exportHook func()
+var exportHook func(*Store)
 
 // writeBundleHeader writes the bundle's header and flushes it.
 func writeBundleHeader(bw *bufio.Writer, st storer.EncodedObjectStorer, head plumbing.Hash, prereqs []plumbing.Hash) error {
