@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // WriteBundle writes to w a git bundle (v2) of refs/heads/main holding the
@@ -28,26 +30,34 @@ import (
 // It returns ErrNothingToSend when we have no commit or since already
 // contains our head's history. The output passes `git bundle verify` and
 // `git fetch <file>`.
+//
+// It reads main as published when it last moved, and the objects through a
+// read view of its own (readview.go), not under the Store's mutex: scans,
+// applies, History and Status go on while a long export runs. Exports are
+// serialized among themselves.
 func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (BundleInfo, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.shut.Load() {
 		return BundleInfo{}, ErrClosed
 	}
 	if err := ctxErr(ctx); err != nil {
 		return BundleInfo{}, err
 	}
-	head, err := s.refLocked(mainRef)
+	head := *s.head.Load()
+	if head.IsZero() {
+		return BundleInfo{}, ErrNothingToSend
+	}
+	st, unlock, err := s.viewOf(&s.exp, head)
 	if err != nil {
 		return BundleInfo{}, err
 	}
-	if head.IsZero() {
-		return BundleInfo{}, ErrNothingToSend
+	defer unlock()
+	if exportHook != nil {
+		exportHook(s)
 	}
 	// Only the since commits we have count (see newCommitsLocked).
 	var sinceP []plumbing.Hash
 	for _, h := range since {
-		if ok, err := s.hasCommitLocked(h.plumbing()); err != nil {
+		if ok, err := hasCommitIn(st, h.plumbing()); err != nil {
 			return BundleInfo{}, err
 		} else if ok {
 			sinceP = append(sinceP, h.plumbing())
@@ -59,11 +69,11 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	cw := &ctxWriter{ctx: ctx, w: w}
 	bw := bufio.NewWriterSize(cw, 256<<10)
 	if len(sinceP) == 0 {
-		if err := s.writeBundleHeaderLocked(bw, head, nil); err != nil {
+		if err := writeBundleHeader(bw, st, head, nil); err != nil {
 			return BundleInfo{}, err
 		}
 	}
-	src, err := s.objectSourceLocked()
+	src, err := s.exportSourceLocked()
 	if err != nil {
 		return BundleInfo{}, err
 	}
@@ -76,7 +86,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		return BundleInfo{}, ErrNothingToSend
 	}
 	if len(sinceP) > 0 {
-		if err := s.writeBundleHeaderLocked(bw, head, prereqs); err != nil {
+		if err := writeBundleHeader(bw, st, head, prereqs); err != nil {
 			return BundleInfo{}, err
 		}
 	}
@@ -85,7 +95,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		return BundleInfo{}, err
 	}
 	news, walk = nil, nil // the commits are listed: let them go
-	if err := s.writeBundlePackLocked(ctx, bw, src, list); err != nil {
+	if err := writeBundlePack(ctx, bw, st, src, list); err != nil {
 		return BundleInfo{}, err
 	}
 	if err := bw.Flush(); err != nil {
@@ -98,12 +108,16 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	return info, nil
 }
 
-// writeBundleHeaderLocked writes the bundle's header and flushes it.
-func (s *Store) writeBundleHeaderLocked(bw *bufio.Writer, head plumbing.Hash, prereqs []plumbing.Hash) error {
+// exportHook, when set (tests), is called by WriteBundle once it holds its
+// read view.
+var exportHook func(*Store)
+
+// writeBundleHeader writes the bundle's header and flushes it.
+func writeBundleHeader(bw *bufio.Writer, st storer.EncodedObjectStorer, head plumbing.Hash, prereqs []plumbing.Hash) error {
 	fmt.Fprintf(bw, "%s\n", bundleV2Signature)
 	for _, p := range prereqs {
 		subject := ""
-		if c, err := s.commitLocked(p); err == nil {
+		if c, err := object.GetCommit(st, p); err == nil {
 			subject, _, _ = strings.Cut(c.Message, "\n")
 		}
 		fmt.Fprintf(bw, "-%s %s\n", p, subject)
@@ -128,14 +142,14 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// objectSourceLocked returns the store's reader of its own objects, its
-// packs brought up to date.
-func (s *Store) objectSourceLocked() (*objectSource, error) {
-	if s.src == nil {
-		s.src = newObjectSource(filepath.Join(s.gitDir, "objects"))
+// exportSourceLocked returns the export view's reader of our objects, its
+// packs brought up to date. The caller holds s.exp.mu.
+func (s *Store) exportSourceLocked() (*objectSource, error) {
+	if s.exp.src == nil {
+		s.exp.src = newObjectSource(filepath.Join(s.gitDir, "objects"))
 	}
-	if err := s.src.refresh(); err != nil {
+	if err := s.exp.src.refresh(); err != nil {
 		return nil, err
 	}
-	return s.src, nil
+	return s.exp.src, nil
 }

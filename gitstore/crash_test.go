@@ -35,7 +35,10 @@ func crashIterations(t *testing.T) int {
 }
 
 // TestCrashSafety runs internal/crashhelper (edits, scans, restores, bundle
-// exchanges with fast-forwards and merges between two folders), kills it
+// exchanges with fast-forwards and merges between two folders, and the
+// background maintenance they start: the helper is built with
+// maintain_crashtest.go, whose low thresholds make it run every few
+// scans), kills it
 // with SIGKILL at a random moment, and checks each folder: Open succeeds,
 // git fsck --strict is clean, every content the helper saw committed is
 // still reachable, and a Scan brings main in line with the folder. The next
@@ -45,7 +48,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("git not installed")
 	}
 	bin := filepath.Join(t.TempDir(), "crashhelper")
-	build := exec.Command("go", "build", "-o", bin, "./internal/crashhelper")
+	build := exec.Command("go", "build", "-tags", "peersync_crashtest", "-o", bin, "./internal/crashhelper")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "build crashhelper: %s", out)
 

@@ -51,8 +51,11 @@
 // through a storage of their own, and ApplyBundle holds
 // the mutex only for its last part (the scan of local edits, the refs and
 // the checkout), not while it spools, checks and stores a bundle (another
-// mutex serializes appliers). Methods called after Close return ErrClosed;
-// ctx cancellation returns an error wrapping ctx.Err().
+// mutex serializes appliers). WriteBundle does not take the mutex either:
+// it exports main as published when it started, through a read view of its
+// own, so a long export holds up no scan, apply or History (exports are
+// serialized among themselves). Methods called after Close return
+// ErrClosed; ctx cancellation returns an error wrapping ctx.Err().
 //
 // # On-disk layout
 //
@@ -61,7 +64,7 @@
 //	    HEAD                     "ref: refs/heads/main"
 //	    refs/heads/main          our history
 //	    refs/peers/<ID>/main     the head of the last bundle applied from peer <ID>
-//	    objects/pack/            packs (pack-*.pack + .idx): one per big Scan or applied bundle
+//	    objects/pack/            packs (pack-*.pack + .idx): one per big Scan or applied bundle, and maintenance's
 //	    objects/xx/…             loose objects of small scans, applies, merges and restores
 //	    peersync-statcache.json  stat cache: path -> size, mtime, mode, inode, blob
 //	    received                 "<commit> <DeviceID>" per commit received in a bundle (see History)
@@ -502,7 +505,7 @@
 // # Crash safety
 //
 // A process killed at any moment (during a scan, a restore, an apply, a
-// merge or a checkout) leaves a repository that opens, passes
+// merge, a checkout or a maintenance run) leaves a repository that opens, passes
 // git fsck --strict, and has lost no committed version:
 //
 //   - objects are written before the refs that name them (loose objects and
@@ -552,9 +555,27 @@
 // to 4 MiB between bundles) and 8 MiB of read windows (released between
 // bundles); no object's content is held beyond that cache (a big one is
 // copied or streamed in pieces).
-// Each scan or applied bundle adds a pack; Store.Maintain consolidates them
-// with the loose objects (maintain.go: thresholds, geometric roll-up, crash
-// safety) when the caller runs it (git gc can too). A tmp_pack_* file a
+// Each scan or applied bundle adds a pack or loose objects; the store
+// consolidates them by itself (see "Maintenance"). A tmp_pack_* file a
 // crash left behind is deleted by the first scan or apply after an Open
 // once it is an hour old.
+//
+// # Maintenance
+//
+// Whenever main moves, a background goroutine checks the objects
+// directory and, past about 256 loose objects or 20 packs, consolidates
+// the loose objects and the small packs into one pack (geometric
+// repacking: a pack is kept only while it holds at least twice the objects
+// of all smaller packs together, so each object is copied about log2 times
+// over the store's life and the packs stay few). Nothing is pruned. The
+// new pack is written beside the old files, holding no lock of the store;
+// only the removal of the consolidated files holds the store's locks, for
+// milliseconds (MaintainResult.Held; BENCHMARKS.md has figures), and it
+// waits for a running export. A kill at any point loses nothing (the new
+// pack is complete, with its index, before anything is removed); Close
+// stops a run. Store.Maintain runs the same check on demand (git gc works
+// on the store too). After 10,000 single-file edits, one scan each, the
+// store holds at most a few hundred loose objects and a handful of packs,
+// and history, bundles and rescans run as fast as on the store freshly
+// consolidated (maintain.go has the details).
 package gitstore

@@ -101,7 +101,7 @@ func gitStore(t *testing.T, s *Store, args ...string) string {
 	return git(t, s.Dir(), append([]string{"--git-dir=" + filepath.Join(s.Dir(), GitDirName), "--work-tree=" + s.Dir()}, args...)...)
 }
 
-func fsck(t *testing.T, s *Store) {
+func fsck(t testing.TB, s *Store) {
 	t.Helper()
 	out, err := gitErr(s.Dir(), "--git-dir="+filepath.Join(s.Dir(), GitDirName), "fsck", "--strict", "--no-dangling")
 	require.NoError(t, err, "fsck: %s", out)

@@ -11,8 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/peersync/peersync/internal/atomicfile"
 )
 
@@ -21,13 +26,19 @@ import (
 // and git's geometric repacking do, so that a folder edited one file at a
 // time for a year does not end with hundreds of thousands of loose files
 // and thousands of packs (every object lookup tries each pack in turn).
+// It runs by itself in the background after main moves (maintain_auto.go),
+// and when the caller calls Maintain.
 //
-// When: more than maintainLoose loose objects, or more than maintainPacks
+// When: more than maintainLoose loose objects (estimated, as git gc --auto
+// does, from a sample of the 256 directories), or more than maintainPacks
 // packs. What: the loose objects and the packs that break a geometric
 // progression (sorted by object count, largest first, pack i is kept only
 // if it holds at least maintainFactor times as many objects as all smaller
 // packs together; the first pack that fails and all smaller ones are
-// rolled up). Nothing is pruned: every object stays, reachable or not.
+// rolled up). So each object is copied about log2(objects) times over the
+// store's life, the packs stay few (at most about log2 of the object count
+// plus maintainPacks) and the loose objects under maintainLoose. Nothing is
+// pruned: every object stays, reachable or not.
 //
 // How: the objects are written into one new pack by the bundle's pack
 // writer (packstream.go), so packed objects are copied as stored (after a
@@ -42,85 +53,117 @@ import (
 //  2. each rolled-up pack is removed, its .pack before its .idx (an index
 //     without its pack is ignored), then each consolidated loose object.
 //
+// Step 1, the long one, holds no lock of the store: it reads objects that
+// never change through a pack reader and a storage of its own, and only
+// adds files; scans, applies, exports and History go on meanwhile (objects
+// they add after it listed the store are not touched). Step 2 removes
+// files others may be reading, so it holds every lock of the store (the
+// apply lock, the store's mutex and both read views: lockAll), but only
+// for the unlinks and a reindex: milliseconds (MaintainResult.Held).
+//
 // A kill at any point leaves every object readable: before step 1 ends the
 // old files are untouched (a temporary pack is deleted by a later scan once
 // an hour old); after it, an object is in the new pack whatever step 2
 // removed.
 
-const (
+// The thresholds (variables so the crash test's helper can lower them; see
+// maintain_crashtest.go).
+var (
 	// maintainLoose is the number of loose objects above which Maintain
-	// consolidates (git gc --auto: 6,700; ours are smaller and each scan
-	// adds three or more).
-	maintainLoose = 1000
+	// consolidates. git gc --auto waits for 6,700; ours are fewer because a
+	// loose object costs an export far more than a packed one (a file to
+	// open, read and deflate again, where a packed one is copied as stored
+	// from a read window): with 1,000 a full bundle of a 1,000-file store
+	// after 1,000 edits took 1.5 times that of the store consolidated. Each
+	// single-file scan adds three or four, so this is a run every 60-80
+	// edits, writing a pack of a few hundred objects (plus the small packs
+	// the geometric rule rolls up).
+	maintainLoose = 256
 	// maintainPacks is the number of packs above which Maintain rolls up
 	// the small ones even when loose objects are few.
 	maintainPacks = 20
-	// maintainFactor is the geometric progression of the packs kept.
-	maintainFactor = 2
 )
+
+// maintainFactor is the geometric progression of the packs kept.
+const maintainFactor = 2
+
+// maintainSample is how many of the 256 loose-object directories are
+// listed to estimate their number.
+const maintainSample = 8
 
 // MaintainResult says what Maintain did.
 type MaintainResult struct {
 	// Done reports whether anything was consolidated.
 	Done bool
 	// LooseBefore and PacksBefore count the loose objects and packs found
-	// (LooseBefore is an estimate when Done is false: 256 times those of
-	// one of the 256 directories, as git gc --auto counts); Loose and Packs
+	// (LooseBefore is an estimate when Done is false: 256/8 times those of
+	// 8 of the 256 directories, as git gc --auto counts); Loose and Packs
 	// were consolidated into Objects objects of one new pack.
 	LooseBefore, PacksBefore int
 	Loose, Packs, Objects    int
+	// Held is how long the store's locks were held (the removal of the
+	// consolidated files); the rest ran beside other operations.
+	Held time.Duration
 }
 
+// maintainMode says what to consolidate.
+type maintainMode int
+
+const (
+	maintainAuto  maintainMode = iota // when over the thresholds
+	maintainForce                     // now, geometric
+	maintainAll                       // now, every pack and loose object into one pack
+)
+
 // Maintain consolidates the store's loose objects and small packs into one
-// pack when there are more than about 1,000 loose objects or 20 packs (see
-// maintain.go); otherwise it returns at once (one directory listed) with
-// Done false, so it can be called after every scan or applied bundle, or
-// from a timer. It is crash-safe: a process killed at any point loses no
-// object. It holds the store's lock while it works (copying objects as
-// stored: about what reading them costs; rolling up only the small packs
-// keeps that short).
+// pack when there are more than about 256 loose objects or 20 packs (see
+// maintain.go); otherwise it returns at once (a few directories listed)
+// with Done false. The store runs it by itself in the background after a
+// scan or an applied bundle moves main, so callers need not; calling it
+// waits for a background run in progress. It is crash-safe: a process
+// killed at any point loses no object. It holds the store's locks only
+// while it removes the consolidated files (MaintainResult.Held); scans,
+// applies and exports go on while it writes the new pack.
 func (s *Store) Maintain(ctx context.Context) (MaintainResult, error) {
-	// applyMu too: an ApplyBundle reads our packs through a storage of its
-	// own (thin bases, "do we have it"), which must not see them vanish.
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	return s.maintain(ctx, maintainAuto)
+}
+
+// maintain consolidates as mode says; one run at a time.
+func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainResult, err error) {
+	s.maint.run.Lock()
+	defer s.maint.run.Unlock()
+	if s.shut.Load() {
 		return MaintainResult{}, ErrClosed
 	}
 	if err := ctxErr(ctx); err != nil {
 		return MaintainResult{}, err
 	}
-	return s.maintainLocked(ctx, false)
-}
-
-// maintainLocked consolidates when the thresholds say so, or always when
-// force.
-func (s *Store) maintainLocked(ctx context.Context, force bool) (MaintainResult, error) {
 	objDir := filepath.Join(s.gitDir, "objects")
-	src, err := s.objectSourceLocked()
-	if err != nil {
-		return MaintainResult{}, err
-	}
-	defer src.idle()
-	if !force && len(src.packs) <= maintainPacks {
-		// As git gc --auto: one directory of the 256 tells how many
-		// loose objects there are.
-		ents, _ := os.ReadDir(filepath.Join(objDir, "17"))
-		if len(ents)*256 <= maintainLoose {
-			return MaintainResult{PacksBefore: len(src.packs), LooseBefore: len(ents) * 256}, nil
+	if mode == maintainAuto {
+		packs, loose := countObjectFiles(objDir)
+		if packs <= maintainPacks && loose <= maintainLoose {
+			return MaintainResult{PacksBefore: packs, LooseBefore: loose}, nil
 		}
+	}
+	// A reader of our packs of its own: the export's is used under its
+	// view's lock, which this step does not take.
+	src := newObjectSource(objDir)
+	defer src.close()
+	if err := src.refresh(); err != nil {
+		return MaintainResult{}, err
 	}
 	loose, err := listLoose(objDir)
 	if err != nil {
 		return MaintainResult{}, err
 	}
-	res := MaintainResult{LooseBefore: len(loose), PacksBefore: len(src.packs)}
-	if !force && len(loose) <= maintainLoose && len(src.packs) <= maintainPacks {
+	res = MaintainResult{LooseBefore: len(loose), PacksBefore: len(src.packs)}
+	if mode == maintainAuto && len(loose) <= maintainLoose && len(src.packs) <= maintainPacks {
 		return res, nil
 	}
 	roll := rollUp(src.packs)
+	if mode == maintainAll {
+		roll = slices.Clone(src.packs)
+	}
 	if len(loose) == 0 && len(roll) <= 1 {
 		return res, nil
 	}
@@ -157,7 +200,7 @@ func (s *Store) maintainLocked(ctx context.Context, force bool) (MaintainResult,
 		looseDone = append(looseDone, h.String())
 	}
 	if len(list.objs) > 0 {
-		name, err := s.writeMaintPackLocked(ctx, src, list)
+		name, err := s.writeMaintPack(ctx, src, list)
 		if err != nil {
 			return res, err
 		}
@@ -176,13 +219,16 @@ func (s *Store) maintainLocked(ctx context.Context, force bool) (MaintainResult,
 	if err := maintainStep("written"); err != nil {
 		return res, err
 	}
+	t0 := time.Now()
+	unlock := s.lockAll()
+	defer func() {
+		unlock()
+		res.Held = time.Since(t0)
+	}()
+	if s.closed {
+		return res, ErrClosed
+	}
 	packDir := filepath.Join(objDir, "pack")
-	// Readers that do not take mu (History, PeerHead) read through the
-	// read view: no read is under way while the old files go, and the view
-	// is reindexed before its next use.
-	s.rd.mu.Lock()
-	defer s.rd.mu.Unlock()
-	s.rd.indexed = plumbing.ZeroHash
 	for i, p := range roll {
 		if i == len(roll)/2 {
 			if err := maintainStep("removing"); err != nil {
@@ -198,20 +244,67 @@ func (s *Store) maintainLocked(ctx context.Context, force bool) (MaintainResult,
 			return res, fmt.Errorf("gitstore: maintain: %w", err)
 		}
 	}
-	src.packs = slices.DeleteFunc(src.packs, func(p *packFile) bool { return !kept[p] })
-	s.st.Reindex()
 	for _, hx := range looseDone {
 		if err := os.Remove(filepath.Join(objDir, hx[:2], hx[2:])); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return res, fmt.Errorf("gitstore: maintain: %w", err)
 		}
 	}
+	// Every reader sees the store as it now is: the Store's storage and
+	// both views reindex, the export's pack reader lists the packs again.
+	s.st.Reindex()
+	s.rd.indexed = plumbing.ZeroHash
 	res.Done, res.Loose, res.Packs, res.Objects = true, len(loose), len(roll), len(list.objs)
-	return res, src.refresh()
+	return res, s.exp.stale()
 }
 
-// maintainStep is a test hook: an error stops maintainLocked at the named
-// step as a kill would ("written": the new pack is in place, nothing
-// removed; "removing": half the rolled-up packs removed).
+// lockAll takes every lock of the store: the export view's, applyMu, mu
+// and the History view's. It never waits for one while holding another
+// (each is tried; when one is busy, those taken are released and that one
+// is waited for alone), so a long apply never holds up an export through
+// maintenance, nor an export a scan. It returns the unlock.
+func (s *Store) lockAll() (unlock func()) {
+	locks := []*sync.Mutex{&s.exp.mu, &s.applyMu, &s.mu, &s.rd.mu}
+	for {
+		i := 0
+		for i < len(locks) && locks[i].TryLock() {
+			i++
+		}
+		if i == len(locks) {
+			return func() {
+				for j := len(locks) - 1; j >= 0; j-- {
+					locks[j].Unlock()
+				}
+			}
+		}
+		for j := i - 1; j >= 0; j-- {
+			locks[j].Unlock()
+		}
+		locks[i].Lock() // wait for its holder, holding nothing else
+		locks[i].Unlock()
+	}
+}
+
+// countObjectFiles returns the number of packs in objDir/pack and an
+// estimate of the loose objects (from maintainSample of the 256
+// directories, spread over the range).
+func countObjectFiles(objDir string) (packs, loose int) {
+	ents, _ := os.ReadDir(filepath.Join(objDir, "pack"))
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, "pack-") && strings.HasSuffix(n, ".pack") {
+			packs++
+		}
+	}
+	for i := 0; i < maintainSample; i++ {
+		ents, _ := os.ReadDir(filepath.Join(objDir, fmt.Sprintf("%02x", 0x17+i*256/maintainSample)))
+		loose += len(ents)
+	}
+	return packs, loose * 256 / maintainSample
+}
+
+// maintainStep is a test hook: an error stops maintain at the named step
+// as a kill would ("writing": the temporary pack is created; "written":
+// the new pack is in place, nothing removed; "removing": half the
+// rolled-up packs removed).
 var maintainStep = func(string) error { return nil }
 
 // rollUp returns the packs to consolidate: those breaking the geometric
@@ -265,9 +358,10 @@ func (c *crcWriter) Write(b []byte) (int, error) {
 	return c.w.Write(b)
 }
 
-// writeMaintPackLocked writes list as a new pack and its index (step 1)
-// and returns its name (pack-<sha>).
-func (s *Store) writeMaintPackLocked(ctx context.Context, src *objectSource, list *sendList) (string, error) {
+// writeMaintPack writes list as a new pack and its index (step 1) and
+// returns its name (pack-<sha>). It reads the objects through src and a
+// storage of its own (loose ones), holding no lock of the store.
+func (s *Store) writeMaintPack(ctx context.Context, src *objectSource, list *sendList) (string, error) {
 	packDir := filepath.Join(s.gitDir, "objects", "pack")
 	f, err := os.CreateTemp(packDir, packTmpPrefix+"maint_")
 	if err != nil {
@@ -281,9 +375,16 @@ func (s *Store) writeMaintPackLocked(ctx context.Context, src *objectSource, lis
 			os.Remove(tmp)
 		}
 	}()
+	if err := maintainStep("writing"); err != nil {
+		return "", err
+	}
 	cw := &crcWriter{w: bufio.NewWriterSize(f, 256<<10)}
 	bw := bufio.NewWriterSize(cw, 64<<10)
-	p := &bundlePackWriter{s: s, src: src, list: list, w: bw, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+	st := filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
+	defer st.Close()
+	p := &bundlePackWriter{st: st, src: src, list: list, w: bw, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+	defer p.z.release()
 	objs := make(map[plumbing.Hash]packedObj, len(list.objs))
 	prev := -1
 	// The CRC of each entry: flush the buffer at each object's start, so
@@ -330,6 +431,5 @@ func (s *Store) writeMaintPackLocked(ctx context.Context, src *objectSource, lis
 	if err := atomicfile.SyncDir(packDir); err != nil {
 		return "", err
 	}
-	s.st.Reindex()
-	return "pack-" + sum.String(), src.refresh()
+	return "pack-" + sum.String(), nil
 }

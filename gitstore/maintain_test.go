@@ -32,11 +32,7 @@ func storeFiles(t testing.TB, s *Store) (loose, packs int) {
 // maintainForced consolidates whatever the thresholds say.
 func maintainForced(t testing.TB, s *Store) (MaintainResult, error) {
 	t.Helper()
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maintainLocked(context.Background(), true)
+	return s.maintain(context.Background(), maintainForce)
 }
 
 // editedStore returns a store with one big pack, small packs from applied

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -276,11 +277,30 @@ func (z *zlibWriters) get(w io.Writer, size int64, blob bool, head []byte) *zlib
 		i, level = 1, zlib.DefaultCompression
 	}
 	if z[i] == nil {
-		z[i], _ = zlib.NewWriterLevel(w, level) // the level is valid
-	} else {
-		z[i].Reset(w)
+		if pz, ok := zlibPool[i].Get().(*zlib.Writer); ok {
+			z[i] = pz
+		} else {
+			z[i], _ = zlib.NewWriterLevel(w, level) // the level is valid
+		}
 	}
+	z[i].Reset(w)
 	return z[i]
+}
+
+// zlibPool keeps the writers of finished packs for the next (a zlib
+// writer's state is about 1 MiB to allocate and clear: more than a small
+// bundle costs otherwise).
+var zlibPool [3]sync.Pool
+
+// release gives z's writers back to zlibPool; z is empty after it.
+func (z *zlibWriters) release() {
+	for i, w := range z {
+		if w != nil {
+			w.Reset(io.Discard)
+			zlibPool[i].Put(w)
+			z[i] = nil
+		}
+	}
 }
 
 // hashOf computes the object name of data.

@@ -39,6 +39,7 @@ import (
 
 const (
 	srcWindowSize     = 1 << 20
+	srcSmallWindow    = 64 << 10
 	srcWindows        = 8
 	srcCacheBytes     = 16 << 20
 	srcIdleCacheBytes = 4 << 20
@@ -345,20 +346,36 @@ func (src *objectSource) read(p *packFile, off int64, n int) ([]byte, error) {
 		}
 		return b, nil
 	}
+	// A read that goes on from a window of this pack (just past its end,
+	// or just before its start in a backward walk) gets a window twice
+	// that one's size, up to srcWindowSize; any other a small one: a
+	// 1-commit bundle reads a few entries, not megabytes, and a stream
+	// ramps up to full windows within a few reads.
+	size := int64(srcSmallWindow)
+	for i := range src.wins {
+		w := &src.wins[i]
+		end := w.off + int64(len(w.buf))
+		if w.p == p && (off >= end && off < end+srcWindowSize || off+int64(n) <= w.off && off+int64(n) > w.off-srcWindowSize) {
+			size = max(size, min(srcWindowSize, 2*int64(len(w.buf))))
+		}
+	}
+	if n > srcSmallWindow/2 {
+		size = srcWindowSize
+	}
 	// Place the window around the range: forward from it, unless the
 	// last window filled for this pack starts after it (a backward walk).
 	start := off
 	for i := range src.wins {
 		if w := &src.wins[i]; w.p == p && w.used == src.tick-1 && w.off > off {
-			start = max(0, off+int64(n)-srcWindowSize)
+			start = max(0, off+int64(n)-size)
 		}
 	}
-	start = max(0, min(start, p.size-srcWindowSize))
+	start = max(0, min(start, p.size-size))
 	w := &src.wins[oldest]
-	if cap(w.buf) < srcWindowSize {
-		w.buf = make([]byte, srcWindowSize)
+	if int64(cap(w.buf)) < size {
+		w.buf = make([]byte, size)
 	}
-	w.buf = w.buf[:min(int64(srcWindowSize), p.size-start)]
+	w.buf = w.buf[:min(size, p.size-start)]
 	w.p, w.off, w.used = nil, start, src.tick
 	if _, err := p.f.ReadAt(w.buf, start); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("gitstore: read pack %s: %w", p.name, err)
@@ -644,6 +661,16 @@ func applyDeltaTo(out, base, delta []byte) ([]byte, error) {
 
 // loose reads a loose object.
 func (src *objectSource) loose(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	return src.looseUpTo(h, srcMaxContent)
+}
+
+// errLooseTooBig: the loose object is bigger than asked for.
+var errLooseTooBig = errors.New("gitstore: loose object too big")
+
+// looseUpTo reads the loose object h if its content is at most limit bytes
+// (errLooseTooBig if bigger; an error wrapping plumbing.ErrObjectNotFound
+// if it is not loose). It inflates at most limit+64 bytes.
+func (src *objectSource) looseUpTo(h plumbing.Hash, limit int64) (plumbing.ObjectType, []byte, error) {
 	hx := h.String()
 	raw, err := os.ReadFile(filepath.Join(src.dir, hx[:2], hx[2:]))
 	if errors.Is(err, os.ErrNotExist) {
@@ -660,7 +687,7 @@ func (src *objectSource) loose(h plumbing.Hash) (plumbing.ObjectType, []byte, er
 	}
 	var data []byte
 	if err == nil {
-		data, err = io.ReadAll(io.LimitReader(src.zr, srcMaxContent+64))
+		data, err = io.ReadAll(io.LimitReader(src.zr, limit+64))
 	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("gitstore: object %s: %w", h, err)
@@ -672,8 +699,14 @@ func (src *objectSource) loose(h plumbing.Hash) (plumbing.ObjectType, []byte, er
 	}
 	ts, ss, ok := strings.Cut(string(hdr), " ")
 	typ, err := plumbing.ParseObjectType(ts)
-	size, err2 := strconv.Atoi(ss)
-	if !ok || err != nil || err2 != nil || size != len(body) {
+	size, err2 := strconv.ParseInt(ss, 10, 64)
+	if !ok || err != nil || err2 != nil || size < 0 {
+		return 0, nil, bad
+	}
+	if size > limit {
+		return 0, nil, errLooseTooBig
+	}
+	if size != int64(len(body)) {
 		return 0, nil, bad
 	}
 	return typ, body, nil

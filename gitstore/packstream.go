@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // The pack of a bundle, streamed.
@@ -38,7 +40,9 @@ const (
 
 // bundlePackWriter writes the pack of a bundle.
 type bundlePackWriter struct {
-	s     *Store
+	// st reads the objects src does not (loose ones, streamed big ones):
+	// the export's read view, or maintenance's own storage.
+	st    storer.EncodedObjectStorer
 	src   *objectSource
 	list  *sendList
 	w     *bufio.Writer
@@ -60,10 +64,11 @@ func (p *bundlePackWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// writeBundlePackLocked writes to w the pack of list's objects, in that
-// order.
-func (s *Store) writeBundlePackLocked(ctx context.Context, w *bufio.Writer, src *objectSource, list *sendList) error {
-	p := &bundlePackWriter{s: s, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+// writeBundlePack writes to w the pack of list's objects, in that order,
+// reading them from src and st.
+func writeBundlePack(ctx context.Context, w *bufio.Writer, st storer.EncodedObjectStorer, src *objectSource, list *sendList) error {
+	p := &bundlePackWriter{st: st, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
+	defer p.z.release()
 	_, err := p.writePack(ctx)
 	return err
 }
@@ -127,31 +132,32 @@ func (p *bundlePackWriter) written(h plumbing.Hash) (*sendObj, bool) {
 }
 
 // object writes o: as a delta against its base when that pays, else whole.
+// A small loose object (the common case: the objects of single-file scans
+// not yet consolidated) is read by src, in one read of its file; the rest
+// through st, big blobs streaming.
 func (p *bundlePackWriter) object(so *sendObj) error {
-	h, base := so.h, so.base
-	o, err := p.s.st.EncodedObject(plumbing.AnyObject, h)
+	h := so.h
+	if _, packed := p.src.locate(h); !packed {
+		typ, data, err := p.src.looseUpTo(h, bundleDeltaMaxSize-1)
+		switch {
+		case err == nil:
+			return p.small(so, typ, data)
+		case !errors.Is(err, errLooseTooBig) && !errors.Is(err, plumbing.ErrObjectNotFound):
+			return err
+		}
+	}
+	o, err := p.st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return err
 	}
 	typ, size := o.Type(), o.Size()
 	off := p.off
-	deltaable := typ == plumbing.TreeObject || typ == plumbing.BlobObject && size < bundleDeltaMaxSize
-	if deltaable {
+	if typ == plumbing.TreeObject || typ == plumbing.BlobObject && size < bundleDeltaMaxSize {
 		data, err := readAllObject(o)
 		if err != nil {
 			return err
 		}
-		if !base.IsZero() {
-			if done, err := p.tryDelta(so, data); err != nil || done {
-				return err
-			}
-		}
-		if err := p.entry(typ, data, -1, plumbing.ZeroHash); err != nil {
-			return err
-		}
-		p.keep(h, data)
-		so.off, so.depth = off, 0
-		return nil
+		return p.small(so, typ, data)
 	}
 	rc, err := o.Reader()
 	if err != nil {
@@ -179,6 +185,63 @@ func (p *bundlePackWriter) object(so *sendObj) error {
 	return nil
 }
 
+// small writes so, of content data: a tree or a blob under
+// bundleDeltaMaxSize as a delta against its base when that pays, anything
+// else whole.
+func (p *bundlePackWriter) small(so *sendObj, typ plumbing.ObjectType, data []byte) error {
+	off := p.off
+	deltaable := typ == plumbing.TreeObject || typ == plumbing.BlobObject && len(data) < bundleDeltaMaxSize
+	if deltaable && !so.base.IsZero() {
+		if done, err := p.tryDelta(so, data); err != nil || done {
+			return err
+		}
+	}
+	if err := p.entry(typ, data, -1, plumbing.ZeroHash); err != nil {
+		return err
+	}
+	if deltaable {
+		p.keep(so.h, data)
+	}
+	so.off, so.depth = off, 0
+	return nil
+}
+
+// baseContent returns the content of base, a delta base for an object
+// under bundleDeltaMaxSize, or nil when it is bigger or we lack it (the
+// peer has it). Loose objects and whole packed entries are read by src;
+// a stored delta through st.
+func (p *bundlePackWriter) baseContent(base plumbing.Hash) ([]byte, error) {
+	if l, ok := p.src.locate(base); ok {
+		h, err := p.src.header(l)
+		if err != nil {
+			return nil, err
+		}
+		if h.typ != plumbing.OFSDeltaObject && h.typ != plumbing.REFDeltaObject {
+			if h.size >= bundleDeltaMaxSize {
+				return nil, nil
+			}
+			o, err := p.src.object(base, false)
+			if err != nil {
+				return nil, err
+			}
+			return o.data, nil
+		}
+	} else {
+		_, data, err := p.src.looseUpTo(base, bundleDeltaMaxSize-1)
+		switch {
+		case err == nil:
+			return data, nil
+		case !errors.Is(err, errLooseTooBig) && !errors.Is(err, plumbing.ErrObjectNotFound):
+			return nil, err
+		}
+	}
+	o, err := p.st.EncodedObject(plumbing.AnyObject, base)
+	if err != nil || o.Size() >= bundleDeltaMaxSize && o.Type() == plumbing.BlobObject {
+		return nil, nil // the peer has it; we may not, or it is too big
+	}
+	return readAllObject(o)
+}
+
 // tryDelta writes so (content data) as a delta against its base if the
 // base is usable and the delta is small enough; done reports whether it
 // did.
@@ -193,11 +256,7 @@ func (p *bundlePackWriter) tryDelta(so *sendObj, data []byte) (done bool, err er
 	}
 	baseData, ok := p.raw[base]
 	if !ok {
-		o, err := p.s.st.EncodedObject(plumbing.AnyObject, base)
-		if err != nil || o.Size() >= bundleDeltaMaxSize && o.Type() == plumbing.BlobObject {
-			return false, nil // the peer has it; we may not, or it is too big
-		}
-		if baseData, err = readAllObject(o); err != nil {
+		if baseData, err = p.baseContent(base); err != nil || baseData == nil {
 			return false, err
 		}
 	}

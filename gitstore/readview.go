@@ -10,23 +10,38 @@ import (
 )
 
 // readView is a second object storage on the git directory, for reads that
-// must not wait for writers (History): objects never change once written,
-// and main is read from the Store's published head, so a reader needs
-// neither the Store's mutex nor its storage (go-git's storage is not safe
-// for concurrent use). Readers share it under mu; it is reindexed when main
-// has moved since it was last indexed, so the objects main reaches are
+// must not wait for writers: objects never change once written, and main is
+// read from the Store's published head, so a reader needs neither the
+// Store's mutex nor its storage (go-git's storage is not safe for
+// concurrent use). Readers share a view under its mu; it is reindexed when
+// main has moved since it was last indexed, so the objects main reaches are
 // always found.
+//
+// A Store has two: rd for History and PeerHead, and exp for WriteBundle,
+// which also owns the reader of our packs (src), so that a long export
+// waits for no scan or apply and holds up no History (and none of them
+// waits for it). Only maintenance, which removes files, takes them all
+// (maintain.go: lockAll).
 type readView struct {
 	mu      sync.Mutex
 	st      *filesystem.Storage // nil until first used, and after close
 	indexed plumbing.Hash       // main when st was last (re)indexed
 	closed  bool
+	// src reads our packs (packread.go), for exp only; nil until the
+	// first bundle.
+	src *objectSource
 }
 
-// view locks rv and returns its storage, up to date for main at head.
-// The caller calls the returned unlock.
+// view locks the read view of History and PeerHead (s.rd) and returns its
+// storage, up to date for main at head. The caller calls the returned
+// unlock.
 func (s *Store) view(head plumbing.Hash) (*filesystem.Storage, func(), error) {
-	rv := &s.rd
+	return s.viewOf(&s.rd, head)
+}
+
+// viewOf locks rv and returns its storage, up to date for main at head.
+// The caller calls the returned unlock.
+func (s *Store) viewOf(rv *readView, head plumbing.Hash) (*filesystem.Storage, func(), error) {
 	rv.mu.Lock()
 	if rv.closed || s.shut.Load() {
 		rv.mu.Unlock()
@@ -43,11 +58,26 @@ func (s *Store) view(head plumbing.Hash) (*filesystem.Storage, func(), error) {
 	return rv.st, rv.mu.Unlock, nil
 }
 
-// close closes the storage; later views return ErrClosed.
+// stale makes the next view reindex, and the pack reader list the packs
+// again (maintenance removed some). The caller holds rv.mu.
+func (rv *readView) stale() error {
+	rv.indexed = plumbing.ZeroHash
+	if rv.src != nil {
+		return rv.src.refresh()
+	}
+	return nil
+}
+
+// close closes the storage; later views return ErrClosed. It waits for the
+// view's current user.
 func (rv *readView) close() error {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
 	rv.closed = true
+	if rv.src != nil {
+		rv.src.close()
+		rv.src = nil
+	}
 	if rv.st == nil {
 		return nil
 	}

@@ -111,8 +111,11 @@ type Store struct {
 	// it without waiting for any operation. shut is set by Close.
 	head atomic.Pointer[plumbing.Hash]
 	shut atomic.Bool
-	// rd is the object storage History reads, with its own lock.
-	rd readView
+	// rd is the object storage History reads, exp the one WriteBundle
+	// reads, each with its own lock (readview.go).
+	rd, exp readView
+	// maint runs maintenance in the background (maintain_auto.go).
+	maint autoMaint
 
 	mu sync.Mutex // guards the fields below and serializes every write
 	// closed is set by Close.
@@ -141,9 +144,6 @@ type Store struct {
 	// written by this Store.
 	pw      *packWriter
 	packGen uint64
-	// src reads our objects for WriteBundle (packread.go); nil until the
-	// first bundle.
-	src *objectSource
 	// settle, while a watcher scan runs, is the age below which a changed
 	// file counts as still being written: the scan leaves it as last
 	// committed and records it in unsettled, so the watcher looks again
@@ -282,19 +282,21 @@ func initGitDir(gitDir string) error {
 }
 
 // Close releases the store. It is idempotent; later calls on s return
-// ErrClosed.
+// ErrClosed. It stops background maintenance (a run in progress stops at
+// its next step; what it wrote is kept or thrown away as a kill would
+// leave it, see maintain.go) and waits for a running export.
 func (s *Store) Close() error {
+	s.shut.Store(true)
+	s.maint.stop()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
-	s.shut.Store(true)
-	if s.src != nil {
-		s.src.close()
-	}
-	return errors.Join(s.st.Close(), s.rd.close())
+	err := s.st.Close()
+	s.mu.Unlock()
+	return errors.Join(err, s.exp.close(), s.rd.close())
 }
 
 // Dir returns the absolute path of the folder root.
@@ -403,6 +405,7 @@ func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error
 	}
 	if name == mainRef {
 		s.head.Store(&h)
+		s.maintainSoon()
 	}
 	return nil
 }
