@@ -312,3 +312,6 @@ var dummy = gosync.OnceValue(func() string {
 })
 
 func dummyHash() string { return dummy() }
+
+// UsersFile returns the users file's place in a peersync home directory.
+func UsersFile(home string) string { return filepath.Join(home, "webusers.json") }
