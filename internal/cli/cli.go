@@ -110,6 +110,11 @@ Commands:
                                      write a git bundle of our head (sneakernet); --to seals
                                      it so only those devices can open it (age; signed by us)
   bundle import --folder ID FILE     validate, apply, merge and check out a bundle
+  folder mirror add --folder ID [--password-file F] [--key-file F] URL
+                                     keep a plain copy of the folder on an ftp://, ftps:// or
+                                     sftp:// target (the daemon syncs it after each change)
+  folder mirror list | remove MIRRORID
+                                     the mirrors and their state; stop one
   user add NAME [--folders ID,ID|*]  a web view account (password twice on a tty, or one line on stdin)
   user remove NAME | users           remove one; list them
 
@@ -265,6 +270,9 @@ func (a *app) id(args []string) error {
 }
 
 func (a *app) folder(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "mirror" {
+		return a.mirror(args[1:])
+	}
 	if len(args) == 0 || args[0] != "add" {
 		return UsageError{"usage: folder add --id ID PATH"}
 	}
@@ -520,6 +528,9 @@ func (a *app) run(ctx context.Context, args []string) error {
 	defer cancel()
 	var observers []func(sync.Event)
 	observe := func(f func(sync.Event)) { observers = append(observers, f) }
+	mirrorEvents, stopMirrors := a.runMirrors(runCtx, e, log)
+	defer stopMirrors()
+	observe(mirrorEvents)
 	if startServices != nil {
 		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName, Observe: observe})
 		if err != nil {
