@@ -15,6 +15,6 @@ func Example() {
 		return
 	}
 	defer srv.Close()
-	fmt.Println("sftp://demo@" + srv.Addr() != "")
+	fmt.Println("sftp://demo@"+srv.Addr() != "")
 	// Output: true
 }
