@@ -2,12 +2,13 @@ package mirrortest_test
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/peersync/peersync/mirror/mirrortest"
 )
 
-// A test starts a server, points an sftp:// URL (or a mirror.Config.Dial)
-// at it, and closes it at the end.
+// A test starts a server, points an sftp:// URL at its address (or a
+// mirror.Config.Dial at its Dial), and closes it at the end.
 func Example() {
 	srv, err := mirrortest.NewSFTPServer("demo", "s3cret")
 	if err != nil {
@@ -15,6 +16,7 @@ func Example() {
 		return
 	}
 	defer srv.Close()
-	fmt.Println("sftp://demo@"+srv.Addr() != "")
-	// Output: true
+	host, _, _ := net.SplitHostPort(srv.Addr())
+	fmt.Println("url: sftp://demo@" + host + ":PORT/some/dir")
+	// Output: url: sftp://demo@127.0.0.1:PORT/some/dir
 }
