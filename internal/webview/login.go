@@ -55,30 +55,37 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	retry := func(status int, msg string) {
 		h.render(w, status, page{Heading: "Log in", Login: &loginData{Next: next, User: name}, Error: msg})
 	}
+	// The delay is checked, the password verified and a failure recorded
+	// while holding a hashing slot, so parallel guesses cannot all pass the
+	// check before the first failure is recorded.
+	select {
+	case h.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
 	if d := h.throttle.wait(keys...); d > 0 {
+		<-h.hashing
 		secs := int((d + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
 		h.opts.Log.Warn("webview: login refused, too many failures", "addr", r.RemoteAddr, "user", name, "wait", d)
 		retry(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", secs))
 		return
 	}
-	select {
-	case h.hashing <- struct{}{}:
-	case <-r.Context().Done():
-		return
-	}
 	u, ok, err := h.opts.Users.Verify(name, pass)
+	if ok {
+		h.throttle.ok(keys...)
+	} else {
+		h.throttle.fail(keys...)
+	}
 	<-h.hashing
 	if err != nil {
 		h.opts.Log.Error("webview: login", "user", name, "err", err)
 	}
 	if !ok {
-		h.throttle.fail(keys...)
 		h.opts.Log.Warn("webview: login failed", "addr", r.RemoteAddr, "user", name)
 		retry(http.StatusUnauthorized, "Wrong user name or password.")
 		return
 	}
-	h.throttle.ok(keys...)
 	tok, exp := h.sess.create(u.Name)
 	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: tok, Path: "/", Expires: exp,
 		MaxAge: int(h.opts.SessionTTL / time.Second), HttpOnly: true, Secure: h.opts.Secure, SameSite: http.SameSiteStrictMode})

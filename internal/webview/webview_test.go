@@ -228,3 +228,30 @@ func TestThrottleKeys(t *testing.T) {
 	th.fail("k")
 	assert.Zero(t, th.wait("k"), "forgotten after an hour of silence")
 }
+
+// Guesses sent all at once are throttled too: the free failures are
+// checked, plus at most one per other hashing slot (two slots: one) that
+// was already verifying when the last free failure was recorded.
+func TestParallelGuessesThrottled(t *testing.T) {
+	f := newFixture(t)
+	const n = 12
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("POST", "/login", strings.NewReader("user=ann&password=guess"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.RemoteAddr = "192.0.2.7:1234"
+			f.h.ServeHTTP(rec, req)
+			codes <- rec.Code
+		}()
+	}
+	checked := 0
+	for i := 0; i < n; i++ {
+		if <-codes == http.StatusUnauthorized {
+			checked++
+		}
+	}
+	assert.GreaterOrEqual(t, checked, freeFails)
+	assert.LessOrEqual(t, checked, freeFails+cap(f.h.hashing)-1, "passwords checked before the wait applied")
+}
