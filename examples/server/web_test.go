@@ -4,6 +4,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -191,4 +193,57 @@ func TestServerWebViewMetricsJSONLogsAndSIGTERM(t *testing.T) {
 	assert.NotZero(t, records)
 	assert.Contains(t, d.stderr.String(), "stopped")
 	testutil.CheckOneFilePerCommit(t, p.folder)
+}
+
+// TestSIGTERMDuringTransfer stops the server with SIGTERM while a large
+// bundle from a device is being received (as soon as the metrics show bytes
+// arriving): it exits 0, its history passes git fsck, the file is there
+// whole or not at all, and after a restart the server catches up.
+func TestSIGTERMDuringTransfer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server and desktop processes")
+	}
+	serverBin := testutil.BuildBinary(t, "./examples/server")
+	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
+	s := newProc(t, serverBin, "hosted")
+	a := newProc(t, desktopBin, "alpha")
+	s.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
+	a.cli(t, "peer", "add", "--name", "server", "--addr", fmt.Sprintf("127.0.0.1:%d", s.port), "--folders", "docs", s.id)
+	big := make([]byte, 48<<20)
+	_, err := rand.Read(big)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(a.folder, "big.bin"), big, 0o644))
+
+	d := startDaemon(t, s, "--stun-listen", "none", "--metrics", "127.0.0.1:0")
+	metricsURL := d.expect(t, `^metrics on (http://\S+/metrics)$`)[1]
+	a.start(t, "--ui", "none")
+	receiving := regexp.MustCompile(`(?m)^peersync_bundle_bytes_receiving ([1-9][0-9.e+]*)$`)
+	mid := false
+	require.Eventually(t, func() bool {
+		if receiving.MatchString(scrape(t, metricsURL)) {
+			mid = true
+			return true
+		}
+		_, err := os.Stat(filepath.Join(s.folder, "big.bin"))
+		return err == nil // already done: the stop still has to be clean
+	}, 60*time.Second, 5*time.Millisecond)
+	t.Logf("SIGTERM while a bundle was being received: %v", mid)
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-d.done:
+		require.NoError(t, err, "exit status 0 on SIGTERM; stderr:\n%s", d.stderr.String())
+	case <-time.After(30 * time.Second): // bounds a hang
+		t.Fatal("no exit within 30 s of SIGTERM")
+	}
+	testutil.Git(t, s.folder, "fsck", "--strict", "--no-dangling")
+	if got, err := os.ReadFile(filepath.Join(s.folder, "big.bin")); err == nil {
+		assert.True(t, bytes.Equal(big, got), "the file is whole")
+	} else {
+		assert.True(t, os.IsNotExist(err), "%v", err)
+	}
+
+	// Restarted, it catches up.
+	startDaemon(t, s, "--stun-listen", "none")
+	waitSame(t, a.folder, s.folder)
+	testutil.CheckOneFilePerCommit(t, s.folder)
 }
