@@ -22,6 +22,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/peersync/peersync/internal/atomicfile"
 	"github.com/peersync/peersync/internal/cli"
 	"github.com/peersync/peersync/internal/webview"
 )
@@ -196,25 +197,7 @@ func ensureSelfSigned(certFile, keyFile, lanName string) (bool, error) {
 
 // writePEM writes one PEM block to file atomically with mode perm.
 func writePEM(file, typ string, der []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".pem-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(perm)
-	if err == nil {
-		err = pem.Encode(tmp, &pem.Block{Type: typ, Bytes: der})
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), perm); err != nil {
 		return fmt.Errorf("web certificate: %w", err)
 	}
 	return nil

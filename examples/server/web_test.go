@@ -38,6 +38,7 @@ type daemon struct {
 	lines  chan string
 	stderr *testutil.SyncBuffer
 	done   chan error
+	exited bool // terminate received from done
 }
 
 func startDaemon(t *testing.T, p *proc, extra ...string) *daemon {
@@ -58,7 +59,7 @@ func startDaemon(t *testing.T, p *proc, extra ...string) *daemon {
 	}()
 	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
+		if !d.exited {
 			_ = d.cmd.Process.Kill()
 			<-d.done
 		}
@@ -82,6 +83,19 @@ func (d *daemon) expect(t *testing.T, re string) []string {
 		case <-deadline:
 			t.Fatalf("no line matching %q; stderr:\n%s", re, d.stderr.String())
 		}
+	}
+}
+
+// terminate sends SIGTERM and requires a clean exit (status 0).
+func (d *daemon) terminate(t *testing.T) {
+	t.Helper()
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-d.done:
+		d.exited = true
+		require.NoError(t, err, "exit status 0 on SIGTERM; stderr:\n%s", d.stderr.String())
+	case <-time.After(30 * time.Second): // bounds a hang
+		t.Fatal("no exit within 30 s of SIGTERM")
 	}
 }
 
@@ -171,13 +185,7 @@ func TestServerWebViewMetricsJSONLogsAndSIGTERM(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "the daemon's scan is counted")
 
 	// SIGTERM: a clean stop.
-	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-d.done:
-		require.NoError(t, err, "exit status 0 on SIGTERM; stderr:\n%s", d.stderr.String())
-	case <-time.After(30 * time.Second): // bounds a hang
-		t.Fatal("no exit within 30 s of SIGTERM")
-	}
+	d.terminate(t)
 	// Every log record was a JSON object.
 	records := 0
 	for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
@@ -228,13 +236,7 @@ func TestSIGTERMDuringTransfer(t *testing.T) {
 		return err == nil // already done: the stop still has to be clean
 	}, 60*time.Second, 5*time.Millisecond)
 	t.Logf("SIGTERM while a bundle was being received: %v", mid)
-	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-d.done:
-		require.NoError(t, err, "exit status 0 on SIGTERM; stderr:\n%s", d.stderr.String())
-	case <-time.After(30 * time.Second): // bounds a hang
-		t.Fatal("no exit within 30 s of SIGTERM")
-	}
+	d.terminate(t)
 	testutil.Git(t, s.folder, "fsck", "--strict", "--no-dangling")
 	if got, err := os.ReadFile(filepath.Join(s.folder, "big.bin")); err == nil {
 		assert.True(t, bytes.Equal(big, got), "the file is whole")

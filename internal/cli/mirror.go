@@ -14,6 +14,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/peersync/peersync/internal/atomicfile"
 	"github.com/peersync/peersync/mirror"
 	"github.com/peersync/peersync/sync"
 )
@@ -82,22 +83,7 @@ func saveMirrors(home string, list []mirrorConf) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(home, ".mirrors-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), mirrorsPath(home)) // CreateTemp made it 0600
-	}
-	return err
+	return atomicfile.WriteFile(mirrorsPath(home), append(b, '\n'), 0o600)
 }
 
 const mirrorUsage = "usage: folder mirror add --folder ID [--password-file F] [--key-file F] [--cert-fingerprint SHA256:HEX] [--connections N] URL | folder mirror list | folder mirror remove MIRRORID"

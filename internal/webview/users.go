@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // AllFolders, as the only entry of User.Folders, grants every folder the
@@ -221,36 +223,17 @@ func (u *Users) saveLocked(all map[string]User) error {
 	if err := os.MkdirAll(filepath.Dir(u.path), 0o700); err != nil {
 		return fmt.Errorf("webview: users file: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(u.path), ".users-*.tmp")
-	if err != nil {
-		return fmt.Errorf("webview: users file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.Write(append(b, '\n'))
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), u.path)
-		}
-		if err != nil {
-			return fmt.Errorf("webview: users file: %w", err)
-		}
-	} else {
-		tmp.Close()
+	if err := atomicfile.WriteFile(u.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("webview: users file: %w", err)
 	}
 	u.cache = nil // re-read (and re-stamped) on next use
 	return nil
 }
 
-// The argon2id parameters of new hashes: RFC 9106's second recommended
-// option scaled to OWASP's minimum (19 MiB, 2 passes, 1 lane), so a small
-// server can answer a login in tens of milliseconds.
+// The argon2id parameters of new hashes: OWASP's recommended minimum
+// (19 MiB, 2 passes, 1 lane), so a small server answers a login in tens of
+// milliseconds. Each hash records its parameters, so they can be raised
+// later without invalidating old hashes.
 const (
 	argonTime    = 2
 	argonMemory  = 19 * 1024 // KiB
