@@ -55,6 +55,9 @@ type Env struct {
 	TURNPass string
 	// LANName is run's --lan-name without ".local"; "" if not given.
 	LANName string
+	// Observe registers f to see every engine event (from run's event loop;
+	// f must not block). Call it while the services start.
+	Observe func(f func(sync.Event))
 }
 
 // Main runs the program with os.Args and exits: status 2 for a wrong command
@@ -107,6 +110,13 @@ Commands:
                                      write a git bundle of our head (sneakernet); --to seals
                                      it so only those devices can open it (age; signed by us)
   bundle import --folder ID FILE     validate, apply, merge and check out a bundle
+  folder mirror add --folder ID [--password-file F] [--key-file F] URL
+                                     keep a plain copy of the folder on an ftp://, ftps:// or
+                                     sftp:// target (the daemon syncs it after each change)
+  folder mirror list | remove MIRRORID
+                                     the mirrors and their state; stop one
+  user add NAME [--folders ID,ID|*]  a web view account (password twice on a tty, or one line on stdin)
+  user remove NAME | users           remove one; list them
 
 Global flags:
   --home DIR   state directory (default $PEERSYNC_HOME, else <user config dir>/peersync)
@@ -161,6 +171,8 @@ func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer
 		return a.history(ctx, rest)
 	case "restore":
 		return a.restore(ctx, rest)
+	case "user", "users":
+		return a.users(cmd, rest)
 	}
 	return UsageError{fmt.Sprintf("unknown command %q", cmd)}
 }
@@ -258,6 +270,9 @@ func (a *app) id(args []string) error {
 }
 
 func (a *app) folder(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "mirror" {
+		return a.mirror(args[1:])
+	}
 	if len(args) == 0 || args[0] != "add" {
 		return UsageError{"usage: folder add --id ID PATH"}
 	}
@@ -452,6 +467,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":44996", "UDP HOST:PORT to listen on")
 	scanEvery := fs.Duration("scan-interval", 10*time.Second, "how often folders are fully rescanned (the file watcher commits saves at once)")
 	verbose := fs.Bool("v", false, "debug logging")
+	logJSON := fs.Bool("log-json", false, "log as JSON lines (one object per record) instead of text")
 	noDiscovery := fs.Bool("no-discovery", false, "neither announce nor browse the LAN (mDNS)")
 	rendezvous := fs.String("rendezvous", "", "[DEVICEID@]HOST:PORT of the hosted server, to reach peers behind NATs with ICE (without DEVICEID the server is not pinned)")
 	var stun multiFlag
@@ -473,7 +489,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(a.stderr, level, *logJSON)
 	if *lanName != "" && *noDiscovery {
 		return UsageError{"--lan-name needs discovery; drop --no-discovery"}
 	}
@@ -510,8 +526,13 @@ func (a *app) run(ctx context.Context, args []string) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var observers []func(sync.Event)
+	observe := func(f func(sync.Event)) { observers = append(observers, f) }
+	mirrorEvents, stopMirrors := a.runMirrors(runCtx, e, log)
+	defer stopMirrors()
+	observe(mirrorEvents)
 	if startServices != nil {
-		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName})
+		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName, Observe: observe})
 		if err != nil {
 			return err
 		}
@@ -530,6 +551,9 @@ func (a *app) run(ctx context.Context, args []string) error {
 					return
 				}
 				log.Info("event", "event", ev.String())
+				for _, f := range observers {
+					f(ev)
+				}
 				if ev.Kind == sync.EventPeerConnected || ev.Kind == sync.EventPeerDisconnected {
 					select {
 					case poke <- struct{}{}:
