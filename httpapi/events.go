@@ -189,7 +189,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				continue
 			}
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", rec.id, rec.ev.Kind, b)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", rec.id, rec.ev.Kind, b); err != nil {
+				return // the client is gone
+			}
 			after = rec.id
 		}
 		if len(recs) > 0 || missed > 0 {
