@@ -13,15 +13,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 	"syscall"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/httpapi"
 	"github.com/peersync/peersync/sync"
 )
 
@@ -55,9 +58,24 @@ type Env struct {
 	TURNPass string
 	// LANName is run's --lan-name without ".local"; "" if not given.
 	LANName string
-	// Observe registers f to see every engine event (from run's event loop;
-	// f must not block). Call it while the services start.
+	// Observe registers f to see every engine event (f must not block).
+	// Call it while the services start.
 	Observe func(f func(sync.Event))
+	// API is the daemon's HTTP API (package httpapi) over Engine, which
+	// reads the Engine's events (read them from API, never from
+	// Engine.Events). A program with a web listener mounts it there
+	// (mux.Handle("/rest/", env.API)) and calls PublishAPI with the
+	// listener's address; otherwise `run` serves it on a loopback port of
+	// its own. Either way runtime.json tells the CLI where it is. `run`
+	// closes it (ending its event streams) before calling the services'
+	// stop function.
+	API *httpapi.Server
+	// APIKey is the key the API requires (<home>/apikey), e.g. to hand
+	// to the program's own web pages.
+	APIKey string
+	// PublishAPI records that the API answers on the listener bound to
+	// addr (call it before the services function returns).
+	PublishAPI func(addr net.Addr)
 }
 
 // Main runs the program with os.Args and exits: status 2 for a wrong command
@@ -236,20 +254,32 @@ func (a *app) init(args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{"init takes no arguments"}
 	}
-	e, created, err := a.engine(sync.Config{Shared: true})
+	id, created, err := crypto.LoadOrCreateIdentity(a.identityPath())
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	if _, err := httpapi.LoadOrCreateKey(a.home); err != nil {
+		return err
+	}
 	if *name != "" {
-		if err := e.SetName(*name); err != nil {
+		t, err := a.configTarget(context.Background())
+		if err != nil {
+			return err
+		}
+		defer t.close()
+		if t.api != nil {
+			err = t.api.SetName(context.Background(), *name)
+		} else {
+			err = t.e.SetName(*name)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	if !created {
 		fmt.Fprintf(a.stderr, "identity already exists in %s (kept)\n", a.identityPath())
 	}
-	fmt.Fprintln(a.stdout, e.DeviceID())
+	fmt.Fprintln(a.stdout, id.DeviceID())
 	return nil
 }
 
@@ -285,15 +315,23 @@ func (a *app) folder(ctx context.Context, args []string) error {
 	if *id == "" || len(pos) != 1 {
 		return UsageError{"usage: folder add --id ID PATH"}
 	}
-	e, _, err := a.engine(sync.Config{Shared: true})
+	abs, err := filepath.Abs(pos[0])
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if err := e.AddFolder(ctx, sync.FolderConfig{ID: *id, Path: pos[0]}); err != nil {
+	t, err := a.configTarget(ctx)
+	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(pos[0])
+	defer t.close()
+	if t.api != nil {
+		_, err = t.api.AddFolder(ctx, httpapi.NewFolder{ID: *id, Path: abs})
+	} else {
+		err = t.e.AddFolder(ctx, sync.FolderConfig{ID: *id, Path: abs})
+	}
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(a.stdout, "folder %s shared from %s\n", *id, abs)
 	return nil
 }
@@ -315,12 +353,15 @@ func (a *app) peer(args []string) error {
 		if err != nil {
 			return err
 		}
-		e, _, err := a.engine(sync.Config{Shared: true})
+		t, err := a.configTarget(context.Background())
 		if err != nil {
 			return err
 		}
-		defer e.Close()
-		return e.RemovePeer(d)
+		defer t.close()
+		if t.api != nil {
+			return t.api.RemovePeer(context.Background(), d)
+		}
+		return t.e.RemovePeer(d)
 	}
 	fs := flag.NewFlagSet("peer add", flag.ContinueOnError)
 	name := fs.String("name", "", "a label for the peer")
@@ -345,12 +386,17 @@ func (a *app) peer(args []string) error {
 			p.Folders = append(p.Folders, f)
 		}
 	}
-	e, _, err := a.engine(sync.Config{Shared: true})
+	t, err := a.configTarget(context.Background())
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if err := e.AddPeer(p); err != nil {
+	defer t.close()
+	if t.api != nil {
+		_, err = t.api.SetPeer(context.Background(), p)
+	} else {
+		err = t.e.AddPeer(p)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "peer %s added\n", d)
@@ -366,12 +412,45 @@ func (a *app) scan(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 || (*confirm && *folder == "") {
 		return UsageError{"usage: scan [--folder ID [--allow-mass-delete]]"}
 	}
-	e, err := a.ownEngine("scan")
+	t, err := a.ownTarget("scan")
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	return a.scanLocked(ctx, e, *folder, *confirm)
+	defer t.close()
+	if t.api != nil {
+		return a.scanAPI(ctx, t.api, *folder, *confirm)
+	}
+	return a.scanLocked(ctx, t.e, *folder, *confirm)
+}
+
+// scanAPI is scan through the daemon's API.
+func (a *app) scanAPI(ctx context.Context, c *httpapi.Client, folder string, confirm bool) error {
+	ids := []string{folder}
+	if folder == "" {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		ids = ids[:0]
+		for _, f := range st.Folders {
+			ids = append(ids, f.ID)
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		changes, err := c.Scan(ctx, id, confirm)
+		for _, ch := range changes {
+			fmt.Fprintf(a.stdout, "%s %s %s %s\n", id, ch.Commit, ch.Action, ch.Path)
+		}
+		var se *httpapi.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusConflict {
+			err = fmt.Errorf("%w\nif the deletion is intended: scan --folder %s --allow-mass-delete", err, id)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (a *app) scanLocked(ctx context.Context, e *sync.Engine, folder string, confirm bool) error {
@@ -399,13 +478,18 @@ func (a *app) status(args []string) error {
 	if len(args) > 0 {
 		return UsageError{"status takes no arguments"}
 	}
-	e, _, err := a.engine(sync.Config{Shared: true})
+	t, err := a.readTarget()
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	st := e.Status()
-	if !mergeRuntime(a.home, &st) {
+	defer t.close()
+	var st sync.Status
+	if t.api != nil {
+		if st, err = t.api.Status(context.Background()); err != nil {
+			return err
+		}
+	} else {
+		st = t.e.Status()
 		fmt.Fprintf(a.stderr, "(the daemon is not running: `%s run` starts it)\n", a.prog.Name)
 	}
 	writeStatus(a.stdout, st)
@@ -510,11 +594,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.TURNServers = turnList
-	e, created, err := a.engine(cfg)
-	var inUse *sync.HomeInUseError
-	if errors.As(err, &inUse) {
-		return fmt.Errorf("another daemon is already running for %s", a.home)
-	}
+	e, created, err := a.daemonEngine(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -523,52 +603,71 @@ func (a *app) run(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stderr, "created a new identity in %s\n", a.identityPath())
 	}
 	fmt.Fprintf(a.stdout, "device %s\n", e.DeviceID())
+	key, err := httpapi.LoadOrCreateKey(a.home)
+	if err != nil {
+		return err
+	}
+	// The API reads the engine's events; it logs each and hands it to the
+	// observers (the mirrors, the program's services: Env.Observe).
+	var observers eventObservers
+	api := &apiServer{key: key, api: httpapi.New(e, httpapi.Options{Key: key, LANName: cfg.DiscoveryHostName, Logger: log,
+		ConsumeEvents: true, OnEvent: func(ev sync.Event) { log.Info("event", "event", ev.String()); observers.notify(ev) }})}
+	defer api.api.Close()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var observers []func(sync.Event)
-	observe := func(f func(sync.Event)) { observers = append(observers, f) }
 	mirrorEvents, stopMirrors := a.runMirrors(runCtx, e, log)
 	defer stopMirrors()
-	observe(mirrorEvents)
+	observers.add(mirrorEvents)
 	if startServices != nil {
-		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName, Observe: observe})
+		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass,
+			LANName: cfg.DiscoveryHostName, API: api.api, APIKey: key, PublishAPI: api.publish, Observe: observers.add})
+		if err != nil {
+			return err
+		}
+		// The API's event streams end first, so the services' web server
+		// does not wait for them when it shuts down.
+		defer func() { _ = api.api.Close(); stop() }()
+	}
+	if api.addr == "" {
+		stop, err := api.serveFallback()
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	published, poke := make(chan struct{}), make(chan struct{}, 1)
-	go func() { defer close(published); publishRuntime(runCtx, a.home, e, poke) }()
+	published := make(chan struct{})
+	go func() { defer close(published); publishRuntime(runCtx, a.home, e, api.addr) }()
 	defer func() { cancel(); <-published }()
-	go func() {
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case ev, ok := <-e.Events():
-				if !ok {
-					return
-				}
-				log.Info("event", "event", ev.String())
-				for _, f := range observers {
-					f(ev)
-				}
-				if ev.Kind == sync.EventPeerConnected || ev.Kind == sync.EventPeerDisconnected {
-					select {
-					case poke <- struct{}{}:
-					default:
-					}
-				}
-			}
-		}
-	}()
 	err = e.Run(runCtx)
 	if ctx.Err() != nil { // SIGINT/SIGTERM: a clean stop
 		fmt.Fprintln(a.stderr, "stopped")
 		return nil
 	}
 	return err
+}
+
+// daemonEngine opens the engine owning the home for `run`. A home held by
+// a command (a configuration change, for a moment: no fresh runtime.json)
+// is waited for up to lockWait; one held by a running daemon, or held
+// longer (a long scan), is an error.
+func (a *app) daemonEngine(ctx context.Context, cfg sync.Config) (*sync.Engine, bool, error) {
+	deadline := time.Now().Add(lockWait)
+	for {
+		e, created, err := a.engine(cfg)
+		var inUse *sync.HomeInUseError
+		if !errors.As(err, &inUse) {
+			return e, created, err
+		}
+		if _, running := readRuntime(a.home); running || time.Now().After(deadline) {
+			return nil, false, fmt.Errorf("another daemon is already running for %s", a.home)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // parseRendezvous reads [DEVICEID@]HOST:PORT. Without a DeviceID the
@@ -588,4 +687,26 @@ func parseRendezvous(v string) (*sync.RendezvousConfig, error) {
 		return nil, UsageError{fmt.Sprintf("--rendezvous %q: %s: %v", v, want, err)}
 	}
 	return &sync.RendezvousConfig{Device: id, Addr: addr}, nil
+}
+
+// eventObservers are the functions that see every engine event `run`
+// reads; add is safe while events flow.
+type eventObservers struct {
+	mu gosync.Mutex
+	fs []func(sync.Event)
+}
+
+func (o *eventObservers) add(f func(sync.Event)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fs = append(o.fs, f)
+}
+
+func (o *eventObservers) notify(ev sync.Event) {
+	o.mu.Lock()
+	fs := o.fs
+	o.mu.Unlock()
+	for _, f := range fs {
+		f(ev)
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/peersync/peersync/gitstore"
-	"github.com/peersync/peersync/sync"
 )
 
 // history prints the commits touching a path (or all), newest first:
@@ -34,12 +33,17 @@ func (a *app) history(ctx context.Context, args []string) error {
 	if len(pos) == 1 {
 		path = strings.TrimPrefix(strings.ReplaceAll(pos[0], "\\", "/"), "./")
 	}
-	e, _, err := a.engine(sync.Config{Shared: true})
+	t, err := a.readTarget()
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	changes, err := e.History(ctx, *folder, path, *limit)
+	defer t.close()
+	var changes []gitstore.Change
+	if t.api != nil {
+		changes, err = t.api.History(ctx, *folder, path, *limit)
+	} else {
+		changes, err = t.e.History(ctx, *folder, path, *limit)
+	}
 	if err != nil {
 		return err
 	}
@@ -90,12 +94,21 @@ func (a *app) restore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("REV %q: want a 40-hex commit ID from `desktop history`", pos[1])
 	}
-	e, err := a.ownEngine("restore")
+	t, err := a.ownTarget("restore")
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	c, err := e.Restore(ctx, *folder, pos[0], rev)
+	defer t.close()
+	var c gitstore.Change
+	if t.api != nil {
+		var made []gitstore.Change
+		made, err = t.api.Restore(ctx, *folder, pos[0], rev)
+		if len(made) > 0 {
+			c = made[0]
+		}
+	} else {
+		c, err = t.e.Restore(ctx, *folder, pos[0], rev)
+	}
 	if err != nil {
 		return err
 	}

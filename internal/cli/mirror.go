@@ -204,7 +204,7 @@ func (a *app) mirrorList() error {
 		return nil
 	}
 	states := readMirrorStates(a.home)
-	if !mergeRuntime(a.home, &sync.Status{}) {
+	if _, running := readRuntime(a.home); !running {
 		fmt.Fprintf(a.stderr, "(the daemon is not running: mirrors sync while `%s run` runs)\n", a.prog.Name)
 	}
 	for _, c := range list {

@@ -10,11 +10,11 @@ import (
 	"github.com/peersync/peersync/sync"
 )
 
-// runtimeFile is where a running daemon publishes what only it knows (which
-// peers are connected, where it listens), so that `desktop status` in another
-// process can show it. The daemon rewrites it every runtimeEvery and removes
-// it when it stops; a file older than runtimeStale is ignored (a daemon that
-// was killed).
+// runtimeFile is where a running daemon publishes what only it knows: where
+// its HTTP API answers (which the commands beside it call, see daemon.go)
+// and where it listens for peers. The daemon rewrites it every runtimeEvery
+// and removes it when it stops; a file older than runtimeStale is ignored
+// (a daemon that was killed).
 const (
 	runtimeFile  = "runtime.json"
 	runtimeEvery = 1 * time.Second
@@ -22,34 +22,26 @@ const (
 )
 
 type runtimeInfo struct {
-	PID     int                    `json:"pid"`
-	Updated time.Time              `json:"updated"`
-	Listen  string                 `json:"listen"`
-	Peers   map[string]runtimePeer `json:"peers"` // by DeviceID, connected peers only
-	// Rendezvous is the daemon's rendezvous state, if it uses one.
-	Rendezvous *sync.RendezvousStatus `json:"rendezvous,omitempty"`
+	PID     int       `json:"pid"`
+	Updated time.Time `json:"updated"`
+	// Listen is the address the engine listens on for peers.
+	Listen string `json:"listen"`
+	// API is the host:port of the daemon's HTTP API (package httpapi).
+	API string `json:"api,omitempty"`
 }
 
-type runtimePeer struct {
-	Addr string `json:"addr"`
-	Path string `json:"path"`
-}
-
-// publishRuntime keeps runtime.json current until ctx ends, then removes it.
-// A receive on poke (a peer connected or left) rewrites it at once.
-func publishRuntime(ctx context.Context, home string, e *sync.Engine, poke <-chan struct{}) {
+// publishRuntime keeps runtime.json current until ctx ends, then removes
+// it. It reads nothing that waits for a folder's store, so the file stays
+// fresh while the engine is busy.
+func publishRuntime(ctx context.Context, home string, e *sync.Engine, api string) {
 	path := filepath.Join(home, runtimeFile)
 	defer os.Remove(path)
 	t := time.NewTicker(runtimeEvery)
 	defer t.Stop()
 	for {
-		st := e.Status()
-		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), Listen: st.Addr, Peers: map[string]runtimePeer{},
-			Rendezvous: st.Rendezvous}
-		for _, p := range st.Peers {
-			if p.Connected {
-				info.Peers[p.Device.String()] = runtimePeer{Addr: p.Addr, Path: p.Path}
-			}
+		info := runtimeInfo{PID: os.Getpid(), Updated: time.Now(), API: api}
+		if a := e.Addr(); a != nil {
+			info.Listen = a.String()
 		}
 		if b, err := json.Marshal(info); err == nil {
 			writeEphemeral(path, b)
@@ -58,30 +50,19 @@ func publishRuntime(ctx context.Context, home string, e *sync.Engine, poke <-cha
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-poke:
 		}
 	}
 }
 
-// mergeRuntime adds a running daemon's live view to st, if there is a fresh
-// runtime.json. It reports whether a daemon is running.
-func mergeRuntime(home string, st *sync.Status) (running bool) {
-	b, err := os.ReadFile(filepath.Join(home, runtimeFile))
-	if err != nil {
-		return false
-	}
+// readRuntime returns a running daemon's runtime.json; false if there is
+// none or it is stale.
+func readRuntime(home string) (runtimeInfo, bool) {
 	var info runtimeInfo
-	if json.Unmarshal(b, &info) != nil || time.Since(info.Updated) > runtimeStale {
-		return false
+	b, err := os.ReadFile(filepath.Join(home, runtimeFile))
+	if err != nil || json.Unmarshal(b, &info) != nil || time.Since(info.Updated) > runtimeStale {
+		return runtimeInfo{}, false
 	}
-	st.Addr = info.Listen
-	st.Rendezvous = info.Rendezvous
-	for i := range st.Peers {
-		if p, ok := info.Peers[st.Peers[i].Device.String()]; ok {
-			st.Peers[i].Connected, st.Peers[i].Addr, st.Peers[i].Path = true, p.Addr, p.Path
-		}
-	}
-	return true
+	return info, true
 }
 
 // writeEphemeral replaces path with data by rename (so readers never see a
