@@ -109,7 +109,9 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 // page opens a page of the UI and waits until it has rendered its data.
 func (b *browser) page(t *testing.T, base, name string) {
 	t.Helper()
-	b.do(t, chromedp.Navigate(base+"/#/"+name))
+	// A query makes every visit a fresh load (a change of the hash alone
+	// would not load the page, and chromedp.Navigate waits for a load).
+	b.do(t, chromedp.Navigate(base+"/?"+name+"#/"+name))
 	b.wait(t, name+" page", `document.body.dataset.ready === "`+name+`"`, 30*time.Second)
 }
 

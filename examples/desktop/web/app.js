@@ -102,6 +102,12 @@
 
   const enc = encodeURIComponent;
 
+  // history reads a folder's changes (the API wraps them: {"changes":[...]}).
+  async function history(folder, params) {
+    const h = await api('GET', `/folders/${enc(folder)}/history?${new URLSearchParams(params)}`);
+    return (Array.isArray(h) ? h : pick(h, 'Changes')) || [];
+  }
+
   let toastTimer = 0;
   function toast(msg, bad) {
     const t = $('toast');
@@ -318,6 +324,7 @@
   function route() {
     const p = (location.hash.match(/^#\/(\w+)/) || [])[1];
     st.page = PAGES.includes(p) ? p : 'status';
+    for (const d of document.querySelectorAll('[data-dirty]')) delete d.dataset.dirty;
     for (const name of PAGES) $('page-' + name).hidden = name !== st.page;
     for (const a of document.querySelectorAll('.sidebar a')) {
       a.classList.toggle('active', a.dataset.page === st.page);
@@ -426,8 +433,8 @@
     const lists = await Promise.all(
       folders().map((f) => {
         const id = pick(f, 'ID', 'Id');
-        return api('GET', `/folders/${enc(id)}/history?limit=${limit}`)
-          .then((l) => (l || []).map((c) => ({ folder: id, c })))
+        return history(id, { limit: String(limit) })
+          .then((l) => l.map((c) => ({ folder: id, c })))
           .catch(() => []);
       }),
     );
@@ -734,17 +741,13 @@
       }
       act($('send-save'), async () => {
         const old = (await api('GET', '/peers').catch(() => [])) || [];
-        const prev = old.find((p) => pick(p, 'Device', 'device') === k.id) || {};
+        const prev = old.find((p) => pick(p, 'Device') === k.id) || {};
+        // PUT replaces the whole entry: keep what this form does not show.
+        const body = { device: k.id, name: f.name.value.trim(), addrs: addr ? [addr] : [], folders: st.sendFolders.map((s) => s.id) };
+        for (const key of ['paused', 'schedule', 'limits']) if (prev[key] !== undefined) body[key] = prev[key];
         const directions = {};
         for (const sf of st.sendFolders) if (sf.dir !== 'both') directions[sf.id] = sf.dir;
-        const body = Object.assign({}, prev, {
-          device: k.id,
-          name: f.name.value.trim(),
-          addrs: addr ? [addr] : [],
-          folders: st.sendFolders.map((s) => s.id),
-          directions,
-        });
-        delete body.Device; // in case the list used Go's spelling
+        if (Object.keys(directions).length) body.directions = directions;
         await api('PUT', `/peers/${enc(k.id)}`, body);
         resetSend();
       }, st.editing ? 'Saved' : 'Recipient added');
@@ -900,7 +903,7 @@
     const path = $('hist-path').value.trim();
     const q = new URLSearchParams({ limit: '200' });
     if (path) q.set('path', path);
-    const list = (await api('GET', `/folders/${enc(st.histFolder)}/history?${q}`)) || [];
+    const list = await history(st.histFolder, q);
     $('hist-title').textContent = path ? `Versions of ${path}, newest first` : 'Changes, newest first';
     fill(
       $('hist-list'),
@@ -931,7 +934,7 @@
     if (action === 'delete') {
       acts.push(
         button('Undelete', async () => {
-          const versions = older || (await api('GET', `/folders/${enc(folder)}/history?${new URLSearchParams({ path, limit: '200' })}`)) || [];
+          const versions = older || (await history(folder, { path, limit: '200' }));
           const i = versions.findIndex((v) => pick(v, 'Commit') === rev);
           const before = versions.slice(i + 1).find((v) => pick(v, 'Action') !== 'delete');
           if (!before) throw new Error('No earlier version of this file to bring back.');
@@ -1093,5 +1096,5 @@
   window.addEventListener('hashchange', route);
   route();
   stream();
-  setInterval(() => refreshSoon(0), 15000);
+  setInterval(() => refreshSoon(0), 5000); // besides the events: progress, times
 })();
