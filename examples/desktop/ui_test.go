@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -87,6 +90,23 @@ func TestUIServesPages(t *testing.T) {
 	assert.NotEmpty(t, res.Header.Get("Content-Security-Policy"))
 	res, _ = get(t, "http://"+addr+"/nothing-here")
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+// TestUIPageWeight logs what a browser loads for the UI (the page, its
+// style and its script; nothing else exists), raw and gzipped.
+func TestUIPageWeight(t *testing.T) {
+	var raw, gz int
+	for _, name := range []string{"index.html", "app.css", "app.js"} {
+		b, err := fs.ReadFile(web, name)
+		require.NoError(t, err)
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		_, _ = w.Write(b)
+		require.NoError(t, w.Close())
+		t.Logf("%-10s %6d bytes, %5d gzipped", name, len(b), z.Len())
+		raw, gz = raw+len(b), gz+z.Len()
+	}
+	t.Logf("page weight %d bytes, %d gzipped (go test -run TestUIPageWeight -v ./examples/desktop)", raw, gz)
 }
 
 // TestUIWithoutAPI: a UI server without an API answers /rest/ with a JSON
@@ -281,6 +301,10 @@ func TestPagesShowNamesAsText(t *testing.T) {
 		b.wait(t, tc.text, fmt.Sprintf(`document.getElementById('page-%s').textContent.includes(%q)`, tc.page, tc.text), 10*time.Second)
 		assert.True(t, eval[bool](t, b, noInjected), "page %s made elements from data", tc.page)
 	}
+	b.page(t, base, "status")
+	t.Logf("first contentful paint %.0f ms, data shown %s ms after navigation start (go test -run TestPagesShowNamesAsText -v ./examples/desktop)",
+		eval[float64](t, b, `performance.getEntriesByName('first-contentful-paint')[0].startTime`),
+		eval[string](t, b, `document.body.dataset.firstDataMs`))
 	assert.Equal(t, "<b>laptop</b>", eval[string](t, b, `document.getElementById('nav-device').textContent`))
 	assert.Equal(t, "2", eval[string](t, b, `document.getElementById('nav-pending').textContent`), "a device and a folder wait")
 	b.clean(t)

@@ -352,6 +352,7 @@
       renderNav();
       await LOADERS[st.page]();
       document.body.dataset.ready = st.page; // tests wait for this
+      if (!document.body.dataset.firstDataMs) document.body.dataset.firstDataMs = String(Math.round(performance.now()));
     } catch (e) {
       const b = $('banner');
       b.textContent =
