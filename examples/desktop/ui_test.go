@@ -302,6 +302,7 @@ func TestPagesShowNamesAsText(t *testing.T) {
 		assert.True(t, eval[bool](t, b, noInjected), "page %s made elements from data", tc.page)
 	}
 	b.page(t, base, "status")
+	b.wait(t, "the first paint", `performance.getEntriesByName('first-contentful-paint').length > 0`, 10*time.Second)
 	t.Logf("first contentful paint %.0f ms, data shown %s ms after navigation start (go test -run TestPagesShowNamesAsText -v ./examples/desktop)",
 		eval[float64](t, b, `performance.getEntriesByName('first-contentful-paint')[0].startTime`),
 		eval[string](t, b, `document.body.dataset.firstDataMs`))

@@ -1026,7 +1026,7 @@
   async function loadSettings() {
     const d = (await api('GET', '/device')) || {};
     const form = $('set-name');
-    if (document.activeElement !== form.name) form.name.value = pick(d, 'Name') || '';
+    if (!form.dataset.touched) form.name.value = pick(d, 'Name') || '';
     $('set-id').textContent = pick(d, 'Device') || '';
     $('set-pubkey').textContent = pick(d, 'Pubkey', 'PubKey') || '';
     if (!$('set-qr').getAttribute('src')) $('set-qr').setAttribute('src', '/qr.png');
@@ -1046,9 +1046,14 @@
   }
 
   function setupSettings() {
-    $('set-name').addEventListener('submit', (ev) => {
+    const nf = $('set-name');
+    nf.addEventListener('input', () => (nf.dataset.touched = '1'));
+    nf.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      act(ev.target.querySelector('button'), () => api('PATCH', '/device', { name: ev.target.name.value.trim() }), 'Name saved');
+      act(nf.querySelector('button'), async () => {
+        await api('PATCH', '/device', { name: nf.name.value.trim() });
+        delete nf.dataset.touched;
+      }, 'Name saved');
     });
     const lf = $('set-limits');
     lf.addEventListener('input', () => (lf.dataset.touched = '1'));
