@@ -29,11 +29,12 @@
 
   const $ = (id) => document.getElementById(id);
 
-  // pick reads a field whatever its JSON spelling (Go's "Head" or "head").
+  // pick reads a field whatever its JSON spelling (Go's "Head", a tag's
+  // "head", "id" for ID).
   function pick(o, ...names) {
     if (o == null) return undefined;
     for (const n of names) {
-      for (const k of [n, n[0].toLowerCase() + n.slice(1), n[0].toUpperCase() + n.slice(1)]) {
+      for (const k of [n, n[0].toLowerCase() + n.slice(1), n[0].toUpperCase() + n.slice(1), n.toLowerCase()]) {
         if (o[k] !== undefined && o[k] !== null) return o[k];
       }
     }
@@ -209,10 +210,10 @@
     return (p && pick(p, 'Name')) || shortID(d);
   }
   function folderLabel(f) {
-    return pick(f, 'Label') || pick(f, 'ID', 'Id') || '';
+    return pick(f, 'Label') || pick(f, 'ID') || '';
   }
   function folderByID(id) {
-    return folders().find((f) => pick(f, 'ID', 'Id') === id);
+    return folders().find((f) => pick(f, 'ID') === id);
   }
 
   function emptyRow(text) {
@@ -433,7 +434,7 @@
   async function recentChanges(limit) {
     const lists = await Promise.all(
       folders().map((f) => {
-        const id = pick(f, 'ID', 'Id');
+        const id = pick(f, 'ID');
         return history(id, { limit: String(limit) })
           .then((l) => l.map((c) => ({ folder: id, c })))
           .catch(() => []);
@@ -493,7 +494,7 @@
               'tbody',
               {},
               fs.map((f) => {
-                const id = pick(f, 'ID', 'Id');
+                const id = pick(f, 'ID');
                 const lc = last[id];
                 const paused = pick(f, 'Paused');
                 return el(
@@ -648,8 +649,8 @@
     fill(
       pickSel,
       folders()
-        .filter((f) => !chosen.has(pick(f, 'ID', 'Id')))
-        .map((f) => el('option', { value: pick(f, 'ID', 'Id'), text: folderLabel(f) })),
+        .filter((f) => !chosen.has(pick(f, 'ID')))
+        .map((f) => el('option', { value: pick(f, 'ID'), text: folderLabel(f) })),
     );
     if ([...pickSel.options].some((o) => o.value === keep)) pickSel.value = keep;
     $('send-folder-plus').disabled = pickSel.options.length === 0;
@@ -780,7 +781,7 @@
       );
     }
     for (const o of offers) {
-      const id = pick(o, 'ID', 'Id');
+      const id = pick(o, 'ID');
       const from = pick(o, 'From');
       const label = pick(o, 'Label') || id;
       const where = el('input', { 'aria-label': 'Where to put it', placeholder: DEFAULT_PARENT + '/' + label.replace(/[/\\]/g, '-') });
@@ -897,8 +898,8 @@
     const sel = $('hist-folder');
     const fs = folders();
     const keep = st.histFolder || sel.value;
-    fill(sel, fs.map((f) => el('option', { value: pick(f, 'ID', 'Id'), text: folderLabel(f) })));
-    if (fs.some((f) => pick(f, 'ID', 'Id') === keep)) sel.value = keep;
+    fill(sel, fs.map((f) => el('option', { value: pick(f, 'ID'), text: folderLabel(f) })));
+    if (fs.some((f) => pick(f, 'ID') === keep)) sel.value = keep;
     st.histFolder = sel.value;
     if (!st.histFolder) return fill($('hist-list'), emptyRow('No folders yet.'));
     const path = $('hist-path').value.trim();
@@ -1028,7 +1029,7 @@
     const form = $('set-name');
     if (!form.dataset.touched) form.name.value = pick(d, 'Name') || '';
     $('set-id').textContent = pick(d, 'Device') || '';
-    $('set-pubkey').textContent = pick(d, 'Pubkey', 'PubKey') || '';
+    $('set-pubkey').textContent = pick(d, 'PubKey') || '';
     if (!$('set-qr').getAttribute('src')) $('set-qr').setAttribute('src', '/qr.png');
     const lim = await api('GET', '/limits').catch(() => null);
     const lf = $('set-limits');
