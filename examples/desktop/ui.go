@@ -109,14 +109,18 @@ func serveUI(ctx context.Context, e *sync.Engine, o uiOptions) (stop func(), bou
 // uiHandler routes the pages, their files, the QR code and the API.
 func uiHandler(e *sync.Engine, o uiOptions) http.Handler {
 	mux := http.NewServeMux()
-	var page bytes.Buffer
-	if err := indexPage.Execute(&page, struct{ Key, DefaultParent string }{o.Key, o.DefaultParent}); err != nil {
-		panic(err) // the template is embedded: a test catches this
-	}
+	// The page with the key goes only to a browser on this machine; one
+	// elsewhere on the LAN (--ui on a LAN address) gets it without, and the
+	// API refuses it.
+	withKey, withoutKey := renderIndex(o.Key, o.DefaultParent), renderIndex("", o.DefaultParent)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store") // it holds the key
-		_, _ = w.Write(page.Bytes())
+		page := withoutKey
+		if fromLoopback(r) {
+			page = withKey
+		}
+		_, _ = w.Write(page)
 	})
 	for _, name := range []string{"app.js", "app.css"} {
 		mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +148,22 @@ func uiHandler(e *sync.Engine, o uiOptions) http.Handler {
 	}
 	mux.Handle("/rest/", api)
 	return mux
+}
+
+// renderIndex is index.html with the API key and the default parent folder.
+func renderIndex(key, defaultParent string) []byte {
+	var page bytes.Buffer
+	if err := indexPage.Execute(&page, struct{ Key, DefaultParent string }{key, defaultParent}); err != nil {
+		panic(err) // the template is embedded: TestUIServesPages runs it
+	}
+	return page.Bytes()
+}
+
+// fromLoopback reports whether r came from this machine.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
 }
 
 // securityHeaders sets the CSP and its companions on every answer.

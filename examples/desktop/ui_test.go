@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,6 +108,19 @@ func TestUIPageWeight(t *testing.T) {
 		raw, gz = raw+len(b), gz+z.Len()
 	}
 	t.Logf("page weight %d bytes, %d gzipped (go test -run TestUIPageWeight -v ./examples/desktop)", raw, gz)
+}
+
+// TestUIKeyOnlyForThisMachine: a browser elsewhere on the LAN (the UI
+// served on a LAN address) gets the page without the API key.
+func TestUIKeyOnlyForThisMachine(t *testing.T) {
+	h := uiHandler(newEngine(t), uiOptions{Key: "secret-key"})
+	for remote, want := range map[string]bool{"127.0.0.1:5000": true, "[::1]:5000": true, "192.168.1.7:5000": false} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, want, strings.Contains(rec.Body.String(), "secret-key"), remote)
+	}
 }
 
 // TestUIWithoutAPI: a UI server without an API answers /rest/ with a JSON
