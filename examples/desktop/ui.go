@@ -76,27 +76,33 @@ type uiOptions struct {
 // serveUI starts the web UI for e and returns a function that stops it and
 // the address it listens on.
 func serveUI(ctx context.Context, e *sync.Engine, o uiOptions) (stop func(), bound string, err error) {
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	return serveHTTP(ctx, o.Addr, o.Log, func(ln net.Addr) http.Handler {
+		return hostCheck(ln, o.LANName, securityHeaders(uiHandler(e, o)))
+	})
+}
+
+// serveHTTP serves the handler that handler makes for the listener on addr
+// until the returned stop is called.
+func serveHTTP(ctx context.Context, addr string, log *slog.Logger, handler func(bound net.Addr) http.Handler) (stop func(), bound string, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", o.Addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}
-	srv := &http.Server{
-		Handler:           hostCheck(ln.Addr(), o.LANName, securityHeaders(uiHandler(e, o))),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := &http.Server{Handler: handler(ln.Addr()), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			o.Log.Warn("web UI stopped", "err", err)
+			log.Warn("web server stopped", "addr", ln.Addr(), "err", err)
 		}
 	}()
 	return func() {
-		// Shutdown waits for open requests, and the API's event stream is
-		// one that never ends by itself: give them a moment, then cut.
+		// Shutdown waits for open requests; an event stream never ends by
+		// itself (the API's Close ends them first): give them a moment,
+		// then cut.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if srv.Shutdown(sctx) != nil {
