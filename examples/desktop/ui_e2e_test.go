@@ -56,22 +56,7 @@ func startUIDevice(t *testing.T, bin, name string) *uiDevice {
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			assert.NoError(t, err, "%s: desktop run must exit cleanly on SIGINT", name)
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("%s: desktop run did not stop within 15 s of SIGINT", name)
-		}
-		if t.Failed() {
-			t.Logf("logs of %s:\n%s", name, d.logs.String())
-		}
-	})
+	stopAtCleanup(t, cmd, name, d.logs)
 	select {
 	case d.url = <-urls:
 	case <-time.After(30 * time.Second):

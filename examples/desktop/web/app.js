@@ -216,6 +216,11 @@
     return folders().find((f) => pick(f, 'ID') === id);
   }
 
+  // thead is a table's header row; null names are left out.
+  function thead(names) {
+    return el('thead', {}, el('tr', {}, names.filter((h) => h != null).map((h) => el('th', { text: h }))));
+  }
+
   function emptyRow(text) {
     return el('p', { class: 'empty', text });
   }
@@ -489,7 +494,7 @@
         ? el(
             'table',
             { class: 'stack', id: 'folders-table' },
-            el('thead', {}, el('tr', {}, ['Folder', 'State', 'Last change', ''].map((h) => el('th', { text: h })))),
+            thead(['Folder', 'State', 'Last change', '']),
             el(
               'tbody',
               {},
@@ -523,7 +528,7 @@
         ? el(
             'table',
             { class: 'stack', id: 'peers-table' },
-            el('thead', {}, el('tr', {}, ['Device', 'Connection', 'Schedule'].map((h) => el('th', { text: h })))),
+            thead(['Device', 'Connection', 'Schedule']),
             el(
               'tbody',
               {},
@@ -556,7 +561,7 @@
     return el(
       'table',
       { class: 'stack changes' },
-      el('thead', {}, el('tr', {}, [withFolder ? 'Folder' : null, 'What', 'Who', 'When'].filter(Boolean).map((h) => el('th', { text: h })))),
+      thead([withFolder ? 'Folder' : null, 'What', 'Who', 'When']),
       el(
         'tbody',
         {},
@@ -690,7 +695,7 @@
     return el(
       'table',
       { class: 'stack' },
-      el('thead', {}, el('tr', {}, ['Name', 'Address', 'Folders', 'Key', ''].map((h) => el('th', { text: h })))),
+      thead(['Name', 'Address', 'Folders', 'Key', '']),
       el(
         'tbody',
         {},
@@ -837,7 +842,7 @@
         ? el(
             'table',
             { class: 'stack' },
-            el('thead', {}, el('tr', {}, ['Device', 'From', 'To', 'Days', 'Now', ''].map((h) => el('th', { text: h })))),
+            thead(['Device', 'From', 'To', 'Days', 'Now', '']),
             el(
               'tbody',
               {},
@@ -913,7 +918,7 @@
         ? el(
             'table',
             { class: 'stack changes', id: 'hist-table' },
-            el('thead', {}, el('tr', {}, ['What', 'Who', 'When', ''].map((h) => el('th', { text: h })))),
+            thead(['What', 'Who', 'When', '']),
             el('tbody', {}, list.map((c, i) => historyRow(c, path ? list.slice(i + 1) : null))),
           )
         : emptyRow(path ? 'No versions of this file.' : 'Nothing has changed in this folder yet.'),
