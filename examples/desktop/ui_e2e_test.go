@@ -244,7 +244,7 @@ func TestUITwoDevices(t *testing.T) {
 	br.has(t, "the window closed on A", "#status-peers", "closed until "+from, long)
 	writeFile(t, a.folder, "later.txt", []byte("after hours\n"))
 	br.has(t, "later.txt committed on A", "#status-changes", "later.txt", long)
-	br.has(t, "a change held back on A", "#status-peers", "1 change waiting", long)
+	br.has(t, "a change held back on A", "#status-peers", "waiting", long)
 	br.screenshot(t, "status")
 	_, err := os.Stat(filepath.Join(bdev.folder, "later.txt"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the window is closed: nothing may reach B")
