@@ -513,6 +513,9 @@
                     { class: 'actions' },
                     button(paused ? 'Resume' : 'Pause', () => api('POST', `/folders/${enc(id)}/${paused ? 'resume' : 'pause'}`)),
                     button('Scan now', () => api('POST', `/folders/${enc(id)}/scan`), 'Scanned'),
+                    (pick(f, 'NotSent') || 0) > 0
+                      ? confirmButton('Undo local changes', 'Really undo them?', () => api('POST', `/folders/${enc(id)}/revert`), 'Back to what the senders have')
+                      : null,
                     confirmButton('Remove', 'Stop sharing?', () => api('DELETE', `/folders/${enc(id)}`), 'Folder removed; its files stay on disk'),
                   ),
                 );
@@ -528,7 +531,7 @@
         ? el(
             'table',
             { class: 'stack', id: 'peers-table' },
-            thead(['Device', 'Connection', 'Schedule']),
+            thead(['Device', 'Connection', 'Schedule', '']),
             el(
               'tbody',
               {},
@@ -547,6 +550,11 @@
                     (pick(p, 'Progress') || []).map(progressView),
                   ),
                   el('td', {}, el('div', { text: pick(p, 'Window') || 'always' }), waiting ? el('div', { class: 'sub', text: `${waiting} change${waiting > 1 ? 's' : ''} waiting` }) : null),
+                  el(
+                    'td',
+                    { class: 'actions' },
+                    button(pick(p, 'Paused') ? 'Resume' : 'Pause', () => api('POST', `/peers/${enc(pick(p, 'Device'))}/${pick(p, 'Paused') ? 'resume' : 'pause'}`)),
+                  ),
                 );
               }),
             ),
