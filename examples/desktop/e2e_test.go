@@ -51,22 +51,29 @@ func newDevice(t *testing.T, bin, name string) *device {
 func (d *device) start(t *testing.T) {
 	cmd := exec.Command(d.bin, "--home", d.home, "run", "--listen", fmt.Sprintf("127.0.0.1:%d", d.port),
 		"--ui", "none", "--scan-interval", "200ms", "--no-discovery") // no multicast off this machine
-	var logs testutil.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &testutil.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
+	stopAtCleanup(t, cmd, d.home, logs)
+}
+
+// stopAtCleanup stops the started cmd with SIGINT when the test ends and
+// checks that it exits cleanly; if the test failed, it shows the logs.
+func stopAtCleanup(t *testing.T, cmd *exec.Cmd, name string, logs *testutil.SyncBuffer) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
-			assert.NoError(t, err, "desktop run must exit cleanly on SIGINT")
+			assert.NoError(t, err, "%s: desktop run must exit cleanly on SIGINT", name)
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Error("desktop run did not stop within 15 s of SIGINT")
+			<-done
+			t.Errorf("%s: desktop run did not stop within 15 s of SIGINT", name)
 		}
 		if t.Failed() {
-			t.Logf("logs of %s:\n%s", d.home, logs.String())
+			t.Logf("logs of %s:\n%s", name, logs.String())
 		}
 	})
 }
