@@ -52,13 +52,17 @@ func (r *watchRecorder) waitFor(t *testing.T, want string, timeout time.Duration
 	}
 }
 
-// startWatch runs Watch in a goroutine and returns its stop function, which
-// returns Watch's error.
-func startWatch(t *testing.T, s *Store, r *watchRecorder) func() error {
+// startWatch runs Watch in a goroutine (with the debounce given, else the
+// default) and returns its stop function, which returns Watch's error.
+func startWatch(t *testing.T, s *Store, r *watchRecorder, debounce ...time.Duration) func() error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Watch(ctx, 0, r.onChange) }()
+	d := time.Duration(0)
+	if len(debounce) > 0 {
+		d = debounce[0]
+	}
+	go func() { done <- s.Watch(ctx, d, r.onChange) }()
 	var once sync.Once
 	var err error
 	stop := func() error {
@@ -235,7 +239,10 @@ func TestWatchScanLeavesFilesBeingWritten(t *testing.T) {
 func TestWatchCommitsSettledFileOnce(t *testing.T) {
 	s := newTestStore(t, "a", time2020())
 	r := newWatchRecorder()
-	stop := startWatch(t, s, r)
+	// The pauses between the writes (30 ms) must stay below the debounce
+	// even on a loaded machine, where a 30 ms sleep can take far longer
+	// than the default 50 ms: a second's debounce keeps the premise.
+	stop := startWatch(t, s, r, time.Second)
 
 	p := filepath.Join(s.Dir(), "slow.txt")
 	f, err := os.Create(p)
