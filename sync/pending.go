@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -205,9 +206,10 @@ func (e *Engine) IgnoreFolder(id string, from crypto.DeviceID) error {
 
 // pendingLocked records device d, refused by the gate because it is not in
 // the sync table, and reports whether to let it through the handshake to
-// introduce itself: only while running, and at most once per introEvery.
-// An ignored device is neither recorded nor introduced. e.mu must be held.
-func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
+// introduce itself: only if intro, while running, and at most once per
+// introEvery. An ignored device is neither recorded nor introduced. e.mu
+// must be held.
+func (e *Engine) pendingLocked(d crypto.DeviceID, intro bool) bool {
 	if slices.Contains(e.conf.IgnoredDevices, d) || e.cfg.Shared {
 		return false
 	}
@@ -226,7 +228,7 @@ func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
 	}
 	pd := &sh.list.Devices[i]
 	pd.LastSeen, sh.dirty = now, true
-	if e.run == nil || now.Sub(pd.intro) < introEvery {
+	if !intro || e.run == nil || now.Sub(pd.intro) < introEvery {
 		return false
 	}
 	pd.intro = now
@@ -349,4 +351,14 @@ func makeRoom[T any](list []T, max int, when func(T) time.Time) []T {
 		}
 	}
 	return slices.Delete(list, oldest, oldest+1)
+}
+
+// strangerOffer records the device of an ICE offer refused because it is
+// not in the sync table (no introduction: ICE is only answered for peers).
+func (e *Engine) strangerOffer(d crypto.DeviceID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if errors.Is(e.allowedLocked(d), errNotInTable) {
+		e.pendingLocked(d, false)
+	}
 }
