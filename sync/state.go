@@ -102,7 +102,7 @@ func (p PeerConfig) direction(id string) Direction {
 	return DirBoth
 }
 
-// clone returns a deep copy of p.
+// clone returns a copy of p that shares no slice or map with it.
 func (p PeerConfig) clone() PeerConfig {
 	p.Addrs = slices.Clone(p.Addrs)
 	p.Folders = slices.Clone(p.Folders)
@@ -295,13 +295,18 @@ func (c *config) receivesFrom(d crypto.DeviceID, id string) bool {
 	return ok && dir.receives()
 }
 
+// clone returns a copy of c that shares no slice or map with it (fields
+// added later are copied too; pointers among them are shared).
 func (c *config) clone() *config {
-	out := &config{Version: c.Version, Name: c.Name, Folders: slices.Clone(c.Folders), mod: c.mod,
-		IgnoredDevices: slices.Clone(c.IgnoredDevices), IgnoredFolders: slices.Clone(c.IgnoredFolders)}
+	out := *c
+	out.Folders = slices.Clone(c.Folders)
+	out.IgnoredDevices = slices.Clone(c.IgnoredDevices)
+	out.IgnoredFolders = slices.Clone(c.IgnoredFolders)
+	out.Peers = nil
 	for _, p := range c.Peers {
 		out.Peers = append(out.Peers, p.clone())
 	}
-	return out
+	return &out
 }
 
 // loadJSON reads path into v. A missing file leaves v untouched and is not an
