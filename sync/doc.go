@@ -117,8 +117,8 @@
 //
 // # Dialing
 //
-// Only peers that share a folder with us (and the rendezvous) are dialed,
-// every DialInterval while disconnected. A dial is a race with staggered
+// Only peers that share a folder with us, neither of them paused (and the
+// rendezvous), are dialed, every DialInterval while disconnected. A dial is a race with staggered
 // starts, RFC 8305 style: TCP+TLS to the first known address, 150 ms later
 // QUIC to it, then the next address, ICE through the rendezvous last; an
 // attempt that fails at once starts the next at once. The first connection
@@ -225,9 +225,11 @@
 //
 // The Engine holds one folder value per shared folder (its open store,
 // whether it is stopped or paused and why, its file watcher, its fetches
-// per peer) and one peer value per device (its connection, its dialing and
-// backoff state), both guarded by Engine.mu. What a Run opens (transport,
-// discovery, rendezvous server and client, bundle jobs) is one runState;
+// per peer), one peer value per device (its connection with the heads the
+// peer last announced on it, its dialing and backoff state) and one
+// sharing value (the pending devices and folder offers), all guarded by
+// Engine.mu. What a Run opens (transport, discovery, rendezvous server and
+// client, bundle jobs) is one runState;
 // every goroutine a Run starts is in the Engine's wait group, which Run
 // waits for before it returns, and Close waits for Run.
 //
