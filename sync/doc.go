@@ -118,15 +118,15 @@
 // # Dialing
 //
 // Only peers that share a folder with us, neither of them paused (and the
-// rendezvous), are dialed, every DialInterval while disconnected. A dial is a race with staggered
-// starts, RFC 8305 style: TCP+TLS to the first known address, 150 ms later
-// QUIC to it, then the next address, ICE through the rendezvous last; an
-// attempt that fails at once starts the next at once. The first connection
-// that authenticates wins; the others are cancelled or, if they still
-// authenticate, closed. TCP leads because kernel TCP with BBR keeps its
-// throughput under packet loss where quic-go's NewReno collapses (see
-// transport's doc and BENCHMARKS.md); QUIC serves networks that drop TCP,
-// ICE peers behind NATs. The rendezvous is dialed QUIC first, so its
+// rendezvous), are dialed, every DialInterval while disconnected. A dial is
+// a race with staggered starts, RFC 8305 style: TCP+TLS to the first known
+// address, 150 ms later QUIC to it, then the next address, ICE through the
+// rendezvous last; an attempt that fails at once starts the next at once.
+// The first connection that authenticates wins; the others are cancelled or,
+// if they still authenticate, closed. TCP leads because kernel TCP with BBR
+// keeps its throughput under packet loss where quic-go's NewReno collapses
+// (see transport's doc and BENCHMARKS.md); QUIC serves networks that drop
+// TCP, ICE peers behind NATs. The rendezvous is dialed QUIC first, so its
 // connection keeps the UDP socket's NAT mapping (the one ICE uses) open.
 //
 // A head start is not enough on a long, lossy path: at a 200 ms round trip
