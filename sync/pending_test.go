@@ -211,3 +211,26 @@ func TestStrangerGetsNothing(t *testing.T) {
 	_, err = f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
 	assert.ErrorIs(t, err, transport.ErrRefused)
 }
+
+// TestAcceptOfferOfExistingFolder: a peer offers a folder ID we already
+// have (shared with nobody); accepting shares ours with it, where it is.
+func TestAcceptOfferOfExistingFolder(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.start(t)
+	b.start(t)
+	B := b.e.DeviceID()
+	require.NoError(t, a.e.SetPeer(PeerConfig{Device: B})) // knows b, shares nothing
+	require.NoError(t, b.e.SetPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	write(t, b.dir, "from-b.txt", "b")
+	waitEvent(t, a.e, func(ev Event) bool { return ev.Kind == EventFolderOffer && ev.Peer == B && ev.Folder == "docs" })
+	assert.True(t, absent(a.dir, "from-b.txt"), "an offer is no share")
+
+	_, err := a.e.AcceptFolder(context.Background(), "docs", t.TempDir())
+	assert.ErrorContains(t, err, "already shared from")
+	fc, err := a.e.AcceptFolder(context.Background(), "docs", "")
+	require.NoError(t, err)
+	assert.Equal(t, a.dir, fc.Path)
+	p, _ := a.e.Peer(B)
+	assert.Equal(t, []string{"docs"}, p.Folders)
+	eventually(t, "b's file reaches a's existing folder", fileIs(a.dir, "from-b.txt", "b"))
+}
