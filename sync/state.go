@@ -252,6 +252,19 @@ func (c *config) peer(d crypto.DeviceID) (PeerConfig, bool) {
 	return PeerConfig{}, false
 }
 
+// relabel sets the label of the folder f.ID, which must be at f.Path.
+func (c *config) relabel(f FolderConfig) error {
+	i := slices.IndexFunc(c.Folders, func(x FolderConfig) bool { return x.ID == f.ID })
+	if i < 0 {
+		return fmt.Errorf("%w %q", ErrUnknownFolder, f.ID)
+	}
+	if c.Folders[i].Path != f.Path {
+		return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, c.Folders[i].Path)
+	}
+	c.Folders[i].Label = f.Label
+	return nil
+}
+
 func (c *config) folder(id string) (FolderConfig, bool) {
 	for _, f := range c.Folders {
 		if f.ID == id {
