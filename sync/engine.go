@@ -125,8 +125,9 @@ type RendezvousConfig struct {
 
 // Engine keeps the folders of one device in step with its peers. Create it
 // with New, let Run do the syncing, stop it with Close. The methods that
-// change the configuration (AddFolder, AddPeer, SetName) work whether or not
-// Run is active, and persist at once.
+// change the configuration (SetName, AddFolder, RemoveFolder, PauseFolder,
+// SetPeer, PausePeer, RemovePeer, and the answers to pending devices and
+// folder offers) work whether or not Run is active, and persist at once.
 type Engine struct {
 	lock   *os.File // the home lock; nil when Config.Shared
 	cfg    Config   // immutable copy, defaults applied
