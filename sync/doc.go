@@ -74,22 +74,22 @@
 //
 // Pending devices. A device not in the sync table that connects is recorded
 // in Pending().Devices (DeviceID, first and last seen) and reported with an
-// EventPendingDevice; IgnoreDevice refuses it for good without recording
-// it again. Its name and address reach us as follows. A TLS refusal
-// carries neither (the handshake only proves the DeviceID), so the gate
-// lets such a device through the handshake at most once per 10 s (every
-// other attempt is refused in the handshake, as before), and only to
-// introduce itself: the engine reads the first frame of the device's
-// first stream, its control frame {"type":"control","name":...,"port":N}
-// (port: the port it listens on), records the name and the address
-// (the IP the connection came from, the announced port), reports another
-// EventPendingDevice, and closes the connection with CloseNotAllowed. It
-// reads nothing else from it, opens no stream and sends no frame: no data
-// flows before acceptance. (The device sees a connection that ends at
-// once, as "peer-connected" then "peer-disconnected".) Devices reaching us
-// only through ICE are recorded without an introduction. The list is
-// bounded (32 devices; the one seen least recently makes room) and a new
-// device is recorded at most once per second; the others are refused
+// EventPendingDevice; IgnoreDevice refuses it for good without recording it
+// again. Its name and address reach us as follows. A TLS refusal carries
+// neither (the handshake only proves the DeviceID), so the gate lets such a
+// device through the handshake at most once per 10 s (every other attempt is
+// refused in the handshake, as before), and only to introduce itself: the
+// engine reads the first frame of the device's first stream, its control
+// frame {"type":"control","name":...,"port":N} (port: the port it listens
+// on), records the name (without control characters, as folder labels from
+// peers) and the address (the IP the connection came from, the announced
+// port), reports another EventPendingDevice, and closes the connection with
+// CloseNotAllowed. It reads nothing else from it, opens no stream and sends
+// no frame: no data flows before acceptance. (The device sees a connection
+// that ends at once, as "peer-connected" then "peer-disconnected".) Devices
+// reaching us only through ICE are recorded without an introduction. The
+// list is bounded (32 devices; the one seen least recently makes room) and a
+// new device is recorded at most once per second; the others are refused
 // unrecorded. AcceptDevice makes a pending device a peer, with the name it
 // announced and the address it came from.
 //

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
@@ -255,18 +258,18 @@ func (e *Engine) introduce(c *transport.Conn, first *transport.Stream) {
 	if host, _, err := net.SplitHostPort(addr); err == nil && m.Port > 0 {
 		addr = net.JoinHostPort(host, strconv.Itoa(m.Port))
 	}
-	d := c.Peer()
+	d, name := c.Peer(), printable(m.Name)
 	e.mu.Lock()
 	sh := e.share
 	i := slices.IndexFunc(sh.list.Devices, func(p PendingDevice) bool { return p.Device == d })
-	changed := i >= 0 && (sh.list.Devices[i].Name != m.Name || sh.list.Devices[i].Addr != addr)
+	changed := i >= 0 && (sh.list.Devices[i].Name != name || sh.list.Devices[i].Addr != addr)
 	if changed {
-		sh.list.Devices[i].Name, sh.list.Devices[i].Addr = m.Name, addr
+		sh.list.Devices[i].Name, sh.list.Devices[i].Addr = name, addr
 		sh.dirty = true
 	}
 	e.mu.Unlock()
 	if changed {
-		e.log.Info("pending device introduced itself", "device", d, "name", m.Name, "addr", addr)
+		e.log.Info("pending device introduced itself", "device", d, "name", name, "addr", addr)
 		e.emit(Event{Kind: EventPendingDevice, Peer: d, Addr: addr})
 		e.flushPending()
 	}
@@ -361,4 +364,15 @@ func (e *Engine) strangerOffer(d crypto.DeviceID) {
 	if errors.Is(e.allowedLocked(d), errNotInTable) {
 		e.pendingLocked(d, false)
 	}
+}
+
+// printable drops the control characters (newlines, terminal escapes) of
+// a name or label a device sent, so that it prints on one line as itself.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
 }
