@@ -74,22 +74,22 @@
 //
 // Pending devices. A device not in the sync table that connects is recorded
 // in Pending().Devices (DeviceID, first and last seen) and reported with an
-// EventPendingDevice; IgnoreDevice refuses it for good without recording
-// it again. Its name and address reach us as follows. A TLS refusal
-// carries neither (the handshake only proves the DeviceID), so the gate
-// lets such a device through the handshake at most once per 10 s (every
-// other attempt is refused in the handshake, as before), and only to
-// introduce itself: the engine reads the first frame of the device's
-// first stream, its control frame {"type":"control","name":...,"port":N}
-// (port: the port it listens on), records the name and the address
-// (the IP the connection came from, the announced port), reports another
-// EventPendingDevice, and closes the connection with CloseNotAllowed. It
-// reads nothing else from it, opens no stream and sends no frame: no data
-// flows before acceptance. (The device sees a connection that ends at
-// once, as "peer-connected" then "peer-disconnected".) Devices reaching us
-// only through ICE are recorded without an introduction. The list is
-// bounded (32 devices; the one seen least recently makes room) and a new
-// device is recorded at most once per second; the others are refused
+// EventPendingDevice; IgnoreDevice refuses it for good without recording it
+// again. Its name and address reach us as follows. A TLS refusal carries
+// neither (the handshake only proves the DeviceID), so the gate lets such a
+// device through the handshake at most once per 10 s (every other attempt is
+// refused in the handshake, as before), and only to introduce itself: the
+// engine reads the first frame of the device's first stream, its control
+// frame {"type":"control","name":...,"port":N} (port: the port it listens
+// on), records the name (without control characters, as folder labels from
+// peers) and the address (the IP the connection came from, the announced
+// port), reports another EventPendingDevice, and closes the connection with
+// CloseNotAllowed. It reads nothing else from it, opens no stream and sends
+// no frame: no data flows before acceptance. (The device sees a connection
+// that ends at once, as "peer-connected" then "peer-disconnected".) Devices
+// reaching us only through ICE are recorded without an introduction. The
+// list is bounded (32 devices; the one seen least recently makes room) and a
+// new device is recorded at most once per second; the others are refused
 // unrecorded. AcceptDevice makes a pending device a peer, with the name it
 // announced and the address it came from.
 //
@@ -117,16 +117,16 @@
 //
 // # Dialing
 //
-// Only peers that share a folder with us (and the rendezvous) are dialed,
-// every DialInterval while disconnected. A dial is a race with staggered
-// starts, RFC 8305 style: TCP+TLS to the first known address, 150 ms later
-// QUIC to it, then the next address, ICE through the rendezvous last; an
-// attempt that fails at once starts the next at once. The first connection
-// that authenticates wins; the others are cancelled or, if they still
-// authenticate, closed. TCP leads because kernel TCP with BBR keeps its
-// throughput under packet loss where quic-go's NewReno collapses (see
-// transport's doc and BENCHMARKS.md); QUIC serves networks that drop TCP,
-// ICE peers behind NATs. The rendezvous is dialed QUIC first, so its
+// Only peers that share a folder with us, neither of them paused (and the
+// rendezvous), are dialed, every DialInterval while disconnected. A dial is
+// a race with staggered starts, RFC 8305 style: TCP+TLS to the first known
+// address, 150 ms later QUIC to it, then the next address, ICE through the
+// rendezvous last; an attempt that fails at once starts the next at once.
+// The first connection that authenticates wins; the others are cancelled or,
+// if they still authenticate, closed. TCP leads because kernel TCP with BBR
+// keeps its throughput under packet loss where quic-go's NewReno collapses
+// (see transport's doc and BENCHMARKS.md); QUIC serves networks that drop
+// TCP, ICE peers behind NATs. The rendezvous is dialed QUIC first, so its
 // connection keeps the UDP socket's NAT mapping (the one ICE uses) open.
 //
 // A head start is not enough on a long, lossy path: at a 200 ms round trip
@@ -225,9 +225,11 @@
 //
 // The Engine holds one folder value per shared folder (its open store,
 // whether it is stopped or paused and why, its file watcher, its fetches
-// per peer) and one peer value per device (its connection, its dialing and
-// backoff state), both guarded by Engine.mu. What a Run opens (transport,
-// discovery, rendezvous server and client, bundle jobs) is one runState;
+// per peer), one peer value per device (its connection with the heads the
+// peer last announced on it, its dialing and backoff state) and one
+// sharing value (the pending devices and folder offers), all guarded by
+// Engine.mu. What a Run opens (transport, discovery, rendezvous server and
+// client, bundle jobs) is one runState;
 // every goroutine a Run starts is in the Engine's wait group, which Run
 // waits for before it returns, and Close waits for Run.
 //

@@ -125,8 +125,9 @@ type RendezvousConfig struct {
 
 // Engine keeps the folders of one device in step with its peers. Create it
 // with New, let Run do the syncing, stop it with Close. The methods that
-// change the configuration (AddFolder, AddPeer, SetName) work whether or not
-// Run is active, and persist at once.
+// change the configuration (SetName, AddFolder, RemoveFolder, PauseFolder,
+// SetPeer, PausePeer, RemovePeer, and the answers to pending devices and
+// folder offers) work whether or not Run is active, and persist at once.
 type Engine struct {
 	lock   *os.File // the home lock; nil when Config.Shared
 	cfg    Config   // immutable copy, defaults applied
@@ -340,8 +341,8 @@ func (e *Engine) SetName(name string) error {
 
 // AddFolder shares a folder under an ID. The path must be an existing
 // directory; its history is created in <path>/.peersync if missing. Adding
-// the same ID and path again is a no-op; the same ID with another path is
-// an error.
+// the same ID and path again only sets its label to f's; the same ID with
+// another path is an error.
 func (e *Engine) AddFolder(ctx context.Context, f FolderConfig) error {
 	if err := ValidFolderID(f.ID); err != nil {
 		return err
@@ -366,10 +367,13 @@ func (e *Engine) AddFolder(ctx context.Context, f FolderConfig) error {
 	trial := e.conf.clone()
 	e.mu.Unlock()
 	if old, ok := trial.folder(f.ID); ok {
-		if old.Path == f.Path {
+		if old.Path != f.Path {
+			return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, old.Path)
+		}
+		if old.Label == f.Label {
 			return nil
 		}
-		return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, old.Path)
+		return e.update(func(c *config) error { return c.relabel(f) })
 	}
 	trial.Folders = append(trial.Folders, f)
 	if err := trial.validate(e.cfg.Home); err != nil {
@@ -383,11 +387,8 @@ func (e *Engine) AddFolder(ctx context.Context, f FolderConfig) error {
 		return fmt.Errorf("sync: folder %q: %w", f.ID, err)
 	}
 	return e.update(func(c *config) error {
-		if old, ok := c.folder(f.ID); ok {
-			if old.Path == f.Path {
-				return nil
-			}
-			return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, old.Path)
+		if _, ok := c.folder(f.ID); ok {
+			return c.relabel(f)
 		}
 		c.Folders = append(c.Folders, f)
 		return nil

@@ -45,13 +45,13 @@ func (e *Engine) offered(from crypto.DeviceID, m message) {
 		sh.list.Folders = append(sh.list.Folders, FolderOffer{ID: m.Folder, From: from})
 		i = len(sh.list.Folders) - 1
 	}
-	o := &sh.list.Folders[i]
-	relabeled := o.Label != m.Label
-	o.Label, o.Head, o.Time = m.Label, m.Head, now
+	o, label := &sh.list.Folders[i], printable(m.Label)
+	relabeled := o.Label != label
+	o.Label, o.Head, o.Time = label, m.Head, now
 	sh.dirty = true
 	e.mu.Unlock()
 	if isNew || relabeled {
-		e.log.Info("folder offered", "peer", from, "folder", m.Folder, "label", m.Label)
+		e.log.Info("folder offered", "peer", from, "folder", m.Folder, "label", label)
 		e.emit(Event{Kind: EventFolderOffer, Peer: from, Folder: m.Folder})
 		e.flushPending()
 	}

@@ -1,12 +1,16 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
@@ -205,9 +209,10 @@ func (e *Engine) IgnoreFolder(id string, from crypto.DeviceID) error {
 
 // pendingLocked records device d, refused by the gate because it is not in
 // the sync table, and reports whether to let it through the handshake to
-// introduce itself: only while running, and at most once per introEvery.
-// An ignored device is neither recorded nor introduced. e.mu must be held.
-func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
+// introduce itself: only if intro, while running, and at most once per
+// introEvery. An ignored device is neither recorded nor introduced. e.mu
+// must be held.
+func (e *Engine) pendingLocked(d crypto.DeviceID, intro bool) bool {
 	if slices.Contains(e.conf.IgnoredDevices, d) || e.cfg.Shared {
 		return false
 	}
@@ -226,7 +231,7 @@ func (e *Engine) pendingLocked(d crypto.DeviceID) bool {
 	}
 	pd := &sh.list.Devices[i]
 	pd.LastSeen, sh.dirty = now, true
-	if e.run == nil || now.Sub(pd.intro) < introEvery {
+	if !intro || e.run == nil || now.Sub(pd.intro) < introEvery {
 		return false
 	}
 	pd.intro = now
@@ -253,18 +258,18 @@ func (e *Engine) introduce(c *transport.Conn, first *transport.Stream) {
 	if host, _, err := net.SplitHostPort(addr); err == nil && m.Port > 0 {
 		addr = net.JoinHostPort(host, strconv.Itoa(m.Port))
 	}
-	d := c.Peer()
+	d, name := c.Peer(), printable(m.Name)
 	e.mu.Lock()
 	sh := e.share
 	i := slices.IndexFunc(sh.list.Devices, func(p PendingDevice) bool { return p.Device == d })
-	changed := i >= 0 && (sh.list.Devices[i].Name != m.Name || sh.list.Devices[i].Addr != addr)
+	changed := i >= 0 && (sh.list.Devices[i].Name != name || sh.list.Devices[i].Addr != addr)
 	if changed {
-		sh.list.Devices[i].Name, sh.list.Devices[i].Addr = m.Name, addr
+		sh.list.Devices[i].Name, sh.list.Devices[i].Addr = name, addr
 		sh.dirty = true
 	}
 	e.mu.Unlock()
 	if changed {
-		e.log.Info("pending device introduced itself", "device", d, "name", m.Name, "addr", addr)
+		e.log.Info("pending device introduced itself", "device", d, "name", name, "addr", addr)
 		e.emit(Event{Kind: EventPendingDevice, Peer: d, Addr: addr})
 		e.flushPending()
 	}
@@ -349,4 +354,25 @@ func makeRoom[T any](list []T, max int, when func(T) time.Time) []T {
 		}
 	}
 	return slices.Delete(list, oldest, oldest+1)
+}
+
+// strangerOffer records the device of an ICE offer refused because it is
+// not in the sync table (no introduction: ICE is only answered for peers).
+func (e *Engine) strangerOffer(d crypto.DeviceID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if errors.Is(e.allowedLocked(d), errNotInTable) {
+		e.pendingLocked(d, false)
+	}
+}
+
+// printable drops the control characters (newlines, terminal escapes) of
+// a name or label a device sent, so that it prints on one line as itself.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
 }

@@ -148,7 +148,7 @@ func (e *Engine) authorize(d crypto.DeviceID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	err := e.allowedLocked(d)
-	if errors.Is(err, errNotInTable) && e.pendingLocked(d) {
+	if errors.Is(err, errNotInTable) && e.pendingLocked(d, true) {
 		return nil
 	}
 	return err
@@ -333,6 +333,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 			case off := <-rv.Offers():
 				if e.allowed(off.From) != nil {
 					e.log.Info("ICE offer from a device not in the sync table ignored", "device", off.From)
+					e.strangerOffer(off.From)
 					continue
 				}
 				e.mu.Lock()

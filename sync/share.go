@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strings"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/transport"
@@ -186,31 +185,24 @@ func (e *Engine) configChanged(old *config) {
 // dropUnknownPeers closes connections of devices no longer in the table
 // or paused.
 func (e *Engine) dropUnknownPeers() {
+	type drop struct {
+		pc  *peerConn
+		why string
+	}
+	var gone []drop
 	e.mu.Lock()
-	var gone []*peerConn
-	var why []string
 	for d, pc := range e.connsLocked() {
 		if e.isRendezvousLocked(d) {
 			continue
 		}
-		p, ok := e.conf.peer(d)
-		switch {
-		case !ok:
-			gone, why = append(gone, pc), append(why, "removed from sync table")
-		case p.Paused:
-			gone, why = append(gone, pc), append(why, "paused")
+		if p, ok := e.conf.peer(d); !ok {
+			gone = append(gone, drop{pc, "removed from sync table"})
+		} else if p.Paused {
+			gone = append(gone, drop{pc, "paused"})
 		}
 	}
 	e.mu.Unlock()
-	for i, pc := range gone {
-		_ = pc.c.CloseWithError(transport.CloseNotAllowed, why[i])
+	for _, g := range gone {
+		_ = g.pc.c.CloseWithError(transport.CloseNotAllowed, g.why)
 	}
-}
-
-// folderLabel is the label of a folder, or its ID when it has none.
-func folderLabel(f FolderConfig) string {
-	if strings.TrimSpace(f.Label) != "" {
-		return f.Label
-	}
-	return f.ID
 }

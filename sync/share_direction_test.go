@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,12 +10,14 @@ import (
 	"strings"
 	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
+	"github.com/peersync/peersync/transport"
 )
 
 // heardLog records the heads a node heard (see testHooks.heard).
@@ -127,4 +130,53 @@ func TestDirectionsThreeEngines(t *testing.T) {
 	// Reverting is for receive-only folders.
 	_, err = a.e.RevertFolder(context.Background(), "docs")
 	assert.ErrorContains(t, err, "not receive-only")
+}
+
+// TestWantRefusedWhenNotSending: a peer's want is refused, with no bundle
+// byte, when we only receive the folder from it, when the folder is
+// paused, and when the peer is paused (then it does not even get in).
+func TestWantRefusedWhenNotSending(t *testing.T) {
+	for name, tc := range map[string]struct {
+		peer        func(PeerConfig) PeerConfig
+		pauseFolder bool
+	}{
+		"receive-only": {peer: func(p PeerConfig) PeerConfig {
+			p.Directions = map[string]Direction{"docs": DirReceive}
+			return p
+		}},
+		"folder paused": {peer: func(p PeerConfig) PeerConfig { return p }, pauseFolder: true},
+		"peer paused":   {peer: func(p PeerConfig) PeerConfig { p.Paused = true; return p }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := newNode(t, "victim")
+			write(t, n.dir, "private.txt", "not yours")
+			n.start(t)
+			f := newFakePeer(t)
+			require.NoError(t, n.e.SetPeer(tc.peer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}})))
+			require.NoError(t, n.e.PauseFolder("docs", tc.pauseFolder))
+			_, err := n.e.Scan(context.Background(), "docs")
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := f.tr.Dial(ctx, n.e.Addr().String(), n.e.DeviceID())
+			if name == "peer paused" {
+				assert.ErrorIs(t, err, transport.ErrRefused)
+				return
+			}
+			require.NoError(t, err)
+			defer c.Close()
+			s, err := c.OpenStream(ctx)
+			require.NoError(t, err)
+			sendJSON(t, s, message{Type: msgWant, Proto: protocolVersion, Folder: "docs"})
+			require.NoError(t, s.Close())
+			raw, err := transport.ReadFrame(s, 0)
+			require.NoError(t, err)
+			a, err := decodeAnswer(raw)
+			require.NoError(t, err)
+			assert.Equal(t, ansError, a.Type)
+			rest, err := io.ReadAll(s)
+			require.NoError(t, err)
+			assert.Empty(t, rest, "no bundle bytes follow a refusal")
+		})
+	}
 }

@@ -108,6 +108,10 @@ func TestRemoveFolderKeepsFilesAndHistory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"add more.txt", "add keep.txt"}, gitLog(t, n.dir))
 	assert.Equal(t, "Docs", n.e.Folders()[0].Label)
+	// Adding it again at the same path relabels it.
+	require.NoError(t, n.e.AddFolder(context.Background(), FolderConfig{ID: "docs", Path: n.dir, Label: "My Docs"}))
+	assert.Equal(t, "My Docs", n.e.Folders()[0].Label)
+	assert.Error(t, n.e.AddFolder(context.Background(), FolderConfig{ID: "docs", Path: t.TempDir(), Label: "Other"}))
 }
 
 func TestPausePeerClosesAndResumeReconnects(t *testing.T) {

@@ -107,7 +107,7 @@ func (p PeerConfig) direction(id string) Direction {
 	return DirBoth
 }
 
-// clone returns a deep copy of p.
+// clone returns a copy of p that shares no slice or map with it.
 func (p PeerConfig) clone() PeerConfig {
 	p.Addrs = slices.Clone(p.Addrs)
 	p.Folders = slices.Clone(p.Folders)
@@ -262,6 +262,19 @@ func (c *config) peer(d crypto.DeviceID) (PeerConfig, bool) {
 	return PeerConfig{}, false
 }
 
+// relabel sets the label of the folder f.ID, which must be at f.Path.
+func (c *config) relabel(f FolderConfig) error {
+	i := slices.IndexFunc(c.Folders, func(x FolderConfig) bool { return x.ID == f.ID })
+	if i < 0 {
+		return fmt.Errorf("%w %q", ErrUnknownFolder, f.ID)
+	}
+	if c.Folders[i].Path != f.Path {
+		return fmt.Errorf("sync: folder ID %q is already shared from %q", f.ID, c.Folders[i].Path)
+	}
+	c.Folders[i].Label = f.Label
+	return nil
+}
+
 func (c *config) folder(id string) (FolderConfig, bool) {
 	for _, f := range c.Folders {
 		if f.ID == id {
@@ -305,14 +318,19 @@ func (c *config) receivesFrom(d crypto.DeviceID, id string) bool {
 	return ok && dir.receives()
 }
 
+// clone returns a copy of c that shares no slice or map with it (fields
+// added later are copied too; pointers among them are shared).
 func (c *config) clone() *config {
-	out := &config{Version: c.Version, Name: c.Name, Folders: slices.Clone(c.Folders), mod: c.mod,
-		IgnoredDevices: slices.Clone(c.IgnoredDevices), IgnoredFolders: slices.Clone(c.IgnoredFolders)}
+	out := *c
+	out.Folders = slices.Clone(c.Folders)
+	out.IgnoredDevices = slices.Clone(c.IgnoredDevices)
+	out.IgnoredFolders = slices.Clone(c.IgnoredFolders)
+	out.Peers = nil
 	for _, p := range c.Peers {
 		out.Peers = append(out.Peers, p.clone())
 	}
-	out.Schedule, out.Limits = c.Schedule.clone(), c.Limits
-	return out
+	out.Schedule = c.Schedule.clone()
+	return &out
 }
 
 // loadJSON reads path into v. A missing file leaves v untouched and is not an

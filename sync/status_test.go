@@ -22,3 +22,9 @@ func TestRouteOf(t *testing.T) {
 	}
 	assert.Equal(t, "public", routeOf(nil))
 }
+
+func TestPrintable(t *testing.T) {
+	assert.Equal(t, "laptop[2Jevil", printable("laptop\n\x1b[2Jevil\x00"))
+	assert.Equal(t, "Fotos 2026 – Été", printable("Fotos 2026 – Été"))
+	assert.Equal(t, "ab", printable("a\xffb"))
+}
