@@ -24,6 +24,8 @@ type folder struct {
 	watching *gitstore.Store
 	// fetches are the bundles asked of each peer for this folder.
 	fetches map[crypto.DeviceID]*inbound
+	// scan is how far a long scan has got, while one runs (progress.go).
+	scan *ScanProgress
 }
 
 // folderLocked returns the state of folder id, creating it. e.mu must be

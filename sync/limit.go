@@ -137,7 +137,7 @@ func (e *Engine) limitersFor(peer crypto.DeviceID, up bool) throttle {
 		t.ls = append(t.ls, l)
 	}
 	p, _ := e.conf.peer(peer)
-	if l := s.peerLocked(peer).lim.pick(up).limiter(dir(p.Limits)); l != nil {
+	if l := e.schedPeerLocked(peer).lim.pick(up).limiter(dir(p.Limits)); l != nil {
 		t.ls = append(t.ls, l)
 	}
 	return t
