@@ -294,8 +294,14 @@ func TestMesh(t *testing.T) {
 		m.heal(link[0], link[1])
 	}
 	head := m.waitConverged()
-	t.Logf("%d rounds, %d edits, %d links cut, %d connections dropped: converged in %s",
-		rounds, len(edits), cuts, drops, time.Since(start).Round(time.Millisecond))
+	applied := 0
+	for _, rec := range m.recs {
+		applied += len(rec.all(func(ev Event) bool { return ev.Kind == EventRemoteApplied }))
+	}
+	t.Logf("%d rounds, %d edits, %d links cut, %d connections dropped: converged in %s; %d commits, %s merges, %d bundles applied",
+		rounds, len(edits), cuts, drops, time.Since(start).Round(time.Millisecond),
+		testutil.CheckOneFilePerCommit(t, m.nodes[0].dir),
+		strings.TrimSpace(testutil.Git(t, m.nodes[0].dir, "rev-list", "--merges", "--count", "refs/heads/main")), applied)
 
 	// Every edit is in every history.
 	for i, n := range m.nodes {
@@ -309,7 +315,6 @@ func TestMesh(t *testing.T) {
 			assert.True(t, objects[e.blob()], "n%d's history lacks n%d's edit of %s", i, e.node, e.path)
 		}
 	}
-	testutil.CheckOneFilePerCommit(t, m.nodes[0].dir)
 
 	// Quiet: one edit on n0, then one on n4, each travel as a
 	// fast-forward: each adds exactly one commit everywhere, and between
