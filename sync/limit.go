@@ -64,6 +64,14 @@ func (e *Engine) SetLimits(peer crypto.DeviceID, l RateLimit) error {
 	})
 }
 
+// Limits returns the global bandwidth limits; a peer's own are in its
+// PeerConfig.Limits.
+func (e *Engine) Limits() RateLimit {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conf.Limits
+}
+
 // noPeer is the error for a device that is not in the sync table.
 func noPeer(d crypto.DeviceID) error {
 	return fmt.Errorf("sync: %s is not in the sync table: %w", d.Short(), crypto.ErrUnknownPeer)

@@ -83,6 +83,14 @@ func (e *Engine) SetSchedule(w *Window) error {
 	return nil
 }
 
+// Schedule returns the global sync window (a copy); nil means always
+// open. A peer's own window is in its PeerConfig.Schedule.
+func (e *Engine) Schedule() *Window {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conf.Schedule.clone()
+}
+
 // SetPeerSchedule sets peer d's own sync window, or with nil makes it
 // follow the global one, and persists it.
 func (e *Engine) SetPeerSchedule(d crypto.DeviceID, w *Window) error {

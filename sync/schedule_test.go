@@ -171,6 +171,8 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 	require.NotNil(t, conf.Schedule)
 	assert.Equal(t, "fri 22:00-06:00", conf.Schedule.String())
 	assert.Equal(t, RateLimit{Up: 1 << 20, Down: 2 << 20}, conf.Limits)
+	assert.Equal(t, conf.Schedule, e2.Schedule())
+	assert.Equal(t, conf.Limits, e2.Limits())
 	p, ok := conf.peer(peer.e.DeviceID())
 	require.True(t, ok)
 	require.NotNil(t, p.Schedule)
