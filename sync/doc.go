@@ -184,11 +184,17 @@
 //	{"type":"progress","produced":N}
 //	    A keepalive while the sender has no data to send (it is still
 //	    walking the history): sent at least every 5 s of silence.
+//	{"type":"progress","produced":N,"size":N}
+//	    Sent once, between data frames, as soon as the sender's bundle
+//	    is complete: its total length, for the receiver's progress (a
+//	    receiver that ignores "size" loses nothing).
 //	{"type":"end","size":N,"sha256":"<64 hex>"}
 //	    The trailer: the bundle's total length and the SHA-256 of all of
 //	    it (resumed bytes included). The sender then closes the stream.
 //	{"type":"nothing"}
-//	    Instead of data: the asker already has everything.
+//	    Instead of data: the asker already has everything, or the
+//	    sender's sync window for the asker is closed (see Schedules; the
+//	    sender announces its head again when the window opens).
 //	{"type":"error","error":"..."}
 //	    The sender failed; nothing of the bundle is to be used.
 //
@@ -221,6 +227,67 @@
 // sharing the folder (a merge made here travels back the same way). A peer
 // whose bundle is refused is disconnected and an EventError reports why.
 //
+// # Schedules
+//
+// A sync window (Window: days of the week, From–To in local time, may span
+// midnight) says when bundles go to and come from a peer: a global one
+// (SetSchedule; nil = always, the default) and one per peer that overrides
+// it (SetPeerSchedule; nil = follow the global one). Both are kept in
+// config.json:
+//
+//	"schedule": {"days":["mon","tue","wed","thu","fri"],"from":"22:00","to":"06:00"}
+//
+// The window is read on the engine's clock (Config.Now) in its zone, the
+// OS's (TZ); across a DST change it keeps its wall-clock hours (that night
+// it is an hour shorter or longer). Outside a peer's window:
+//
+//   - no bundle comes from it: a head it announces is noted, not fetched;
+//   - no bundle goes to it: its want is answered with a bundle frame and
+//     "nothing";
+//   - local scans, commits and the connection go on, and heads are still
+//     announced both ways, so PeerStatus.Window says "closed until 22:00"
+//     and PeerStatus.Waiting about how many of our changes wait for it;
+//   - a bundle already flowing when the window closes is finished (the
+//     check is made before a bundle starts, never in the middle); a retry
+//     of a broken one waits for the window.
+//
+// The engine checks the windows every second: when one opens it emits
+// EventWindowOpened, announces our heads to the peer and fetches what the
+// peer announced meanwhile; when one closes, EventWindowClosed (Until:
+// when it opens again). SyncNow(peer, folder) runs one exchange outside
+// the window (zero peer and "" folder: all): it announces, fetches and
+// serves until the folder is in step with the peer as far as this device
+// knows, or for 10 minutes at most. The peer's own schedule still applies
+// on its side.
+//
+// # Bandwidth limits
+//
+// SetLimits sets a RateLimit (bytes per second up and down; 0 = none)
+// globally or per peer, kept in config.json ("limits": {"up":N,"down":N}).
+// Both pace the data frames of bundle streams (golang.org/x/time/rate
+// token buckets, a quarter second deep, starting empty): the sender waits
+// before each frame (and sends frames of about a quarter second at the
+// limit), the receiver after each frame it reads, so TCP's or QUIC's flow
+// control slows the sender. The global buckets are shared by all peers; a
+// peer's stream waits on both, so the stricter wins. Changes apply to
+// streams already running. Control traffic is not limited. A down limit
+// below the sender's Fetch.MinRate (1 KiB/s by default) makes a fetch too
+// slow for this engine's own limits: keep limits above it.
+// BenchmarkRateLimit measures the achieved rate against the limit.
+//
+// # Progress
+//
+// Every bundle transfer is tracked per peer, folder and direction
+// (Progress: bytes done and total, objects done and total, rate, ETA):
+// EventProgress at most every 250 ms per transfer, and PeerStatus.Progress
+// while it runs. The receiver learns the total from the sender's
+// progress frame with "size"; the object count comes from the pack
+// header in the bundle's first bytes, objects done are estimated from the
+// bytes. A long scan (one that runs over a second, e.g. the first scan
+// of a big folder) reports the files and bytes it has read through
+// gitstore's Config.ScanProgress: EventScanProgress at most every 250 ms
+// and FolderStatus.Scan until it ends.
+//
 // # Inside
 //
 // The Engine holds one folder value per shared folder (its open store,
@@ -229,7 +296,8 @@
 // peer last announced on it, its dialing and backoff state) and one
 // sharing value (the pending devices and folder offers), all guarded by
 // Engine.mu. What a Run opens (transport, discovery, rendezvous server and
-// client, bundle jobs) is one runState;
+// client, bundle jobs, and the schedule, limit and progress state) is one
+// runState;
 // every goroutine a Run starts is in the Engine's wait group, which Run
 // waits for before it returns, and Close waits for Run.
 //

@@ -26,6 +26,8 @@ type folder struct {
 	fetches map[crypto.DeviceID]*inbound
 	// sent caches the count of local changes not sent (receive-only).
 	sent notSent
+	// scan is how far a long scan has got, while one runs (progress.go).
+	scan *ScanProgress
 }
 
 // folderLocked returns the state of folder id, creating it. e.mu must be

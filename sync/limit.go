@@ -64,6 +64,14 @@ func (e *Engine) SetLimits(peer crypto.DeviceID, l RateLimit) error {
 	})
 }
 
+// Limits returns the global bandwidth limits; a peer's own are in its
+// PeerConfig.Limits.
+func (e *Engine) Limits() RateLimit {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conf.Limits
+}
+
 // noPeer is the error for a device that is not in the sync table.
 func noPeer(d crypto.DeviceID) error {
 	return fmt.Errorf("sync: %s is not in the sync table: %w", d.Short(), crypto.ErrUnknownPeer)
@@ -137,7 +145,7 @@ func (e *Engine) limitersFor(peer crypto.DeviceID, up bool) throttle {
 		t.ls = append(t.ls, l)
 	}
 	p, _ := e.conf.peer(peer)
-	if l := s.peerLocked(peer).lim.pick(up).limiter(dir(p.Limits)); l != nil {
+	if l := e.schedPeerLocked(peer).lim.pick(up).limiter(dir(p.Limits)); l != nil {
 		t.ls = append(t.ls, l)
 	}
 	return t

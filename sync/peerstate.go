@@ -21,6 +21,9 @@ type peer struct {
 	// first.
 	upgradeNext time.Time
 	upgradeWait time.Duration
+	// sched is its sync window, SyncNow grants, limiters and transfers
+	// (schedule_engine.go).
+	sched schedPeer
 }
 
 // peerLocked returns the state of device d, creating it. e.mu must be

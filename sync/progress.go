@@ -78,9 +78,7 @@ func (e *Engine) transferStart(peer crypto.DeviceID, folder string, send bool, o
 	t.lastEmit = t.start
 	t.sniff(head)
 	e.mu.Lock()
-	if s := e.schedLocked(); s != nil {
-		s.peerLocked(peer).transfers[transferKey{folder, send}] = t
-	}
+	e.schedPeerLocked(peer).transfers[transferKey{folder, send}] = t
 	e.mu.Unlock()
 	return t
 }
@@ -90,12 +88,9 @@ func (e *Engine) transferStart(peer crypto.DeviceID, folder string, send bool, o
 func (e *Engine) transferEnd(t *transfer) {
 	e.mu.Lock()
 	p, elapsed := t.p, time.Since(t.start)
-	if s := e.schedLocked(); s != nil {
-		sp := s.peers[t.p.Peer]
-		k := transferKey{t.p.Folder, t.p.Direction == dirSend}
-		if sp != nil && sp.transfers[k] == t {
-			delete(sp.transfers, k)
-		}
+	sp := e.schedPeerLocked(t.p.Peer)
+	if k := (transferKey{t.p.Folder, t.p.Direction == dirSend}); sp.transfers[k] == t {
+		delete(sp.transfers, k)
 	}
 	e.mu.Unlock()
 	if h := e.cfg.test; h != nil && h.transferred != nil {
@@ -193,12 +188,12 @@ func readHead(r io.ReaderAt, n int64) []byte {
 
 // progressLocked lists the transfers with peer d. e.mu must be held.
 func (e *Engine) progressLocked(d crypto.DeviceID) []Progress {
-	s := e.schedLocked()
-	if s == nil || s.peers[d] == nil {
+	p := e.peers[d]
+	if p == nil {
 		return nil
 	}
 	var out []Progress
-	for _, t := range s.peers[d].transfers {
+	for _, t := range p.sched.transfers {
 		out = append(out, t.p)
 	}
 	return out
@@ -215,12 +210,11 @@ func (e *Engine) scanProgress(dir string) func(gitstore.ScanProgress) {
 				id = f.ID
 			}
 		}
-		s := e.schedLocked()
-		if s != nil && id != "" {
-			if p.Done {
-				delete(s.scans, id)
-			} else {
-				s.scans[id] = &ScanProgress{Files: p.Files, Bytes: p.Bytes}
+		if id != "" {
+			f := e.folderLocked(id)
+			f.scan = nil
+			if !p.Done {
+				f.scan = &ScanProgress{Files: p.Files, Bytes: p.Bytes}
 			}
 		}
 		e.mu.Unlock()

@@ -18,17 +18,17 @@ var ErrNotRunning = errors.New("sync: engine not running")
 const syncNowKeep = 10 * time.Minute
 
 // schedState is what a running engine keeps for schedules, bandwidth
-// limits and progress. It hangs off the runState (created on first use)
-// and is guarded by Engine.mu.
+// limits and progress beside the per-peer state (peer.sched) and the
+// per-folder one (folder.scan): the global limiters. It hangs off the
+// runState (created on first use) and is guarded by Engine.mu.
 type schedState struct {
-	global links // the global limiters
-	peers  map[crypto.DeviceID]*schedPeer
-	scans  map[string]*ScanProgress // by folder: the scan running now
+	global links
 }
 
-// schedPeer is the schedule, limit and progress state of one peer.
+// schedPeer is the schedule, limit and progress state of one peer; its
+// zero value is ready. Guarded by Engine.mu.
 type schedPeer struct {
-	open bool // the window's state at the last check (schedTick)
+	closed bool // the window's state at the last check (schedTick)
 	// grants are SyncNow's exceptions to a closed window, by folder ID:
 	// a bundle of that folder may go either way until the time given.
 	grants    map[string]time.Time
@@ -43,19 +43,19 @@ func (e *Engine) schedLocked() *schedState {
 		return nil
 	}
 	if e.run.sched == nil {
-		e.run.sched = &schedState{peers: map[crypto.DeviceID]*schedPeer{}, scans: map[string]*ScanProgress{}}
+		e.run.sched = &schedState{}
 	}
 	return e.run.sched
 }
 
-// peerLocked returns the state of peer d, creating it. e.mu must be held.
-func (s *schedState) peerLocked(d crypto.DeviceID) *schedPeer {
-	p := s.peers[d]
-	if p == nil {
-		p = &schedPeer{open: true, grants: map[string]time.Time{}, transfers: map[transferKey]*transfer{}}
-		s.peers[d] = p
+// schedPeerLocked returns the schedule state of peer d, creating it. e.mu
+// must be held.
+func (e *Engine) schedPeerLocked(d crypto.DeviceID) *schedPeer {
+	sp := &e.peerLocked(d).sched
+	if sp.grants == nil {
+		sp.grants, sp.transfers = map[string]time.Time{}, map[transferKey]*transfer{}
 	}
-	return p
+	return sp
 }
 
 // windowOf returns the window that applies to peer p under configuration
@@ -81,6 +81,14 @@ func (e *Engine) SetSchedule(w *Window) error {
 	}
 	e.schedTick()
 	return nil
+}
+
+// Schedule returns the global sync window (a copy); nil means always
+// open. A peer's own window is in its PeerConfig.Schedule.
+func (e *Engine) Schedule() *Window {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conf.Schedule.clone()
 }
 
 // SetPeerSchedule sets peer d's own sync window, or with nil makes it
@@ -134,8 +142,7 @@ func (e *Engine) SyncNow(peer crypto.DeviceID, folder string) error {
 			return noPeer(peer)
 		}
 	}
-	s := e.schedLocked()
-	if s == nil {
+	if e.schedLocked() == nil {
 		e.mu.Unlock()
 		return ErrNotRunning
 	}
@@ -147,7 +154,7 @@ func (e *Engine) SyncNow(peer crypto.DeviceID, folder string) error {
 		}
 		for _, f := range p.Folders {
 			if _, have := e.conf.folder(f); have && (folder == "" || f == folder) {
-				s.peerLocked(p.Device).grants[f] = until
+				e.schedPeerLocked(p.Device).grants[f] = until
 				todo = append(todo, jobKey{p.Device, f})
 			}
 		}
@@ -205,11 +212,7 @@ func (e *Engine) mayExchange(peer crypto.DeviceID, folder string) bool {
 	if w := windowOf(e.conf, p); w == nil || w.Open(now) {
 		return true
 	}
-	s := e.schedLocked()
-	if s == nil {
-		return false
-	}
-	until, ok := s.peerLocked(peer).grants[folder]
+	until, ok := e.schedPeerLocked(peer).grants[folder]
 	return ok && !now.After(until)
 }
 
@@ -221,8 +224,7 @@ func (e *Engine) mayExchange(peer crypto.DeviceID, folder string) bool {
 // dropped.
 func (e *Engine) schedTick() {
 	e.mu.Lock()
-	s := e.schedLocked()
-	if s == nil {
+	if e.schedLocked() == nil {
 		e.mu.Unlock()
 		return
 	}
@@ -231,7 +233,7 @@ func (e *Engine) schedTick() {
 	var events []Event
 	var granted []jobKey
 	for _, p := range e.conf.Peers {
-		sp := s.peerLocked(p.Device)
+		sp := e.schedPeerLocked(p.Device)
 		for f, until := range sp.grants {
 			if now.After(until) || !e.conf.shares(p.Device, f) {
 				delete(sp.grants, f)
@@ -241,10 +243,10 @@ func (e *Engine) schedTick() {
 		}
 		w := windowOf(e.conf, p)
 		open := w == nil || w.Open(now)
-		if open == sp.open {
+		if open != sp.closed {
 			continue
 		}
-		sp.open = open
+		sp.closed = !open
 		ev := Event{Kind: EventWindowClosed, Peer: p.Device}
 		if open {
 			ev.Kind = EventWindowOpened
@@ -256,9 +258,9 @@ func (e *Engine) schedTick() {
 		}
 		events = append(events, ev)
 	}
-	for d := range s.peers {
+	for d, p := range e.peers {
 		if _, ok := e.conf.peer(d); !ok {
-			delete(s.peers, d)
+			p.sched.grants, p.sched.closed = nil, false // a peer no more
 		}
 	}
 	e.mu.Unlock()
@@ -269,9 +271,7 @@ func (e *Engine) schedTick() {
 	for _, k := range granted {
 		if e.inStep(k.peer, k.folder) {
 			e.mu.Lock()
-			if s := e.schedLocked(); s != nil {
-				delete(s.peerLocked(k.peer).grants, k.folder)
-			}
+			delete(e.schedPeerLocked(k.peer).grants, k.folder)
 			e.mu.Unlock()
 		}
 	}
@@ -302,7 +302,7 @@ func (e *Engine) inStep(peer crypto.DeviceID, folder string) bool {
 	return true
 }
 
-// windowStatus describes peer p's window for PeerStatus.Window: "open",
+// windowStatusLocked describes peer p's window for PeerStatus.Window: "open",
 // "closed until 22:00" (or "closed until mon 22:00" when that is not
 // within a day), plus " (sync now)" while a SyncNow grant holds. e.mu
 // must be held.
@@ -319,10 +319,8 @@ func (e *Engine) windowStatusLocked(p PeerConfig, now time.Time) (string, bool) 
 			s += " until " + dayName(next.Weekday()) + " " + next.Format("15:04")
 		}
 	}
-	if sc := e.schedLocked(); sc != nil {
-		if sp := sc.peers[p.Device]; sp != nil && len(sp.grants) > 0 {
-			s += " (sync now)"
-		}
+	if len(e.schedPeerLocked(p.Device).grants) > 0 {
+		s += " (sync now)"
 	}
 	return s, false
 }
@@ -393,12 +391,10 @@ func (e *Engine) schedStatus(st *Status) {
 			closed = append(closed, i)
 		}
 	}
-	if s := e.schedLocked(); s != nil {
-		for i := range st.Folders {
-			if sc := s.scans[st.Folders[i].ID]; sc != nil {
-				c := *sc
-				st.Folders[i].Scan = &c
-			}
+	for i := range st.Folders {
+		if f := e.folders[st.Folders[i].ID]; f != nil && f.scan != nil {
+			c := *f.scan
+			st.Folders[i].Scan = &c
 		}
 	}
 	e.mu.Unlock()

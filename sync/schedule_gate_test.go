@@ -53,11 +53,27 @@ func record(e *Engine) *recorder {
 	return r
 }
 
-func (r *recorder) all(match func(Event) bool) []Event {
+func (r *recorder) all(match func(Event) bool) []Event { return r.allFrom(0, match) }
+
+func (r *recorder) wait(t *testing.T, what string, match func(Event) bool) Event {
+	t.Helper()
+	return r.waitFrom(t, 0, what, match)
+}
+
+// count is the number of events so far (a mark for allFrom, waitFrom).
+func (r *recorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return len(r.evs)
+}
+
+// allFrom is all, for the events after the first from.
+func (r *recorder) allFrom(from int, match func(Event) bool) []Event {
+	r.mu.Lock()
+	evs := r.evs[from:]
+	r.mu.Unlock()
 	var out []Event
-	for _, ev := range r.evs {
+	for _, ev := range evs {
 		if match(ev) {
 			out = append(out, ev)
 		}
@@ -65,11 +81,12 @@ func (r *recorder) all(match func(Event) bool) []Event {
 	return out
 }
 
-func (r *recorder) wait(t *testing.T, what string, match func(Event) bool) Event {
+// waitFrom waits for an event after the first from that match accepts.
+func (r *recorder) waitFrom(t *testing.T, from int, what string, match func(Event) bool) Event {
 	t.Helper()
 	var got Event
 	eventually(t, what, func() bool {
-		evs := r.all(match)
+		evs := r.allFrom(from, match)
 		if len(evs) > 0 {
 			got = evs[0]
 		}

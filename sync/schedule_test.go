@@ -171,6 +171,8 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 	require.NotNil(t, conf.Schedule)
 	assert.Equal(t, "fri 22:00-06:00", conf.Schedule.String())
 	assert.Equal(t, RateLimit{Up: 1 << 20, Down: 2 << 20}, conf.Limits)
+	assert.Equal(t, conf.Schedule, e2.Schedule())
+	assert.Equal(t, conf.Limits, e2.Limits())
 	p, ok := conf.peer(peer.e.DeviceID())
 	require.True(t, ok)
 	require.NotNil(t, p.Schedule)
@@ -186,4 +188,44 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 	e2.mu.Unlock()
 	assert.Nil(t, p.Schedule)
 	require.NoError(t, peer.e.Close())
+}
+
+// TestPeerScheduleOverridesGlobal: a peer's own window wins over the
+// global one, and nil follows it again; status names the state.
+func TestPeerScheduleOverridesGlobal(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)} // Friday noon
+	a := newNodeCfg(t, "a", func(c *Config) { c.Now = clk.Now })
+	t.Cleanup(func() { _ = a.e.Close() })
+	b, c := newNode(t, "b"), newNode(t, "c")
+	require.NoError(t, b.e.Close())
+	require.NoError(t, c.e.Close())
+	for _, p := range []*node{b, c} {
+		require.NoError(t, a.e.AddPeer(PeerConfig{Device: p.e.DeviceID(), Folders: []string{"docs"}}))
+	}
+	bID, cID := b.e.DeviceID(), c.e.DeviceID()
+	window := func(d crypto.DeviceID) string {
+		for _, p := range a.e.Status().Peers {
+			if p.Device == d {
+				return p.Window
+			}
+		}
+		return ""
+	}
+
+	require.NoError(t, a.e.SetSchedule(&Window{From: "22:00", To: "06:00"}))
+	require.NoError(t, a.e.SetPeerSchedule(bID, &Window{From: "11:00", To: "13:00"}))
+	assert.True(t, a.e.mayExchange(bID, "docs"), "b's own window is open at noon")
+	assert.False(t, a.e.mayExchange(cID, "docs"), "c follows the global window")
+	assert.Equal(t, "open", window(bID))
+	assert.Equal(t, "closed until 22:00", window(cID))
+
+	require.NoError(t, a.e.SetPeerSchedule(bID, &Window{Days: []time.Weekday{time.Monday}, From: "09:00", To: "10:00"}))
+	assert.False(t, a.e.mayExchange(bID, "docs"))
+	assert.Equal(t, "closed until mon 09:00", window(bID))
+
+	require.NoError(t, a.e.SetPeerSchedule(bID, nil))
+	require.NoError(t, a.e.SetSchedule(nil))
+	assert.True(t, a.e.mayExchange(bID, "docs"))
+	assert.True(t, a.e.mayExchange(cID, "docs"))
+	assert.Equal(t, "open", window(cID))
 }
