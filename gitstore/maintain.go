@@ -228,10 +228,12 @@ func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainRe
 	if s.closed {
 		return res, ErrClosed
 	}
-	// The Store's storage keeps packs open (openStorage): closed before
-	// they go (a file open cannot be removed on Windows), a new one after.
-	if err := s.st.Close(); err != nil {
-		s.log.Debug("gitstore: maintain: close storage", "err", err)
+	// The Store's storage and the read views keep packs open: closed
+	// before they go (a file open cannot be removed on Windows), new ones
+	// after (the views' at their next use).
+	err = errors.Join(s.st.Close(), s.rd.release(), s.exp.release())
+	if err != nil {
+		s.log.Debug("gitstore: maintain: close storages", "err", err)
 	}
 	defer func() { s.st = s.openStorage() }()
 	packDir := filepath.Join(objDir, "pack")
@@ -255,12 +257,8 @@ func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainRe
 			return res, fmt.Errorf("gitstore: maintain: %w", err)
 		}
 	}
-	// Every reader sees the store as it now is: the Store's storage is
-	// new (above), both views reindex, the export's pack reader lists the
-	// packs again.
-	s.rd.indexed = plumbing.ZeroHash
 	res.Done, res.Loose, res.Packs, res.Objects = true, len(loose), len(roll), len(list.objs)
-	return res, s.exp.stale()
+	return res, nil
 }
 
 // lockAll takes every lock of the store: the export view's, applyMu, mu
