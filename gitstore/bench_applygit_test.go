@@ -33,19 +33,7 @@ func BenchmarkApplyVsGit(b *testing.B) {
 	ctx := context.Background()
 	work := b.TempDir()
 	bundlePath := filepath.Join(work, "full.bundle")
-	func() {
-		dir := filepath.Join(work, "src")
-		require.NoError(b, os.Mkdir(dir, 0o755))
-		writeBenchFiles(b, dir, genBenchFiles(n, dirs))
-		src, err := Open(Config{Dir: dir, Create: true, AuthorName: "bench", AuthorEmail: "bench@peersync",
-			Now: newClock(benchMtime).Now})
-		require.NoError(b, err)
-		_, err = src.Scan(ctx)
-		require.NoError(b, err)
-		writeBundleFile(b, ctx, src, bundlePath)
-		require.NoError(b, src.Close())
-		require.NoError(b, os.RemoveAll(dir))
-	}()
+	writeHistoryBundle(b, n, dirs, bundlePath)
 	var prof *os.File
 	if p := os.Getenv("PEERSYNC_BENCH_CPUPROFILE"); p != "" {
 		var err error
