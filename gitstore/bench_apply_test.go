@@ -67,6 +67,23 @@ func heapPeak() (stop func() uint64) {
 // the generated data dropped before it starts (target: under 150 MiB).
 // With PEERSYNC_BENCH_BUNDLE_OUT set, the bundle is written (and left)
 // there, for scripts/bench-gitstore.sh to clone it with git.
+// writeHistoryBundle writes to path the bundle of a whole history of n
+// generated files in dirs folders, one commit each. Not openBenchStore:
+// nothing keeps the source store (or its files) alive after it.
+func writeHistoryBundle(b *testing.B, n, dirs int, path string) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	writeBenchFiles(b, dir, genBenchFiles(n, dirs))
+	src, err := Open(Config{Dir: dir, Create: true, AuthorName: "bench", AuthorEmail: "bench@peersync",
+		Now: newClock(benchMtime).Now})
+	require.NoError(b, err)
+	_, err = src.Scan(ctx)
+	require.NoError(b, err)
+	writeBundleFile(b, ctx, src, path)
+	require.NoError(b, src.Close())
+	require.NoError(b, os.RemoveAll(dir))
+}
+
 func BenchmarkApplyBundleMemory(b *testing.B) {
 	n, dirs := benchSizes()
 	ctx := context.Background()
@@ -74,18 +91,7 @@ func BenchmarkApplyBundleMemory(b *testing.B) {
 	if p := os.Getenv("PEERSYNC_BENCH_BUNDLE_OUT"); p != "" {
 		bundlePath = p // kept, for the script's git side
 	}
-	func() {
-		// Not openBenchStore: nothing may keep the source store alive.
-		dir := b.TempDir()
-		writeBenchFiles(b, dir, genBenchFiles(n, dirs))
-		src, err := Open(Config{Dir: dir, Create: true, AuthorName: "bench", AuthorEmail: "bench@peersync",
-			Now: newClock(benchMtime).Now})
-		require.NoError(b, err)
-		_, err = src.Scan(ctx)
-		require.NoError(b, err)
-		writeBundleFile(b, ctx, src, bundlePath)
-		require.NoError(b, src.Close())
-	}()
+	writeHistoryBundle(b, n, dirs, bundlePath)
 	fi, err := os.Stat(bundlePath)
 	require.NoError(b, err)
 	b.ResetTimer()

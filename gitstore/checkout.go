@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -187,10 +189,8 @@ func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fil
 	fail := func(w pendingWrite, err error) error {
 		return fmt.Errorf("gitstore: checkout %q: %w", w.p, err)
 	}
-	for _, w := range batch {
-		if err := syncFile(w.tmp); err != nil {
-			return nil, fail(w, err)
-		}
+	if i, err := syncFiles(batch); err != nil {
+		return nil, fail(batch[i], err)
 	}
 	var done []string
 	for i, w := range batch {
@@ -215,6 +215,46 @@ func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fil
 		done = append(done, w.p)
 	}
 	return done, nil
+}
+
+// checkoutSyncWorkers is how many fsyncs of a batch run at once. The file
+// system commits its journal once for all the fsyncs waiting on it (ext4,
+// XFS and APFS group them), so a batch costs a few journal commits instead
+// of one per file: a first sync of 5,000 small files spent 11 of its 24 s
+// in fsyncs made one after another.
+const checkoutSyncWorkers = 32
+
+// syncFiles fsyncs the temp file of every write of batch, several at once;
+// on failure it returns the index of a write whose fsync failed.
+func syncFiles(batch []pendingWrite) (int, error) {
+	var (
+		mu      sync.Mutex
+		failed  = -1
+		failErr error
+		next    atomic.Int64
+		wg      sync.WaitGroup
+	)
+	for range min(checkoutSyncWorkers, len(batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(batch) {
+					return
+				}
+				if err := syncFile(batch[i].tmp); err != nil {
+					mu.Lock()
+					if failed < 0 || i < failed {
+						failed, failErr = i, err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return failed, failErr
 }
 
 // syncFile fsyncs the file at path.

@@ -90,6 +90,14 @@ func checkAfterCrash(t *testing.T, work, name string, round int) {
 		require.Empty(t, logged, "round %d %s: marker gone but contents were committed", round, name)
 		return
 	}
+	// A maintenance run the kill cut short leaves its temporary pack.
+	maint := 0
+	packs, _ := os.ReadDir(filepath.Join(dir, GitDirName, "objects", "pack"))
+	for _, p := range packs {
+		if strings.HasPrefix(p.Name(), packTmpPrefix+"maint_") {
+			maint++
+		}
+	}
 	s, err := Open(Config{Dir: dir, AuthorName: name})
 	require.NoError(t, err, "round %d %s: open", round, name)
 	defer s.Close()
@@ -139,5 +147,6 @@ func checkAfterCrash(t *testing.T, work, name string, round int) {
 	}
 	assert.Equal(t, want, got, "round %d %s: main differs from the folder after a scan", round, name)
 	fsck(t, s)
-	t.Logf("round %d %s: %d committed contents checked, %d files, %d leftover temp files", round, name, n, len(got), tmps)
+	t.Logf("round %d %s: %d committed contents checked, %d files, %d leftover temp files, %d maintenance runs cut short",
+		round, name, n, len(got), tmps, maint)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -85,31 +84,14 @@ func TestExportDoesNotBlockWrites(t *testing.T) {
 func TestMaintenanceWaitsForExport(t *testing.T) {
 	lowThresholds(t, 20, 3)
 	s := newTestStore(t, "dev", epoch)
-	addFiles(t, s, "d", "f", 0, 10)
+	writeFile(t, s.Dir(), "first", "x")
 	scan(t, s)
 	exporting, release := holdExports(t, s)
 	done := startExport(s)
 	<-exporting
 	toLock := make(chan struct{})
-	var once sync.Once
-	maintainStep = func(at string) error {
-		if at == "written" {
-			once.Do(func() { close(toLock) })
-		}
-		return nil
-	}
-	t.Cleanup(func() { maintainStep = func(string) error { return nil } })
-	for i := 0; ; i++ {
-		writeFile(t, s.Dir(), fmt.Sprintf("d/f-with-a-long-name-%04d", i%10), fmt.Sprint("edit ", i))
-		scan(t, s)
-		select {
-		case <-toLock:
-		default:
-			require.Less(t, i, 500, "maintenance never started")
-			continue
-		}
-		break
-	}
+	hookStep(t, "written", func() { close(toLock) })
+	editUntil(t, s, toLock)
 	// Maintenance has its new pack and goes for the locks; the export
 	// holds its view.
 	for i := 0; i < 5; i++ {

@@ -57,9 +57,11 @@ import (
 // never change through a pack reader and a storage of its own, and only
 // adds files; scans, applies, exports and History go on meanwhile (objects
 // they add after it listed the store are not touched). Step 2 removes
-// files others may be reading, so it holds every lock of the store (the
+// packs others may be reading, so it holds every lock of the store (the
 // apply lock, the store's mutex and both read views: lockAll), but only
-// for the unlinks and a reindex: milliseconds (MaintainResult.Held).
+// for those few unlinks and new storages: milliseconds
+// (MaintainResult.Held); the consolidated loose objects are removed after,
+// without the locks (every reader then finds them in the new pack).
 //
 // A kill at any point leaves every object readable: before step 1 ends the
 // old files are untouched (a temporary pack is deleted by a later scan once
@@ -221,40 +223,56 @@ func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainRe
 	}
 	t0 := time.Now()
 	unlock := s.lockAll()
-	defer func() {
-		unlock()
-		res.Held = time.Since(t0)
-	}()
-	if s.closed {
-		return res, ErrClosed
+	err = s.removePacksLocked(src, roll)
+	unlock()
+	res.Held = time.Since(t0)
+	if err != nil {
+		return res, err
 	}
-	packDir := filepath.Join(objDir, "pack")
-	for i, p := range roll {
-		if i == len(roll)/2 {
-			if err := maintainStep("removing"); err != nil {
-				return res, err
-			}
-		}
-		src.dropWindows(p)
-		p.f.Close()
-		if err := os.Remove(filepath.Join(packDir, p.name+".pack")); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return res, fmt.Errorf("gitstore: maintain: %w", err)
-		}
-		if err := os.Remove(filepath.Join(packDir, p.name+".idx")); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return res, fmt.Errorf("gitstore: maintain: %w", err)
-		}
-	}
+	// The loose objects go without the locks: every reader now finds them
+	// in the new pack (the Store's storage and the views are new and list
+	// it; go-git and our reader fall back to the packs when a loose file
+	// has gone).
 	for _, hx := range looseDone {
 		if err := os.Remove(filepath.Join(objDir, hx[:2], hx[2:])); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return res, fmt.Errorf("gitstore: maintain: %w", err)
 		}
 	}
-	// Every reader sees the store as it now is: the Store's storage and
-	// both views reindex, the export's pack reader lists the packs again.
-	s.st.Reindex()
-	s.rd.indexed = plumbing.ZeroHash
 	res.Done, res.Loose, res.Packs, res.Objects = true, len(loose), len(roll), len(list.objs)
-	return res, s.exp.stale()
+	return res, nil
+}
+
+// removePacksLocked removes the rolled-up packs (step 2), holding every
+// lock of the store (lockAll), and leaves the Store's storage and the read
+// views new.
+func (s *Store) removePacksLocked(src *objectSource, roll []*packFile) error {
+	if s.closed {
+		return ErrClosed
+	}
+	// The Store's storage and the read views keep packs open: closed
+	// before they go (a file open cannot be removed on Windows), new ones
+	// after (the views' at their next use).
+	if err := errors.Join(s.st.Close(), s.rd.release(), s.exp.release()); err != nil {
+		s.log.Debug("gitstore: maintain: close storages", "err", err)
+	}
+	defer func() { s.st = s.openStorage() }()
+	packDir := filepath.Join(s.gitDir, "objects", "pack")
+	for i, p := range roll {
+		if i == len(roll)/2 {
+			if err := maintainStep("removing"); err != nil {
+				return err
+			}
+		}
+		src.dropWindows(p)
+		p.f.Close()
+		if err := os.Remove(filepath.Join(packDir, p.name+".pack")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("gitstore: maintain: %w", err)
+		}
+		if err := os.Remove(filepath.Join(packDir, p.name+".idx")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("gitstore: maintain: %w", err)
+		}
+	}
+	return nil
 }
 
 // lockAll takes every lock of the store: the export view's, applyMu, mu

@@ -45,6 +45,24 @@ func hookStep(t *testing.T, step string, f func()) {
 	t.Cleanup(func() { maintainStep = func(string) error { return nil } })
 }
 
+// editUntil adds 10 files to s, then edits them one at a time, one scan
+// each, until reached is closed (by a maintenance hook).
+func editUntil(t *testing.T, s *Store, reached chan struct{}) {
+	t.Helper()
+	addFiles(t, s, "d", "f", 0, 10)
+	scan(t, s)
+	for i := 0; ; i++ {
+		writeFile(t, s.Dir(), fmt.Sprintf("d/f-with-a-long-name-%04d", i%10), fmt.Sprint("edit ", i))
+		scan(t, s)
+		select {
+		case <-reached:
+			return
+		default:
+			require.Less(t, i, 500, "maintenance never started")
+		}
+	}
+}
+
 // Single-file edits, one scan each, with nobody calling Maintain: the
 // store consolidates by itself in the background, the loose objects and
 // packs stay bounded, and history, bundles and fsck are as before.
@@ -99,19 +117,7 @@ func TestAutoMaintainBesideWrites(t *testing.T) {
 		close(writing)
 		<-release
 	})
-	addFiles(t, s, "d", "f", 0, 10)
-	scan(t, s)
-	for i := 0; ; i++ {
-		writeFile(t, s.Dir(), fmt.Sprintf("d/f-with-a-long-name-%04d", i%10), fmt.Sprint("edit ", i))
-		scan(t, s)
-		select {
-		case <-writing:
-		default:
-			require.Less(t, i, 500, "maintenance never started")
-			continue
-		}
-		break
-	}
+	editUntil(t, s, writing)
 	// Maintenance is now held inside its pack writing.
 	writeFile(t, s.Dir(), "during", "scan while maintaining")
 	require.Len(t, scan(t, s), 1)
@@ -143,19 +149,7 @@ func TestAutoMaintainStoppedByClose(t *testing.T) {
 		close(writing)
 		<-release
 	})
-	addFiles(t, s, "d", "f", 0, 10)
-	scan(t, s)
-	for i := 0; ; i++ {
-		writeFile(t, s.Dir(), fmt.Sprintf("d/f-with-a-long-name-%04d", i%10), fmt.Sprint("edit ", i))
-		scan(t, s)
-		select {
-		case <-writing:
-		default:
-			require.Less(t, i, 500, "maintenance never started")
-			continue
-		}
-		break
-	}
+	editUntil(t, s, writing)
 	histBefore, err := s.History(context.Background(), "", 0)
 	require.NoError(t, err)
 	run := s.maint.runContext()

@@ -50,7 +50,7 @@ func (s *Store) viewOf(rv *readView, head plumbing.Hash) (*filesystem.Storage, f
 	switch {
 	case rv.st == nil:
 		rv.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
-			filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
+			filesystem.Options{LargeObjectThreshold: largeObjectThreshold, MaxOpenDescriptors: storeOpenPacks})
 	case rv.indexed != head:
 		rv.st.Reindex()
 	}
@@ -58,14 +58,20 @@ func (s *Store) viewOf(rv *readView, head plumbing.Hash) (*filesystem.Storage, f
 	return rv.st, rv.mu.Unlock, nil
 }
 
-// stale makes the next view reindex, and the pack reader list the packs
-// again (maintenance removed some). The caller holds rv.mu.
-func (rv *readView) stale() error {
-	rv.indexed = plumbing.ZeroHash
+// release closes the view's storage and pack reader, which keep packs
+// open (a file open cannot be removed on Windows), before maintenance
+// removes packs; the next view opens new ones. The caller holds rv.mu.
+func (rv *readView) release() error {
 	if rv.src != nil {
-		return rv.src.refresh()
+		rv.src.close()
+		rv.src = nil
 	}
-	return nil
+	if rv.st == nil {
+		return nil
+	}
+	err := rv.st.Close()
+	rv.st, rv.indexed = nil, plumbing.ZeroHash
+	return err
 }
 
 // close closes the storage; later views return ErrClosed. It waits for the

@@ -233,11 +233,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	removeOrphanPacks(s.gitDir, s.log)
 	s.openDiskLocked()
-	// Objects over largeObjectThreshold are read streaming, not in memory;
-	// go-git's object cache is held to objectCacheSize (its default, 96
-	// MiB, would dominate the memory of a first sync's checkout).
-	s.st = filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.disk.mask}, cache.NewObjectLRU(objectCacheSize),
-		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
+	s.st = s.openStorage()
 	s.stats = loadStatCache(s.statCachePath(), s.log)
 	h, err := s.refLocked(mainRef)
 	if err != nil {
@@ -246,6 +242,22 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.head.Store(&h)
 	return s, nil
+}
+
+// storeOpenPacks is how many packs the Store's storage keeps open between
+// reads (go-git otherwise opens and closes a pack for every object read: a
+// first sync's checkout did that once per file).
+const storeOpenPacks = 8
+
+// openStorage returns a new go-git storage on the git directory for s.st.
+// Objects over largeObjectThreshold are read streaming, not in memory;
+// go-git's object cache is held to objectCacheSize (its default, 96 MiB,
+// would dominate the memory of a first sync's checkout). It keeps up to
+// storeOpenPacks packs open: maintenance closes it (under mu) before it
+// removes packs, and opens a new one.
+func (s *Store) openStorage() *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.disk.mask}, cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{LargeObjectThreshold: largeObjectThreshold, MaxOpenDescriptors: storeOpenPacks})
 }
 
 // initGitDir creates an empty git directory whose HEAD is refs/heads/main.
