@@ -526,13 +526,12 @@ func (a *app) run(ctx context.Context, args []string) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var observers []func(sync.Event)
-	observe := func(f func(sync.Event)) { observers = append(observers, f) }
+	observers := &eventObservers{}
 	mirrorEvents, stopMirrors := a.runMirrors(runCtx, e, log)
 	defer stopMirrors()
-	observe(mirrorEvents)
+	observers.add(mirrorEvents)
 	if startServices != nil {
-		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName, Observe: observe})
+		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass, LANName: cfg.DiscoveryHostName, Observe: observers.add})
 		if err != nil {
 			return err
 		}
@@ -551,9 +550,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 					return
 				}
 				log.Info("event", "event", ev.String())
-				for _, f := range observers {
-					f(ev)
-				}
+				observers.emit(ev)
 				if ev.Kind == sync.EventPeerConnected || ev.Kind == sync.EventPeerDisconnected {
 					select {
 					case poke <- struct{}{}:
