@@ -18,7 +18,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	gosync "sync"
 	"syscall"
 	"time"
 
@@ -611,7 +610,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	// observers (the mirrors, the program's services: Env.Observe).
 	var observers eventObservers
 	api := &apiServer{key: key, api: httpapi.New(e, httpapi.Options{Key: key, LANName: cfg.DiscoveryHostName, Logger: log,
-		ConsumeEvents: true, OnEvent: func(ev sync.Event) { log.Info("event", "event", ev.String()); observers.notify(ev) }})}
+		ConsumeEvents: true, OnEvent: func(ev sync.Event) { log.Info("event", "event", ev.String()); observers.emit(ev) }})}
 	defer api.api.Close()
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -687,26 +686,4 @@ func parseRendezvous(v string) (*sync.RendezvousConfig, error) {
 		return nil, UsageError{fmt.Sprintf("--rendezvous %q: %s: %v", v, want, err)}
 	}
 	return &sync.RendezvousConfig{Device: id, Addr: addr}, nil
-}
-
-// eventObservers are the functions that see every engine event `run`
-// reads; add is safe while events flow.
-type eventObservers struct {
-	mu gosync.Mutex
-	fs []func(sync.Event)
-}
-
-func (o *eventObservers) add(f func(sync.Event)) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.fs = append(o.fs, f)
-}
-
-func (o *eventObservers) notify(ev sync.Event) {
-	o.mu.Lock()
-	fs := o.fs
-	o.mu.Unlock()
-	for _, f := range fs {
-		f(ev)
-	}
 }
