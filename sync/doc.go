@@ -63,8 +63,10 @@
 // last applied bundle, refs/peers/<ID>/main; with several such peers, the
 // first in the configuration that sent one), and RevertFolder puts those
 // files back to that state as new commits (gitstore.Store.Revert), so the
-// local versions stay in the history. Directions are per peer: a folder may
-// be sent to one peer and only received from another.
+// local versions stay in the history (while nothing was received yet,
+// NotSent counts every file). Directions are per peer: a folder may be sent
+// to one peer and only received from another. Sealed bundles
+// (ExportSealedBundle, ImportSealedBundle) follow the same directions.
 //
 // # Sharing: pending devices and folder offers
 //
