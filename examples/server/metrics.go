@@ -75,6 +75,9 @@ var (
 	descFolders   = prometheus.NewDesc("peersync_folders", "Shared folders, by state (syncing or stopped).", []string{"state"}, nil)
 	descFetching  = prometheus.NewDesc("peersync_bundle_bytes_receiving", "Bytes of bundles being received now (resumed parts included).", nil, nil)
 	descTURN      = prometheus.NewDesc("peersync_turn_allocations", "TURN relay allocations open now.", nil, nil)
+	descTransfers = prometheus.NewDesc("peersync_transfers", "Bundle transfers with peers under way, by direction (send, receive).", []string{"direction"}, nil)
+	descXferBytes = prometheus.NewDesc("peersync_transfer_bytes", "Bytes done of the bundle transfers under way, by direction.", []string{"direction"}, nil)
+	descPending   = prometheus.NewDesc("peersync_pending", "Devices asking to connect and folder offers waiting for an answer (`server pending`).", []string{"kind"}, nil)
 )
 
 // statusCollector reads the gauges from Engine.Status at scrape time.
@@ -88,6 +91,9 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPeers
 	ch <- descFolders
 	ch <- descFetching
+	ch <- descTransfers
+	ch <- descXferBytes
+	ch <- descPending
 	if c.relay != nil {
 		ch <- descTURN
 	}
@@ -96,9 +102,14 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.e.Status()
 	var connected, stopped, receiving float64
+	transfers, xferBytes := map[string]float64{"send": 0, "receive": 0}, map[string]float64{"send": 0, "receive": 0}
 	for _, p := range st.Peers {
 		if p.Connected {
 			connected++
+		}
+		for _, pr := range p.Progress {
+			transfers[pr.Direction]++
+			xferBytes[pr.Direction] += float64(pr.Bytes)
 		}
 	}
 	for _, f := range st.Folders {
@@ -116,6 +127,12 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFolders, prometheus.GaugeValue, float64(len(st.Folders))-stopped, "syncing")
 	ch <- prometheus.MustNewConstMetric(descFolders, prometheus.GaugeValue, stopped, "stopped")
 	ch <- prometheus.MustNewConstMetric(descFetching, prometheus.GaugeValue, receiving)
+	for dir, n := range transfers {
+		ch <- prometheus.MustNewConstMetric(descTransfers, prometheus.GaugeValue, n, dir)
+		ch <- prometheus.MustNewConstMetric(descXferBytes, prometheus.GaugeValue, xferBytes[dir], dir)
+	}
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(len(st.Pending.Devices)), "device")
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(len(st.Pending.Folders)), "folder")
 	if c.relay != nil {
 		ch <- prometheus.MustNewConstMetric(descTURN, prometheus.GaugeValue, float64(c.relay.srv.AllocationCount()))
 	}

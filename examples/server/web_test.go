@@ -176,7 +176,7 @@ func TestServerWebViewMetricsJSONLogsAndSIGTERM(t *testing.T) {
 	// Metrics: status gauges now, counters as the daemon commits a change.
 	body := scrape(t, metricsURL)
 	for _, want := range []string{"peersync_connected_devices 0", `peersync_folders{state="syncing"} 1`, `peersync_folders{state="stopped"} 0`,
-		"peersync_peers 0", "process_resident_memory_bytes", "go_goroutines"} {
+		"peersync_peers 0", `peersync_transfers{direction="receive"} 0`, `peersync_pending{kind="device"} 0`, "process_resident_memory_bytes", "go_goroutines"} {
 		assert.Contains(t, body, want)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(p.folder, "new.txt"), []byte("committed by the daemon"), 0o644))

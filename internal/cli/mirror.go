@@ -137,13 +137,11 @@ func (a *app) mirrorAdd(args []string) error {
 	if err != nil {
 		return err
 	}
-	e, _, err := a.engine(sync.Config{Shared: true})
+	st, err := a.readStatus()
 	if err != nil {
 		return err
 	}
-	known := slices.ContainsFunc(e.Status().Folders, func(f sync.FolderStatus) bool { return f.ID == c.Folder })
-	e.Close()
-	if !known {
+	if !slices.ContainsFunc(st.Folders, func(f sync.FolderStatus) bool { return f.ID == c.Folder }) {
 		return fmt.Errorf("no folder %q here (see `%s status`)", c.Folder, a.prog.Name)
 	}
 	list, err := loadMirrors(a.home)
@@ -215,6 +213,20 @@ func (a *app) mirrorList() error {
 		fmt.Fprintf(a.stdout, "%s  %s  %s  %s\n", c.ID, c.Folder, target, states[c.ID].describe())
 	}
 	return nil
+}
+
+// readStatus returns the status from the daemon's API when one runs, else
+// from the home opened shared.
+func (a *app) readStatus() (sync.Status, error) {
+	t, err := a.readTarget()
+	if err != nil {
+		return sync.Status{}, err
+	}
+	defer t.close()
+	if t.api != nil {
+		return t.api.Status(context.Background())
+	}
+	return t.e.Status(), nil
 }
 
 func readMirrorStates(home string) map[string]mirrorState {

@@ -49,6 +49,21 @@
 // address is the TCP peer: behind a reverse proxy every client shares the
 // proxy's address, so serve the view directly.
 //
+// # HTTPS
+//
+// Serve it over TLS with Options.Secure. With no certificate from a CA,
+// EnsureSelfSigned makes one at first run; print its Fingerprint so the
+// user can compare it with what the phone's browser shows before accepting
+// it. CertFiles.Get, as tls.Config.GetCertificate, serves the files and
+// picks up a renewed pair without a restart:
+//
+//	if _, err := webview.EnsureSelfSigned(certFile, keyFile, lanName); err != nil { … }
+//	certs := webview.NewCertFiles(certFile, keyFile)
+//	srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.Get}
+//
+// The view must be the root of its listener (its links and its cookie
+// path are absolute).
+//
 // # Pages
 //
 // Server-rendered HTML (html/template escapes every name), one stylesheet,

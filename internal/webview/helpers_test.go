@@ -67,7 +67,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() { e.Close() })
 	f := &fixture{e: e, docs: t.TempDir(), clock: &testClock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}}
 	secret := t.TempDir()
-	require.NoError(t, e.AddFolder(ctx, sync.FolderConfig{ID: "docs", Path: f.docs}))
+	require.NoError(t, e.AddFolder(ctx, sync.FolderConfig{ID: "docs", Path: f.docs, Label: "My <docs>"}))
 	require.NoError(t, e.AddFolder(ctx, sync.FolderConfig{ID: "secret", Path: secret}))
 	writeFile(t, f.docs, "notes/todo.txt", "version one")
 	writeFile(t, f.docs, "a.txt", "alpha")

@@ -30,7 +30,7 @@ type page struct {
 
 type loginData struct{ Next, User string }
 
-type folderRow struct{ ID, URL, Stopped string }
+type folderRow struct{ Name, ID, URL, Stopped string } // ID only when it differs from the label
 
 type crumb struct{ Name, URL string }
 

@@ -158,6 +158,7 @@ func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, User)) http
 type folderReq struct {
 	user   User
 	folder string
+	label  string // the folder's label, or its ID
 	path   string // slash path in the folder, "" for the root
 	rev    gitstore.Hash
 }
@@ -168,10 +169,12 @@ type folderReq struct {
 func (h *Handler) folderRoute(next func(http.ResponseWriter, *http.Request, folderReq)) func(http.ResponseWriter, *http.Request, User) {
 	return func(w http.ResponseWriter, r *http.Request, u User) {
 		fr := folderReq{user: u, folder: r.PathValue("folder"), path: strings.Trim(r.PathValue("path"), "/")}
-		if !u.Grants(fr.folder) || !h.hasFolder(fr.folder) {
+		f, ok := h.lookupFolder(fr.folder)
+		if !u.Grants(fr.folder) || !ok {
 			h.notFound(w, r)
 			return
 		}
+		fr.label = folderName(f)
 		if v := r.URL.Query().Get("rev"); v != "" {
 			rev, err := gitstore.ParseHash(v)
 			if err != nil {
@@ -188,13 +191,21 @@ func (h *Handler) folderRoute(next func(http.ResponseWriter, *http.Request, fold
 	}
 }
 
-func (h *Handler) hasFolder(id string) bool {
+func (h *Handler) lookupFolder(id string) (sync.FolderStatus, bool) {
 	for _, f := range h.src.Status().Folders {
 		if f.ID == id {
-			return true
+			return f, true
 		}
 	}
-	return false
+	return sync.FolderStatus{}, false
+}
+
+// folderName is what the pages call a folder: its label, else its ID.
+func folderName(f sync.FolderStatus) string {
+	if f.Label != "" {
+		return f.Label
+	}
+	return f.ID
 }
 
 // readErr answers a failed read: absent things are 404, the rest 500.
@@ -227,7 +238,16 @@ func (h *Handler) folders(w http.ResponseWriter, r *http.Request, u User) {
 		if !u.Grants(f.ID) {
 			continue
 		}
-		row := folderRow{ID: f.ID, URL: treeURL(f.ID, "", gitstore.Hash{}), Stopped: f.Stopped}
+		row := folderRow{Name: folderName(f), URL: treeURL(f.ID, "", gitstore.Hash{})}
+		if f.Stopped != "" {
+			row.Stopped = "stopped: " + f.Stopped
+		}
+		if f.Label != "" && f.Label != f.ID {
+			row.ID = f.ID
+		}
+		if f.Paused {
+			row.Stopped = "paused: the view shows the last version synced"
+		}
 		rows = append(rows, row)
 	}
 	h.render(w, http.StatusOK, page{User: u.Name, Heading: "Folders", Folders: rows, ShowFolders: true})
@@ -239,7 +259,7 @@ func (h *Handler) tree(w http.ResponseWriter, r *http.Request, fr folderReq) {
 		h.readErr(w, r, fr.user, err)
 		return
 	}
-	td := &treeData{Crumbs: crumbs(fr.folder, fr.path, fr.rev), Empty: len(list) == 0}
+	td := &treeData{Crumbs: crumbs(fr.folder, fr.label, fr.path, fr.rev), Empty: len(list) == 0}
 	if !fr.rev.IsZero() {
 		td.Rev, td.RevShort, td.CurrentURL = fr.rev.String(), fr.rev.String()[:10], treeURL(fr.folder, fr.path, gitstore.Hash{})
 	}
@@ -254,7 +274,7 @@ func (h *Handler) tree(w http.ResponseWriter, r *http.Request, fr folderReq) {
 		}
 		td.Entries = append(td.Entries, row)
 	}
-	heading := fr.folder
+	heading := fr.label
 	if fr.path != "" {
 		heading = path.Base(fr.path)
 	}
@@ -308,7 +328,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, fr folderReq) 
 	if dir == "." {
 		dir = ""
 	}
-	hd := &historyData{Crumbs: crumbs(fr.folder, dir, gitstore.Hash{}), File: path.Base(fr.path)}
+	hd := &historyData{Crumbs: crumbs(fr.folder, fr.label, dir, gitstore.Hash{}), File: path.Base(fr.path)}
 	for _, c := range changes {
 		row := versionRow{
 			When:   c.Time.Local().Format("2006-01-02 15:04 MST"),
@@ -372,9 +392,9 @@ func historyURL(folder, p string) string {
 	return "/f/" + url.PathEscape(folder) + "/history/" + escapePath(p)
 }
 
-// crumbs are the links from the folder's root down to p.
-func crumbs(folder, p string, rev gitstore.Hash) []crumb {
-	out := []crumb{{Name: folder, URL: treeURL(folder, "", rev)}}
+// crumbs are the links from the folder's root (called name) down to p.
+func crumbs(folder, name, p string, rev gitstore.Hash) []crumb {
+	out := []crumb{{Name: name, URL: treeURL(folder, "", rev)}}
 	if p == "" {
 		return out
 	}

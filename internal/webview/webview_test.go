@@ -55,12 +55,14 @@ func TestLoginBrowseDownloadHistory(t *testing.T) {
 	resp, page := get(t, c, base+"/")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, page, `href="/f/docs/tree/"`)
+	assert.Contains(t, page, "My &lt;docs&gt;", "the label, escaped")
 	assert.NotContains(t, page, "secret")
 	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'none'")
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 
 	// Browse.
 	_, page = get(t, c, base+"/f/docs/tree/")
+	assert.Contains(t, page, "<h1>My &lt;docs&gt;</h1>")
 	assert.True(t, contains(page, `href="/f/docs/tree/notes"`, `href="/f/docs/raw/a.txt"`, "5 B"), page)
 	_, page = get(t, c, base+"/f/docs/tree/notes")
 	assert.True(t, contains(page, `href="/f/docs/raw/notes/todo.txt"`, `href="/f/docs/history/notes/todo.txt"`), page)

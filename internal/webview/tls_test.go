@@ -1,4 +1,4 @@
-package main
+package webview
 
 import (
 	"crypto/x509"
@@ -17,10 +17,10 @@ import (
 func TestSelfSignedCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "web-cert.pem"), filepath.Join(dir, "web-key.pem")
-	created, err := ensureSelfSigned(certFile, keyFile, "myserver")
+	created, err := EnsureSelfSigned(certFile, keyFile, "myserver")
 	require.NoError(t, err)
 	assert.True(t, created)
-	created, err = ensureSelfSigned(certFile, keyFile, "myserver")
+	created, err = EnsureSelfSigned(certFile, keyFile, "myserver")
 	require.NoError(t, err)
 	assert.False(t, created, "kept on the next run")
 
@@ -39,28 +39,28 @@ func TestSelfSignedCertificate(t *testing.T) {
 	assert.Contains(t, c.DNSNames, "myserver.local")
 	require.NoError(t, c.VerifyHostname("127.0.0.1"))
 
-	src := &certSource{certFile: certFile, keyFile: keyFile}
-	first, err := src.get()
+	src := NewCertFiles(certFile, keyFile)
+	first, err := src.Get(nil)
 	require.NoError(t, err)
-	again, err := src.get()
+	again, err := src.Get(nil)
 	require.NoError(t, err)
 	assert.Same(t, first, again, "not re-read while unchanged")
 
 	// A renewal replaces both files: the next handshake gets the new one.
 	dir2 := t.TempDir()
-	_, err = ensureSelfSigned(filepath.Join(dir2, "c.pem"), filepath.Join(dir2, "k.pem"), "")
+	_, err = EnsureSelfSigned(filepath.Join(dir2, "c.pem"), filepath.Join(dir2, "k.pem"), "")
 	require.NoError(t, err)
 	require.NoError(t, os.Rename(filepath.Join(dir2, "k.pem"), keyFile))
 	require.NoError(t, os.Rename(filepath.Join(dir2, "c.pem"), certFile))
 	later := time.Now().Add(time.Minute) // a distinct mtime whatever the file system's granularity
 	require.NoError(t, os.Chtimes(certFile, later, later))
-	renewed, err := src.get()
+	renewed, err := src.Get(nil)
 	require.NoError(t, err)
-	assert.NotEqual(t, fingerprint(first.Leaf), fingerprint(renewed.Leaf))
+	assert.NotEqual(t, Fingerprint(first.Leaf), Fingerprint(renewed.Leaf))
 
 	// A broken pair mid-renewal keeps the last good one.
 	require.NoError(t, os.WriteFile(certFile, []byte("garbage"), 0o644))
-	kept, err := src.get()
+	kept, err := src.Get(nil)
 	require.NoError(t, err)
 	assert.Same(t, renewed, kept)
 }
