@@ -46,12 +46,9 @@ func (a *app) schedule(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{scheduleUsage}
 	}
-	var peer crypto.DeviceID
-	if *peerFlag != "" {
-		var err error
-		if peer, err = crypto.ParsePeer(*peerFlag); err != nil {
-			return err
-		}
+	peer, err := optionalPeer(*peerFlag)
+	if err != nil {
+		return err
 	}
 	clear := *always || *global
 	switch {
@@ -111,12 +108,9 @@ func (a *app) syncNow(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{"usage: sync-now [--peer DEVICEID] [--folder ID]"}
 	}
-	var peer crypto.DeviceID
-	if *peerFlag != "" {
-		var err error
-		if peer, err = crypto.ParsePeer(*peerFlag); err != nil {
-			return err
-		}
+	peer, err := optionalPeer(*peerFlag)
+	if err != nil {
+		return err
 	}
 	c, err := a.connect(ctx, "sync-now", readAccess)
 	if err != nil {
@@ -144,12 +138,9 @@ func (a *app) limit(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 {
 		return UsageError{"usage: limit [--peer DEVICEID] [--up RATE] [--down RATE]"}
 	}
-	var peer crypto.DeviceID
-	if *peerFlag != "" {
-		var err error
-		if peer, err = crypto.ParsePeer(*peerFlag); err != nil {
-			return err
-		}
+	peer, err := optionalPeer(*peerFlag)
+	if err != nil {
+		return err
 	}
 	acc := readAccess
 	if *up != "" || *down != "" {
@@ -239,4 +230,13 @@ func formatRate(n int64) string {
 		v, unit = v/1024, u
 	}
 	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + unit + "/s"
+}
+
+// optionalPeer parses a --peer flag: "" is the zero DeviceID (all peers,
+// or the global setting).
+func optionalPeer(s string) (crypto.DeviceID, error) {
+	if s == "" {
+		return crypto.DeviceID{}, nil
+	}
+	return crypto.ParsePeer(s)
 }
