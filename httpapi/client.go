@@ -35,6 +35,7 @@ type StatusError struct {
 	Message string
 }
 
+// Error returns the API's error text and the status.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Code)
 }
