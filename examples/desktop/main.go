@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -63,14 +64,22 @@ func startApp(ctx context.Context, env cli.Env, uiAddr, firstFolder string, open
 	if firstFolder != "none" && firstFolder != "" {
 		parent = firstFolder
 	}
+	// The pages are clients of the engine's HTTP API (env.API, which `run`
+	// made and which reads the engine's events), served on the same
+	// listener; the page gets its key.
 	stop, addr, err := serveUI(ctx, env.Engine, uiOptions{
 		Addr:          uiAddr,
 		LANName:       env.LANName,
+		API:           env.API,
+		Key:           env.APIKey,
 		DefaultParent: parent,
 		Log:           env.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web UI on %s: %w (use --ui ADDR or --ui none)", uiAddr, err)
+	}
+	if bound, err := net.ResolveTCPAddr("tcp", addr); err == nil && env.PublishAPI != nil {
+		env.PublishAPI(bound) // runtime.json: the CLI finds the API here
 	}
 	url := "http://" + addr + "/"
 	fmt.Fprintf(env.Stdout, "web UI %s\n", strings.TrimSuffix(url, "/"))
