@@ -106,6 +106,17 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	return v
 }
 
+// evalPromise evaluates a JavaScript expression whose value is a promise
+// and returns what it resolves to.
+func evalPromise[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	require.NoError(t, err, expr)
+	return v
+}
+
 // page opens a page of the UI and waits until it has rendered its data.
 func (b *browser) page(t *testing.T, base, name string) {
 	t.Helper()

@@ -220,8 +220,19 @@ func TestUITwoDevices(t *testing.T) {
 	br.page(t, a.url, "history")
 	br.set(t, "#hist-folder", "docs")
 	br.set(t, "#hist-path", "hello.txt")
-	br.wait(t, "two versions of hello.txt", `document.querySelectorAll('#hist-table tbody tr').length === 2`, long)
-	br.press(t, `#hist-table tbody tr:last-child`, "Restore this version")
+	br.wait(t, "the versions of hello.txt", `(rows => rows.length >= 2 && rows.every(tr => tr.dataset.path === 'hello.txt'))([...document.querySelectorAll('#hist-table tbody tr')])`, long)
+	// The version to restore is the one whose content is version 1 (the
+	// watcher may also have committed a file caught half-written).
+	v1 := evalPromise[string](t, br, `(async () => {
+		const key = document.querySelector('meta[name="peersync-key"]').content;
+		for (const tr of document.querySelectorAll('#hist-table tbody tr')) {
+			const r = await fetch('/rest/folders/docs/file?' + new URLSearchParams({rev: tr.dataset.rev, path: 'hello.txt'}), {headers: {'X-API-Key': key}});
+			if (r.ok && await r.text() === 'version 1\n') return tr.dataset.rev;
+		}
+		return '';
+	})()`)
+	require.NotEmpty(t, v1, "no version of hello.txt holds version 1")
+	br.press(t, fmt.Sprintf(`#hist-table tbody tr[data-rev=%s]`, js(v1)), "Restore this version")
 	waitFile(t, filepath.Join(bdev.folder, "hello.txt"), "version 1\n", long)
 
 	// A deletes it; Undelete in A's History brings it back on both.
