@@ -175,6 +175,7 @@ func TestFirstRun(t *testing.T) {
 	require.Len(t, st.Folders, 1)
 	assert.Equal(t, defaultFolderID, st.Folders[0].ID)
 	assert.Equal(t, dir, st.Folders[0].Path)
+	assert.Equal(t, "PeerSync", st.Folders[0].Label)
 	assert.DirExists(t, filepath.Join(dir, ".peersync"))
 
 	created, err = firstRun(context.Background(), e, home, filepath.Join(t.TempDir(), "other"))
