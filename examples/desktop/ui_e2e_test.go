@@ -40,29 +40,42 @@ func startUIDevice(t *testing.T, bin, name string) *uiDevice {
 	cmd := exec.Command(bin, "--home", d.home, "run", "--listen", d.addr,
 		"--ui", "127.0.0.1:0", "--scan-interval", "200ms", "--no-discovery")
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(root, "user"), "PEERSYNC_HOME=")
+	d.url = startPrinting(t, cmd, name, d.logs, "web UI ")
+	return d
+}
+
+// startPrinting starts cmd (a desktop process, stopped at cleanup) and
+// returns the rest of the first line of its output that starts with
+// prefix, e.g. the web UI's address after "web UI ".
+func startPrinting(t *testing.T, cmd *exec.Cmd, name string, logs *testutil.SyncBuffer, prefix string) string {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = d.logs
+	cmd.Stderr = logs
 	require.NoError(t, cmd.Start())
-	urls := make(chan string, 1)
+	found := make(chan string, 1)
 	go func() { // copies stdout into the logs until the process ends
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
-			fmt.Fprintln(d.logs, line)
-			if u, ok := strings.CutPrefix(line, "web UI "); ok {
-				urls <- u
+			fmt.Fprintln(logs, line)
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				select {
+				case found <- rest:
+				default:
+				}
 			}
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
-	stopAtCleanup(t, cmd, name, d.logs)
+	stopAtCleanup(t, cmd, name, logs)
 	select {
-	case d.url = <-urls:
+	case v := <-found:
+		return v
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s printed no web UI address:\n%s", name, d.logs.String())
+		t.Fatalf("%s printed no %q line:\n%s", name, prefix, logs.String())
+		return ""
 	}
-	return d
 }
 
 // needRoutes skips the rest of the test, loudly, when d's API lacks one of
