@@ -8,25 +8,35 @@
 // it in the browser). `desktop help` lists the commands; the README has the
 // reference.
 //
-// How it is put together, as a program embedding the SDK would be:
-// internal/cli parses the command line, loads the identity, creates the
-// engine (sync.New), logs its events (Engine.Events) and runs it
-// (Engine.Run) until SIGINT or SIGTERM; this file adds the desktop's own
-// part beside the running engine: the first-run folder and the web UI,
-// which serves the pages in web/ and the engine's HTTP API on one listener.
+// How it is put together, as a program embedding the SDK would be (see
+// runDaemon and main below): main stops on SIGINT or SIGTERM
+// (signal.NotifyContext); internal/cli parses run's command line and loads
+// the identity (cli.ParseRun); runDaemon creates the engine (sync.New) and
+// its HTTP API (httpapi.New), which reads the engine's events
+// (Engine.Events) and hands each to a function that logs it; then the
+// desktop's own part: the first-run folder and the web UI, which serves
+// the pages in web/ and the API on one listener; then the daemon's chores
+// (cli.Daemon: folder mirrors, runtime.json telling the commands where
+// the API answers); then Engine.Run until the signal, and Close. Every
+// other command (init, folder add, status, …) is internal/cli's cli.Run.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 
+	"github.com/peersync/peersync/httpapi"
 	"github.com/peersync/peersync/internal/cli"
+	"github.com/peersync/peersync/sync"
 )
 
 // program is the desktop client: the shared command line plus the local
@@ -36,31 +46,48 @@ var program = cli.Program{
 	Summary:  "desktop: keep folders in step across your own devices (peersync)",
 	RunUsage: "[--ui ADDR|none] [--open] [--default-folder DIR|none] [--lan-view ADDR]",
 	Services: func(fs *flag.FlagSet) func(context.Context, cli.Env) (func(), error) {
-		ui := fs.String("ui", "127.0.0.1:44997", "web UI address, or none")
-		open := fs.Bool("open", false, "open the web UI in the browser")
-		first := fs.String("default-folder", defaultParent(), "the folder a new installation shares (ID default), or none")
-		lanView := fs.String("lan-view", "", "HOST:PORT on the LAN for the read-only phone view (accounts: `desktop user add NAME`); off when empty")
-		return func(ctx context.Context, env cli.Env) (func(), error) {
-			stopView := func() {}
-			if *lanView != "" {
-				stop, addr, err := serveLANView(ctx, env, *lanView)
-				if err != nil {
-					return nil, fmt.Errorf("LAN view on %s: %w", *lanView, err)
-				}
-				fmt.Fprintf(env.Stdout, "LAN view http://%s\n", addr)
-				stopView = stop
-			}
-			if *ui == "none" {
-				return stopView, nil
-			}
-			stopUI, err := startApp(ctx, env, *ui, *first, *open)
-			if err != nil {
-				stopView()
-				return nil, err
-			}
-			return func() { stopUI(); stopView() }, nil
-		}
+		desk.declare(fs)
+		return desk.startUI
 	},
+}
+
+// desk holds the desktop's own `run` flags, parsed by cli.ParseRun.
+var desk desktopFlags
+
+type desktopFlags struct {
+	ui, first, lanView string
+	open               bool
+}
+
+func (f *desktopFlags) declare(fs *flag.FlagSet) {
+	fs.StringVar(&f.ui, "ui", "127.0.0.1:44997", "web UI address, or none")
+	fs.BoolVar(&f.open, "open", false, "open the web UI in the browser")
+	fs.StringVar(&f.first, "default-folder", defaultParent(), "the folder a new installation shares (ID default), or none")
+	fs.StringVar(&f.lanView, "lan-view", "", "HOST:PORT on the LAN for the read-only phone view (accounts: `desktop user add NAME`); off when empty")
+}
+
+// startUI starts the desktop's part beside the engine: the phone LAN view
+// (--lan-view), the first-run folder and the web UI. It returns the stop
+// function.
+func (f *desktopFlags) startUI(ctx context.Context, env cli.Env) (func(), error) {
+	stopView := func() {}
+	if f.lanView != "" {
+		stop, addr, err := serveLANView(ctx, env, f.lanView)
+		if err != nil {
+			return nil, fmt.Errorf("LAN view on %s: %w", f.lanView, err)
+		}
+		fmt.Fprintf(env.Stdout, "LAN view http://%s\n", addr)
+		stopView = stop
+	}
+	if f.ui == "none" {
+		return stopView, nil
+	}
+	stopUI, err := startApp(ctx, env, f.ui, f.first, f.open)
+	if err != nil {
+		stopView()
+		return nil, err
+	}
+	return func() { stopUI(); stopView() }, nil
 }
 
 // startApp is the desktop's part of `run`: the first-run folder, then the
@@ -147,7 +174,58 @@ func withRun(args []string) []string {
 	return append(append(append([]string{}, args[:i]...), "run"), args[i:]...)
 }
 
+// runDaemon is `desktop run` (and `desktop` alone), wired here as a program
+// embedding the SDK would: the engine (sync.New), its HTTP API reading
+// and logging the engine's events (Engine.Events), the web UI, the
+// daemon's chores, and Run until ctx ends (SIGINT, SIGTERM). A command
+// line for another command is cli.ErrNotRun.
+func runDaemon(ctx context.Context, args []string) error {
+	s, err := cli.ParseRun(program, args, os.Stdout, os.Stderr) // flags, identity, logger, API key
+	if err != nil {
+		return err
+	}
+	e, err := sync.New(s.Config)
+	for s.Retry(ctx, &err) { // a command held the home for a moment
+		e, err = sync.New(s.Config)
+	}
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	fmt.Fprintf(s.Stdout, "device %s\n", e.DeviceID())
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// The API is the reader of the engine's events: it keeps them for
+	// /rest/events, and hands each to us to log and to the daemon's
+	// observers (mirrors).
+	d := cli.NewDaemon(s, e)
+	api := httpapi.New(e, httpapi.Options{Key: s.APIKey, LANName: s.LANName, Logger: s.Log, ConsumeEvents: true,
+		OnEvent: func(ev sync.Event) { s.Log.Info("event", "event", ev.String()); d.Emit(ev) }})
+	defer api.Close()
+
+	stopUI, err := desk.startUI(runCtx, d.Env(api)) // the web UI, serving the pages and the API
+	if err != nil {
+		return err
+	}
+	// The API's event streams end first, so the UI's server does not
+	// wait for them when it shuts down.
+	defer func() { _ = api.Close(); stopUI() }()
+
+	if err := d.Start(runCtx, api); err != nil { // mirrors, runtime.json
+		return err
+	}
+	defer d.Stop()
+	return s.Stopped(ctx, e.Run(runCtx))
+}
+
 func main() {
-	os.Args = append(os.Args[:1], withRun(os.Args[1:])...)
-	cli.Main(program)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	args := withRun(os.Args[1:])
+	err := runDaemon(ctx, args)
+	if errors.Is(err, cli.ErrNotRun) {
+		err = cli.Run(ctx, program, args, os.Stdout, os.Stderr) // every other command
+	}
+	stop()
+	cli.Exit(program, err)
 }

@@ -2,7 +2,9 @@
 // (examples/desktop, examples/server): identity, folders, peers, scanning,
 // history, bundles, status and the `run` daemon. Each program describes
 // itself with a Program (its name, its own `run` services such as a web UI
-// or a STUN/TURN server) and calls Main.
+// or a STUN/TURN server) and calls Main, or wires `run` itself from the
+// pieces of daemon_parts.go (ParseRun, Daemon) as examples/desktop and
+// examples/server do.
 package cli
 
 import (
@@ -18,7 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/httpapi"
@@ -81,14 +82,7 @@ func Main(p Program) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, p, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
-		var ue UsageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	Exit(p, err)
 }
 
 // UsageError marks mistakes in the command line (exit status 2).
@@ -330,130 +324,6 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func (a *app) run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	listen := fs.String("listen", ":44996", "UDP HOST:PORT to listen on")
-	scanEvery := fs.Duration("scan-interval", 10*time.Second, "how often folders are fully rescanned (the file watcher commits saves at once)")
-	verbose := fs.Bool("v", false, "debug logging")
-	logJSON := fs.Bool("log-json", false, "log as JSON lines (one object per record) instead of text")
-	noDiscovery := fs.Bool("no-discovery", false, "neither announce nor browse the LAN (mDNS)")
-	rendezvous := fs.String("rendezvous", "", "[DEVICEID@]HOST:PORT of the hosted server, to reach peers behind NATs with ICE (without DEVICEID the server is not pinned)")
-	var stun multiFlag
-	fs.Var(&stun, "stun", "HOST:PORT of a STUN server (repeatable; default: the rendezvous host, port 3478)")
-	var turns multiFlag
-	fs.Var(&turns, "turn", "turn://USER@HOST:PORT relay for peers behind symmetric NATs (repeatable); the password from --turn-pass-file or $"+turnPassEnv+" (turn://USER:PASS@… works too, but shows the password to every local user)")
-	turnPassFile := fs.String("turn-pass-file", "", "file holding the TURN password (one line), instead of $"+turnPassEnv)
-	lanName := fs.String("lan-name", "", "also answer mDNS for NAME.local, so phones on the LAN can open a web view served on a LAN address by name")
-	var startServices func(context.Context, Env) (func(), error)
-	if a.prog.Services != nil {
-		startServices = a.prog.Services(fs)
-	}
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return UsageError{"run takes no positional arguments"}
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := newLogger(a.stderr, level, *logJSON)
-	if *lanName != "" && *noDiscovery {
-		return UsageError{"--lan-name needs discovery; drop --no-discovery"}
-	}
-	cfg := sync.Config{ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery,
-		DiscoveryHostName: strings.TrimSuffix(*lanName, ".local"), ServeRendezvous: a.prog.ServeRendezvous, Logger: log}
-	if *rendezvous != "" {
-		rv, err := parseRendezvous(*rendezvous)
-		if err != nil {
-			return err
-		}
-		cfg.Rendezvous = rv
-	}
-	if len(stun) > 0 {
-		cfg.STUNServers = stun
-	}
-	turnList, turnPass, err := turnServers(turns, *turnPassFile)
-	if err != nil {
-		return err
-	}
-	cfg.TURNServers = turnList
-	e, created, err := a.daemonEngine(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	if created {
-		fmt.Fprintf(a.stderr, "created a new identity in %s\n", a.identityPath())
-	}
-	fmt.Fprintf(a.stdout, "device %s\n", e.DeviceID())
-	key, err := httpapi.LoadOrCreateKey(a.home)
-	if err != nil {
-		return err
-	}
-	// The API reads the engine's events; it logs each and hands it to the
-	// observers (the mirrors, the program's services: Env.Observe).
-	var observers eventObservers
-	api := &apiServer{key: key, api: httpapi.New(e, httpapi.Options{Key: key, LANName: cfg.DiscoveryHostName, Logger: log,
-		ConsumeEvents: true, OnEvent: func(ev sync.Event) { log.Info("event", "event", ev.String()); observers.emit(ev) }})}
-	defer api.api.Close()
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	mirrorEvents, stopMirrors := a.runMirrors(runCtx, e, log)
-	defer stopMirrors()
-	observers.add(mirrorEvents)
-	if startServices != nil {
-		stop, err := startServices(runCtx, Env{Engine: e, Home: a.home, Log: log, Stdout: a.stdout, TURNPass: turnPass,
-			LANName: cfg.DiscoveryHostName, API: api.api, APIKey: key, PublishAPI: api.publish, Observe: observers.add})
-		if err != nil {
-			return err
-		}
-		// The API's event streams end first, so the services' web server
-		// does not wait for them when it shuts down.
-		defer func() { _ = api.api.Close(); stop() }()
-	}
-	if api.addr == "" {
-		stop, err := api.serveFallback()
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	published := make(chan struct{})
-	go func() { defer close(published); publishRuntime(runCtx, a.home, e, api.addr) }()
-	defer func() { cancel(); <-published }()
-	err = e.Run(runCtx)
-	if ctx.Err() != nil { // SIGINT/SIGTERM: a clean stop
-		fmt.Fprintln(a.stderr, "stopped")
-		return nil
-	}
-	return err
-}
-
-// daemonEngine opens the engine owning the home for `run`. A home held by
-// a command (a configuration change, for a moment: no fresh runtime.json)
-// is waited for up to lockWait; one held by a running daemon, or held
-// longer (a long scan), is an error.
-func (a *app) daemonEngine(ctx context.Context, cfg sync.Config) (*sync.Engine, bool, error) {
-	deadline := time.Now().Add(lockWait)
-	for {
-		e, created, err := a.engine(cfg)
-		var inUse *sync.HomeInUseError
-		if !errors.As(err, &inUse) {
-			return e, created, err
-		}
-		if _, running := readRuntime(a.home); running || time.Now().After(deadline) {
-			return nil, false, fmt.Errorf("another daemon is already running for %s", a.home)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
 
 // parseRendezvous reads [DEVICEID@]HOST:PORT. Without a DeviceID the
 // server is unpinned (see sync.RendezvousConfig).
