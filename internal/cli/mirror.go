@@ -218,7 +218,7 @@ func (a *app) mirrorList() error {
 // readStatus returns the status from the daemon's API when one runs, else
 // from the home opened shared.
 func (a *app) readStatus() (sync.Status, error) {
-	c, err := a.connect(context.Background(), "folder mirror", readAccess)
+	c, err := a.connect(context.Background(), "status", readAccess)
 	if err != nil {
 		return sync.Status{}, err
 	}
