@@ -109,7 +109,7 @@ func TestUDPBlockedFallsBackToTCP(t *testing.T) {
 	waitSame(t, a.folder, s.folder)
 	require.Eventually(t, func() bool {
 		st := a.cli(t, "status")
-		return strings.Contains(st, "connected "+ip+":44996 tcp") &&
+		return strings.Contains(st, "connected "+ip+":44996 public tcp") &&
 			strings.Contains(st, "rendezvous  "+ip+":44996  "+s.id+" (unpinned)  registered")
 	}, 15*time.Second, 100*time.Millisecond, "status shows the tcp path and the learned, unpinned rendezvous")
 }
