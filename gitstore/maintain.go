@@ -221,8 +221,8 @@ func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainRe
 	if err := maintainStep("written"); err != nil {
 		return res, err
 	}
-	t0 := time.Now()
 	unlock := s.lockAll()
+	t0 := time.Now()
 	err = s.removePacksLocked(src, roll)
 	unlock()
 	res.Held = time.Since(t0)
