@@ -104,7 +104,8 @@ type MaintainResult struct {
 	LooseBefore, PacksBefore int
 	Loose, Packs, Objects    int
 	// Held is how long the store's locks were held (the removal of the
-	// consolidated files); the rest ran beside other operations.
+	// rolled-up packs, from when the locks were taken); the rest ran
+	// beside other operations.
 	Held time.Duration
 }
 
