@@ -557,12 +557,7 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 		return ApplyResult{Head: fromPlumbing(theirs), Kind: FastForward, Changed: changed}, nil
 	}
 
-	if ourC.TreeHash == theirC.TreeHash && ours.String() > theirs.String() {
-		// Same files, different histories: nothing to integrate here. Of
-		// the two sides, the one with the smaller head merges (it gets
-		// ours in its turn) and we fast-forward to its merge; merging on
-		// both sides too, with three or more peers each merging whatever
-		// arrived last, made new heads faster than they could meet.
+	if othersMerge(ourC, theirC) {
 		return res, nil
 	}
 	merged, conflicts, err := s.mergeLocked(ourC, theirC, ourFlat)

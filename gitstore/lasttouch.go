@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -11,14 +12,125 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// lastTouchesLocked returns, for each of paths, the newest commit on head's
-// first-parent chain whose entry at the path differs from its first
+// lastTouchesLocked returns, for each of paths, the commit that made the
+// path's entry in head what it is: the newest commit on head's first-parent
+// chain whose entry differs from its first parent's (the root commit when
+// none does) and, when that is a merge that took the entry from another
+// parent, the same search from that parent on. A merge is named only for
+// what it made itself (a conflict copy): it carries the signature of its
+// newer parent, so naming a conflict copy after it gave different contents
+// the same copy name on different devices, and the copies conflicted again
+// when those devices met (nested conflict copies).
+func (s *Store) lastTouchesLocked(head *object.Commit, paths []string) (map[string]*object.Commit, error) {
+	out, err := s.firstParentTouchesLocked(head, paths)
+	if err != nil {
+		return nil, err
+	}
+	todo := paths
+	for len(todo) > 0 {
+		// The paths whose entry a merge took from parent ph, by ph.
+		from := map[plumbing.Hash][]string{}
+		for _, p := range todo {
+			ph, ok, err := s.entrySourceLocked(out[p], p)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				from[ph] = append(from[ph], p)
+			}
+		}
+		todo = todo[:0:0]
+		for _, ph := range sortedHashes(from) {
+			parent, err := s.commitLocked(ph)
+			if err != nil {
+				return nil, err
+			}
+			sub, err := s.firstParentTouchesLocked(parent, from[ph])
+			if err != nil {
+				return nil, err
+			}
+			for p, c := range sub {
+				out[p] = c
+				todo = append(todo, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// entrySourceLocked returns, when c is a merge whose entry at p (differing
+// from its first parent's) equals that of a later parent, that parent.
+func (s *Store) entrySourceLocked(c *object.Commit, p string) (plumbing.Hash, bool, error) {
+	if c == nil || len(c.ParentHashes) < 2 {
+		return plumbing.ZeroHash, false, nil
+	}
+	mine, err := s.entryAtLocked(c.TreeHash, p)
+	if err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	for _, ph := range c.ParentHashes[1:] {
+		pc, err := s.commitLocked(ph)
+		if err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		theirs, err := s.entryAtLocked(pc.TreeHash, p)
+		if err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		if theirs == mine {
+			return ph, true, nil
+		}
+	}
+	return plumbing.ZeroHash, false, nil
+}
+
+// entryAtLocked returns the entry of path p in tree t (zero when absent).
+func (s *Store) entryAtLocked(t plumbing.Hash, p string) (fileEntry, error) {
+	w := &touchWalk{s: s, prev: map[plumbing.Hash][]byte{}, cur: map[plumbing.Hash][]byte{}}
+	for {
+		name, rest, more := strings.Cut(p, "/")
+		b, err := w.tree(t)
+		if err != nil {
+			return fileEntry{}, err
+		}
+		var e rawEnt
+		for ok := true; ok; {
+			if e, b, ok, err = nextEnt(b); err != nil {
+				return fileEntry{}, err
+			}
+			if ok && string(e.name) == name {
+				break
+			}
+		}
+		switch {
+		case string(e.name) != name:
+			return fileEntry{}, nil
+		case !more:
+			return fileEntry{mode: e.mode, hash: e.hash}, nil
+		case !e.isDir():
+			return fileEntry{}, nil
+		}
+		t, p = e.hash, rest
+	}
+}
+
+func sortedHashes[V any](m map[plumbing.Hash]V) []plumbing.Hash {
+	out := make([]plumbing.Hash, 0, len(m))
+	for h := range m {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// firstParentTouchesLocked returns, for each of paths, the newest commit on
+// head's first-parent chain whose entry at the path differs from its first
 // parent's (the root commit when none does). It walks the chain once for
 // all paths, comparing each commit's tree with its parent's: subtrees with
 // equal names, and those holding none of the paths still looked for, are
 // not read, and each tree read is used for two consecutive commits. So the
 // cost is one pass over the history, not one per path.
-func (s *Store) lastTouchesLocked(head *object.Commit, paths []string) (map[string]*object.Commit, error) {
+func (s *Store) firstParentTouchesLocked(head *object.Commit, paths []string) (map[string]*object.Commit, error) {
 	out := make(map[string]*object.Commit, len(paths))
 	if len(paths) == 0 {
 		return out, nil

@@ -1,10 +1,14 @@
 package gitstore
 
 import (
+	"context"
 	"fmt"
+	"path"
+	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -65,7 +69,7 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 		}
 	}
 	out := map[string]fileEntry{}
-	var conflicts []string
+	var lost []lostEntry
 	for _, p := range sortedKeys(paths) {
 		b, hb := base[p]
 		o, ho := ours[p]
@@ -94,8 +98,14 @@ func (s *Store) mergeLocked(ourC, theirC *object.Commit, ours map[string]fileEnt
 				win, lose, loser = t, o, lo
 			}
 			out[p] = win
-			cn := conflictName(p, loser)
-			out[cn] = lose
+			lost = append(lost, lostEntry{p, lose, loser})
+		}
+	}
+	// The copies are named once every path has its merged entry, so that a
+	// name already taken is known whatever the order.
+	var conflicts []string
+	for _, l := range lost {
+		if cn := placeCopy(out, l.path, l.entry, l.by); cn != "" {
 			conflicts = append(conflicts, cn)
 		}
 	}
@@ -144,12 +154,71 @@ func (s *Store) fileDirConflictsLocked(ourC, theirC *object.Commit, ours, out ma
 		if c == nil {
 			c = touchedTheirs[p]
 		}
-		cn := conflictName(p, c)
-		out[cn] = out[p]
+		e := out[p]
 		delete(out, p)
-		conflicts = append(conflicts, cn)
+		if cn := placeCopy(out, p, e, c); cn != "" {
+			conflicts = append(conflicts, cn)
+		}
 	}
 	return conflicts, nil
+}
+
+// lostEntry is the losing side of a conflict at path: its entry, and the
+// commit that made it.
+type lostEntry struct {
+	path  string
+	entry fileEntry
+	by    *object.Commit
+}
+
+// conflictMarker finds the ".sync-conflict-YYYYMMDD-HHMMSS-DEV" part of a
+// conflict copy's name (DEV possibly followed by "-" and 7 hex digits of
+// the content, see placeCopy).
+var conflictMarker = regexp.MustCompile(`\.sync-conflict-(\d{8}-\d{6})-([A-Za-z0-9_-]*)`)
+
+// placeCopy writes e, the losing entry of a conflict at p made by commit
+// by, into out under its conflict copy name and returns that name ("" when
+// none could be given; e then stays in the history only).
+//
+// The name is conflictName(p, by), except in two cases, where it is the
+// conflict copy name of the original file with "-" and the first 7 hex
+// digits of e's blob after the device: when p is itself a conflict copy
+// (the same copy name holding different contents on two devices: naming
+// the loser after p would nest copies of copies, each merge adding a
+// suffix), and when the plain name is taken by another content (the same
+// device made two versions of the file in the same second). Equal contents
+// get equal names, different ones different names, on every device.
+func placeCopy(out map[string]fileEntry, p string, e fileEntry, by *object.Commit) string {
+	cn := p
+	if !isConflictCopy(p) {
+		cn = conflictName(p, by)
+		if have, ok := out[cn]; !ok || have == e {
+			out[cn] = e
+			return cn
+		}
+	}
+	cn = withContent(cn, e.hash)
+	if have, ok := out[cn]; ok && have != e {
+		return "" // 7 hex digits alike, or a copy the user edited on both sides
+	}
+	out[cn] = e
+	return cn
+}
+
+// isConflictCopy reports whether p's file name is a conflict copy's.
+func isConflictCopy(p string) bool { return conflictMarker.MatchString(path.Base(p)) }
+
+// withContent returns conflict copy name cn with the device part cut to 7
+// characters and followed by "-" and the first 7 hex digits of blob h.
+func withContent(cn string, h plumbing.Hash) string {
+	dir, base := path.Split(cn)
+	loc := conflictMarker.FindStringSubmatchIndex(base)
+	dev := base[loc[4]:loc[5]]
+	if len(dev) > 7 {
+		dev = dev[:7]
+	}
+	return dir + base[:loc[0]] + ".sync-conflict-" + base[loc[2]:loc[3]] + "-" + dev + "-" +
+		h.String()[:7] + base[loc[1]:]
 }
 
 func nextSlash(p string, i int) int {
@@ -158,4 +227,69 @@ func nextSlash(p string, i int) int {
 		return -1
 	}
 	return i + 1 + j
+}
+
+// othersMerge reports whether, of two diverged heads holding the same files
+// (the same tree), the other side merges: the one with the smaller head
+// merges, and the other fast-forwards to its merge once it arrives. Merging
+// on both sides too, with three or more peers each merging whatever arrived
+// last, made new heads faster than they could meet. Who merges depends on
+// the two heads of the moment, so a head held here that waited for the
+// peer may need merging here once our head changed: see
+// [Store.IntegrateHead].
+func othersMerge(ourC, theirC *object.Commit) bool {
+	return ourC.TreeHash == theirC.TreeHash && ourC.Hash.String() > theirC.Hash.String()
+}
+
+// IntegrateHead integrates commit h, held here already, into main as
+// [Store.ApplyBundle] does once a bundle is stored (peer as there): local
+// edits committed first, then fast-forward or merge, and checkout. It is
+// for a head a peer announces that needs no fetch: one that came in a
+// bundle of its own or of another peer while the rule of the package
+// documentation ("Merge rule") had the other side merge, when our head has
+// changed since. UpToDate, without a scan, when h is in main's history or
+// it is still the other side's turn to merge. An error when h is not here.
+func (s *Store) IntegrateHead(ctx context.Context, h Hash, peer string) (ApplyResult, error) {
+	if _, err := peerRef(peer); err != nil {
+		return ApplyResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ApplyResult{}, ErrClosed
+	}
+	if err := ctxErr(ctx); err != nil {
+		return ApplyResult{}, err
+	}
+	theirs := h.plumbing()
+	ours, err := s.refLocked(mainRef)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res := ApplyResult{Head: fromPlumbing(ours), PeerHead: h, Kind: UpToDate}
+	theirC, err := s.commitLocked(theirs)
+	if err != nil {
+		return res, err
+	}
+	if ours == theirs {
+		return res, nil
+	}
+	if !ours.IsZero() {
+		ourC, err := s.commitLocked(ours)
+		if err != nil {
+			return res, err
+		}
+		if othersMerge(ourC, theirC) {
+			return res, nil
+		}
+		if anc, err := theirC.IsAncestor(ourC); err != nil || anc {
+			return res, err
+		}
+	}
+	if _, err := s.scanLocked(ctx); err != nil {
+		return res, err
+	}
+	res, err = s.integrateReportLocked(ctx, theirs, peer)
+	res.PeerHead = h
+	return res, err
 }

@@ -35,6 +35,7 @@ type StatusError struct {
 	Message string
 }
 
+// Error returns the API's error text and the status.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Code)
 }
@@ -70,18 +71,11 @@ func (c *Client) request(ctx context.Context, method, path string, in any) (*htt
 // and decodes the answer into out (if not nil). A status outside 2xx is a
 // *StatusError.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	req, err := c.request(ctx, method, path, in)
-	if err != nil {
-		return err
-	}
-	res, err := c.http().Do(req)
+	res, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	if err := checkStatus(res); err != nil {
-		return err
-	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
 		return nil
@@ -90,6 +84,27 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends a request with the key and the extra headers (name, value,
+// ...) and returns a 2xx response, whose body the caller closes.
+func (c *Client) send(ctx context.Context, method, path string, in any, hdr ...string) (*http.Response, error) {
+	req, err := c.request(ctx, method, path, in)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := c.http().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStatus(res); err != nil {
+		res.Body.Close()
+		return nil, err
+	}
+	return res, nil
 }
 
 func checkStatus(res *http.Response) error {
@@ -185,22 +200,15 @@ const EventGap sync.EventKind = "gap"
 // the ID of the last event fn got), until ctx ends, the stream ends (then
 // Events returns io.EOF) or fn returns an error, which Events returns.
 func (c *Client) Events(ctx context.Context, after int64, fn func(EventJSON) error) error {
-	req, err := c.request(ctx, "GET", "/rest/events", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
+	hdr := []string{"Accept", "text/event-stream"}
 	if after >= 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(after, 10))
+		hdr = append(hdr, "Last-Event-ID", strconv.FormatInt(after, 10))
 	}
-	res, err := c.http().Do(req)
+	res, err := c.send(ctx, "GET", "/rest/events", nil, hdr...)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	if err := checkStatus(res); err != nil {
-		return err
-	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	var data []byte
@@ -227,4 +235,158 @@ func (c *Client) Events(ctx context.Context, after int64, fn func(EventJSON) err
 		return err
 	}
 	return io.EOF
+}
+
+func folderPath(id string) string { return "/rest/folders/" + url.PathEscape(id) }
+
+// RemoveFolder is DELETE /rest/folders/{id}.
+func (c *Client) RemoveFolder(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", folderPath(id), nil, nil)
+}
+
+// PauseFolder is POST /rest/folders/{id}/pause (or resume when !paused).
+func (c *Client) PauseFolder(ctx context.Context, id string, paused bool) (sync.FolderStatus, error) {
+	var fs sync.FolderStatus
+	err := c.Do(ctx, "POST", folderPath(id)+"/"+pauseWord(paused), nil, &fs)
+	return fs, err
+}
+
+func pauseWord(paused bool) string {
+	if paused {
+		return "pause"
+	}
+	return "resume"
+}
+
+// RevertFolder is POST /rest/folders/{id}/revert: the commits made.
+func (c *Client) RevertFolder(ctx context.Context, id string) ([]gitstore.Change, error) {
+	var out Changes
+	err := c.Do(ctx, "POST", folderPath(id)+"/revert", nil, &out)
+	return out.Changes, err
+}
+
+// Files is GET /rest/folders/{id}/files (zero rev: the head; "" dir: the
+// root).
+func (c *Client) Files(ctx context.Context, folder string, rev gitstore.Hash, dir string) ([]sync.FileEntry, error) {
+	q := url.Values{"dir": {dir}}
+	if !rev.IsZero() {
+		q.Set("rev", rev.String())
+	}
+	var out []sync.FileEntry
+	err := c.Do(ctx, "GET", folderPath(folder)+"/files?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// OpenFile is GET /rest/folders/{id}/file: the file's bytes at rev (zero:
+// the head); the caller closes them.
+func (c *Client) OpenFile(ctx context.Context, folder string, rev gitstore.Hash, path string) (io.ReadCloser, error) {
+	q := url.Values{"path": {path}}
+	if !rev.IsZero() {
+		q.Set("rev", rev.String())
+	}
+	res, err := c.send(ctx, "GET", folderPath(folder)+"/file?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return res.Body, nil
+}
+
+// Peers is GET /rest/peers.
+func (c *Client) Peers(ctx context.Context) ([]sync.PeerStatus, error) {
+	var out []sync.PeerStatus
+	err := c.Do(ctx, "GET", "/rest/peers", nil, &out)
+	return out, err
+}
+
+// PausePeer is POST /rest/peers/{device}/pause (or resume when !paused).
+func (c *Client) PausePeer(ctx context.Context, d crypto.DeviceID, paused bool) (sync.PeerStatus, error) {
+	var ps sync.PeerStatus
+	err := c.Do(ctx, "POST", "/rest/peers/"+d.String()+"/"+pauseWord(paused), nil, &ps)
+	return ps, err
+}
+
+// Pending is GET /rest/pending.
+func (c *Client) Pending(ctx context.Context) (sync.Pending, error) {
+	var p sync.Pending
+	err := c.Do(ctx, "GET", "/rest/pending", nil, &p)
+	return p, err
+}
+
+// IgnoreDevice is DELETE /rest/pending/devices/{device}.
+func (c *Client) IgnoreDevice(ctx context.Context, d crypto.DeviceID) error {
+	return c.Do(ctx, "DELETE", "/rest/pending/devices/"+d.String(), nil, nil)
+}
+
+// IgnoreFolder is DELETE /rest/pending/folders/{id}?from=DEVICE.
+func (c *Client) IgnoreFolder(ctx context.Context, id string, from crypto.DeviceID) error {
+	return c.Do(ctx, "DELETE", "/rest/pending/folders/"+url.PathEscape(id)+"?from="+from.String(), nil, nil)
+}
+
+// Schedule is GET /rest/schedule.
+func (c *Client) Schedule(ctx context.Context) (Schedule, error) {
+	var s Schedule
+	err := c.Do(ctx, "GET", "/rest/schedule", nil, &s)
+	return s, err
+}
+
+// SetSchedule is PUT /rest/schedule, or PUT /rest/peers/{device}/schedule
+// when peer is not zero; nil w: always (global) or follow the global
+// window (peer).
+func (c *Client) SetSchedule(ctx context.Context, peer crypto.DeviceID, w *sync.Window) (Schedule, error) {
+	path := "/rest/schedule"
+	if !peer.IsZero() {
+		path = "/rest/peers/" + peer.String() + "/schedule"
+	}
+	var s Schedule
+	err := c.Do(ctx, "PUT", path, WindowBody{Window: w}, &s)
+	return s, err
+}
+
+// Limits is GET /rest/limits.
+func (c *Client) Limits(ctx context.Context) (Limits, error) {
+	var l Limits
+	err := c.Do(ctx, "GET", "/rest/limits", nil, &l)
+	return l, err
+}
+
+// SetLimits is PUT /rest/limits, or PUT /rest/peers/{device}/limits when
+// peer is not zero.
+func (c *Client) SetLimits(ctx context.Context, peer crypto.DeviceID, l sync.RateLimit) (Limits, error) {
+	path := "/rest/limits"
+	if !peer.IsZero() {
+		path = "/rest/peers/" + peer.String() + "/limits"
+	}
+	var out Limits
+	err := c.Do(ctx, "PUT", path, l, &out)
+	return out, err
+}
+
+// SyncNow is POST /rest/sync-now (zero peer, "" folder: all).
+func (c *Client) SyncNow(ctx context.Context, peer crypto.DeviceID, folder string) error {
+	req := SyncNowRequest{Folder: folder}
+	if !peer.IsZero() {
+		req.Peer = peer.String()
+	}
+	return c.Do(ctx, "POST", "/rest/sync-now", req, nil)
+}
+
+// AcceptDevice is POST /rest/pending/devices/{device}/accept: the device
+// becomes a peer sharing folders.
+func (c *Client) AcceptDevice(ctx context.Context, d crypto.DeviceID, folders []string) (sync.PeerStatus, error) {
+	var ps sync.PeerStatus
+	err := c.Do(ctx, "POST", "/rest/pending/devices/"+d.String()+"/accept", AcceptDeviceRequest{Folders: nonNil(folders)}, &ps)
+	return ps, err
+}
+
+// AcceptFolder is POST /rest/pending/folders/{id}/accept: share the
+// offered folder from path ("": under the default parent); a non-zero from
+// requires the offer to come from that device.
+func (c *Client) AcceptFolder(ctx context.Context, id, path string, from crypto.DeviceID) (sync.FolderConfig, error) {
+	req := AcceptFolderRequest{Path: path}
+	if !from.IsZero() {
+		req.From = from.String()
+	}
+	var f sync.FolderConfig
+	err := c.Do(ctx, "POST", "/rest/pending/folders/"+url.PathEscape(id)+"/accept", req, &f)
+	return f, err
 }

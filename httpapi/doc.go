@@ -1,9 +1,14 @@
 // Package httpapi is the local HTTP API of a peersync daemon: JSON routes
-// under /rest/ over a *sync.Engine (status, folders, peers, history,
-// restore, scan, the device's name, and the event stream), the base of the
-// desktop web UI and of any other program that drives the daemon. The
-// routes are described by an OpenAPI 3 document, embedded (OpenAPI) and
-// served at GET /rest/openapi.json; a test holds it against the handlers.
+// under /rest/ over a *sync.Engine — status, the device, folders (add,
+// remove, pause, scan, revert, history, restore, files and their bytes at
+// any revision), peers (set, remove, pause), pending devices and folder
+// offers (accept, ignore), schedules, bandwidth limits, sync-now — and the
+// engine's events as Server-Sent Events. It is the base of the desktop web
+// UI, of the CLI while a daemon runs, and of any other program that drives
+// the daemon. The routes are described by an OpenAPI 3 document, embedded
+// (OpenAPI) and served at GET /rest/openapi.json; a test calls every
+// documented route on a real Engine and checks that every route served is
+// documented.
 //
 // Serving it:
 //
@@ -22,6 +27,10 @@
 //	c := &httpapi.Client{BaseURL: "http://127.0.0.1:44997", Key: key}
 //	st, err := c.Status(ctx)
 //
+// Server.Client returns a Client that calls a Server in the same process,
+// without a socket: the CLI uses it over an Engine it opened itself when no
+// daemon runs, so that every command is the same API call either way.
+//
 // # Security
 //
 // The API listens on loopback by default (the UI listener,
@@ -37,9 +46,13 @@
 // form cannot do, so the key header is the CSRF defence.
 //
 // Errors are {"error":"..."} with a fitting status: 400 for bad input
-// (unknown JSON fields included), 404 for an unknown folder, peer or
-// route, 405 for a wrong method, 409 when a guard refused (the mass-delete
-// guard: confirm with ?allow-mass-delete=true), 500 when the engine failed.
+// (unknown JSON fields included), 404 for an unknown folder, peer, offer,
+// file or route, 405 for a wrong method, 409 when a guard refused (the
+// mass-delete guard: confirm with ?allow-mass-delete=true; a revert of a
+// folder that is not receive-only), 500 when the engine failed, 503 for
+// sync-now while the engine is not running. A file's bytes are sent as an
+// attachment of type application/octet-stream with a sandbox CSP, never
+// rendered in the API's origin.
 //
 // # Events
 //

@@ -33,7 +33,7 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	home := t.TempDir()
 	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
 	require.NoError(t, err)
-	e, err := sync.New(sync.Config{Home: home, Identity: id})
+	e, err := sync.New(sync.Config{Home: home, Identity: id, ListenAddr: "127.0.0.1:0"})
 	require.NoError(t, err)
 	key, err := LoadOrCreateKey(home)
 	require.NoError(t, err)
@@ -148,3 +148,22 @@ func (s *stream) next(t *testing.T, kind sync.EventKind) EventJSON {
 }
 
 var errStop = errors.New("stop")
+
+// run runs the fixture's Engine (on loopback, no discovery) until the
+// test ends.
+func (f *fixture) run(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(30 * time.Second)
+	for f.e.Addr() == nil { // Run has no readiness callback; Addr is set once it listens
+		select {
+		case err := <-done:
+			require.FailNow(t, "Run returned", "%v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "the engine did not start listening")
+	}
+}

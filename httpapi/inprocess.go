@@ -25,6 +25,8 @@ type inProcess struct{ s *Server }
 // arrived on (port 0, as the Client's BaseURL says).
 var loopback = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 
+// RoundTrip serves req with the Server and returns the response once the
+// handler has written its header.
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := context.WithValue(req.Context(), http.LocalAddrContextKey, net.Addr(loopback))
 	req = req.Clone(ctx)

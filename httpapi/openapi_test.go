@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/sync"
 )
 
@@ -27,7 +26,12 @@ type openAPIDoc struct {
 }
 
 type openAPIOperation struct {
-	Summary     string                     `json:"summary"`
+	Summary    string `json:"summary"`
+	Parameters []struct {
+		Name     string `json:"name"`
+		In       string `json:"in"`
+		Required bool   `json:"required"`
+	} `json:"parameters"`
 	Responses   map[string]json.RawMessage `json:"responses"`
 	RequestBody *struct {
 		Content map[string]struct {
@@ -76,12 +80,21 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 }
 
+// needsPending are the operations whose success needs a device that
+// tried to connect or a folder offer: TestAcceptDeviceAndFolder calls them
+// with those; here they must answer a documented error.
+var needsPending = map[string]bool{
+	"POST /rest/pending/devices/{device}/accept": true,
+	"POST /rest/pending/folders/{id}/accept":     true,
+}
+
 // TestOpenAPIRoutesAnswer: every documented operation, called on a real
 // Engine with its documented example body, answers with one of its
 // documented statuses (and JSON where it answers JSON); the same call
 // without the key is a 401.
 func TestOpenAPIRoutesAnswer(t *testing.T) {
 	f := newFixture(t, Options{})
+	f.run(t) // sync-now needs a running engine
 	ctx := context.Background()
 	dir := t.TempDir()
 	_, err := f.client.AddFolder(ctx, NewFolder{ID: "docs", Path: dir})
@@ -90,10 +103,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	changes, err := f.client.Scan(ctx, "docs", false)
 	require.NoError(t, err)
 	require.Len(t, changes, 1)
-	peer, err := crypto.GenerateIdentity(nil)
-	require.NoError(t, err)
-	_, err = f.client.SetPeer(ctx, sync.PeerConfig{Device: peer.DeviceID(), Folders: []string{"docs"}})
-	require.NoError(t, err)
+	peer, received := receivedFrom(t, f)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "local.txt"), []byte("not sent"), 0o644))
 	f.api.Publish(sync.Event{Kind: sync.EventError})
 
 	doc := readOpenAPI(t)
@@ -109,7 +120,15 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	for _, o := range ops {
 		method, path, _ := strings.Cut(o, " ")
 		op := doc.Paths[path][strings.ToLower(method)]
-		url := strings.NewReplacer("{id}", "docs", "{device}", peer.DeviceID().String()).Replace(path)
+		url := strings.NewReplacer("{id}", "docs", "{device}", peer.String()).Replace(path)
+		query := map[string]string{"from": peer.String(), "path": received}
+		sep := "?"
+		for _, p := range op.Parameters {
+			if p.In == "query" && p.Required {
+				url += sep + p.Name + "=" + query[p.Name]
+				sep = "&"
+			}
+		}
 		var body string
 		if op.RequestBody != nil {
 			ex := op.RequestBody.Content["application/json"].Example
@@ -126,6 +145,10 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if path == "/rest/events" {
 				url += "?since=0" // the stream's headers come at once
 			}
+			if path == "/rest/folders/{id}/revert" {
+				_, err := f.client.Scan(ctx, "docs", false) // a local change to revert
+				require.NoError(t, err)
+			}
 			req, err := http.NewRequest(method, f.url+url, strings.NewReader(body))
 			require.NoError(t, err)
 			req.Header.Set("X-API-Key", f.client.Key)
@@ -136,7 +159,9 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			defer res.Body.Close()
 			code := strconv.Itoa(res.StatusCode)
 			assert.Contains(t, op.Responses, code, "%s answered %d, not documented", o, res.StatusCode)
-			assert.Less(t, res.StatusCode, 300, "the example call succeeds")
+			if !needsPending[o] {
+				assert.Less(t, res.StatusCode, 300, "the example call succeeds")
+			}
 			if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 				var v any
 				assert.NoError(t, json.NewDecoder(res.Body).Decode(&v))

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strconv"
 
@@ -33,6 +34,28 @@ func (s *Server) routes() []route {
 		{"GET", "/rest/peers", s.getPeers},
 		{"PUT", "/rest/peers/{device}", s.putPeer},
 		{"DELETE", "/rest/peers/{device}", s.deletePeer},
+
+		{"DELETE", "/rest/folders/{id}", s.deleteFolder},
+		{"POST", "/rest/folders/{id}/pause", s.pauseFolder(true)},
+		{"POST", "/rest/folders/{id}/resume", s.pauseFolder(false)},
+		{"POST", "/rest/folders/{id}/revert", s.revertFolder},
+		{"GET", "/rest/folders/{id}/files", s.getFiles},
+		{"GET", "/rest/folders/{id}/file", s.getFile},
+		{"POST", "/rest/peers/{device}/pause", s.pausePeer(true)},
+		{"POST", "/rest/peers/{device}/resume", s.pausePeer(false)},
+		{"GET", "/rest/pending", s.getPending},
+		{"POST", "/rest/pending/devices/{device}/accept", s.acceptDevice},
+		{"DELETE", "/rest/pending/devices/{device}", s.ignoreDevice},
+		{"POST", "/rest/pending/folders/{id}/accept", s.acceptFolder},
+		{"DELETE", "/rest/pending/folders/{id}", s.ignoreFolder},
+
+		{"GET", "/rest/schedule", s.getSchedule},
+		{"PUT", "/rest/schedule", s.putSchedule},
+		{"PUT", "/rest/peers/{device}/schedule", s.putPeerSchedule},
+		{"GET", "/rest/limits", s.getLimits},
+		{"PUT", "/rest/limits", s.putLimits},
+		{"PUT", "/rest/peers/{device}/limits", s.putLimits},
+		{"POST", "/rest/sync-now", s.postSyncNow},
 	}
 }
 
@@ -112,7 +135,7 @@ func (s *Server) postFolder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New(`want {"id","path"}`))
 		return
 	}
-	if err := s.e.AddFolder(r.Context(), sync.FolderConfig{ID: in.ID, Path: in.Path}); err != nil {
+	if err := s.e.AddFolder(r.Context(), sync.FolderConfig{ID: in.ID, Path: in.Path, Label: in.Label}); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -125,7 +148,8 @@ func (s *Server) postFolder(w http.ResponseWriter, r *http.Request) {
 // folder, 409 for a deletion the mass-delete guard refused, else status.
 func engineError(w http.ResponseWriter, err error, status int) {
 	switch {
-	case errors.Is(err, sync.ErrUnknownFolder):
+	case errors.Is(err, sync.ErrUnknownFolder), errors.Is(err, sync.ErrUnknownPeer), errors.Is(err, crypto.ErrUnknownPeer),
+		errors.Is(err, fs.ErrNotExist):
 		status = http.StatusNotFound
 	case errors.Is(err, gitstore.ErrMassDelete):
 		status = http.StatusConflict
@@ -255,7 +279,7 @@ func (s *Server) putPeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Device = d
-	if err := s.e.AddPeer(p); err != nil {
+	if err := s.e.SetPeer(p); err != nil {
 		engineError(w, err, http.StatusBadRequest)
 		return
 	}

@@ -68,11 +68,20 @@ func (e *Engine) ImportBundle(ctx context.Context, folder string, r io.Reader, f
 // (crypto.Seal: age, openable only by them, signed by this device). With
 // since nil, the bundle starts from the revision the sync table says every
 // recipient already has (if they all have the same one), so a regular
-// courier only carries what is new.
+// courier only carries what is new. A recipient we only receive the
+// folder from (DirReceive) is refused.
 func (e *Engine) ExportSealedBundle(ctx context.Context, folder string, since []gitstore.Hash, to []crypto.DeviceID, w io.Writer) (gitstore.BundleInfo, error) {
 	if len(to) == 0 {
 		return gitstore.BundleInfo{}, errors.New("sync: sealed export needs at least one recipient")
 	}
+	e.mu.Lock()
+	for _, d := range to {
+		if p, ok := e.conf.peer(d); ok && !p.direction(folder).sends() {
+			e.mu.Unlock()
+			return gitstore.BundleInfo{}, fmt.Errorf("sync: sealed export: folder %q is only received from %s (direction receive)", folder, d)
+		}
+	}
+	e.mu.Unlock()
 	if since == nil {
 		// Incremental only from a revision every recipient is known to have;
 		// otherwise one of them could lack the prerequisites.
@@ -103,7 +112,8 @@ func (e *Engine) ExportSealedBundle(ctx context.Context, folder string, since []
 }
 
 // ImportSealedBundle opens a sealed bundle with this device's identity,
-// checks that it was sealed by a peer that shares folder, and applies it
+// checks that it was sealed by a peer that shares folder (and whose
+// direction is not DirSend: we never apply its history), and applies it
 // like ImportBundle. The whole stream is decrypted and its signature
 // verified (into a temporary file in the state directory) before any of it
 // is applied. It returns the verified sender.
@@ -118,7 +128,7 @@ func (e *Engine) ImportSealedBundle(ctx context.Context, folder string, r io.Rea
 	}
 	defer vf.Close()
 	e.mu.Lock()
-	_, known := e.conf.peer(sender)
+	p, known := e.conf.peer(sender)
 	shared := e.conf.shares(sender, folder)
 	e.mu.Unlock()
 	switch {
@@ -126,6 +136,8 @@ func (e *Engine) ImportSealedBundle(ctx context.Context, folder string, r io.Rea
 		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: sealed bundle from %s: %w", sender, crypto.ErrUnknownPeer)
 	case !shared:
 		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: sealed bundle from %s: folder %q is not shared with that peer", sender, folder)
+	case !p.direction(folder).receives():
+		return gitstore.ApplyResult{}, sender, fmt.Errorf("sync: sealed bundle from %s: folder %q is only sent to that peer (direction send)", sender, folder)
 	}
 	res, err := e.ImportBundle(ctx, folder, vf, sender.String())
 	if err == nil {

@@ -43,13 +43,14 @@
 // One Engine owns a home: New takes an exclusive lock on
 // <Home>/daemon.lock until Close (the OS drops it if the process dies), and
 // a second owner gets a *HomeInUseError. A tool beside a running daemon
-// opens the home with Config.Shared: it reads status and history and
-// changes the configuration, but runs and commits nothing (ErrShared).
-// Configuration changes go through a fresh read-modify-write of config.json,
-// and a running engine reloads the file when its modification time changes,
-// so a shared engine's edits reach the owner. (Two writers in the same
-// instant can still lose one edit.) A corrupt file is an error, never
-// silently reset.
+// opens the home with Config.Shared: it reads status and history and may
+// change the configuration, but runs and commits nothing (ErrShared).
+// Configuration changes go through a fresh read-modify-write of config.json.
+// A running engine does not watch the file: a change meant for a running
+// daemon goes through the daemon (its HTTP API, package httpapi, which the
+// CLI uses while a daemon runs); a shared engine's edit reaches an owner
+// only when it next starts. A corrupt file is an error, never silently
+// reset.
 //
 // # Directions
 //
@@ -63,8 +64,10 @@
 // last applied bundle, refs/peers/<ID>/main; with several such peers, the
 // first in the configuration that sent one), and RevertFolder puts those
 // files back to that state as new commits (gitstore.Store.Revert), so the
-// local versions stay in the history. Directions are per peer: a folder may
-// be sent to one peer and only received from another.
+// local versions stay in the history (while nothing was received yet,
+// NotSent counts every file). Directions are per peer: a folder may be sent
+// to one peer and only received from another. Sealed bundles
+// (ExportSealedBundle, ImportSealedBundle) follow the same directions.
 //
 // # Sharing: pending devices and folder offers
 //

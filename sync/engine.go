@@ -246,18 +246,16 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 	return e, nil
 }
 
-// readConfig reads config.json; the result's mod is the file's
-// modification time.
+// readConfig reads config.json.
 func (e *Engine) readConfig() (*config, error) {
 	c := &config{Version: 1}
-	mod, err := loadJSON(filepath.Join(e.cfg.Home, configFile), c)
+	_, err := loadJSON(filepath.Join(e.cfg.Home, configFile), c)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.validate(e.cfg.Home); err != nil {
 		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
 	}
-	c.mod = mod
 	return c, nil
 }
 
@@ -325,9 +323,6 @@ func (e *Engine) updateLocked(change func(c *config) error) (*config, error) {
 	path := filepath.Join(e.cfg.Home, configFile)
 	if err := saveJSON(path, c); err != nil {
 		return nil, err
-	}
-	if fi, err := os.Stat(path); err == nil {
-		c.mod = fi.ModTime()
 	}
 	old := e.conf
 	e.conf = c

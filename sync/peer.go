@@ -357,6 +357,9 @@ func (e *Engine) onHead(ctx context.Context, pc *peerConn, m message) {
 	switch {
 	case ok:
 		e.setKnown(pc.peer, m.Folder, m.Head)
+		if dir.receives() {
+			e.integrateHeld(ctx, pc, m.Folder, m.Head)
+		}
 	case !fetch:
 		e.log.Debug("not fetching: we only send this folder to the peer", "peer", pc.peer, "folder", m.Folder)
 	default:

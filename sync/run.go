@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -365,8 +363,9 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 	return nil
 }
 
-// tickLoop rescans folders, reloads config.json when another process (the
-// CLI) changed it, and periodically re-announces heads.
+// tickLoop rescans folders and periodically re-announces heads. (It does
+// not watch config.json: configuration changes reach a running engine
+// through its methods, e.g. from the CLI through the HTTP API.)
 func (e *Engine) tickLoop(ctx context.Context) {
 	scan := time.NewTicker(e.cfg.ScanInterval)
 	defer scan.Stop()
@@ -378,7 +377,6 @@ func (e *Engine) tickLoop(ctx context.Context) {
 	changed := e.run.changed
 	e.mu.Unlock()
 	for {
-		e.reloadConfig()
 		_, _ = e.Scan(ctx, "")
 		e.fetchPending(ctx)
 		e.startWatchers(ctx)
@@ -409,32 +407,6 @@ func (e *Engine) tickLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// reloadConfig picks up edits to config.json made by another process.
-func (e *Engine) reloadConfig() {
-	path := filepath.Join(e.cfg.Home, configFile)
-	fi, err := os.Stat(path)
-	if err != nil {
-		return
-	}
-	e.mu.Lock()
-	same := fi.ModTime().Equal(e.conf.mod)
-	e.mu.Unlock()
-	if same {
-		return
-	}
-	c, err := e.readConfig()
-	if err != nil {
-		e.emit(Event{Kind: EventError, Err: err})
-		return
-	}
-	e.mu.Lock()
-	old := e.conf
-	e.conf = c
-	e.mu.Unlock()
-	e.log.Info("configuration reloaded", "folders", len(c.Folders), "peers", len(c.Peers))
-	e.configChanged(old)
 }
 
 // startWatchers runs a file watcher on every open folder that has none, so

@@ -180,3 +180,28 @@ func TestWantRefusedWhenNotSending(t *testing.T) {
 		})
 	}
 }
+
+// TestSealedBundlesFollowDirections: a sealed bundle is not made for a peer
+// we only receive from, and one from a peer we only send to is not applied.
+func TestSealedBundlesFollowDirections(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	t.Cleanup(func() { _ = a.e.Close(); _ = b.e.Close() })
+	A, B := a.e.DeviceID(), b.e.DeviceID()
+	require.NoError(t, a.e.SetPeer(PeerConfig{Device: B, Folders: []string{"docs"}}))
+	require.NoError(t, b.e.SetPeer(PeerConfig{Device: A, Folders: []string{"docs"}, Directions: map[string]Direction{"docs": DirSend}}))
+	write(t, a.dir, "a.txt", "from a")
+	ctx := context.Background()
+	_, err := a.e.Scan(ctx, "docs")
+	require.NoError(t, err)
+
+	var sealed strings.Builder
+	_, err = a.e.ExportSealedBundle(ctx, "docs", nil, []crypto.DeviceID{B}, &sealed)
+	require.NoError(t, err)
+	_, _, err = b.e.ImportSealedBundle(ctx, "docs", strings.NewReader(sealed.String()))
+	assert.ErrorContains(t, err, "only sent to that peer")
+	assert.True(t, absent(b.dir, "a.txt"))
+
+	require.NoError(t, a.e.SetPeer(PeerConfig{Device: B, Folders: []string{"docs"}, Directions: map[string]Direction{"docs": DirReceive}}))
+	_, err = a.e.ExportSealedBundle(ctx, "docs", nil, []crypto.DeviceID{B}, io.Discard)
+	assert.ErrorContains(t, err, "only received from")
+}

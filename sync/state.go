@@ -131,8 +131,6 @@ type config struct {
 	// global bandwidth limits (see schedule.go, limit.go).
 	Schedule *Window   `json:"schedule,omitempty"`
 	Limits   RateLimit `json:"limits,omitzero"`
-
-	mod time.Time // the file's modification time when read or written
 }
 
 // ignoredFolder is one folder offer the user ignored: folder ID from a

@@ -106,6 +106,37 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	return v
 }
 
+// waitLoad is wait across a page load (a form posted, a link followed):
+// the expression is evaluated again in whatever page is there, until it is
+// true or the limit passes.
+func (b *browser) waitLoad(t *testing.T, what, expr string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond) // polling the page, with a deadline
+	}
+	t.Fatalf("waiting for %s (%s): %v", what, expr, last)
+}
+
+// evalPromise evaluates a JavaScript expression whose value is a promise
+// and returns what it resolves to.
+func evalPromise[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	require.NoError(t, err, expr)
+	return v
+}
+
 // page opens a page of the UI and waits until it has rendered its data.
 func (b *browser) page(t *testing.T, base, name string) {
 	t.Helper()

@@ -46,7 +46,7 @@ func firstRun(ctx context.Context, e *sync.Engine, home, dir string) (bool, erro
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return false, fmt.Errorf("default folder: %w", err)
 		}
-		if err := e.AddFolder(ctx, sync.FolderConfig{ID: defaultFolderID, Path: dir}); err != nil {
+		if err := e.AddFolder(ctx, sync.FolderConfig{ID: defaultFolderID, Label: defaultFolderLabel, Path: dir}); err != nil {
 			return false, fmt.Errorf("default folder %s: %w", dir, err)
 		}
 		created = true

@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -33,16 +34,31 @@ import (
 var program = cli.Program{
 	Name:     "desktop",
 	Summary:  "desktop: keep folders in step across your own devices (peersync)",
-	RunUsage: "[--ui ADDR|none] [--open] [--default-folder DIR|none]",
+	RunUsage: "[--ui ADDR|none] [--open] [--default-folder DIR|none] [--lan-view ADDR]",
 	Services: func(fs *flag.FlagSet) func(context.Context, cli.Env) (func(), error) {
 		ui := fs.String("ui", "127.0.0.1:44997", "web UI address, or none")
 		open := fs.Bool("open", false, "open the web UI in the browser")
 		first := fs.String("default-folder", defaultParent(), "the folder a new installation shares (ID default), or none")
+		lanView := fs.String("lan-view", "", "HOST:PORT on the LAN for the read-only phone view (accounts: `desktop user add NAME`); off when empty")
 		return func(ctx context.Context, env cli.Env) (func(), error) {
-			if *ui == "none" {
-				return func() {}, nil
+			stopView := func() {}
+			if *lanView != "" {
+				stop, addr, err := serveLANView(ctx, env, *lanView)
+				if err != nil {
+					return nil, fmt.Errorf("LAN view on %s: %w", *lanView, err)
+				}
+				fmt.Fprintf(env.Stdout, "LAN view http://%s\n", addr)
+				stopView = stop
 			}
-			return startApp(ctx, env, *ui, *first, *open)
+			if *ui == "none" {
+				return stopView, nil
+			}
+			stopUI, err := startApp(ctx, env, *ui, *first, *open)
+			if err != nil {
+				stopView()
+				return nil, err
+			}
+			return func() { stopUI(); stopView() }, nil
 		}
 	},
 }
@@ -63,14 +79,22 @@ func startApp(ctx context.Context, env cli.Env, uiAddr, firstFolder string, open
 	if firstFolder != "none" && firstFolder != "" {
 		parent = firstFolder
 	}
+	// The pages are clients of the engine's HTTP API (env.API, which `run`
+	// made and which reads the engine's events), served on the same
+	// listener; the page gets its key.
 	stop, addr, err := serveUI(ctx, env.Engine, uiOptions{
 		Addr:          uiAddr,
 		LANName:       env.LANName,
+		API:           env.API,
+		Key:           env.APIKey,
 		DefaultParent: parent,
 		Log:           env.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web UI on %s: %w (use --ui ADDR or --ui none)", uiAddr, err)
+	}
+	if bound, err := net.ResolveTCPAddr("tcp", addr); err == nil && env.PublishAPI != nil {
+		env.PublishAPI(bound) // runtime.json: the CLI finds the API here
 	}
 	url := "http://" + addr + "/"
 	fmt.Fprintf(env.Stdout, "web UI %s\n", strings.TrimSuffix(url, "/"))

@@ -10,13 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	gosync "sync"
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/peersync/peersync/httpapi"
 	"github.com/peersync/peersync/sync"
 )
 
@@ -187,57 +186,15 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // hostCheck refuses requests whose Host header is not one of this UI's
-// own names, so that a web page elsewhere cannot read the UI through DNS
-// rebinding (its requests carry the attacker's host name, which may be any
-// NAME.local a device on the LAN announces): see hostAllowed.
+// own names (httpapi.HostAllowed: localhost, a loopback address, the
+// listener's address, --lan-name.local), so that a web page elsewhere cannot
+// read the pages or their key through DNS rebinding.
 func hostCheck(bound net.Addr, lanName string, next http.Handler) http.Handler {
-	ta, _ := bound.(*net.TCPAddr)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ta == nil || !hostAllowed(r.Host, ta, lanName, isLocalIP) {
-			http.Error(w, "unexpected Host header", http.StatusMisdirectedRequest)
+		if !httpapi.HostAllowed(r.Host, bound, lanName) {
+			http.Error(w, "unexpected Host header", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// hostAllowed reports whether host (a Host header) names the UI listening
-// on bound, with the listener's port: "localhost", a loopback address, the
-// listener's own address (for a wildcard listener, any address of this
-// machine, as local reports), or lanName + ".local" when a --lan-name is
-// configured. No other name is accepted, *.local ones included.
-func hostAllowed(host string, bound *net.TCPAddr, lanName string, local func(net.IP) bool) bool {
-	name, port, err := net.SplitHostPort(host)
-	if err != nil {
-		name, port = host, "80"
-	}
-	if port != strconv.Itoa(bound.Port) {
-		return false
-	}
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	if ip := net.ParseIP(strings.Trim(name, "[]")); ip != nil {
-		if ip.IsLoopback() {
-			return true
-		}
-		if bound.IP == nil || bound.IP.IsUnspecified() {
-			return local(ip)
-		}
-		return ip.Equal(bound.IP)
-	}
-	lanName = strings.TrimSuffix(strings.ToLower(lanName), ".local")
-	return name == "localhost" || (lanName != "" && name == lanName+".local")
-}
-
-// isLocalIP reports whether ip is one of this machine's addresses.
-func isLocalIP(ip net.IP) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
-			return true
-		}
-	}
-	return false
 }

@@ -40,29 +40,42 @@ func startUIDevice(t *testing.T, bin, name string) *uiDevice {
 	cmd := exec.Command(bin, "--home", d.home, "run", "--listen", d.addr,
 		"--ui", "127.0.0.1:0", "--scan-interval", "200ms", "--no-discovery")
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(root, "user"), "PEERSYNC_HOME=")
+	d.url = startPrinting(t, cmd, name, d.logs, "web UI ")
+	return d
+}
+
+// startPrinting starts cmd (a desktop process, stopped at cleanup) and
+// returns the rest of the first line of its output that starts with
+// prefix, e.g. the web UI's address after "web UI ".
+func startPrinting(t *testing.T, cmd *exec.Cmd, name string, logs *testutil.SyncBuffer, prefix string) string {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = d.logs
+	cmd.Stderr = logs
 	require.NoError(t, cmd.Start())
-	urls := make(chan string, 1)
+	found := make(chan string, 1)
 	go func() { // copies stdout into the logs until the process ends
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
-			fmt.Fprintln(d.logs, line)
-			if u, ok := strings.CutPrefix(line, "web UI "); ok {
-				urls <- u
+			fmt.Fprintln(logs, line)
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				select {
+				case found <- rest:
+				default:
+				}
 			}
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
-	stopAtCleanup(t, cmd, name, d.logs)
+	stopAtCleanup(t, cmd, name, logs)
 	select {
-	case d.url = <-urls:
+	case v := <-found:
+		return v
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s printed no web UI address:\n%s", name, d.logs.String())
+		t.Fatalf("%s printed no %q line:\n%s", name, prefix, logs.String())
+		return ""
 	}
-	return d
 }
 
 // needRoutes skips the rest of the test, loudly, when d's API lacks one of
@@ -220,8 +233,19 @@ func TestUITwoDevices(t *testing.T) {
 	br.page(t, a.url, "history")
 	br.set(t, "#hist-folder", "docs")
 	br.set(t, "#hist-path", "hello.txt")
-	br.wait(t, "two versions of hello.txt", `document.querySelectorAll('#hist-table tbody tr').length === 2`, long)
-	br.press(t, `#hist-table tbody tr:last-child`, "Restore this version")
+	br.wait(t, "the versions of hello.txt", `(rows => rows.length >= 2 && rows.every(tr => tr.dataset.path === 'hello.txt'))([...document.querySelectorAll('#hist-table tbody tr')])`, long)
+	// The version to restore is the one whose content is version 1 (the
+	// watcher may also have committed a file caught half-written).
+	v1 := evalPromise[string](t, br, `(async () => {
+		const key = document.querySelector('meta[name="peersync-key"]').content;
+		for (const tr of document.querySelectorAll('#hist-table tbody tr')) {
+			const r = await fetch('/rest/folders/docs/file?' + new URLSearchParams({rev: tr.dataset.rev, path: 'hello.txt'}), {headers: {'X-API-Key': key}});
+			if (r.ok && await r.text() === 'version 1\n') return tr.dataset.rev;
+		}
+		return '';
+	})()`)
+	require.NotEmpty(t, v1, "no version of hello.txt holds version 1")
+	br.press(t, fmt.Sprintf(`#hist-table tbody tr[data-rev=%s]`, js(v1)), "Restore this version")
 	waitFile(t, filepath.Join(bdev.folder, "hello.txt"), "version 1\n", long)
 
 	// A deletes it; Undelete in A's History brings it back on both.

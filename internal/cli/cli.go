@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	"github.com/peersync/peersync/crypto"
-	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/httpapi"
 	"github.com/peersync/peersync/sync"
 )
@@ -104,12 +102,37 @@ func usageText(p Program) string {
 usage: %[2]s [--home DIR] [COMMAND] [ARGS]
 
 Commands:
-  init [--name NAME]                 create identity and state; print the DeviceID
+  init [--name NAME]                 create identity, API key and state; print the DeviceID
   id                                 line 1: DeviceID; line 2: ssh-ed25519 public key line
-  folder add --id ID PATH            share PATH under folder ID
+  folder add --id ID [--label LABEL] PATH
+                                     share PATH under folder ID
+  folder remove ID                   stop sharing ID (its files and history stay)
+  folder pause|resume ID             stop or restart syncing ID with every peer
+  folder revert ID                   receive-only ID: back to the last state received
   peer add --name NAME [--addr HOST:PORT]... [--folders ID,ID] DEVICEID|PUBKEYLINE
-                                     add (or update) a peer in the sync table
+                                     add a peer to the sync table (or replace its entry)
+  peer set DEVICEID [--name N] [--addr HOST:PORT]... [--folders ID,ID]
+      [--direction FOLDER=both|send|receive]...
+                                     change what the flags give (a new peer is added)
   peer remove DEVICEID|PUBKEYLINE    remove a peer
+  peer pause|resume DEVICEID         stop or restart syncing with a peer
+  pending                            devices and folder offers waiting, one per line:
+                                       device DEVICEID NAME ADDR | folder ID LABEL FROM-DEVICEID
+  pending accept DEVICEID [--folders ID,ID]
+                                     make a pending device a peer, sharing those folders
+  pending accept-folder ID [PATH]    share an offered folder from PATH (default: its label
+                                     under ~/PeerSync), and sync it
+  pending ignore DEVICEID|ID         never list that device or folder offer again
+  schedule                           the global sync window and every peer's row
+  schedule set [--days mon,tue,...|all] --from HH:MM --to HH:MM | --always
+  schedule set --peer DEVICEID (--from HH:MM --to HH:MM [--days ...] | --global)
+                                     set the global window (--always: none) or a peer's
+                                     (--global: follow the global one); local time
+  sync-now [--peer DEVICEID] [--folder ID]
+                                     one exchange now, outside the windows (daemon only)
+  limit [--peer DEVICEID] [--up RATE] [--down RATE]
+                                     show or set bandwidth limits; RATE like 500KiB, 10MiB,
+                                     0 = none
   scan [--folder ID [--allow-mass-delete]]
                                      scan now, commit each change, print the commits
   peers [--discovered [--wait D]]    the sync table, or the devices the LAN announces (mDNS)
@@ -118,8 +141,10 @@ Commands:
       [--no-discovery | --lan-name NAME] [--scan-interval D] [-v] %[3]s
                                      the daemon (the default command); Ctrl-C stops it.
                                      It announces itself and finds peers on the LAN with
-                                     mDNS unless --no-discovery
-  status                             folders, heads, peers, last known revisions
+                                     mDNS unless --no-discovery, and serves the HTTP API
+                                     the commands above use while it runs
+  status                             folders, heads, peers (directions, window, progress,
+                                     path), pending answers
   history --folder ID [-n N] [PATH]  commits touching PATH (or all), newest first:
                                      REV DATE DEVICE ACTION PATH
   restore --folder ID PATH REV       PATH back to its content at REV, as a new commit
@@ -167,13 +192,13 @@ func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer
 		fmt.Fprint(stdout, usageText(p))
 		return nil
 	case "init":
-		return a.init(rest)
+		return a.init(ctx, rest)
 	case "id":
 		return a.id(rest)
 	case "folder":
 		return a.folder(ctx, rest)
 	case "peer":
-		return a.peer(rest)
+		return a.peer(ctx, rest)
 	case "peers":
 		return a.peers(ctx, rest)
 	case "scan":
@@ -181,7 +206,15 @@ func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer
 	case "run":
 		return a.run(ctx, rest)
 	case "status":
-		return a.status(rest)
+		return a.status(ctx, rest)
+	case "pending":
+		return a.pending(ctx, rest)
+	case "schedule":
+		return a.schedule(ctx, rest)
+	case "sync-now":
+		return a.syncNow(ctx, rest)
+	case "limit":
+		return a.limit(ctx, rest)
 	case "bundle":
 		return a.bundle(ctx, rest)
 	case "history":
@@ -245,7 +278,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func (a *app) init(args []string) error {
+func (a *app) init(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	name := fs.String("name", "", "device name (default: host name)")
 	if pos, err := parse(fs, args); err != nil {
@@ -261,17 +294,12 @@ func (a *app) init(args []string) error {
 		return err
 	}
 	if *name != "" {
-		t, err := a.configTarget(context.Background())
+		c, err := a.connect(ctx, "init", configAccess)
 		if err != nil {
 			return err
 		}
-		defer t.close()
-		if t.api != nil {
-			err = t.api.SetName(context.Background(), *name)
-		} else {
-			err = t.e.SetName(*name)
-		}
-		if err != nil {
+		defer c.close()
+		if err := c.SetName(ctx, *name); err != nil {
 			return err
 		}
 	}
@@ -298,252 +326,10 @@ func (a *app) id(args []string) error {
 	return nil
 }
 
-func (a *app) folder(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "mirror" {
-		return a.mirror(args[1:])
-	}
-	if len(args) == 0 || args[0] != "add" {
-		return UsageError{"usage: folder add --id ID PATH"}
-	}
-	fs := flag.NewFlagSet("folder add", flag.ContinueOnError)
-	id := fs.String("id", "", "folder ID shared between devices")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if *id == "" || len(pos) != 1 {
-		return UsageError{"usage: folder add --id ID PATH"}
-	}
-	abs, err := filepath.Abs(pos[0])
-	if err != nil {
-		return err
-	}
-	t, err := a.configTarget(ctx)
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	if t.api != nil {
-		_, err = t.api.AddFolder(ctx, httpapi.NewFolder{ID: *id, Path: abs})
-	} else {
-		err = t.e.AddFolder(ctx, sync.FolderConfig{ID: *id, Path: abs})
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "folder %s shared from %s\n", *id, abs)
-	return nil
-}
-
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func (a *app) peer(args []string) error {
-	if len(args) == 0 || (args[0] != "add" && args[0] != "remove") {
-		return UsageError{"usage: peer add|remove ..."}
-	}
-	if args[0] == "remove" {
-		if len(args) != 2 {
-			return UsageError{"usage: peer remove DEVICEID|PUBKEYLINE"}
-		}
-		d, err := crypto.ParsePeer(args[1])
-		if err != nil {
-			return err
-		}
-		t, err := a.configTarget(context.Background())
-		if err != nil {
-			return err
-		}
-		defer t.close()
-		if t.api != nil {
-			return t.api.RemovePeer(context.Background(), d)
-		}
-		return t.e.RemovePeer(d)
-	}
-	fs := flag.NewFlagSet("peer add", flag.ContinueOnError)
-	name := fs.String("name", "", "a label for the peer")
-	var addrs multiFlag
-	fs.Var(&addrs, "addr", "HOST:PORT to dial (repeatable)")
-	folders := fs.String("folders", "", "comma-separated folder IDs to share with the peer")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return UsageError{"usage: peer add --name NAME [--addr HOST:PORT]... [--folders ID,ID] DEVICEID|PUBKEYLINE"}
-	}
-	// An unquoted "ssh-ed25519 AAAA… comment" arrives as several words.
-	d, err := crypto.ParsePeer(strings.Join(pos, " "))
-	if err != nil {
-		return fmt.Errorf("%w; give the peer's DeviceID (line 1 of `%s id` on that device) or its ssh-ed25519 line (line 2)", err, a.prog.Name)
-	}
-	p := sync.PeerConfig{Device: d, Name: *name, Addrs: addrs}
-	for _, f := range strings.Split(*folders, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			p.Folders = append(p.Folders, f)
-		}
-	}
-	t, err := a.configTarget(context.Background())
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	if t.api != nil {
-		_, err = t.api.SetPeer(context.Background(), p)
-	} else {
-		err = t.e.AddPeer(p)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "peer %s added\n", d)
-	return nil
-}
-
-func (a *app) scan(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	folder := fs.String("folder", "", "only this folder ID")
-	confirm := fs.Bool("allow-mass-delete", false, "confirm a deletion the mass-delete guard refused (needs --folder)")
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 || (*confirm && *folder == "") {
-		return UsageError{"usage: scan [--folder ID [--allow-mass-delete]]"}
-	}
-	t, err := a.ownTarget("scan")
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	if t.api != nil {
-		return a.scanAPI(ctx, t.api, *folder, *confirm)
-	}
-	return a.scanLocked(ctx, t.e, *folder, *confirm)
-}
-
-// scanAPI is scan through the daemon's API.
-func (a *app) scanAPI(ctx context.Context, c *httpapi.Client, folder string, confirm bool) error {
-	ids := []string{folder}
-	if folder == "" {
-		st, err := c.Status(ctx)
-		if err != nil {
-			return err
-		}
-		ids = ids[:0]
-		for _, f := range st.Folders {
-			ids = append(ids, f.ID)
-		}
-	}
-	var errs []error
-	for _, id := range ids {
-		changes, err := c.Scan(ctx, id, confirm)
-		for _, ch := range changes {
-			fmt.Fprintf(a.stdout, "%s %s %s %s\n", id, ch.Commit, ch.Action, ch.Path)
-		}
-		var se *httpapi.StatusError
-		if errors.As(err, &se) && se.Code == http.StatusConflict {
-			err = fmt.Errorf("%w\nif the deletion is intended: scan --folder %s --allow-mass-delete", err, id)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (a *app) scanLocked(ctx context.Context, e *sync.Engine, folder string, confirm bool) error {
-	var res map[string][]gitstore.Change
-	var err error
-	if confirm {
-		var changes []gitstore.Change
-		changes, err = e.AllowMassDelete(ctx, folder)
-		res = map[string][]gitstore.Change{folder: changes}
-	} else {
-		res, err = e.Scan(ctx, folder)
-	}
-	if errors.Is(err, gitstore.ErrMassDelete) {
-		err = fmt.Errorf("%w\nif the deletion is intended: scan --folder FOLDER --allow-mass-delete", err)
-	}
-	for id, changes := range res {
-		for _, c := range changes {
-			fmt.Fprintf(a.stdout, "%s %s %s %s\n", id, c.Commit, c.Action, c.Path)
-		}
-	}
-	return err
-}
-
-func (a *app) status(args []string) error {
-	if len(args) > 0 {
-		return UsageError{"status takes no arguments"}
-	}
-	t, err := a.readTarget()
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	var st sync.Status
-	if t.api != nil {
-		if st, err = t.api.Status(context.Background()); err != nil {
-			return err
-		}
-	} else {
-		st = t.e.Status()
-		fmt.Fprintf(a.stderr, "(the daemon is not running: `%s run` starts it)\n", a.prog.Name)
-	}
-	writeStatus(a.stdout, st)
-	return nil
-}
-
-func writeStatus(w io.Writer, st sync.Status) {
-	fmt.Fprintf(w, "device  %s\nname    %s\n", st.Device, st.Name)
-	if st.Addr != "" {
-		fmt.Fprintf(w, "listen  %s\n", st.Addr)
-	}
-	if r := st.Rendezvous; r != nil {
-		dev, state := "-", "not registered"
-		if !r.Device.IsZero() {
-			dev = r.Device.String()
-		}
-		if !r.Pinned {
-			dev += " (unpinned)"
-		}
-		if r.Registered {
-			state = "registered, seen as " + r.Observed
-		}
-		fmt.Fprintf(w, "rendezvous  %s  %s  %s\n", r.Addr, dev, state)
-	}
-	for _, f := range st.Folders {
-		head := "-"
-		if !f.Head.IsZero() {
-			head = f.Head.String()
-		}
-		fmt.Fprintf(w, "folder  %s  %s  head %s", f.ID, f.Path, head)
-		if f.Stopped != "" {
-			fmt.Fprintf(w, "  STOPPED: %s", f.Stopped)
-		}
-		fmt.Fprintln(w)
-	}
-	for _, p := range st.Peers {
-		state := "offline"
-		if p.Connected {
-			state = "connected " + p.Addr + " " + p.Path
-		}
-		name := p.Name
-		if name == "" {
-			name = "-"
-		}
-		fmt.Fprintf(w, "peer    %s  %s  %s  addrs=%s  folders=%s\n", name, p.Device, state,
-			strings.Join(p.Addrs, ","), strings.Join(p.Folders, ","))
-		for _, f := range p.Folders {
-			known := "-"
-			if h, ok := p.Known[f]; ok && !h.IsZero() {
-				known = h.String()
-			}
-			fmt.Fprintf(w, "  known %s %s\n", f, known)
-		}
-	}
-}
 
 func (a *app) run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)

@@ -43,68 +43,69 @@ func (a *app) daemonClient() (*httpapi.Client, error) {
 	return &httpapi.Client{BaseURL: "http://" + info.API, Key: key}, nil
 }
 
-// target is where a command's work goes: the daemon's API, or an engine
-// of this process. Exactly one is set; close releases the engine.
-type target struct {
-	api *httpapi.Client
-	e   *sync.Engine
+// access is what a command does with the home, which decides how it opens
+// it when no daemon runs.
+type access int
+
+const (
+	// readAccess: status, history: the home opened shared.
+	readAccess access = iota
+	// configAccess: configuration changes: the home owned (so that no
+	// daemon starts in the middle and misses the change), waiting up to
+	// apiWait for a starting daemon's API or another command; then shared.
+	configAccess
+	// ownAccess: commands that commit (scan, restore, revert): the home
+	// owned; a home held without an API is errDaemonRunning.
+	ownAccess
+)
+
+// conn is the API a command talks to: the running daemon's, or one served
+// in this process over an engine opened for the command. Every command
+// speaks the API either way, so both paths are the same code.
+type conn struct {
+	*httpapi.Client
+	daemon bool   // the daemon's API
+	close  func() // releases the engine opened for the command
 }
 
-func (t target) close() {
-	if t.e != nil {
-		_ = t.e.Close()
-	}
-}
-
-// configTarget is the target of a command that changes the configuration:
-// the daemon's API when one runs, else an engine owning the home. A lock
-// held with no API published (a daemon starting, another command) is
-// waited for up to apiWait, then the home is opened shared.
-func (a *app) configTarget(ctx context.Context) (target, error) {
+// connect returns the API for a command (what names it in errors).
+func (a *app) connect(ctx context.Context, what string, acc access) (conn, error) {
 	deadline := time.Now().Add(apiWait)
 	for {
 		c, err := a.daemonClient()
-		if err != nil || c != nil {
-			return target{api: c}, err
+		if err != nil {
+			return conn{}, err
 		}
-		e, _, err := a.engine(sync.Config{})
-		var inUse *sync.HomeInUseError
-		if !errors.As(err, &inUse) {
-			return target{e: e}, err
+		if c != nil {
+			return conn{Client: c, daemon: true, close: func() {}}, nil
 		}
-		if time.Now().After(deadline) {
-			e, _, err := a.engine(sync.Config{Shared: true})
-			return target{e: e}, err
+		var e *sync.Engine
+		switch acc {
+		case readAccess:
+			e, _, err = a.engine(sync.Config{Shared: true})
+		case ownAccess:
+			e, err = a.ownEngine(what)
+		default:
+			e, _, err = a.engine(sync.Config{})
+			var inUse *sync.HomeInUseError
+			if errors.As(err, &inUse) {
+				if time.Now().Before(deadline) {
+					select {
+					case <-ctx.Done():
+						return conn{}, ctx.Err()
+					case <-time.After(100 * time.Millisecond):
+					}
+					continue
+				}
+				e, _, err = a.engine(sync.Config{Shared: true})
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return target{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err != nil {
+			return conn{}, err
 		}
+		api := httpapi.New(e, httpapi.Options{Key: "in-process"})
+		return conn{Client: api.Client(), close: func() { _ = api.Close(); _ = e.Close() }}, nil
 	}
-}
-
-// ownTarget is the target of a command that commits (scan, restore): the
-// daemon's API when one runs, else an engine owning the home; a home held
-// without an API is errDaemonRunning (see ownEngine).
-func (a *app) ownTarget(what string) (target, error) {
-	c, err := a.daemonClient()
-	if err != nil || c != nil {
-		return target{api: c}, err
-	}
-	e, err := a.ownEngine(what)
-	return target{e: e}, err
-}
-
-// readTarget is the target of a command that only reads (status,
-// history): the daemon's API when one runs, else the home opened shared.
-func (a *app) readTarget() (target, error) {
-	c, err := a.daemonClient()
-	if err != nil || c != nil {
-		return target{api: c}, err
-	}
-	e, _, err := a.engine(sync.Config{Shared: true})
-	return target{e: e}, err
 }
 
 // apiServer is the daemon's side: the API handler over its engine, and

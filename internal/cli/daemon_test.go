@@ -62,7 +62,7 @@ func startDaemon(t *testing.T, prog Program, home string) *daemon {
 	t.Cleanup(func() { d.stop(t, home) })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if info, ok := readRuntime(home); ok && info.API != "" {
+		if info, ok := readRuntime(home); ok && info.API != "" && info.Listen != "" {
 			d.info = info
 			break
 		}

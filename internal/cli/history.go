@@ -33,27 +33,22 @@ func (a *app) history(ctx context.Context, args []string) error {
 	if len(pos) == 1 {
 		path = strings.TrimPrefix(strings.ReplaceAll(pos[0], "\\", "/"), "./")
 	}
-	t, err := a.readTarget()
+	c, err := a.connect(ctx, "history", readAccess)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	var changes []gitstore.Change
-	if t.api != nil {
-		changes, err = t.api.History(ctx, *folder, path, *limit)
-	} else {
-		changes, err = t.e.History(ctx, *folder, path, *limit)
-	}
+	defer c.close()
+	changes, err := c.History(ctx, *folder, path, *limit)
 	if err != nil {
 		return err
 	}
-	for _, c := range changes {
-		from := c.From
+	for _, ch := range changes {
+		from := ch.From
 		if from == "" {
 			from = "-"
 		}
-		fmt.Fprintf(a.stdout, "%s %s %s %s %s %s\n", c.Commit, c.Time.UTC().Format(time.RFC3339),
-			printable(authorName(c.Author)), printable(from), printable(string(c.Action)), printable(c.Path))
+		fmt.Fprintf(a.stdout, "%s %s %s %s %s %s\n", ch.Commit, ch.Time.UTC().Format(time.RFC3339),
+			printable(authorName(ch.Author)), printable(from), printable(string(ch.Action)), printable(ch.Path))
 	}
 	return nil
 }
@@ -94,23 +89,18 @@ func (a *app) restore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("REV %q: want a 40-hex commit ID from `desktop history`", pos[1])
 	}
-	t, err := a.ownTarget("restore")
+	conn, err := a.connect(ctx, "restore", ownAccess)
 	if err != nil {
 		return err
 	}
-	defer t.close()
+	defer conn.close()
+	made, err := conn.Restore(ctx, *folder, pos[0], rev)
+	if err != nil {
+		return err
+	}
 	var c gitstore.Change
-	if t.api != nil {
-		var made []gitstore.Change
-		made, err = t.api.Restore(ctx, *folder, pos[0], rev)
-		if len(made) > 0 {
-			c = made[0]
-		}
-	} else {
-		c, err = t.e.Restore(ctx, *folder, pos[0], rev)
-	}
-	if err != nil {
-		return err
+	if len(made) > 0 {
+		c = made[0]
 	}
 	if c.Commit.IsZero() {
 		fmt.Fprintf(a.stdout, "%s already has its content at %s; nothing to do\n", pos[0], rev)

@@ -8,11 +8,12 @@ import (
 )
 
 // The daemon lock is the engine's home lock (see sync.Config.Shared): `run`
-// owns the home for its lifetime, and so do the commands that commit to a
-// folder's history (scan, restore, bundle import and export), so they never
-// race a running daemon on the same repository; the commands that read or
-// change the configuration (status, history, folder, peer) open the home
-// shared.
+// owns the home for its lifetime. While it runs, the commands call its
+// HTTP API (daemon.go), except bundle import and export, which refuse:
+// they would race it on the same repository. Without a daemon, the
+// commands that commit (scan, restore, revert, bundle) and those that
+// change the configuration own the home for their moment; the commands
+// that only read (status, history) open it shared.
 
 // errDaemonRunning says the home is owned by a running daemon.
 var errDaemonRunning = errors.New("the daemon is running")

@@ -218,15 +218,12 @@ func (a *app) mirrorList() error {
 // readStatus returns the status from the daemon's API when one runs, else
 // from the home opened shared.
 func (a *app) readStatus() (sync.Status, error) {
-	t, err := a.readTarget()
+	c, err := a.connect(context.Background(), "status", readAccess)
 	if err != nil {
 		return sync.Status{}, err
 	}
-	defer t.close()
-	if t.api != nil {
-		return t.api.Status(context.Background())
-	}
-	return t.e.Status(), nil
+	defer c.close()
+	return c.Status(context.Background())
 }
 
 func readMirrorStates(home string) map[string]mirrorState {

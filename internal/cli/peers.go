@@ -22,7 +22,7 @@ func (a *app) peers(ctx context.Context, args []string) error {
 		return UsageError{"usage: peers [--discovered [--wait D]]"}
 	}
 	if !*discovered {
-		return a.status(nil)
+		return a.status(ctx, nil)
 	}
 	self := crypto.DeviceID{}
 	if id, err := crypto.LoadIdentity(a.identityPath()); err == nil {

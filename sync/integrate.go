@@ -1,0 +1,35 @@
+package sync
+
+import (
+	"context"
+	"errors"
+
+	"github.com/peersync/peersync/gitstore"
+)
+
+// integrateHeld integrates head, announced by pc's peer for folder, when
+// we hold that commit already and so fetch nothing: it came in a bundle
+// (of this peer or another) while the merge rule had the peer merge our
+// two heads of the same files, and our head may have changed since (see
+// gitstore's "Merge rule"). Without this, two peers could each wait for the
+// other's merge for good. It runs aside from the control stream's reader;
+// gitstore.Store.IntegrateHead is quick when there is nothing to do.
+func (e *Engine) integrateHeld(ctx context.Context, pc *peerConn, folder string, head gitstore.Hash) {
+	st, err := e.store(folder)
+	if err != nil {
+		return
+	}
+	e.wg.Go(func() {
+		r, err := st.IntegrateHead(ctx, head, pc.peer.String())
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, gitstore.ErrClosed) {
+				e.log.Warn("integrating a held head failed", "peer", pc.peer, "folder", folder, "err", err)
+			}
+			return
+		}
+		if r.Kind != gitstore.UpToDate {
+			e.emit(Event{Kind: EventRemoteApplied, Peer: pc.peer, Folder: folder, Head: r.Head, Paths: r.Changed, Conflicts: r.Conflicts})
+			e.announce(folder)
+		}
+	})
+}
