@@ -104,7 +104,8 @@ type MaintainResult struct {
 	LooseBefore, PacksBefore int
 	Loose, Packs, Objects    int
 	// Held is how long the store's locks were held (the removal of the
-	// consolidated files); the rest ran beside other operations.
+	// rolled-up packs, from when the locks were taken); the rest ran
+	// beside other operations.
 	Held time.Duration
 }
 
@@ -221,8 +222,8 @@ func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainRe
 	if err := maintainStep("written"); err != nil {
 		return res, err
 	}
-	t0 := time.Now()
 	unlock := s.lockAll()
+	t0 := time.Now()
 	err = s.removePacksLocked(src, roll)
 	unlock()
 	res.Held = time.Since(t0)

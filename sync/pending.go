@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -79,11 +80,14 @@ type FolderOffer struct {
 }
 
 // sharing is the engine's state of pending devices and folder offers.
-// Its fields are guarded by Engine.mu.
+// Its fields are guarded by Engine.mu, except flush.
 type sharing struct {
 	list    Pending
 	dirty   bool      // list changed since pending.json was written
 	lastNew time.Time // when the last new device was recorded
+	// flush orders the writes of pending.json: a snapshot is taken and
+	// written under it, so an older snapshot never lands after a newer one.
+	flush gosync.Mutex
 }
 
 // loadSharing reads pending.json from home.
@@ -100,7 +104,15 @@ func loadSharing(home string) (*sharing, error) {
 func (e *Engine) Pending() Pending {
 	if e.cfg.Shared {
 		if sh, err := loadSharing(e.cfg.Home); err == nil {
-			return sh.list.clone()
+			// What the owner wrote, less what config.json ignores now.
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			p := sh.list.clone()
+			p.Devices = slices.DeleteFunc(p.Devices, func(d PendingDevice) bool { return slices.Contains(e.conf.IgnoredDevices, d.Device) })
+			p.Folders = slices.DeleteFunc(p.Folders, func(o FolderOffer) bool {
+				return slices.Contains(e.conf.IgnoredFolders, ignoredFolder{ID: o.ID, From: o.From})
+			})
+			return p
 		}
 	}
 	e.mu.Lock()
@@ -114,6 +126,8 @@ func (p Pending) clone() Pending {
 
 // flushPending writes pending.json if it changed.
 func (e *Engine) flushPending() {
+	e.share.flush.Lock()
+	defer e.share.flush.Unlock()
 	e.mu.Lock()
 	if !e.share.dirty || e.cfg.Shared {
 		e.mu.Unlock()

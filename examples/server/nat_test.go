@@ -66,7 +66,7 @@ func TestNATSync(t *testing.T) {
 			waitSame(t, a.folder, b.folder)
 			t.Logf("%s: launch to first sync across the NATs: %v", tc.name, time.Since(start).Round(time.Millisecond))
 			require.Eventually(t, func() bool {
-				return strings.Contains(a.cli(t, "status"), " "+tc.path)
+				return strings.Contains(statusIn(t, lab.Hosts[0], a), " "+tc.path)
 			}, 15*time.Second, 100*time.Millisecond, "status shows the %s path", tc.path)
 			_, err := os.Stat(filepath.Join(s.folder, "across.txt"))
 			assert.True(t, os.IsNotExist(err), "the server shares no folder: it relayed, it did not mirror")
@@ -75,6 +75,15 @@ func TestNATSync(t *testing.T) {
 			waitSame(t, b.folder, a.folder)
 		})
 	}
+}
+
+// statusIn runs `status` for p inside the namespace its daemon runs in:
+// while a daemon runs, status asks its API on that namespace's loopback.
+func statusIn(t *testing.T, ns *netns.NS, p *proc) string {
+	t.Helper()
+	out, err := ns.Output(t.Context(), nil, p.bin, "--home", p.home, "status")
+	require.NoError(t, err)
+	return out
 }
 
 // TestUDPBlockedFallsBackToTCP: a desktop on a network that drops all UDP
@@ -108,8 +117,8 @@ func TestUDPBlockedFallsBackToTCP(t *testing.T) {
 
 	waitSame(t, a.folder, s.folder)
 	require.Eventually(t, func() bool {
-		st := a.cli(t, "status")
-		return strings.Contains(st, "connected "+ip+":44996 tcp") &&
+		st := statusIn(t, lab.Hosts[0], a)
+		return strings.Contains(st, "connected "+ip+":44996 public tcp") &&
 			strings.Contains(st, "rendezvous  "+ip+":44996  "+s.id+" (unpinned)  registered")
 	}, 15*time.Second, 100*time.Millisecond, "status shows the tcp path and the learned, unpinned rendezvous")
 }
