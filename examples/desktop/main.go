@@ -212,7 +212,7 @@ func runDaemon(ctx context.Context, args []string) error {
 	// wait for them when it shuts down.
 	defer func() { _ = api.Close(); stopUI() }()
 
-	if err := d.Start(runCtx, api); err != nil { // mirrors, runtime.json
+	if err := d.Start(runCtx, api); err != nil { // mirrors, the API on loopback with --ui none, runtime.json
 		return err
 	}
 	defer d.Stop()
