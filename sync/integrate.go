@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
 )
 
@@ -43,4 +44,11 @@ func (e *Engine) integrateHeld(ctx context.Context, pc *peerConn, folder string,
 			e.announce(folder)
 		}
 	})
+}
+
+// sendsTo reports whether we send folder to peer (announce our head to it).
+func (e *Engine) sendsTo(peer crypto.DeviceID, folder string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conf.sendsTo(peer, folder)
 }
