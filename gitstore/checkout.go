@@ -24,6 +24,8 @@ import (
 // files, each sorted by path. A path whose file on disk no longer has the old
 // content (a local edit raced in) is left alone for the next Scan. It returns
 // the paths it changed, sorted.
+// (Over 120 lines: its phases — deletions, emptied directories, batched
+// writes and their fsyncs — share what changed and what was left alone.)
 func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntry) ([]string, error) {
 	// Names this device cannot hold were never written: they are not in
 	// the folder to delete or compare with, and new ones are not written.

@@ -158,6 +158,8 @@ func (w *walkPool) work() {
 // listDir lists one directory: see walkTree. It returns nil (and no error)
 // for a directory other than the walk's first that vanished, and the
 // subdirectories to walk.
+// (Over 120 lines: one pass over the directory's entries, whose ignore
+// rules, skip records and per-entry checks share that directory's state.)
 func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLevel bool) (*dirScan, []walkJob, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, nil, err

@@ -49,6 +49,9 @@ const (
 // Other scan errors (a full disk, say) are logged, and the next event or
 // the periodic rescan runs a full scan. A file the scan cannot read is not
 // an error: it is skipped and reported (see [Store.Skipped]). It returns an error if the watcher cannot start.
+//
+// (Over 120 lines: one event loop, whose cases share its state: the paths
+// pending, the deferred counts and the timers.)
 func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func([]Change)) error {
 	if debounce <= 0 {
 		debounce = defaultDebounce
