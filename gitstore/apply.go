@@ -52,7 +52,7 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	// writes go on meanwhile. mu is taken for the rest.
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	if s.shut.Load() {
+	if s.pub.shut.Load() {
 		return ApplyResult{}, ErrClosed
 	}
 	theirs, newCommits, err := s.receiveBundle(ctx, r)
@@ -78,7 +78,7 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	res, err := s.integrateReportLocked(ctx, theirs, peer)
 	res.PeerHead = fromPlumbing(theirs)
 	if err == nil {
-		s.log.Info("gitstore: applied bundle", "peer", peer, "kind", res.Kind.String(),
+		s.opts.log.Info("gitstore: applied bundle", "peer", peer, "kind", res.Kind.String(),
 			"head", res.Head, "changed", len(res.Changed), "conflicts", len(res.Conflicts))
 	}
 	return res, err
@@ -106,10 +106,10 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	}
 	// A bundle whose size is known is refused before it is read when it
 	// could not be spooled.
-	if n := declaredSize(r); n > s.limits.MaxSpoolBytes {
+	if n := declaredSize(r); n > s.opts.limits.MaxSpoolBytes {
 		return theirs, nil, &BundleError{Reason: "over a limit",
-			Err: &LimitError{Limit: "Limits.MaxSpoolBytes", Value: n, Max: s.limits.MaxSpoolBytes}}
-	} else if err := checkFree(spoolDir(s.gitDir), max(n, 0), s.limits.MinFreeBytes, "spool"); err != nil {
+			Err: &LimitError{Limit: "Limits.MaxSpoolBytes", Value: n, Max: s.opts.limits.MaxSpoolBytes}}
+	} else if err := checkFree(spoolDir(s.gitDir), max(n, 0), s.opts.limits.MinFreeBytes, "spool"); err != nil {
 		return theirs, nil, err
 	}
 	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
@@ -157,7 +157,7 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 		os.Remove(rawName(spool.Name()))
 	}()
 	objs, err := readPackSpooled(ctx, br, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
-		return externalBase(a.st, s.maxObject, h, sp)
+		return externalBase(a.st, s.opts.maxObject, h, sp)
 	}, spool)
 	if err != nil {
 		var be *BundleError
@@ -281,7 +281,7 @@ func (a *applyRun) storeObject(o *packObject) error {
 // externalBaseLocked returns a local object as a delta base for a thin pack,
 // or nil if we do not have it.
 func (s *Store) externalBaseLocked(h plumbing.Hash) (*packObject, error) {
-	return externalBase(s.st, s.maxObject, h, nil)
+	return externalBase(s.st, s.opts.maxObject, h, nil)
 }
 
 // externalBase is externalBaseLocked on storage st that copies a large
@@ -418,7 +418,7 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 					typ = plumbing.TreeObject
 				case filemode.Regular, filemode.Executable, filemode.Deprecated:
 				case filemode.Symlink:
-					if !a.s.allowSymlinks {
+					if !a.s.opts.allowSymlinks {
 						return nil, reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
 					}
 				case filemode.Submodule:
@@ -431,7 +431,7 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 				}
 			}
 		case plumbing.BlobObject:
-			if o.size > a.s.maxObject {
+			if o.size > a.s.opts.maxObject {
 				return nil, reject(it, "object too large", nil)
 			}
 		}
@@ -553,7 +553,7 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 		if err := s.setRefLocked(mainRef, theirs); err != nil {
 			return res, err
 		}
-		s.root, s.rootHead = tree, theirs
+		s.cur.root, s.cur.rootHead = tree, theirs
 		return ApplyResult{Head: fromPlumbing(theirs), Kind: FastForward, Changed: changed}, nil
 	}
 
@@ -572,7 +572,7 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 	// few, as for a small scan), complete before any file or ref changes.
 	s.beginPackLocked()
 	defer s.abortPackLocked()
-	s.pw.checkAll = true
+	s.packs.pw.checkAll = true
 	treeHash, err := s.writeTreeLocked(tree)
 	if err != nil {
 		return res, err
@@ -591,7 +591,7 @@ func (s *Store) integrateLocked(ctx context.Context, theirs plumbing.Hash) (Appl
 	if err := s.setRefLocked(mainRef, mh); err != nil {
 		return res, err
 	}
-	s.root, s.rootHead = tree, mh
+	s.cur.root, s.cur.rootHead = tree, mh
 	return ApplyResult{Head: fromPlumbing(mh), Kind: Merged, Changed: changed, Conflicts: conflicts}, nil
 }
 

@@ -36,17 +36,17 @@ import (
 // applies, History and Status go on while a long export runs. Exports are
 // serialized among themselves.
 func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (BundleInfo, error) {
-	if s.shut.Load() {
+	if s.pub.shut.Load() {
 		return BundleInfo{}, ErrClosed
 	}
 	if err := ctxErr(ctx); err != nil {
 		return BundleInfo{}, err
 	}
-	head := *s.head.Load()
+	head := *s.pub.head.Load()
 	if head.IsZero() {
 		return BundleInfo{}, ErrNothingToSend
 	}
-	st, unlock, err := s.viewOf(&s.exp, head)
+	st, unlock, err := s.viewOf(&s.views.exp, head)
 	if err != nil {
 		return BundleInfo{}, err
 	}
@@ -145,11 +145,11 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 // exportSourceLocked returns the export view's reader of our objects, its
 // packs brought up to date. The caller holds s.exp.mu.
 func (s *Store) exportSourceLocked() (*objectSource, error) {
-	if s.exp.src == nil {
-		s.exp.src = newObjectSource(filepath.Join(s.gitDir, "objects"))
+	if s.views.exp.src == nil {
+		s.views.exp.src = newObjectSource(filepath.Join(s.gitDir, "objects"))
 	}
-	if err := s.exp.src.refresh(); err != nil {
+	if err := s.views.exp.src.refresh(); err != nil {
 		return nil, err
 	}
-	return s.exp.src, nil
+	return s.views.exp.src, nil
 }

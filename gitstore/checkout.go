@@ -24,19 +24,21 @@ import (
 // files, each sorted by path. A path whose file on disk no longer has the old
 // content (a local edit raced in) is left alone for the next Scan. It returns
 // the paths it changed, sorted.
+// (Over 120 lines: its phases — deletions, emptied directories, batched
+// writes and their fsyncs — share what changed and what was left alone.)
 func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntry) ([]string, error) {
 	// Names this device cannot hold were never written: they are not in
 	// the folder to delete or compare with, and new ones are not written.
 	origOld, origNew := old, new
 	old = s.holdableOnlyLocked(old, false)
 	new = s.holdableOnlyLocked(new, true)
-	s.disk.lastCheckout = nil
-	for p, err := range s.disk.checkoutSkips {
+	s.fst.disk.lastCheckout = nil
+	for p, err := range s.fst.disk.checkoutSkips {
 		if o, ok := origOld[p]; !ok || o != origNew[p] {
-			s.disk.lastCheckout = append(s.disk.lastCheckout, SkippedPath{Path: p, Err: err})
+			s.fst.disk.lastCheckout = append(s.fst.disk.lastCheckout, SkippedPath{Path: p, Err: err})
 		}
 	}
-	sort.Slice(s.disk.lastCheckout, func(i, j int) bool { return s.disk.lastCheckout[i].Path < s.disk.lastCheckout[j].Path })
+	sort.Slice(s.fst.disk.lastCheckout, func(i, j int) bool { return s.fst.disk.lastCheckout[i].Path < s.fst.disk.lastCheckout[j].Path })
 	var dels, puts []string
 	for p := range old {
 		if _, ok := new[p]; !ok {
@@ -56,13 +58,13 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	sort.Strings(puts)
 	for _, ps := range [][]string{dels, puts} {
 		for _, p := range ps {
-			delete(s.disk.stale, p) // written now, or recorded again
+			delete(s.fst.disk.stale, p) // written now, or recorded again
 		}
 	}
-	s.disk.checkoutOld = old
-	defer func() { s.disk.checkoutOld = nil }()
+	s.fst.disk.checkoutOld = old
+	defer func() { s.fst.disk.checkoutOld = nil }()
 	// One AllowMassDeleteOnce confirms both guards of one checkout.
-	permitted := s.massDeleteOnce
+	permitted := s.guard.massDeleteOnce
 	if err := s.checkMassDeleteLocked(len(dels), len(old)); err != nil {
 		return nil, err
 	}
@@ -70,7 +72,7 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 		if err := s.checkIgnoreRulesLocked(old, new, ch, permitted); err != nil {
 			return nil, err
 		}
-		s.disk.lastIgnore = ch
+		s.fst.disk.lastIgnore = ch
 	}
 	if err := s.checkFreeSpaceLocked(need); err != nil {
 		return nil, err
@@ -78,7 +80,7 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	var changed []string
 	defer func() {
 		if err := s.saveStatCacheLocked(); err != nil {
-			s.log.Warn("gitstore: save stat cache", "err", err)
+			s.opts.log.Warn("gitstore: save stat cache", "err", err)
 		}
 	}()
 	for _, p := range dels {
@@ -90,7 +92,7 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			return changed, err
 		}
 		if !ok {
-			s.log.Warn("gitstore: checkout: local edit kept", "path", p)
+			s.opts.log.Warn("gitstore: checkout: local edit kept", "path", p)
 			continue
 		}
 		if err := s.removeFileLocked(p); errors.Is(err, fs.ErrPermission) {
@@ -126,7 +128,7 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 		if ok, err := s.mayWriteLocked(p, old, new); err != nil {
 			return changed, err
 		} else if !ok {
-			s.log.Warn("gitstore: checkout: local edit kept", "path", p)
+			s.opts.log.Warn("gitstore: checkout: local edit kept", "path", p)
 			continue
 		}
 		w, err := s.writeTempLocked(p, new[p])
@@ -198,7 +200,7 @@ func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fil
 		if err == nil && ok {
 			err = os.Rename(w.tmp, w.abs)
 		} else if err == nil {
-			s.log.Warn("gitstore: checkout: local edit kept", "path", w.p)
+			s.opts.log.Warn("gitstore: checkout: local edit kept", "path", w.p)
 			os.Remove(w.tmp)
 			continue
 		}
@@ -209,8 +211,8 @@ func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fil
 			return done, fail(w, err)
 		}
 		if fi, err := os.Lstat(w.abs); err == nil {
-			s.stats.entries[w.p] = newStatEntry(fi, new[w.p].hash)
-			s.stats.dirty = true
+			s.fst.stats.entries[w.p] = newStatEntry(fi, new[w.p].hash)
+			s.fst.stats.dirty = true
 		}
 		done = append(done, w.p)
 	}
@@ -343,7 +345,7 @@ func (s *Store) diskHasLocked(p string, e fileEntry, present bool) (bool, error)
 	if !fi.Mode().IsRegular() {
 		return false, nil
 	}
-	if h, ok := s.stats.lookup(p, fi); ok {
+	if h, ok := s.fst.stats.lookup(p, fi); ok {
 		return h == e.hash, nil
 	}
 	f, err := openNoFollow(abs)
@@ -382,8 +384,8 @@ func (s *Store) writeFileLocked(p string, e fileEntry) (wrote bool, err error) {
 		return false, fmt.Errorf("gitstore: checkout %q: %w", p, err)
 	}
 	if fi, err := os.Lstat(w.abs); err == nil {
-		s.stats.entries[p] = newStatEntry(fi, e.hash)
-		s.stats.dirty = true
+		s.fst.stats.entries[p] = newStatEntry(fi, e.hash)
+		s.fst.stats.dirty = true
 	}
 	return true, nil
 }
@@ -407,7 +409,7 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		ok = false
 	}
 	if !ok {
-		s.log.Warn("gitstore: checkout: path blocked by a symlink, file or directory; skipped", "path", p)
+		s.opts.log.Warn("gitstore: checkout: path blocked by a symlink, file or directory; skipped", "path", p)
 		return w, nil
 	}
 	o, err := s.st.EncodedObject(plumbing.BlobObject, e.hash)
@@ -425,7 +427,7 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		if err != nil {
 			return w, err
 		}
-		tmp := filepath.Join(dir, fmt.Sprintf("%s%d", tmpPrefix, s.now().UnixNano()))
+		tmp := filepath.Join(dir, fmt.Sprintf("%s%d", tmpPrefix, s.opts.now().UnixNano()))
 		if err := os.Symlink(string(target), tmp); err != nil {
 			return w, fmt.Errorf("gitstore: checkout: %w", err)
 		}
@@ -441,7 +443,7 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		return w, fmt.Errorf("gitstore: checkout: %w", err)
 	}
 	tmp := f.Name()
-	if keep && s.disk.keepsModes {
+	if keep && s.fst.disk.keepsModes {
 		err = f.Chmod(perm) // the replaced file's own permissions
 	}
 	var n int64

@@ -40,8 +40,8 @@ func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
 	writeFile(t, a.Dir(), "y.txt", "y1")
 	require.NoError(t, os.Remove(filepath.Join(a.Dir(), "z.txt")))
 	a.mu.Lock()
-	for p := range a.stats.entries {
-		a.stats.drop(p)
+	for p := range a.fst.stats.entries {
+		a.fst.stats.drop(p)
 	}
 	var batch []pendingWrite
 	for _, p := range []string{"x.txt", "y.txt", "z.txt"} {

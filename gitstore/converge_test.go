@@ -2,7 +2,6 @@ package gitstore
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,27 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// setClock is a clock that stays where the test sets it.
-type setClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *setClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *setClock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+// setTo moves c to t.
+func setTo(c *manualClock, t time.Time) { c.advance(t.Sub(c.Now())) }
 
 // storeAt is a test store whose clock the test sets.
-func storeAt(t *testing.T, name string, at time.Time) (*Store, *setClock) {
-	c := &setClock{t: at}
+func storeAt(t *testing.T, name string, at time.Time) (*Store, *manualClock) {
+	c := &manualClock{t: at}
 	return newTestStore(t, name, at, func(cfg *Config) { cfg.Now = c.Now }), c
 }
 
@@ -72,10 +56,10 @@ func TestConflictCopyNamedByTheEditNotTheMerge(t *testing.T) {
 	give(t, a, b, peerA)
 	give(t, a, c, peerA)
 	writeFile(t, b.Dir(), "f.txt", "from b")
-	cb.set(epoch.Add(2 * time.Minute))
+	setTo(cb, epoch.Add(2*time.Minute))
 	scan(t, b)
 	writeFile(t, c.Dir(), "f.txt", "from c")
-	cc.set(epoch.Add(3 * time.Minute))
+	setTo(cc, epoch.Add(3*time.Minute))
 	scan(t, c)
 	hb, hc := head(t, b).String(), head(t, c).String()
 
@@ -98,7 +82,7 @@ func TestConflictCopyNamedByTheEditNotTheMerge(t *testing.T) {
 
 	// A's edit is the newest: B's and C's versions both lose to it.
 	writeFile(t, a.Dir(), "f.txt", "from a")
-	ca.set(epoch.Add(20 * time.Minute))
+	setTo(ca, epoch.Add(20*time.Minute))
 	scan(t, a)
 	rb := give(t, a, b, peerA)
 	rc := give(t, a, c, peerA)
@@ -131,7 +115,7 @@ func TestConflictCopySameSecondTwoVersions(t *testing.T) {
 	give(t, a, b, peerA)
 	give(t, a, c, peerA)
 
-	cb.set(epoch.Add(2 * time.Minute)) // both of B's edits in this second
+	setTo(cb, epoch.Add(2*time.Minute)) // both of B's edits in this second
 	writeFile(t, b.Dir(), "f.txt", "b one")
 	scan(t, b)
 	require.Equal(t, FastForward, give(t, b, c, peerB).Kind) // C holds "b one"
@@ -139,7 +123,7 @@ func TestConflictCopySameSecondTwoVersions(t *testing.T) {
 	scan(t, b)
 
 	writeFile(t, a.Dir(), "f.txt", "from a")
-	ca.set(epoch.Add(5 * time.Minute))
+	setTo(ca, epoch.Add(5*time.Minute))
 	scan(t, a)
 	rb := give(t, a, b, peerA)
 	rc := give(t, a, c, peerA)

@@ -54,9 +54,9 @@ func (s *Store) checkFreeSpaceLocked(need int64) error {
 	if need <= 0 {
 		return nil
 	}
-	err := checkFree(s.dir, need+need/50, s.limits.MinFreeBytes, "checkout")
+	err := checkFree(s.dir, need+need/50, s.opts.limits.MinFreeBytes, "checkout")
 	if err != nil {
-		s.log.Warn("gitstore: checkout refused: not enough free disk space", "err", err)
+		s.opts.log.Warn("gitstore: checkout refused: not enough free disk space", "err", err)
 	}
 	return err
 }

@@ -313,6 +313,13 @@
 // fast-forwards to that merge when it arrives. With three or more peers,
 // each merging whatever head arrived last, merges on both sides made new
 // heads faster than the peers could meet, long after their files agreed.
+// Which side merges depends on the two heads of the moment: a head kept
+// while it was the peer's turn must be merged here once our head changed
+// and is the smaller. A fetch brings nothing then (the commit is here), so
+// Store.IntegrateHead integrates a held head when its peer announces it
+// again (UpToDate, without a scan, when it is in our history or still the
+// peer's turn); without it, two peers could each wait for the other's
+// merge for good, their files equal and their heads not.
 // Otherwise each path is merged three ways against the best common
 // ancestor (the smallest-hash one if there are several; an empty tree when
 // the histories are unrelated, as for two folders that both had files before
@@ -322,19 +329,38 @@
 //   - changed identically on both: take it;
 //   - modified on one side, deleted on the other: keep the modification;
 //   - changed differently on both (including both added): conflict. For each
-//     side, the last commit touching the path is found along its first-parent
-//     chain (one walk per side for all conflicting paths, comparing each
-//     commit's tree with its parent's and reading only subtrees that differ
-//     and hold a path still looked for: the merge costs one pass over each
-//     history, not one per path). The one with the newer committer time,
-//     corrected for its author's clock lead (see "Clocks"), wins (ties: the
-//     larger author e-mail, which holds the DeviceID, then the larger hash)
-//     and keeps the name; the other's content is written as
-//     name.sync-conflict-YYYYMMDD-HHMMSS-<DEV7>.ext, where the time is the
-//     losing commit's committer time in UTC and DEV7 the first 7 characters
-//     of its author e-mail (the DeviceID's first group);
+//     side, the commit that made its entry is found: the last commit touching
+//     the path along the side's first-parent chain (one walk per side for all
+//     conflicting paths, comparing each commit's tree with its parent's and
+//     reading only subtrees that differ and hold a path still looked for:
+//     the merge costs one pass over each history, not one per path) and,
+//     when that is a merge that took the entry from another parent, the same
+//     search from that parent on. A merge only counts for what it made
+//     itself (a conflict copy): it carries its newer parent's signature, and
+//     naming a copy after it gave different contents the same copy name on
+//     different devices, which conflicted again, and again, when they met.
+//     The commit with the newer committer time, corrected for its author's
+//     clock lead (see "Clocks"), wins (ties: the larger author e-mail, which
+//     holds the DeviceID, then the larger hash) and keeps the name; the
+//     other's content is written as a conflict copy (below);
 //   - a file on one side where the other has a directory: the directory keeps
 //     the name, the file becomes a conflict copy.
+//
+// A conflict copy is named name.sync-conflict-YYYYMMDD-HHMMSS-<DEV7>.ext,
+// where the time is the losing commit's committer time in UTC and DEV7 the
+// first 7 characters of its author e-mail (the DeviceID's first group).
+// Copies are named after every path has its merged entry, in path order.
+// Two cases add "-" and the first 7 hex digits of the losing blob after
+// DEV7: a conflict on a path that is itself a conflict copy (the same copy
+// name holding different contents on two devices, or a copy edited on
+// both) keeps that copy's time and DEV7, so a copy of a copy is never
+// nested (…-BBBBBBB-3f2a9c1.txt, not ….sync-conflict-….sync-conflict-…);
+// and a plain name that the merged tree holds with another content (one
+// device made two versions of the file within a second). An equal content
+// already there under the name is not copied twice. In the one case left
+// (the hashed name taken too: 7 hex digits alike, or a hashed copy edited
+// on both devices) the losing content is not copied; like every version,
+// it stays in the history.
 //
 // The result depends only on the two heads, so both peers merging each
 // other's heads produce identical trees (and, see above, identical merge

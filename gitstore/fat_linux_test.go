@@ -63,7 +63,7 @@ func TestCaseCollisionOnFAT(t *testing.T) {
 	scan(t, a)
 
 	b := newTestStore(t, "b", epoch, func(c *Config) { c.Dir = mnt })
-	require.True(t, b.disk.caseFold, "the probe sees that FAT ignores case")
+	require.True(t, b.fst.disk.caseFold, "the probe sees that FAT ignores case")
 	bundle, _ := bundleOf(t, a)
 	res := apply(t, b, bundle, peerA)
 	assert.Equal(t, []string{"docs/b.txt", "readme"}, skipPathsOf(res.Skipped))

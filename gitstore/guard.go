@@ -45,7 +45,7 @@ func (e *MassDeleteError) Unwrap() error { return ErrMassDelete }
 func (s *Store) AllowMassDeleteOnce() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.massDeleteOnce = true
+	s.guard.massDeleteOnce = true
 }
 
 // DisallowMassDelete withdraws a permission given by AllowMassDeleteOnce
@@ -54,7 +54,7 @@ func (s *Store) AllowMassDeleteOnce() {
 func (s *Store) DisallowMassDelete() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.massDeleteOnce = false
+	s.guard.massDeleteOnce = false
 }
 
 // massDeleteWindow is how far back the mass-delete guard counts the
@@ -71,13 +71,13 @@ type localDelete struct {
 // tooManyDeletes reports whether deleting deleted of total tracked files
 // crosses the mass-delete guard's threshold.
 func (s *Store) tooManyDeletes(deleted, total int) bool {
-	return float64(deleted) > s.maxDeleteShare*float64(total) && deleted > s.maxDeleteCount
+	return float64(deleted) > s.opts.maxDeleteShare*float64(total) && deleted > s.opts.maxDeleteCount
 }
 
 // checkMassDeleteLocked applies the mass-delete guard to an operation that
 // deletes deleted of total tracked files.
 func (s *Store) checkMassDeleteLocked(deleted, total int) error {
-	if deleted == 0 || s.allowMassDelete || !s.tooManyDeletes(deleted, total) {
+	if deleted == 0 || s.opts.allowMassDelete || !s.tooManyDeletes(deleted, total) {
 		return nil
 	}
 	return s.refuseMassDeleteLocked(deleted, total)
@@ -88,13 +88,13 @@ func (s *Store) checkMassDeleteLocked(deleted, total int) error {
 // up, and forgetting the local deletions counted so far: the user has seen
 // them).
 func (s *Store) refuseMassDeleteLocked(deleted, total int) error {
-	if s.massDeleteOnce {
-		s.massDeleteOnce = false
-		s.localDeletes = nil
-		s.log.Warn("gitstore: mass delete confirmed", "deleted", deleted, "total", total)
+	if s.guard.massDeleteOnce {
+		s.guard.massDeleteOnce = false
+		s.guard.localDeletes = nil
+		s.opts.log.Warn("gitstore: mass delete confirmed", "deleted", deleted, "total", total)
 		return nil
 	}
-	s.log.Warn("gitstore: mass delete refused", "deleted", deleted, "total", total)
+	s.opts.log.Warn("gitstore: mass delete refused", "deleted", deleted, "total", total)
 	return &MassDeleteError{Deleted: deleted, Total: total}
 }
 
@@ -106,20 +106,20 @@ func (s *Store) refuseMassDeleteLocked(deleted, total int) error {
 // several batches (rm -rf of a big directory), each under the threshold, is
 // refused by the batch that takes the sum over it.
 func (s *Store) checkLocalDeleteLocked(deleted, total int) error {
-	if deleted == 0 || s.allowMassDelete {
+	if deleted == 0 || s.opts.allowMassDelete {
 		return nil
 	}
-	if len(s.localDeletes) > 0 {
-		s.pruneLocalDeletesLocked(s.now())
+	if len(s.guard.localDeletes) > 0 {
+		s.pruneLocalDeletesLocked(s.opts.now())
 	}
 	if s.tooManyDeletes(deleted, total) {
 		return s.refuseMassDeleteLocked(deleted, total)
 	}
-	if len(s.localDeletes) == 0 {
+	if len(s.guard.localDeletes) == 0 {
 		return nil
 	}
-	sum, start := deleted, s.localDeletes[0].total
-	for _, d := range s.localDeletes {
+	sum, start := deleted, s.guard.localDeletes[0].total
+	for _, d := range s.guard.localDeletes {
 		sum += d.n
 	}
 	if s.tooManyDeletes(sum, start) {
@@ -132,21 +132,21 @@ func (s *Store) checkLocalDeleteLocked(deleted, total int) error {
 // deletions out of total tracked files, the last at time at, for
 // checkLocalDeleteLocked.
 func (s *Store) recordLocalDeletesLocked(n, total int, at time.Time) {
-	if n == 0 || s.allowMassDelete {
+	if n == 0 || s.opts.allowMassDelete {
 		return
 	}
 	s.pruneLocalDeletesLocked(at)
-	s.localDeletes = append(s.localDeletes, localDelete{at: at, n: n, total: total})
+	s.guard.localDeletes = append(s.guard.localDeletes, localDelete{at: at, n: n, total: total})
 }
 
 // pruneLocalDeletesLocked forgets the local deletions committed
 // massDeleteWindow or more before now.
 func (s *Store) pruneLocalDeletesLocked(now time.Time) {
 	i := 0
-	for i < len(s.localDeletes) && now.Sub(s.localDeletes[i].at) >= massDeleteWindow {
+	for i < len(s.guard.localDeletes) && now.Sub(s.guard.localDeletes[i].at) >= massDeleteWindow {
 		i++
 	}
-	s.localDeletes = s.localDeletes[i:]
+	s.guard.localDeletes = s.guard.localDeletes[i:]
 }
 
 // IntegratePeer integrates refs/peers/<peer>/main, the head of the last

@@ -64,7 +64,7 @@ func ignoreFilesChanged(old, new map[string]fileEntry) []string {
 // mass-delete guard may have used up already: one confirmation covers the
 // whole checkout).
 func (s *Store) checkIgnoreRulesLocked(old, new map[string]fileEntry, changed []string, permitted bool) error {
-	peer := s.disk.applyPeer
+	peer := s.fst.disk.applyPeer
 	rules := ""
 	if e, ok := new[changed[0]]; ok {
 		rules = string(s.ignoreBlobLocked(e.hash))
@@ -72,8 +72,8 @@ func (s *Store) checkIgnoreRulesLocked(old, new map[string]fileEntry, changed []
 			rules = rules[:200]
 		}
 	}
-	s.log.Warn("gitstore: ignore rules changed by a peer", "peer", peer, "files", changed, "rules", rules)
-	if s.allowMassDelete {
+	s.opts.log.Warn("gitstore: ignore rules changed by a peer", "peer", peer, "files", changed, "rules", rules)
+	if s.opts.allowMassDelete {
 		return nil
 	}
 	oldRules, newRules := s.treeIgnoreLocked(old), s.treeIgnoreLocked(new)
@@ -93,12 +93,12 @@ func (s *Store) checkIgnoreRulesLocked(old, new map[string]fileEntry, changed []
 		return nil
 	}
 	if permitted {
-		s.massDeleteOnce = false
-		s.log.Warn("gitstore: ignore rules from a peer confirmed", "peer", peer, "excluded", excluded, "total", total)
+		s.guard.massDeleteOnce = false
+		s.opts.log.Warn("gitstore: ignore rules from a peer confirmed", "peer", peer, "excluded", excluded, "total", total)
 		return nil
 	}
 	err := &IgnoreRulesError{Peer: peer, Files: changed, Rules: rules, Excluded: excluded, Total: total}
-	s.log.Warn("gitstore: ignore rules from a peer refused", "err", err)
+	s.opts.log.Warn("gitstore: ignore rules from a peer refused", "err", err)
 	return err
 }
 

@@ -163,11 +163,11 @@ func satMul(a, n int64) int64 {
 // packLimits returns the limits readPackSpooled enforces for s.
 func (s *Store) packLimits() packLimits {
 	return packLimits{
-		maxObject:  s.maxObject,
-		maxTree:    s.limits.MaxTreeSize,
-		maxObjects: s.limits.MaxObjects,
-		maxSpool:   s.limits.MaxSpoolBytes,
-		minFree:    s.limits.MinFreeBytes,
+		maxObject:  s.opts.maxObject,
+		maxTree:    s.opts.limits.MaxTreeSize,
+		maxObjects: s.opts.limits.MaxObjects,
+		maxSpool:   s.opts.limits.MaxSpoolBytes,
+		minFree:    s.opts.limits.MinFreeBytes,
 		diskDir:    spoolDir(s.gitDir),
 	}
 }

@@ -135,7 +135,7 @@ func (s *Store) Maintain(ctx context.Context) (MaintainResult, error) {
 func (s *Store) maintain(ctx context.Context, mode maintainMode) (res MaintainResult, err error) {
 	s.maint.run.Lock()
 	defer s.maint.run.Unlock()
-	if s.shut.Load() {
+	if s.pub.shut.Load() {
 		return MaintainResult{}, ErrClosed
 	}
 	if err := ctxErr(ctx); err != nil {
@@ -253,8 +253,8 @@ func (s *Store) removePacksLocked(src *objectSource, roll []*packFile) error {
 	// The Store's storage and the read views keep packs open: closed
 	// before they go (a file open cannot be removed on Windows), new ones
 	// after (the views' at their next use).
-	if err := errors.Join(s.st.Close(), s.rd.release(), s.exp.release()); err != nil {
-		s.log.Debug("gitstore: maintain: close storages", "err", err)
+	if err := errors.Join(s.st.Close(), s.views.rd.release(), s.views.exp.release()); err != nil {
+		s.opts.log.Debug("gitstore: maintain: close storages", "err", err)
 	}
 	defer func() { s.st = s.openStorage() }()
 	packDir := filepath.Join(s.gitDir, "objects", "pack")
@@ -282,7 +282,7 @@ func (s *Store) removePacksLocked(src *objectSource, roll []*packFile) error {
 // is waited for alone), so a long apply never holds up an export through
 // maintenance, nor an export a scan. It returns the unlock.
 func (s *Store) lockAll() (unlock func()) {
-	locks := []*sync.Mutex{&s.exp.mu, &s.applyMu, &s.mu, &s.rd.mu}
+	locks := []*sync.Mutex{&s.views.exp.mu, &s.applyMu, &s.mu, &s.views.rd.mu}
 	for {
 		i := 0
 		for i < len(locks) && locks[i].TryLock() {

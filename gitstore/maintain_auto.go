@@ -66,9 +66,9 @@ func (s *Store) maintainLoop(ctx context.Context) {
 		case err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil:
 			// Nothing is lost (maintain.go); the next move of main tries
 			// again.
-			s.log.Warn("gitstore: background maintenance failed", "dir", s.dir, "err", err)
+			s.opts.log.Warn("gitstore: background maintenance failed", "dir", s.dir, "err", err)
 		case res.Done:
-			s.log.Debug("gitstore: store maintained", "dir", s.dir, "loose", res.Loose, "packs", res.Packs,
+			s.opts.log.Debug("gitstore: store maintained", "dir", s.dir, "loose", res.Loose, "packs", res.Packs,
 				"objects", res.Objects, "held", res.Held)
 		}
 		m.mu.Lock()

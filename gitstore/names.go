@@ -33,8 +33,8 @@ type nameCheck struct {
 
 // newNameCheckLocked returns the name rules for main's tree root.
 func (s *Store) newNameCheckLocked(root *dirNode) *nameCheck {
-	c := &nameCheck{goos: s.disk.goos}
-	if s.disk.caseFold {
+	c := &nameCheck{goos: s.fst.disk.goos}
+	if s.fst.disk.caseFold {
 		c.fold = map[string]string{}
 		c.addTree(root, "")
 	}
@@ -43,8 +43,8 @@ func (s *Store) newNameCheckLocked(root *dirNode) *nameCheck {
 
 // newNameCheckFlat returns the name rules for the tree given as flat paths.
 func (s *Store) newNameCheckFlat(files map[string]fileEntry) *nameCheck {
-	c := &nameCheck{goos: s.disk.goos}
-	if s.disk.caseFold {
+	c := &nameCheck{goos: s.fst.disk.goos}
+	if s.fst.disk.caseFold {
 		c.fold = map[string]string{}
 		for p := range files {
 			for i := 0; i <= len(p); i++ {
@@ -156,25 +156,25 @@ func (s *Store) openDiskLocked() {
 	if fi, err := os.Lstat(s.gitDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		err := os.Chmod(s.gitDir, fi.Mode().Perm()&0o700)
 		if fi2, serr := os.Lstat(s.gitDir); err == nil && serr == nil && fi2.Mode().Perm()&0o077 == 0 {
-			s.log.Info("gitstore: .peersync made private (0700)", "dir", s.gitDir, "was", fi.Mode().Perm())
+			s.opts.log.Info("gitstore: .peersync made private (0700)", "dir", s.gitDir, "was", fi.Mode().Perm())
 		} else {
 			// FAT keeps no modes: nothing to do there.
-			s.log.Debug("gitstore: cannot make .peersync private", "dir", s.gitDir, "err", err)
+			s.opts.log.Debug("gitstore: cannot make .peersync private", "dir", s.gitDir, "err", err)
 		}
 	}
-	s.disk.goos = runtime.GOOS
+	s.fst.disk.goos = runtime.GOOS
 	fold, mask, modes, err := probeDisk(s.gitDir)
 	if err != nil {
 		// A read-only .peersync (history read from a read-only disk): no
 		// checkout will write there either.
-		s.log.Debug("gitstore: cannot probe the folder's file system; assuming it is case-sensitive and keeps modes", "dir", s.gitDir, "err", err)
+		s.opts.log.Debug("gitstore: cannot probe the folder's file system; assuming it is case-sensitive and keeps modes", "dir", s.gitDir, "err", err)
 	}
-	s.disk.caseFold, s.disk.mask, s.disk.keepsModes = fold, mask, modes
+	s.fst.disk.caseFold, s.fst.disk.mask, s.fst.disk.keepsModes = fold, mask, modes
 	if !modes {
-		s.log.Info("gitstore: the folder's file system does not keep file modes: the executable bit is not read from it", "dir", s.dir)
+		s.opts.log.Info("gitstore: the folder's file system does not keep file modes: the executable bit is not read from it", "dir", s.dir)
 	}
 	if fold {
-		s.log.Info("gitstore: the folder's file system ignores case: names equal but for case are checked out once", "dir", s.dir)
+		s.opts.log.Info("gitstore: the folder's file system ignores case: names equal but for case are checked out once", "dir", s.dir)
 	}
 }
 
@@ -201,9 +201,9 @@ func (o objectFS) Chmod(name string, mode fs.FileMode) error {
 // (report true), those paths are recorded as the checkout's skipped ones,
 // for Store.Skipped and ApplyResult.Skipped, and logged when new.
 func (s *Store) holdableOnlyLocked(files map[string]fileEntry, report bool) map[string]fileEntry {
-	if !s.disk.caseFold && s.disk.goos != "windows" {
+	if !s.fst.disk.caseFold && s.fst.disk.goos != "windows" {
 		if report {
-			s.disk.checkoutSkips = nil
+			s.fst.disk.checkoutSkips = nil
 		}
 		return files
 	}
@@ -227,12 +227,12 @@ func (s *Store) holdableOnlyLocked(files map[string]fileEntry, report bool) map[
 	}
 	if report {
 		for p, err := range skips {
-			if _, seen := s.disk.checkoutSkips[p]; !seen {
-				s.log.Warn("gitstore: checkout: name not written; the file stays in the history and on the peers that can hold it",
+			if _, seen := s.fst.disk.checkoutSkips[p]; !seen {
+				s.opts.log.Warn("gitstore: checkout: name not written; the file stays in the history and on the peers that can hold it",
 					"path", p, "err", err)
 			}
 		}
-		s.disk.checkoutSkips = skips
+		s.fst.disk.checkoutSkips = skips
 	}
 	return out
 }
@@ -252,7 +252,7 @@ func (s *Store) blobSizeLocked(e fileEntry) int64 {
 // (regular for a new file) instead of the one read from the disk, as git
 // does with core.fileMode false.
 func (s *Store) fixModesLocked(tracked, found map[string]fileEntry) {
-	if s.disk.keepsModes {
+	if s.fst.disk.keepsModes {
 		return
 	}
 	for p, e := range found {
@@ -272,7 +272,7 @@ func (s *Store) fixModesLocked(tracked, found map[string]fileEntry) {
 // device cannot hold the path p in main's tree root with p in it (for a
 // Restore, which writes one path by name).
 func (s *Store) holdableInLocked(root *dirNode, p string) error {
-	if !s.disk.caseFold && s.disk.goos != "windows" {
+	if !s.fst.disk.caseFold && s.fst.disk.goos != "windows" {
 		return nil
 	}
 	c := s.newNameCheckLocked(root)

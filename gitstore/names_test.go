@@ -20,7 +20,7 @@ func TestWindowsName(t *testing.T) {
 }
 
 func TestNameCheckCaseFold(t *testing.T) {
-	s := &Store{disk: diskState{caseFold: true, goos: "linux"}}
+	s := &Store{fst: folderState{disk: diskState{caseFold: true, goos: "linux"}}}
 	files := map[string]fileEntry{}
 	for _, p := range []string{"README", "readme", "Readme.txt", "Docs/a", "docs/b", "docs/c/d", "x/Y", "x/y", "file", "FILE/z", "ok"} {
 		files[p] = fileEntry{}
@@ -37,12 +37,12 @@ func TestNameCheckCaseFold(t *testing.T) {
 	// The smallest name in byte order wins ("Docs" < "docs", "FILE" < "file").
 	assert.Equal(t, []string{"docs/b", "docs/c/d", "file", "readme", "x/y"}, bad)
 
-	s.disk.caseFold = false
+	s.fst.disk.caseFold = false
 	c = s.newNameCheckFlat(files)
 	for p := range files {
 		require.NoError(t, c.holdable(p))
 	}
-	s.disk.goos = "windows"
+	s.fst.disk.goos = "windows"
 	assert.ErrorIs(t, s.newNameCheckFlat(map[string]fileEntry{"a/con/b": {}}).holdable("a/con/b"), ErrNameNotHoldable)
 }
 
@@ -59,7 +59,7 @@ func TestCheckoutSkipsWindowsNames(t *testing.T) {
 	}
 	scan(t, a)
 	b := newTestStore(t, "b", epoch)
-	b.disk.goos = "windows"
+	b.fst.disk.goos = "windows"
 	bundle, _ := bundleOf(t, a)
 	res := apply(t, b, bundle, peerA)
 	assert.Equal(t, bad, skipPathsOf(res.Skipped))
@@ -113,7 +113,7 @@ func TestRestoreRefusesUnholdableName(t *testing.T) {
 	writeFile(t, a.Dir(), "con", "c2")
 	scan(t, a)
 	b := newTestStore(t, "b", epoch)
-	b.disk.goos = "windows"
+	b.fst.disk.goos = "windows"
 	bundle, _ := bundleOf(t, a)
 	apply(t, b, bundle, peerA)
 	hist := history(t, b, "con", 10)

@@ -74,26 +74,21 @@ type packedObj struct {
 
 // packWriter writes one packfile. It is used under the Store's mutex only.
 type packWriter struct {
-	dir   string                      // objects/pack
-	has   func(plumbing.Hash) bool    // reports objects already stored elsewhere
-	f     *os.File                    // nil until the first object
-	out   packOut                     // the buffered stream into f
-	obj   map[plumbing.Hash]packedObj // objects in this pack
-	z     zlibWriters
-	buf   []byte // scratch
-	chunk []byte // file read buffer
-	sha   hash.Hash
-	gen   uint64 // this pack's generation, unique per Store (treeEnc.baseGen)
-	delta []byte // scratch for tree deltas
+	dir     string                      // objects/pack
+	has     func(plumbing.Hash) bool    // reports objects already stored elsewhere
+	f       *os.File                    // nil until the first object
+	out     packOut                     // the buffered stream into f
+	obj     map[plumbing.Hash]packedObj // objects in this pack
+	z       zlibWriters
+	scratch packScratch
+	sha     hash.Hash
+	gen     uint64 // this pack's generation, unique per Store (treeEnc.baseGen)
 
 	// Until a scan has written packMinObjects objects (or a big blob), its
 	// objects wait here; if the pack never opens, finish writes them loose
 	// with loose, so the many small scans of a watched folder do not each
 	// leave a tiny pack (git unpacks small pushes the same way).
-	queue      []queuedObj
-	queued     map[plumbing.Hash]bool
-	queueBytes int
-	loose      func(plumbing.ObjectType, []byte) (plumbing.Hash, error)
+	lq looseQueue
 	// checkAll makes known look for every object, not only blobs, among
 	// those stored already (a merge rebuilds whole trees, most of them
 	// known).
@@ -106,6 +101,22 @@ type packWriter struct {
 	// could land without its parent: a dangling commit that "has" no
 	// history, which later walks trip over.
 	packOnly bool
+}
+
+// packScratch are a packWriter's reusable buffers.
+type packScratch struct {
+	buf   []byte // scratch
+	chunk []byte // file read buffer
+	delta []byte // scratch for tree deltas
+}
+
+// looseQueue holds a scan's first objects until the pack opens (see
+// packWriter).
+type looseQueue struct {
+	queue      []queuedObj
+	queued     map[plumbing.Hash]bool
+	queueBytes int
+	loose      func(plumbing.ObjectType, []byte) (plumbing.Hash, error)
 }
 
 type queuedObj struct {
@@ -129,8 +140,8 @@ func (p *packOut) Write(b []byte) (int, error) {
 }
 
 func newPackWriter(dir string, has func(plumbing.Hash) bool, gen uint64, loose func(plumbing.ObjectType, []byte) (plumbing.Hash, error)) *packWriter {
-	return &packWriter{dir: dir, has: has, gen: gen, loose: loose,
-		obj: map[plumbing.Hash]packedObj{}, queued: map[plumbing.Hash]bool{}, sha: sha1.New()}
+	return &packWriter{dir: dir, has: has, gen: gen, lq: looseQueue{loose: loose, queued: map[plumbing.Hash]bool{}},
+		obj: map[plumbing.Hash]packedObj{}, sha: sha1.New()}
 }
 
 // beginPackLocked makes every object written until endPackLocked go into
@@ -139,13 +150,13 @@ func newPackWriter(dir string, has func(plumbing.Hash) bool, gen uint64, loose f
 func (s *Store) beginPackLocked() {
 	s.abortPackLocked()
 	dir := filepath.Join(s.gitDir, "objects", "pack")
-	if s.packGen == 0 {
-		removeStaleTmpPacks(dir, s.log)
+	if s.packs.packGen == 0 {
+		removeStaleTmpPacks(dir, s.opts.log)
 	}
-	s.packGen++
-	s.pw = newPackWriter(dir, func(h plumbing.Hash) bool {
+	s.packs.packGen++
+	s.packs.pw = newPackWriter(dir, func(h plumbing.Hash) bool {
 		return s.st.HasEncodedObject(h) == nil
-	}, s.packGen, s.writeObjectLocked) // called once s.pw is nil: loose
+	}, s.packs.packGen, s.writeObjectLocked) // called once s.pw is nil: loose
 }
 
 // staleTmpPack is the age from which a temporary pack in objects/pack is
@@ -175,11 +186,11 @@ func removeStaleTmpPacks(dir string, log *slog.Logger) {
 // deleted: objects written since beginPackLocked are lost, so nothing may
 // refer to them (no ref moves, no stat cache entry is saved).
 func (s *Store) endPackLocked() error {
-	pw := s.pw
+	pw := s.packs.pw
 	if pw == nil {
 		return nil
 	}
-	s.pw = nil
+	s.packs.pw = nil
 	wrote, err := pw.finish()
 	if err != nil {
 		s.forgetUnstoredLocked()
@@ -193,22 +204,22 @@ func (s *Store) endPackLocked() error {
 
 // abortPackLocked deletes the pack being written, if any.
 func (s *Store) abortPackLocked() {
-	if s.pw == nil {
+	if s.packs.pw == nil {
 		return
 	}
-	if s.pw.f != nil {
+	if s.packs.pw.f != nil {
 		s.forgetUnstoredLocked()
 	}
-	s.pw.abort()
-	s.pw = nil
+	s.packs.pw.abort()
+	s.packs.pw = nil
 }
 
 // forgetUnstoredLocked drops the in-memory state that may name objects of a
 // pack that was never completed: the stat cache goes back to its saved copy
 // (whose hashes all name stored blobs) and the head tree is reloaded.
 func (s *Store) forgetUnstoredLocked() {
-	s.stats = loadStatCache(s.statCachePath(), s.log)
-	s.root = nil
+	s.fst.stats = loadStatCache(s.statCachePath(), s.opts.log)
+	s.cur.root = nil
 }
 
 // open creates the temporary pack file and writes the header; the object
@@ -306,9 +317,9 @@ func (z *zlibWriters) release() {
 // hashOf computes the object name of data.
 func (pw *packWriter) hashOf(t plumbing.ObjectType, data []byte) plumbing.Hash {
 	pw.sha.Reset()
-	pw.buf = append(append(append(pw.buf[:0], t.Bytes()...), ' '), strconv.Itoa(len(data))...)
-	pw.buf = append(pw.buf, 0)
-	pw.sha.Write(pw.buf)
+	pw.scratch.buf = append(append(append(pw.scratch.buf[:0], t.Bytes()...), ' '), strconv.Itoa(len(data))...)
+	pw.scratch.buf = append(pw.scratch.buf, 0)
+	pw.sha.Write(pw.scratch.buf)
 	pw.sha.Write(data)
 	var h plumbing.Hash
 	pw.sha.Sum(h[:0])
@@ -319,7 +330,7 @@ func (pw *packWriter) hashOf(t plumbing.ObjectType, data []byte) plumbing.Hash {
 // checkAll), stored already. (A scan's new trees and commits are new by
 // construction; a rare duplicate in another pack is harmless.)
 func (pw *packWriter) known(t plumbing.ObjectType, h plumbing.Hash) bool {
-	if _, ok := pw.obj[h]; ok || pw.queued[h] {
+	if _, ok := pw.obj[h]; ok || pw.lq.queued[h] {
 		return true
 	}
 	return (t == plumbing.BlobObject || pw.checkAll) && pw.has(h)
@@ -358,12 +369,12 @@ func (pw *packWriter) writeDelta(h plumbing.Hash, t plumbing.ObjectType, size in
 // enqueue keeps an object in memory while the pack is not open and the
 // queue has room; it reports whether it did.
 func (pw *packWriter) enqueue(h plumbing.Hash, t plumbing.ObjectType, data []byte) bool {
-	if pw.f != nil || len(pw.queue) >= packMinObjects || pw.queueBytes+len(data) > queueMaxBytes {
+	if pw.f != nil || len(pw.lq.queue) >= packMinObjects || pw.lq.queueBytes+len(data) > queueMaxBytes {
 		return false
 	}
-	pw.queue = append(pw.queue, queuedObj{h, t, append([]byte(nil), data...)})
-	pw.queued[h] = true
-	pw.queueBytes += len(data)
+	pw.lq.queue = append(pw.lq.queue, queuedObj{h, t, append([]byte(nil), data...)})
+	pw.lq.queued[h] = true
+	pw.lq.queueBytes += len(data)
 	return true
 }
 
@@ -375,12 +386,12 @@ func (pw *packWriter) promote() error {
 	if err := pw.open(); err != nil {
 		return err
 	}
-	for _, q := range pw.queue {
+	for _, q := range pw.lq.queue {
 		if err := pw.put(q.h, q.typ, q.data, 0, -1); err != nil {
 			return err
 		}
 	}
-	pw.queue, pw.queued, pw.queueBytes = nil, map[plumbing.Hash]bool{}, 0
+	pw.lq.queue, pw.lq.queued, pw.lq.queueBytes = nil, map[plumbing.Hash]bool{}, 0
 	return nil
 }
 
@@ -392,14 +403,14 @@ func (pw *packWriter) put(h plumbing.Hash, t plumbing.ObjectType, data []byte, d
 	}
 	off := pw.out.off
 	pw.out.crc = 0
-	hdr := pw.buf[:0]
+	hdr := pw.scratch.buf[:0]
 	if base >= 0 {
 		hdr = objectHeader(hdr, plumbing.OFSDeltaObject, int64(len(data)))
 		hdr = ofsDeltaOffset(hdr, off-base)
 	} else {
 		hdr = objectHeader(hdr, t, int64(len(data)))
 	}
-	pw.buf = hdr
+	pw.scratch.buf = hdr
 	if _, err := pw.out.Write(hdr); err != nil {
 		return err
 	}
@@ -419,7 +430,7 @@ func (pw *packWriter) put(h plumbing.Hash, t plumbing.ObjectType, data []byte, d
 // (the file shrank while read); nothing is kept then. A blob that turns out
 // to exist already is rolled back as well.
 func (pw *packWriter) writeBlobFrom(r io.Reader, size int64) (h plumbing.Hash, ok bool, err error) {
-	if pw.f == nil && size <= queueMaxBlob && len(pw.queue) < packMinObjects && pw.queueBytes+int(size) <= queueMaxBytes {
+	if pw.f == nil && size <= queueMaxBlob && len(pw.lq.queue) < packMinObjects && pw.lq.queueBytes+int(size) <= queueMaxBytes {
 		data := make([]byte, size)
 		if _, err := io.ReadFull(r, data); err == io.EOF || err == io.ErrUnexpectedEOF {
 			return h, false, nil // shrank while read
@@ -438,16 +449,16 @@ func (pw *packWriter) writeBlobFrom(r io.Reader, size int64) (h plumbing.Hash, o
 	off := pw.out.off
 	pw.out.crc = 0
 	pw.sha.Reset()
-	hdr := append(append(pw.buf[:0], "blob "...), strconv.FormatInt(size, 10)...)
+	hdr := append(append(pw.scratch.buf[:0], "blob "...), strconv.FormatInt(size, 10)...)
 	pw.sha.Write(append(hdr, 0))
-	pw.buf = objectHeader(hdr[:0], plumbing.BlobObject, size)
-	if _, err := pw.out.Write(pw.buf); err != nil {
+	pw.scratch.buf = objectHeader(hdr[:0], plumbing.BlobObject, size)
+	if _, err := pw.out.Write(pw.scratch.buf); err != nil {
 		return h, false, err
 	}
-	if pw.chunk == nil {
-		pw.chunk = make([]byte, blobChunk)
+	if pw.scratch.chunk == nil {
+		pw.scratch.chunk = make([]byte, blobChunk)
 	}
-	chunk := pw.chunk
+	chunk := pw.scratch.chunk
 	// The first chunk decides the compression level.
 	first, rerr := io.ReadFull(r, chunk[:min(int64(len(chunk)), size)])
 	if rerr == io.ErrUnexpectedEOF {
@@ -527,7 +538,7 @@ func (pw *packWriter) rewind(off int64) error {
 
 // abort removes the temporary pack and forgets the queue.
 func (pw *packWriter) abort() {
-	pw.queue, pw.queued = nil, map[plumbing.Hash]bool{}
+	pw.lq.queue, pw.lq.queued = nil, map[plumbing.Hash]bool{}
 	if pw.f != nil {
 		name := pw.f.Name()
 		pw.f.Close()
@@ -542,7 +553,7 @@ func (pw *packWriter) abort() {
 // returns false when no pack was written: no object, or only a few, written
 // loose.
 func (pw *packWriter) finish() (bool, error) {
-	if pw.f == nil && pw.packOnly && len(pw.queue) > 0 {
+	if pw.f == nil && pw.packOnly && len(pw.lq.queue) > 0 {
 		if err := pw.promote(); err != nil {
 			pw.abort()
 			return false, err
@@ -550,12 +561,12 @@ func (pw *packWriter) finish() (bool, error) {
 	}
 	if pw.f == nil {
 		// Too few objects for a pack: loose ones.
-		for _, q := range pw.queue {
-			if _, err := pw.loose(q.typ, q.data); err != nil {
+		for _, q := range pw.lq.queue {
+			if _, err := pw.lq.loose(q.typ, q.data); err != nil {
 				return false, err
 			}
 		}
-		pw.queue = nil
+		pw.lq.queue = nil
 		return false, nil
 	}
 	if len(pw.obj) == 0 {

@@ -206,7 +206,7 @@ func commonAffixes(a, b []byte) (pre, suf int) {
 // delta against e.raw when that is in the same pack (lo and tail are the
 // lengths raw shares with it at its start and end), else whole.
 func (s *Store) storeTreeLocked(e *treeEnc, raw []byte, lo, tail int) (plumbing.Hash, error) {
-	pw := s.pw
+	pw := s.packs.pw
 	if pw == nil {
 		e.baseGen = 0
 		return s.writeObjectLocked(plumbing.TreeObject, raw)
@@ -235,9 +235,9 @@ func (s *Store) storeTreeLocked(e *treeEnc, raw []byte, lo, tail int) (plumbing.
 	base, depth := int64(-1), int32(0)
 	data := raw
 	if e.baseGen == pw.gen && e.baseDepth < maxTreeDeltaDepth && lo+tail > 64 {
-		pw.delta = appendDelta(pw.delta[:0], len(e.raw), raw, lo, tail)
-		if len(pw.delta) < len(raw)/2 {
-			base, depth, data = e.baseOff, e.baseDepth+1, pw.delta
+		pw.scratch.delta = appendDelta(pw.scratch.delta[:0], len(e.raw), raw, lo, tail)
+		if len(pw.scratch.delta) < len(raw)/2 {
+			base, depth, data = e.baseOff, e.baseDepth+1, pw.scratch.delta
 		}
 	}
 	if err := pw.put(h, plumbing.TreeObject, data, depth, base); err != nil {

@@ -77,8 +77,8 @@ func TestWriteBundleReusesStoredDeltas(t *testing.T) {
 	first := head(t, s)
 
 	full, info := bundleOf(t, s)
-	assert.Equal(t, info.Objects, s.exp.src.reused, "every object comes from the pack as stored")
-	assert.Zero(t, s.exp.src.fresh)
+	assert.Equal(t, info.Objects, s.views.exp.src.reused, "every object comes from the pack as stored")
+	assert.Zero(t, s.views.exp.src.fresh)
 	ofs, ref := bundleDeltas(t, full)
 	assert.Greater(t, ofs, 150, "the tree versions stay deltas")
 	assert.Zero(t, ref)
@@ -97,8 +97,8 @@ func TestWriteBundleReusesStoredDeltas(t *testing.T) {
 	// Written anew: the root and big/ trees, whole in the new pack, as
 	// deltas against the peer's; and the big/ version that this shift
 	// puts one past the delta depth limit.
-	assert.LessOrEqual(t, s.exp.src.fresh, 3)
-	assert.Equal(t, info.Objects-s.exp.src.fresh, s.exp.src.reused)
+	assert.LessOrEqual(t, s.views.exp.src.fresh, 3)
+	assert.Equal(t, info.Objects-s.views.exp.src.fresh, s.views.exp.src.reused)
 	ofs, ref = bundleDeltas(t, inc)
 	assert.Greater(t, ofs, 110)
 	assert.Equal(t, 1, ref, "big/ against the peer's version")
@@ -113,7 +113,7 @@ func TestWriteBundleReusesStoredDeltas(t *testing.T) {
 	// deltas as the bundle brought them).
 	third := newTestStore(t, "third", epoch)
 	back, _ := bundleOf(t, peer)
-	assert.Positive(t, peer.exp.src.reused)
+	assert.Positive(t, peer.views.exp.src.reused)
 	apply(t, third, back, peerB)
 	assert.Equal(t, head(t, s), head(t, third))
 	fsck(t, third)
@@ -143,9 +143,9 @@ func TestWriteBundleFromGitPack(t *testing.T) {
 	defer s.Close()
 
 	out, info := bundleOf(t, s)
-	assert.Positive(t, s.exp.src.fresh, "git's backward deltas are written anew")
-	assert.Positive(t, s.exp.src.reused)
-	assert.Equal(t, info.Objects, s.exp.src.reused+s.exp.src.fresh)
+	assert.Positive(t, s.views.exp.src.fresh, "git's backward deltas are written anew")
+	assert.Positive(t, s.views.exp.src.reused)
+	assert.Equal(t, info.Objects, s.views.exp.src.reused+s.views.exp.src.fresh)
 	assert.Equal(t, gitObjects(t, s), bundleObjects(t, s, out))
 	fetchInto(t, s, out)
 	other := newTestStore(t, "o", epoch)

@@ -36,14 +36,14 @@ type readView struct {
 // storage, up to date for main at head. The caller calls the returned
 // unlock.
 func (s *Store) view(head plumbing.Hash) (*filesystem.Storage, func(), error) {
-	return s.viewOf(&s.rd, head)
+	return s.viewOf(&s.views.rd, head)
 }
 
 // viewOf locks rv and returns its storage, up to date for main at head.
 // The caller calls the returned unlock.
 func (s *Store) viewOf(rv *readView, head plumbing.Hash) (*filesystem.Storage, func(), error) {
 	rv.mu.Lock()
-	if rv.closed || s.shut.Load() {
+	if rv.closed || s.pub.shut.Load() {
 		rv.mu.Unlock()
 		return nil, nil, ErrClosed
 	}

@@ -68,7 +68,7 @@ func (s *Store) Restore(ctx context.Context, path string, rev Hash) (Change, err
 		return Change{}, fmt.Errorf("gitstore: restore %q: a directory at %s", path, rev)
 	}
 	want := fileEntry{mode: at.mode, hash: at.hash}
-	if want.mode == filemode.Symlink && !s.allowSymlinks {
+	if want.mode == filemode.Symlink && !s.opts.allowSymlinks {
 		return Change{}, fmt.Errorf("gitstore: restore %q: a symlink at %s and symlinks are not allowed", path, rev)
 	}
 	if want.mode == filemode.Deprecated {
@@ -118,7 +118,7 @@ func (s *Store) Restore(ctx context.Context, path string, rev Hash) (Change, err
 		}
 	}
 	if err := s.saveStatCacheLocked(); err != nil {
-		s.log.Warn("gitstore: save stat cache", "err", err)
+		s.opts.log.Warn("gitstore: save stat cache", "err", err)
 	}
 	// The file is on disk now: commit it even if ctx ends meanwhile. The
 	// commit and its trees go through the pack writer, as a scan's do.
@@ -129,7 +129,7 @@ func (s *Store) Restore(ctx context.Context, path string, rev Hash) (Change, err
 	if err != nil {
 		return Change{}, err
 	}
-	s.log.Info("gitstore: restored", "path", path, "rev", rev, "commit", out[0].Commit)
+	s.opts.log.Info("gitstore: restored", "path", path, "rev", rev, "commit", out[0].Commit)
 	return out[0], nil
 }
 
@@ -158,7 +158,7 @@ func (s *Store) removeFileLocked(p string) error {
 	if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("gitstore: checkout: %w", err)
 	}
-	s.stats.drop(p)
+	s.fst.stats.drop(p)
 	for d := path.Dir(p); d != "."; d = path.Dir(d) {
 		if os.Remove(filepath.Join(s.dir, filepath.FromSlash(d))) != nil {
 			break // not empty (or already gone)

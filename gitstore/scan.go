@@ -40,8 +40,8 @@ func (s *Store) Scan(ctx context.Context) ([]Change, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	s.meter.begin()
-	defer s.meter.end()
+	s.fst.meter.begin()
+	defer s.fst.meter.end()
 	return s.scanLocked(ctx)
 }
 
@@ -132,7 +132,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	}
 	// Every unchanged file was a hit: when all cached files were, none is
 	// to be forgotten (checked before resolveLocked adds entries).
-	stale := hits < len(s.stats.entries)
+	stale := hits < len(s.fst.stats.entries)
 	// Only what may differ from main goes into these maps.
 	tracked := map[string]fileEntry{}
 	found := map[string]fileEntry{}
@@ -142,7 +142,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	if stale {
 		// Some cached files were not found as they were: forget those
 		// not found at all (every unchanged file was a hit).
-		present := make(map[string]bool, len(s.stats.entries))
+		present := make(map[string]bool, len(s.fst.stats.entries))
 		for _, ds := range scans {
 			prefix := ""
 			if ds.rel != "" {
@@ -157,9 +157,9 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 				}
 			}
 		}
-		for p := range s.stats.entries {
+		for p := range s.fst.stats.entries {
 			if !present[p] {
-				s.stats.drop(p)
+				s.fst.stats.drop(p)
 			}
 		}
 	}
@@ -175,7 +175,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, root *dirNode, todo []pendingChange) ([]Change, error) {
 	var out []Change
 	fail := func(err error) ([]Change, error) {
-		s.root = nil // the in-memory tree no longer matches main
+		s.cur.root = nil // the in-memory tree no longer matches main
 		if perr := s.endPackLocked(); perr != nil {
 			return nil, errors.Join(err, perr)
 		}
@@ -211,17 +211,17 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 		head = h
 		out = append(out, Change{Commit: fromPlumbing(h), Action: c.action, Path: c.path,
 			Time: sig.When, Author: fmt.Sprintf("%s <%s>", sig.Name, sig.Email)})
-		s.log.Debug("gitstore: commit", "action", c.action, "path", c.path, "commit", fromPlumbing(h))
+		s.opts.log.Debug("gitstore: commit", "action", c.action, "path", c.path, "commit", fromPlumbing(h))
 	}
 	if err := s.endPackLocked(); err != nil {
 		return nil, err
 	}
 	if len(out) > 0 {
 		if err := s.setRefLocked(mainRef, head); err != nil {
-			s.root = nil
+			s.cur.root = nil
 			return nil, err
 		}
-		s.rootHead = head
+		s.cur.rootHead = head
 	}
 	return out, nil
 }
@@ -292,8 +292,8 @@ func (s *Store) hashFileLocked(p, abs string, fi fs.FileInfo) (h plumbing.Hash, 
 	}
 	size := fi2.Size()
 	r := &readErrReader{r: f}
-	if s.pw != nil {
-		h, ok, err = s.pw.writeBlobFrom(r, size)
+	if s.packs.pw != nil {
+		h, ok, err = s.packs.pw.writeBlobFrom(r, size)
 	} else {
 		h, ok, err = s.writeLooseBlobLocked(r, size)
 	}
@@ -307,7 +307,7 @@ func (s *Store) hashFileLocked(p, abs string, fi fs.FileInfo) (h plumbing.Hash, 
 	case !ok:
 		s.noteKeep(p) // shrank while read
 	default:
-		s.meter.add(size)
+		s.fst.meter.add(size)
 	}
 	return h, fi2, ok, nil
 }
@@ -367,17 +367,17 @@ func (s *Store) writeLooseBlobLocked(r io.Reader, size int64) (h plumbing.Hash, 
 // written; it is then recorded in s.unsettled. A modification time in the
 // future (a clock set back, touch -d) never counts as recent.
 func (s *Store) unsettledLocked(p string, fi fs.FileInfo) bool {
-	if s.settle <= 0 || s.settleExempt[p] {
+	if s.fst.settle <= 0 || s.fst.settleExempt[p] {
 		return false
 	}
 	age := time.Since(fi.ModTime())
-	if age < 0 || age >= s.settle {
+	if age < 0 || age >= s.fst.settle {
 		return false
 	}
-	if s.unsettled == nil {
-		s.unsettled = map[string]bool{}
+	if s.fst.unsettled == nil {
+		s.fst.unsettled = map[string]bool{}
 	}
-	s.unsettled[p] = true
+	s.fst.unsettled[p] = true
 	return true
 }
 

@@ -127,7 +127,7 @@ func TestScanStatCache(t *testing.T) {
 	s2, err := Open(Config{Dir: s.Dir()})
 	require.NoError(t, err)
 	defer s2.Close()
-	_, ok := s2.stats.entries["f"]
+	_, ok := s2.fst.stats.entries["f"]
 	assert.True(t, ok, "stat cache persisted")
 	// Same size, new content, new mtime: detected.
 	writeFile(t, s.Dir(), "f", "two")

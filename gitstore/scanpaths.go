@@ -159,7 +159,7 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 // found because the ignore rules now exclude it stays as last committed.
 func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root *dirNode,
 	tracked, found map[string]fileEntry, ign ignoreScope, total int) ([]Change, error) {
-	for p := range s.unsettled {
+	for p := range s.fst.unsettled {
 		// Left as last committed (or not added yet); the watcher comes back.
 		if e, ok := tracked[p]; ok {
 			found[p] = e
@@ -174,11 +174,11 @@ func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root 
 			dels = append(dels, pendingChange{ActionDelete, p, e})
 		}
 	}
-	permitted := s.massDeleteOnce
+	permitted := s.guard.massDeleteOnce
 	if err := s.checkLocalDeleteLocked(len(dels), total); err != nil {
 		return nil, err
 	}
-	confirmed := permitted && !s.massDeleteOnce // the user saw these deletions
+	confirmed := permitted && !s.guard.massDeleteOnce // the user saw these deletions
 	for p, e := range found {
 		old, ok := tracked[p]
 		switch {
@@ -190,7 +190,7 @@ func (s *Store) commitFoundLocked(ctx context.Context, head plumbing.Hash, root 
 	}
 	for p := range tracked {
 		if _, ok := found[p]; !ok {
-			s.stats.drop(p)
+			s.fst.stats.drop(p)
 		}
 	}
 	sort.Slice(dels, func(i, j int) bool { return dels[i].path < dels[j].path })
@@ -225,7 +225,7 @@ const (
 // from the root and recording their rules in ign.dirs, and whether a full
 // scan walks d.
 func (s *Store) scopeOfParentLocked(d string, ign ignoreScope) (ignoreScope, scopeState) {
-	sc := ign.enter(s.dir, "", s.log)
+	sc := ign.enter(s.dir, "", s.opts.log)
 	cur := ""
 	for _, name := range strings.Split(d, "/") {
 		next := name
@@ -245,7 +245,7 @@ func (s *Store) scopeOfParentLocked(d string, ign ignoreScope) (ignoreScope, sco
 		if next == d {
 			break
 		}
-		sc = sc.enter(abs, next, s.log)
+		sc = sc.enter(abs, next, s.opts.log)
 		cur = next
 	}
 	return sc, scopeWalk

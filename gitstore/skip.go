@@ -62,11 +62,11 @@ func (s *Store) Skipped() []SkippedPath {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []SkippedPath
-	for p, err := range s.disk.scanSkips {
+	for p, err := range s.fst.disk.scanSkips {
 		out = append(out, SkippedPath{Path: p, Err: err})
 	}
-	for p, err := range s.disk.checkoutSkips {
-		if _, dup := s.disk.scanSkips[p]; !dup {
+	for p, err := range s.fst.disk.checkoutSkips {
+		if _, dup := s.fst.disk.scanSkips[p]; !dup {
 			out = append(out, SkippedPath{Path: p, Err: err})
 		}
 	}
@@ -118,28 +118,28 @@ type diskState struct {
 
 // beginScanSkipsLocked starts collecting a scan's skipped paths.
 func (s *Store) beginScanSkipsLocked() {
-	s.disk.skipMu.Lock()
-	s.disk.walkSkips, s.disk.walkKeep = map[string]error{}, map[string]bool{}
-	s.disk.skipMu.Unlock()
+	s.fst.disk.skipMu.Lock()
+	s.fst.disk.walkSkips, s.fst.disk.walkKeep = map[string]error{}, map[string]bool{}
+	s.fst.disk.skipMu.Unlock()
 }
 
 // noteSkip records that the running scan skipped slash path p (a directory:
 // all of it) because of err. Safe for the walk's goroutines.
 func (s *Store) noteSkip(p string, err error) {
-	s.disk.skipMu.Lock()
-	defer s.disk.skipMu.Unlock()
-	if s.disk.walkSkips != nil {
-		s.disk.walkSkips[p] = err
+	s.fst.disk.skipMu.Lock()
+	defer s.fst.disk.skipMu.Unlock()
+	if s.fst.disk.walkSkips != nil {
+		s.fst.disk.walkSkips[p] = err
 	}
 }
 
 // noteKeep records that the running scan found p changing under it: p stays
 // as last committed, unreported, until the next scan.
 func (s *Store) noteKeep(p string) {
-	s.disk.skipMu.Lock()
-	defer s.disk.skipMu.Unlock()
-	if s.disk.walkKeep != nil {
-		s.disk.walkKeep[p] = true
+	s.fst.disk.skipMu.Lock()
+	defer s.fst.disk.skipMu.Unlock()
+	if s.fst.disk.walkKeep != nil {
+		s.fst.disk.walkKeep[p] = true
 	}
 }
 
@@ -148,9 +148,9 @@ func (s *Store) noteKeep(p string) {
 // device cannot hold (never checked out, so never on disk), count as found
 // unchanged: a skipped path is never committed as deleted.
 func (s *Store) keepSkippedLocked(root *dirNode, tracked, found map[string]fileEntry) {
-	s.disk.skipMu.Lock()
-	skips, keep := s.disk.walkSkips, s.disk.walkKeep
-	s.disk.skipMu.Unlock()
+	s.fst.disk.skipMu.Lock()
+	skips, keep := s.fst.disk.walkSkips, s.fst.disk.walkKeep
+	s.fst.disk.skipMu.Unlock()
 	var names *nameCheck
 	for p, e := range tracked {
 		if _, ok := found[p]; ok {
@@ -195,11 +195,11 @@ func underSkipped(p string, skips map[string]error) bool {
 // the entries scope says it looked at. Paths skipped for the first time
 // are logged as warnings.
 func (s *Store) endScanSkipsLocked(scope func(p string) bool) {
-	s.disk.skipMu.Lock()
-	skips := s.disk.walkSkips
-	s.disk.walkSkips, s.disk.walkKeep = nil, nil
-	s.disk.skipMu.Unlock()
-	old := s.disk.scanSkips
+	s.fst.disk.skipMu.Lock()
+	skips := s.fst.disk.walkSkips
+	s.fst.disk.walkSkips, s.fst.disk.walkKeep = nil, nil
+	s.fst.disk.skipMu.Unlock()
+	old := s.fst.disk.scanSkips
 	next := make(map[string]error, len(skips))
 	for p, err := range old {
 		if scope != nil && !scope(p) {
@@ -208,11 +208,11 @@ func (s *Store) endScanSkipsLocked(scope func(p string) bool) {
 	}
 	for p, err := range skips {
 		if _, seen := old[p]; !seen {
-			s.log.Warn("gitstore: scan: skipped; the rest of the folder syncs", "path", p, "err", err)
+			s.opts.log.Warn("gitstore: scan: skipped; the rest of the folder syncs", "path", p, "err", err)
 		}
 		next[p] = err
 	}
-	s.disk.scanSkips = next
+	s.fst.disk.scanSkips = next
 }
 
 // specialFileError describes a directory entry that is neither a regular
@@ -233,11 +233,11 @@ func specialFileError(m fs.FileMode) error {
 // integrateReportLocked is integrateLocked of a head from peer, with
 // ApplyResult.Skipped and IgnoreRules filled in from its checkout.
 func (s *Store) integrateReportLocked(ctx context.Context, theirs plumbing.Hash, peer string) (ApplyResult, error) {
-	s.disk.lastCheckout, s.disk.lastIgnore, s.disk.applyPeer = nil, nil, peer
+	s.fst.disk.lastCheckout, s.fst.disk.lastIgnore, s.fst.disk.applyPeer = nil, nil, peer
 	res, err := s.integrateLocked(ctx, theirs)
-	res.Skipped, res.IgnoreRules = s.disk.lastCheckout, s.disk.lastIgnore
+	res.Skipped, res.IgnoreRules = s.fst.disk.lastCheckout, s.fst.disk.lastIgnore
 	sort.Slice(res.Skipped, func(i, j int) bool { return res.Skipped[i].Path < res.Skipped[j].Path })
-	s.disk.applyPeer = ""
+	s.fst.disk.applyPeer = ""
 	return res, diskFullError(err)
 }
 
@@ -245,21 +245,21 @@ func (s *Store) integrateReportLocked(ctx context.Context, theirs plumbing.Hash,
 // because of err (a directory it may not enter or write to): reported as
 // the names it cannot hold are, and logged.
 func (s *Store) noteCheckoutSkipLocked(p string, err error) {
-	if s.disk.checkoutSkips == nil {
-		s.disk.checkoutSkips = map[string]error{}
+	if s.fst.disk.checkoutSkips == nil {
+		s.fst.disk.checkoutSkips = map[string]error{}
 	}
-	if _, seen := s.disk.checkoutSkips[p]; seen {
+	if _, seen := s.fst.disk.checkoutSkips[p]; seen {
 		return
 	}
-	s.disk.checkoutSkips[p] = err
-	s.disk.lastCheckout = append(s.disk.lastCheckout, SkippedPath{Path: p, Err: err})
-	if s.disk.checkoutOld != nil {
-		if s.disk.stale == nil {
-			s.disk.stale = map[string]plumbing.Hash{}
+	s.fst.disk.checkoutSkips[p] = err
+	s.fst.disk.lastCheckout = append(s.fst.disk.lastCheckout, SkippedPath{Path: p, Err: err})
+	if s.fst.disk.checkoutOld != nil {
+		if s.fst.disk.stale == nil {
+			s.fst.disk.stale = map[string]plumbing.Hash{}
 		}
-		s.disk.stale[p] = s.disk.checkoutOld[p].hash
+		s.fst.disk.stale[p] = s.fst.disk.checkoutOld[p].hash
 	}
-	s.log.Warn("gitstore: checkout: cannot write here; skipped, the rest is checked out", "path", p, "err", err)
+	s.opts.log.Warn("gitstore: checkout: cannot write here; skipped, the rest is checked out", "path", p, "err", err)
 }
 
 // catchUpStaleLocked, in a scan, deals with the files a checkout could not
@@ -269,7 +269,7 @@ func (s *Store) noteCheckoutSkipLocked(p string, err error) {
 // (else it stays as main has it, for the next scan); one found otherwise
 // (edited, or deleted) is a local change as usual and forgotten here.
 func (s *Store) catchUpStaleLocked(tracked, found map[string]fileEntry) {
-	for p, had := range s.disk.stale {
+	for p, had := range s.fst.disk.stale {
 		f, onDisk := found[p]
 		want, inMain := tracked[p]
 		switch {
@@ -288,11 +288,11 @@ func (s *Store) catchUpStaleLocked(tracked, found map[string]fileEntry) {
 				err = s.removeFileLocked(p)
 			}
 			if err != nil {
-				s.log.Debug("gitstore: scan: still cannot update a file a checkout skipped", "path", p, "err", err)
+				s.opts.log.Debug("gitstore: scan: still cannot update a file a checkout skipped", "path", p, "err", err)
 				continue
 			}
-			s.log.Info("gitstore: scan: updated a file a checkout had to skip", "path", p)
+			s.opts.log.Info("gitstore: scan: updated a file a checkout had to skip", "path", p)
 		}
-		delete(s.disk.stale, p)
+		delete(s.fst.disk.stale, p)
 	}
 }

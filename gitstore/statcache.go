@@ -94,17 +94,17 @@ func loadStatCache(path string, log *slog.Logger) statCache {
 
 // saveStatCacheLocked writes the cache atomically if it changed.
 func (s *Store) saveStatCacheLocked() error {
-	if !s.stats.dirty {
+	if !s.fst.stats.dirty {
 		return nil
 	}
-	b, err := json.Marshal(s.stats.entries)
+	b, err := json.Marshal(s.fst.stats.entries)
 	if err != nil {
 		return err
 	}
 	if err := writeFileAtomic(s.statCachePath(), b, 0o644); err != nil {
 		return err
 	}
-	s.stats.dirty = false
+	s.fst.stats.dirty = false
 	return nil
 }
 

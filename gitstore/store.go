@@ -90,60 +90,104 @@ type Config struct {
 
 // Store is one folder's history. All methods are safe for concurrent use.
 type Store struct {
-	dir, gitDir   string
-	name, email   string
-	allowSymlinks bool
-	maxObject     int64
-	limits        Limits // with defaults filled in
-	now           func() time.Time
-	log           *slog.Logger
-	// The mass-delete guard's settings (see checkMassDeleteLocked).
-	maxDeleteShare  float64
-	maxDeleteCount  int
-	allowMassDelete bool
+	dir, gitDir string
+	opts        storeOptions
 
 	// applyMu serializes ApplyBundle: it is held for a whole apply, mu only
 	// for its last part (scan, refs, checkout), so that reads and scans go
 	// on while a bundle is spooled, checked and stored (see apply.go).
 	// Lock order: applyMu, then mu.
 	applyMu sync.Mutex
-	// head is main, published whenever it moves (setRefLocked): Head reads
-	// it without waiting for any operation. shut is set by Close.
-	head atomic.Pointer[plumbing.Hash]
-	shut atomic.Bool
-	// rd is the object storage History reads, exp the one WriteBundle
-	// reads, each with its own lock (readview.go).
-	rd, exp readView
+	// pub is what readers see without waiting for any operation.
+	pub published
+	// views are the object storages History and WriteBundle read, each
+	// with its own lock (readview.go).
+	views readViews
 	// maint runs maintenance in the background (maintain_auto.go).
 	maint autoMaint
+	// treeStats caches the stats of trees of ours met by
+	// applyRun.checkTreeLimits (bounded by treeStatCacheMax); guarded by
+	// applyMu, not mu.
+	treeStats map[plumbing.Hash]treeStat
+	// recv is the received log (see received.go), with its own mutex.
+	recv received
 
 	mu sync.Mutex // guards the fields below and serializes every write
 	// closed is set by Close.
 	closed bool
+	guard  deleteGuard
+	// st is the object and ref store on gitDir.
+	st    *filesystem.Storage
+	cur   headTree
+	packs packState
+	fst   folderState
+}
+
+// storeOptions are a Store's settings, from its Config with defaults
+// filled in; fixed by Open.
+type storeOptions struct {
+	name, email   string
+	allowSymlinks bool
+	maxObject     int64
+	limits        Limits
+	now           func() time.Time
+	log           *slog.Logger
+	// The mass-delete guard's settings (see checkMassDeleteLocked).
+	maxDeleteShare  float64
+	maxDeleteCount  int
+	allowMassDelete bool
+}
+
+// published is main as readers see it: head is published whenever main
+// moves (setRefLocked), so Head reads it without waiting; shut is set by
+// Close.
+type published struct {
+	head atomic.Pointer[plumbing.Hash]
+	shut atomic.Bool
+}
+
+// readViews are the object storage History reads (rd) and the one
+// WriteBundle reads (exp), each with its own lock (readview.go).
+type readViews struct {
+	rd, exp readView
+}
+
+// deleteGuard is the mass-delete guard's state; guarded by Store.mu.
+type deleteGuard struct {
 	// massDeleteOnce is set by AllowMassDeleteOnce and used up by the next
 	// operation the mass-delete guard would refuse.
 	massDeleteOnce bool
 	// localDeletes lists, oldest first, the deletions committed by local
 	// scans in the last massDeleteWindow (see checkLocalDeleteLocked).
 	localDeletes []localDelete
-	// st is the object and ref store on gitDir.
-	st *filesystem.Storage
-	// root is the tree of rootHead (our main), loaded lazily; nil = not loaded.
+}
+
+// headTree is the tree of rootHead (our main), loaded lazily; root nil =
+// not loaded. Guarded by Store.mu.
+type headTree struct {
 	root     *dirNode
 	rootHead plumbing.Hash
-	// recv is the received log (see received.go), with its own mutex.
-	recv received
-	// treeStats caches the stats of trees of ours met by
-	// applyRun.checkTreeLimits (bounded by treeStatCacheMax); guarded by
-	// applyMu, not mu.
-	treeStats map[plumbing.Hash]treeStat
-	// stats is the stat cache, loaded at Open and saved after Scan/checkout.
-	stats statCache
+}
+
+// packState is the pack being written, if any; guarded by Store.mu.
+type packState struct {
 	// pw, when not nil, is the pack that new objects are streamed into
 	// (between beginPackLocked and endPackLocked); packGen numbers the packs
 	// written by this Store.
 	pw      *packWriter
 	packGen uint64
+}
+
+// folderState is what a Store knows of the folder on disk; guarded by
+// Store.mu.
+type folderState struct {
+	// stats is the stat cache, loaded at Open and saved after Scan/checkout.
+	stats statCache
+	// disk holds the faults met on the folder's disk and its naming rules
+	// (skip.go, names.go).
+	disk diskState
+	// meter reports a Scan's progress to Config.ScanProgress (scan.go).
+	meter scanMeter
 	// settle, while a watcher scan runs, is the age below which a changed
 	// file counts as still being written: the scan leaves it as last
 	// committed and records it in unsettled, so the watcher looks again
@@ -153,11 +197,6 @@ type Store struct {
 	settle       time.Duration
 	settleExempt map[string]bool
 	unsettled    map[string]bool
-	// disk holds the faults met on the folder's disk and its naming rules
-	// (skip.go, names.go).
-	disk diskState
-	// meter reports a Scan's progress to Config.ScanProgress (scan.go).
-	meter scanMeter
 }
 
 // Open opens the history of cfg.Dir. It returns ErrNotInitialized when the
@@ -181,41 +220,42 @@ func Open(cfg Config) (*Store, error) {
 		return nil, errors.New("gitstore: Config.MaxDeleteShare and MaxDeleteCount must not be negative")
 	}
 	s := &Store{
-		dir:           dir,
-		gitDir:        filepath.Join(dir, GitDirName),
-		name:          cfg.AuthorName,
-		email:         cfg.AuthorEmail,
-		allowSymlinks: cfg.AllowSymlinks,
-		maxObject:     cfg.MaxObjectSize,
-		limits:        cfg.Limits.withDefaults(),
-		now:           cfg.Now,
-		log:           cfg.Logger,
-
-		maxDeleteShare:  cfg.MaxDeleteShare,
-		maxDeleteCount:  cfg.MaxDeleteCount,
-		allowMassDelete: cfg.AllowMassDelete,
-		meter:           scanMeter{fn: cfg.ScanProgress},
+		dir:    dir,
+		gitDir: filepath.Join(dir, GitDirName),
+		opts: storeOptions{
+			name:            cfg.AuthorName,
+			email:           cfg.AuthorEmail,
+			allowSymlinks:   cfg.AllowSymlinks,
+			maxObject:       cfg.MaxObjectSize,
+			limits:          cfg.Limits.withDefaults(),
+			now:             cfg.Now,
+			log:             cfg.Logger,
+			maxDeleteShare:  cfg.MaxDeleteShare,
+			maxDeleteCount:  cfg.MaxDeleteCount,
+			allowMassDelete: cfg.AllowMassDelete,
+		},
+		fst: folderState{meter: scanMeter{fn: cfg.ScanProgress}},
 	}
-	if s.maxDeleteShare == 0 {
-		s.maxDeleteShare = defaultMaxDeleteShare
+	if s.opts.maxDeleteShare == 0 {
+		s.opts.maxDeleteShare = defaultMaxDeleteShare
 	}
-	if s.maxDeleteCount == 0 {
-		s.maxDeleteCount = defaultMaxDeleteCount
+	if s.opts.maxDeleteCount == 0 {
+		s.opts.maxDeleteCount = defaultMaxDeleteCount
 	}
-	if s.name == "" {
-		s.name = "peersync"
+	if s.opts.name == "" {
+		s.opts.name = "peersync"
 	}
-	if s.email == "" {
-		s.email = "peersync@localhost"
+	if s.opts.email == "" {
+		s.opts.email = "peersync@localhost"
 	}
-	if s.maxObject <= 0 {
-		s.maxObject = defaultMaxObject
+	if s.opts.maxObject <= 0 {
+		s.opts.maxObject = defaultMaxObject
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if s.opts.now == nil {
+		s.opts.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if s.opts.log == nil {
+		s.opts.log = slog.New(slog.DiscardHandler)
 	}
 	gi, err := os.Lstat(s.gitDir)
 	switch {
@@ -231,16 +271,16 @@ func Open(cfg Config) (*Store, error) {
 	case !gi.IsDir():
 		return nil, fmt.Errorf("gitstore: %q is not a directory", s.gitDir)
 	}
-	removeOrphanPacks(s.gitDir, s.log)
+	removeOrphanPacks(s.gitDir, s.opts.log)
 	s.openDiskLocked()
 	s.st = s.openStorage()
-	s.stats = loadStatCache(s.statCachePath(), s.log)
+	s.fst.stats = loadStatCache(s.statCachePath(), s.opts.log)
 	h, err := s.refLocked(mainRef)
 	if err != nil {
 		s.st.Close()
 		return nil, err
 	}
-	s.head.Store(&h)
+	s.pub.head.Store(&h)
 	return s, nil
 }
 
@@ -256,7 +296,7 @@ const storeOpenPacks = 8
 // storeOpenPacks packs open: maintenance closes it (under mu) before it
 // removes packs, and opens a new one.
 func (s *Store) openStorage() *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.disk.mask}, cache.NewObjectLRU(objectCacheSize),
+	return filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.fst.disk.mask}, cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold, MaxOpenDescriptors: storeOpenPacks})
 }
 
@@ -298,7 +338,7 @@ func initGitDir(gitDir string) error {
 // its next step; what it wrote is kept or thrown away as a kill would
 // leave it, see maintain.go) and waits for a running export.
 func (s *Store) Close() error {
-	s.shut.Store(true)
+	s.pub.shut.Store(true)
 	s.maint.stop()
 	s.mu.Lock()
 	if s.closed {
@@ -308,7 +348,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	err := s.st.Close()
 	s.mu.Unlock()
-	return errors.Join(err, s.exp.close(), s.rd.close())
+	return errors.Join(err, s.views.exp.close(), s.views.rd.close())
 }
 
 // Dir returns the absolute path of the folder root.
@@ -318,10 +358,10 @@ func (s *Store) Dir() string { return s.dir }
 // It never waits for another operation (it reads the value published when
 // main last moved).
 func (s *Store) Head() (Hash, error) {
-	if s.shut.Load() {
+	if s.pub.shut.Load() {
 		return Hash{}, ErrClosed
 	}
-	return fromPlumbing(*s.head.Load()), nil
+	return fromPlumbing(*s.pub.head.Load()), nil
 }
 
 // PeerHead returns refs/peers/<peer>/main, the last bundle head applied from
@@ -416,7 +456,7 @@ func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error
 		return fmt.Errorf("gitstore: set %s: %w", name, err)
 	}
 	if name == mainRef {
-		s.head.Store(&h)
+		s.pub.head.Store(&h)
 		s.maintainSoon()
 	}
 	return nil
@@ -424,8 +464,8 @@ func (s *Store) setRefLocked(name plumbing.ReferenceName, h plumbing.Hash) error
 
 // writeObjectLocked stores an object unless it already exists.
 func (s *Store) writeObjectLocked(t plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
-	if s.pw != nil {
-		return s.pw.writeObject(t, data)
+	if s.packs.pw != nil {
+		return s.packs.pw.writeObject(t, data)
 	}
 	h := plumbing.ComputeHash(t, data)
 	if s.st.HasEncodedObject(h) == nil {
@@ -460,7 +500,7 @@ func (s *Store) commitLocked(h plumbing.Hash) (*object.Commit, error) {
 
 // signature returns our author/committer signature at the current time.
 func (s *Store) signature() object.Signature {
-	return object.Signature{Name: s.name, Email: s.email, When: s.now().Truncate(time.Second)}
+	return object.Signature{Name: s.opts.name, Email: s.opts.email, When: s.opts.now().Truncate(time.Second)}
 }
 
 // newCommitLocked writes a commit and returns its hash.

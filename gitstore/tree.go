@@ -76,14 +76,14 @@ func (s *Store) headTreeLocked() (plumbing.Hash, *dirNode, error) {
 	if err != nil {
 		return head, nil, err
 	}
-	if s.root == nil || s.rootHead != head {
+	if s.cur.root == nil || s.cur.rootHead != head {
 		root, err := s.commitTreeLocked(head)
 		if err != nil {
 			return head, nil, err
 		}
-		s.root, s.rootHead = root, head
+		s.cur.root, s.cur.rootHead = root, head
 	}
-	return head, s.root, nil
+	return head, s.cur.root, nil
 }
 
 // get returns the file entry at path p.

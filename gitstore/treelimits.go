@@ -59,7 +59,7 @@ func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head 
 		}
 		tree = c.TreeHash
 	}
-	tl := &treeLimits{s: s, st: a.st, objs: objs, lim: s.limits, memo: map[plumbing.Hash]treeStat{}}
+	tl := &treeLimits{s: s, st: a.st, objs: objs, lim: s.opts.limits, memo: map[plumbing.Hash]treeStat{}}
 	st, err := tl.visit(ctx, tree, "", 0)
 	if err == nil {
 		switch {

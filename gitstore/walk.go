@@ -158,6 +158,8 @@ func (w *walkPool) work() {
 // listDir lists one directory: see walkTree. It returns nil (and no error)
 // for a directory other than the walk's first that vanished, and the
 // subdirectories to walk.
+// (Over 120 lines: one pass over the directory's entries, whose ignore
+// rules, skip records and per-entry checks share that directory's state.)
 func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLevel bool) (*dirScan, []walkJob, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, nil, err
@@ -173,7 +175,7 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 		s.noteSkip(j.rel, err) // an unreadable directory: skipped, reported
 		return nil, nil, nil
 	}
-	ign, err := j.parent.enterDir(j.abs, j.rel, s.log)
+	ign, err := j.parent.enterDir(j.abs, j.rel, s.opts.log)
 	if err != nil {
 		s.noteSkip(j.rel, err) // its rules are unknown: skipped, reported
 		return nil, nil, nil
@@ -197,11 +199,11 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 			continue
 		}
 		if strings.HasPrefix(name, tmpPrefix) {
-			removeStaleTemp(absPrefix+name, de, start, s.log)
+			removeStaleTemp(absPrefix+name, de, start, s.opts.log)
 			continue
 		}
 		if err := validComponent(name); err != nil {
-			s.log.Debug("gitstore: scan: skipping unsyncable name", "path", pathOf(name), "err", err)
+			s.opts.log.Debug("gitstore: scan: skipping unsyncable name", "path", pathOf(name), "err", err)
 			continue
 		}
 		if len(ign.patterns) > 0 && ign.skip(pathOf(name), de.IsDir()) {
@@ -232,7 +234,7 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 			}
 			subs = append(subs, walkJob{rel: pathOf(name), abs: abs, node: sub, parent: ign})
 		case fi.Mode()&fs.ModeSymlink != 0:
-			if !s.allowSymlinks {
+			if !s.opts.allowSymlinks {
 				continue
 			}
 			target, err := os.Readlink(abs)
@@ -252,7 +254,7 @@ func (s *Store) listDir(ctx context.Context, j walkJob, start time.Time, oneLeve
 		case fi.Mode().IsRegular():
 			ds.regular = append(ds.regular, name)
 			key = append(key[:len(prefix)], name...)
-			h, hit := s.stats.lookupKey(key, fi)
+			h, hit := s.fst.stats.lookupKey(key, fi)
 			if hit {
 				ds.hits++
 			}
@@ -373,7 +375,7 @@ func (s *Store) resolveLocked(ctx context.Context, scans []*dirScan, found, trac
 			if !ok {
 				continue // vanished, unreadable or replaced: see hashFileLocked
 			}
-			s.stats.put(f.path, f.fi, h, start)
+			s.fst.stats.put(f.path, f.fi, h, start)
 		}
 		found[f.path] = fileEntry{mode: fileMode(f.fi), hash: h}
 	}

@@ -106,14 +106,14 @@ func TestScanManyDirectoriesIgnoredTracked(t *testing.T) {
 		}
 	}
 	require.Len(t, scan(t, s), 40)
-	require.Len(t, s.stats.entries, 40)
+	require.Len(t, s.fst.stats.entries, 40)
 	writeFile(t, dir, "d07/"+IgnoreFileName, "*.dat\n")
 	require.NoError(t, os.Remove(filepath.Join(dir, "d07/b.dat")))
 	ch := scan(t, s)
 	require.Len(t, ch, 1)
 	assert.Equal(t, "d07/"+IgnoreFileName, ch[0].Path)
 	assert.Len(t, tracked(t, s), 41, "the ignored file stays as last committed")
-	_, cached := s.stats.entries["d07/b.dat"]
+	_, cached := s.fst.stats.entries["d07/b.dat"]
 	assert.False(t, cached)
 }
 
@@ -141,7 +141,7 @@ func TestRescanKeepsStatCacheFile(t *testing.T) {
 	require.Len(t, scan(t, s), 1)
 	assert.NotEqual(t, before, ino(), "rewritten after a change")
 	var keys []string
-	for k := range s.stats.entries {
+	for k := range s.fst.stats.entries {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)

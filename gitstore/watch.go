@@ -49,6 +49,9 @@ const (
 // Other scan errors (a full disk, say) are logged, and the next event or
 // the periodic rescan runs a full scan. A file the scan cannot read is not
 // an error: it is skipped and reported (see [Store.Skipped]). It returns an error if the watcher cannot start.
+//
+// (Over 120 lines: one event loop, whose cases share its state: the paths
+// pending, the deferred counts and the timers.)
 func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func([]Change)) error {
 	if debounce <= 0 {
 		debounce = defaultDebounce
@@ -105,7 +108,7 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 		case errors.Is(err, ErrNotInitialized), errors.Is(err, ErrMassDelete), errors.Is(err, ErrClosed):
 			return err
 		}
-		s.log.Warn("gitstore: watch: scan failed; will retry", "err", err)
+		s.opts.log.Warn("gitstore: watch: scan failed; will retry", "err", err)
 		full = true // what the failed scan missed is found by the next
 		return nil
 	}
@@ -155,7 +158,7 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, onChange func
 			if !ok {
 				return errors.New("gitstore: watch: error channel closed")
 			}
-			s.log.Warn("gitstore: watch: fsnotify error; rescanning", "err", err)
+			s.opts.log.Warn("gitstore: watch: fsnotify error; rescanning", "err", err)
 			rebuild, full = true, true
 			arm()
 		case <-timer.C:
@@ -192,14 +195,14 @@ func (s *Store) watchScan(ctx context.Context, full bool, paths []string, settle
 	if s.closed {
 		return nil, nil, ErrClosed
 	}
-	s.settle, s.settleExempt, s.unsettled = settle, exempt, nil
-	defer func() { s.settle, s.settleExempt, s.unsettled = 0, nil, nil }()
+	s.fst.settle, s.fst.settleExempt, s.fst.unsettled = settle, exempt, nil
+	defer func() { s.fst.settle, s.fst.settleExempt, s.fst.unsettled = 0, nil, nil }()
 	if full || len(paths) > maxTargetedPaths {
 		changes, err = s.scanLocked(ctx)
 	} else {
 		changes, err = s.scanPathsLocked(ctx, paths)
 	}
-	return changes, sortedKeys(s.unsettled), err
+	return changes, sortedKeys(s.fst.unsettled), err
 }
 
 // watcher adds fsnotify watches on the folder's directories. It is used by
@@ -220,10 +223,10 @@ func (w *watcher) addTree(rel, absDir string, parent ignoreScope) {
 		w.rules = map[string]ignoreScope{}
 	}
 	if err := w.fw.Add(absDir); err != nil {
-		w.s.log.Warn("gitstore: watch: cannot watch directory", "dir", absDir, "err", err)
+		w.s.opts.log.Warn("gitstore: watch: cannot watch directory", "dir", absDir, "err", err)
 		return
 	}
-	sc := parent.enter(absDir, rel, w.s.log)
+	sc := parent.enter(absDir, rel, w.s.opts.log)
 	w.rules[rel] = sc
 	entries, err := os.ReadDir(absDir)
 	if err != nil {

@@ -229,8 +229,8 @@ func TestWatchScanLeavesFilesBeingWritten(t *testing.T) {
 	assert.Equal(t, []string{"modify keep.txt"}, actions(changes))
 	assert.Empty(t, unsettled)
 	// After the scan, the store is back to committing everything.
-	assert.Zero(t, s.settle)
-	assert.Nil(t, s.unsettled)
+	assert.Zero(t, s.fst.settle)
+	assert.Nil(t, s.fst.unsettled)
 }
 
 // TestWatchCommitsSettledFileOnce: a file written in two steps with a pause

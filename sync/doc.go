@@ -170,6 +170,8 @@
 //	    Sent on a new stream by a side that received a head it does not
 //	    have. since = our head and the peer's last head we applied (at most
 //	    64); resume (optional) names a bundle we hold the first N bytes of.
+//	    A head we have but not in our history is integrated without a want
+//	    (gitstore.Store.IntegrateHead; see gitstore's "Merge rule").
 //
 // # Bundle stream
 //

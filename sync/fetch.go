@@ -479,6 +479,8 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 	if r.Kind != gitstore.UpToDate {
 		e.emit(Event{Kind: EventRemoteApplied, Peer: pc.peer, Folder: folder, Head: r.Head, Paths: r.Changed, Conflicts: r.Conflicts})
 		e.announce(folder)
+	} else if r.Head != r.PeerHead && e.sendsTo(pc.peer, folder) {
+		e.sendHead(pc, folder) // the peer's turn to merge (gitstore's "Merge rule"), or it lags
 	}
 	return nil
 }
