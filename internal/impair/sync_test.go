@@ -35,6 +35,17 @@ func (d *desktop) cli(t *testing.T, args ...string) string {
 	return out.String()
 }
 
+// statusIn runs `status` inside ns, the daemon's namespace: the command
+// asks the daemon's HTTP API, which listens on that namespace's loopback.
+func (d *desktop) statusIn(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	out, err := ns.Output(t.Context(), nil, d.bin, "--home", d.home, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func newDesktop(t *testing.T, bin, name string) *desktop {
 	t.Helper()
 	d := &desktop{bin: bin, home: filepath.Join(t.TempDir(), "home"), folder: t.TempDir()}
@@ -127,7 +138,7 @@ func lossySync(t *testing.T, bin string, bothDial bool) {
 			ab, ba := w.Stats()
 			t.Fatalf("folders still differ after %v: %s; paths seen %v; A→B %+v; B→A %+v", limit, why, paths, ab, ba)
 		}
-		for _, line := range strings.Split(a.cli(t, "status"), "\n") {
+		for _, line := range strings.Split(a.statusIn(t, w.A), "\n") {
 			if strings.Contains(line, "connected") {
 				paths[strings.TrimSpace(line)] = true
 			}
@@ -141,7 +152,7 @@ func lossySync(t *testing.T, bin string, bothDial bool) {
 	}
 	took := time.Since(start)
 	require.Eventually(t, func() bool {
-		return strings.Contains(a.cli(t, "status"), " tcp")
+		return strings.Contains(a.statusIn(t, w.A), " tcp")
 	}, 30*time.Second, time.Second, "the connection ends on TCP")
 	ab, ba := w.Stats()
 	t.Logf("20 MiB (16 MiB + 100 × 40 KiB) A→B across 5%% loss, 100 ms each way: identical %v after launch", took.Round(100*time.Millisecond))
