@@ -16,10 +16,10 @@ func newRVNode(t *testing.T, name string, rv *RendezvousConfig, serve bool) *nod
 	id, err := crypto.GenerateIdentity(nil)
 	require.NoError(t, err)
 	e, err := New(Config{
-		Home: t.TempDir(), Identity: id, ListenAddr: "127.0.0.1:0",
+		Home: t.TempDir(), Identity: id, Network: NetworkConfig{ListenAddr: "127.0.0.1:0"},
 		ScanInterval: 100 * time.Millisecond, DialInterval: 100 * time.Millisecond,
-		Rendezvous: rv, ServeRendezvous: serve,
-		STUNServers: []string{}, // loopback: host candidates are enough
+		NAT: NATConfig{Rendezvous: rv, ServeRendezvous: serve,
+			STUN: []string{}}, // loopback: host candidates are enough
 	})
 	require.NoError(t, err)
 	require.NoError(t, e.SetName(name))

@@ -17,7 +17,7 @@ import (
 )
 
 // Run syncs until ctx is done or Close is called: it listens on
-// Config.ListenAddr, dials the peers of the sync table, scans the folders
+// Config.Network.ListenAddr, dials the peers of the sync table, scans the folders
 // every Config.ScanInterval, and exchanges bundles. It returns nil after
 // Close, an error wrapping ctx.Err() when ctx ends, or the error that kept it
 // from starting (e.g. the port is taken).
@@ -36,9 +36,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	tr, err := transport.New(transport.Config{
 		Identity:   e.cfg.Identity,
-		ListenAddr: e.cfg.ListenAddr,
+		ListenAddr: e.cfg.Network.ListenAddr,
 		Authorize:  e.authorize,
-		NoTCP:      e.cfg.DisableTCP,
+		NoTCP:      e.cfg.Network.DisableTCP,
 		Logger:     e.log,
 	})
 	if err != nil {
@@ -46,7 +46,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("sync: %w", err)
 	}
 	var disc *discovery.Discoverer
-	if e.cfg.Discovery {
+	if e.cfg.Discovery.Enabled {
 		port := 0
 		if ua, ok := tr.LocalAddr().(*net.UDPAddr); ok {
 			port = ua.Port
@@ -55,8 +55,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			Device:   e.DeviceID(),
 			Name:     e.nameLocked(),
 			Port:     port,
-			Announce: !e.cfg.DiscoveryBrowseOnly,
-			HostName: e.cfg.DiscoveryHostName,
+			Announce: !e.cfg.Discovery.BrowseOnly,
+			HostName: e.cfg.Discovery.HostName,
 			Logger:   e.log,
 		})
 		if err != nil {
@@ -66,7 +66,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	var rvServer *rendezvous.Server
-	if e.cfg.ServeRendezvous {
+	if e.cfg.NAT.ServeRendezvous {
 		rvServer = rendezvous.NewServer(e.log)
 	}
 	dir, err := e.jobDir()
@@ -210,7 +210,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport) {
 			}
 		}
 		e.mu.Unlock()
-		if r := e.cfg.Rendezvous; r != nil {
+		if r := e.cfg.NAT.Rendezvous; r != nil {
 			// First: the others may need it. Unpinned, it is dialed as
 			// the zero DeviceID (whoever answers).
 			e.dial(ctx, tr, r.Device)
@@ -219,7 +219,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport) {
 			e.mu.Lock()
 			// An unpinned rendezvous not yet reached may be this peer
 			// (the hosted server is a mirror too): one dial at a time.
-			r := e.cfg.Rendezvous
+			r := e.cfg.NAT.Rendezvous
 			skip := e.isRendezvousLocked(p.Device) ||
 				(r != nil && e.rvPeer.IsZero() && slices.Contains(p.Addrs, r.Addr))
 			e.mu.Unlock()
@@ -276,14 +276,14 @@ func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
 			addrs = append(addrs, a)
 		}
 	}
-	if r := e.cfg.Rendezvous; r != nil && r.Device == d && !slices.Contains(addrs, r.Addr) {
+	if r := e.cfg.NAT.Rendezvous; r != nil && r.Device == d && !slices.Contains(addrs, r.Addr) {
 		addrs = append(addrs, r.Addr)
 	}
 	return addrs
 }
 
 func (e *Engine) iceConfig() transport.ICEConfig {
-	return transport.ICEConfig{STUNServers: e.cfg.STUNServers, TURNServers: e.cfg.TURNServers}
+	return transport.ICEConfig{STUNServers: e.cfg.NAT.STUN, TURNServers: e.cfg.NAT.TURN}
 }
 
 // startRendezvous registers at the rendezvous server over pc and answers

@@ -14,10 +14,10 @@ import (
 // running).
 type runState struct {
 	tr       *transport.Transport
-	disc     *discovery.Discoverer // nil without Config.Discovery
-	rvServer *rendezvous.Server    // nil without Config.ServeRendezvous
+	disc     *discovery.Discoverer // nil without Config.Discovery.Enabled
+	rvServer *rendezvous.Server    // nil without Config.NAT.ServeRendezvous
 	jobs     *jobTable             // bundles produced for peers
-	rv       *rendezvous.Client    // our registration at Config.Rendezvous, while it is up
+	rv       *rendezvous.Client    // our registration at Config.NAT.Rendezvous, while it is up
 	changed  chan struct{}         // wakes the tick loop after a configuration change (refetch)
 	cancel   context.CancelFunc    // ends the Run
 	done     chan struct{}         // closed when Run has returned its resources

@@ -19,7 +19,7 @@ type Status struct {
 	Addr    string // listening address while Run is active
 	Folders []FolderStatus
 	Peers   []PeerStatus
-	// Rendezvous is the state of our registration at Config.Rendezvous;
+	// Rendezvous is the state of our registration at Config.NAT.Rendezvous;
 	// nil when none is configured.
 	Rendezvous *RendezvousStatus
 	// Pending lists the devices and folder offers waiting for an answer.
@@ -83,7 +83,7 @@ func (e *Engine) Status() Status {
 	if tr := e.run.transport(); tr != nil {
 		st.Addr = tr.LocalAddr().String()
 	}
-	if r := e.cfg.Rendezvous; r != nil {
+	if r := e.cfg.NAT.Rendezvous; r != nil {
 		rs := &RendezvousStatus{Addr: r.Addr, Device: e.rvPeer, Pinned: !r.Device.IsZero()}
 		if rv := e.run.client(); rv != nil {
 			rs.Registered, rs.Observed = true, rv.Observed()
