@@ -301,6 +301,8 @@ func (e *Engine) startDiscoveryLocked() error {
 		Announce: !e.cfg.Discovery.BrowseOnly,
 		HostName: e.cfg.Discovery.HostName,
 		Logger:   e.log,
+
+		Interfaces: e.discoveryInterfaces(),
 	})
 	if err != nil {
 		return fmt.Errorf("sync: discovery: %w", err)
@@ -313,6 +315,15 @@ func (e *Engine) startDiscoveryLocked() error {
 		}
 	})
 	e.wg.Go(func() { e.onDiscovered(ctx, tr, disc) })
+	return nil
+}
+
+// discoveryInterfaces is nil (every suitable interface), or none for the
+// tests that ask (testHooks.noMulticast).
+func (e *Engine) discoveryInterfaces() []net.Interface {
+	if h := e.cfg.test; h != nil && h.noMulticast {
+		return []net.Interface{}
+	}
 	return nil
 }
 
