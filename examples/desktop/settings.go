@@ -236,7 +236,7 @@ func (r *engineRunner) run(ctx context.Context) error {
 
 // started waits until the Run listens (Engine.Addr) or fails, up to 30 s.
 func (r *engineRunner) started(done chan error) error {
-	t := time.NewTicker(20 * time.Millisecond) // Run has no readiness callback
+	t := time.NewTicker(5 * time.Millisecond) // Run has no readiness callback
 	defer t.Stop()
 	deadline := time.After(30 * time.Second)
 	for r.e.Addr() == nil {

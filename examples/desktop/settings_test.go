@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/internal/cli"
 	"github.com/peersync/peersync/internal/testutil"
 	"github.com/peersync/peersync/sync"
@@ -156,4 +159,54 @@ func TestEngineRestart(t *testing.T) {
 	assert.Equal(t, want, got["addr"])
 	assert.Equal(t, want, e.Addr().String())
 	assert.False(t, e.RestartNeeded())
+}
+
+// BenchmarkEngineRestart times the Settings page's "Restart to apply"
+// (POST /desktop/restart: Run stopped and started again in the process,
+// answered once the engine listens) against the reference of the same
+// engine closed and opened anew (Close, sync.New, Run until it listens),
+// the least a restart that ends the process would cost before its exec.
+// Both wait for Engine.Addr with the same 5 ms polling.
+func BenchmarkEngineRestart(b *testing.B) {
+	home := b.TempDir()
+	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
+	require.NoError(b, err)
+	cfg := sync.Config{Home: home, Identity: id, Network: sync.NetworkConfig{ListenAddr: "127.0.0.1:0"}}
+	b.Run("in-process", func(b *testing.B) {
+		e, err := sync.New(cfg)
+		require.NoError(b, err)
+		defer e.Close()
+		runner := newEngineRunner(e)
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- runner.run(ctx) }()
+		defer func() { cancel(); <-ran }()
+		stop, addr, err := serveUI(ctx, e, uiOptions{Addr: "127.0.0.1:0", Key: "k", Desktop: desktopRoutes("k", nil, runner)})
+		require.NoError(b, err)
+		defer stop()
+		b.ResetTimer()
+		for b.Loop() {
+			req, _ := http.NewRequest("POST", "http://"+addr+"/desktop/restart", nil)
+			req.Header.Set("X-API-Key", "k")
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(b, err)
+			res.Body.Close()
+			require.Equal(b, http.StatusOK, res.StatusCode)
+		}
+	})
+	b.Run("new-engine", func(b *testing.B) {
+		for b.Loop() {
+			e, err := sync.New(cfg)
+			require.NoError(b, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan error, 1)
+			go func() { ran <- e.Run(ctx) }()
+			for e.Addr() == nil {
+				time.Sleep(5 * time.Millisecond) // the same polling as engineRunner.started
+			}
+			cancel()
+			<-ran
+			require.NoError(b, e.Close())
+		}
+	})
 }
