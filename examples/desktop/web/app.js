@@ -1111,7 +1111,11 @@
 
   function showNetSettings(ns) {
     const f = $('set-net-form');
-    $('set-restart').hidden = !pick(ns, 'restartNeeded');
+    // A restart that failed (the port was taken) leaves the engine stopped:
+    // the button stays, to try again with another address.
+    const stopped = st.status && !pick(st.status, 'Addr');
+    $('set-restart').hidden = !pick(ns, 'restartNeeded') && !stopped;
+    $('set-restart-why').textContent = stopped ? 'The engine is not running.' : 'The new listen address applies after a restart of the engine.';
     if (f.dataset.touched) return;
     f.listenAddr.value = pick(ns, 'listenAddr') || '';
     f.discovery.checked = !!pick(ns, 'discovery');
