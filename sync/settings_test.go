@@ -142,11 +142,7 @@ func TestSettingsDiscoveryLive(t *testing.T) {
 func TestSettingsRendezvousLive(t *testing.T) {
 	srv := newRVNode(t, "server", nil, true)
 	srv.start(t)
-	a, b := newRVNode(t, "a", nil, false), newRVNode(t, "b", nil, false)
-	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
-	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
-	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
-	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Folders: []string{"docs"}}))
+	a, b := newRVPair(t, srv, nil)
 	write(t, a.dir, "met.txt", "through a rendezvous set live")
 	a.start(t)
 	b.start(t)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -93,19 +92,7 @@ func TestSettingsPageTakesEffect(t *testing.T) {
 	br.screenshot(t, "settings-phone-view")
 	view := strings.TrimPrefix(eval[string](t, br, `document.getElementById('set-lan-url').textContent`), "Serving at ")
 
-	phone := newBrowser(t, 1280, 900)
-	phone.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
-	phone.do(t, chromedp.Navigate(view+"/"))
-	phone.wait(t, "the login form", `!!document.getElementById('login')`, 10*time.Second)
-	login := func(password string) {
-		phone.set(t, "#user", "mom")
-		phone.set(t, "#password", password)
-		eval[bool](t, phone, `document.getElementById('login').click() === undefined`)
-	}
-	login("not the password")
-	phone.waitLoad(t, "the refusal", `document.body.textContent.includes('Wrong user name or password.')`, 10*time.Second)
-	login("correct horse battery")
-	phone.waitLoad(t, "the folder list", `!!document.querySelector('#folders a')`, 10*time.Second)
+	phone := phoneLogin(t, view, "mom", "not the password", "correct horse battery")
 
 	// Off: the view's port closes.
 	eval[bool](t, br, `(f => { f.enabled.checked = false; f.dispatchEvent(new Event('input', {bubbles: true})); return true })(document.getElementById('set-lan'))`)

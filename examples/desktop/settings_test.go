@@ -41,9 +41,9 @@ func desktopCall(t *testing.T, base, key, method, path, body string) (int, map[s
 	return res.StatusCode, out
 }
 
-// phoneLogin posts the phone view's login form and reports whether it
+// postLogin posts the phone view's login form and reports whether it
 // gave a session.
-func phoneLogin(t *testing.T, view, user, pass string) bool {
+func postLogin(t *testing.T, view, user, pass string) bool {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.PostForm(view+"/login", url.Values{"user": {user}, "password": {pass}})
@@ -92,13 +92,13 @@ func TestDesktopPhoneViewRoutes(t *testing.T) {
 	code, got = desktopCall(t, ui, "k", "PUT", "/desktop/lanview/users/mom", `{"password":"correct horse battery"}`)
 	require.Equal(t, http.StatusOK, code, got)
 	assert.Equal(t, []any{"mom"}, got["users"])
-	assert.True(t, phoneLogin(t, phone, "mom", "correct horse battery"), "the password set on the page logs in")
-	assert.False(t, phoneLogin(t, phone, "mom", "wrong password"), "a wrong one is refused")
+	assert.True(t, postLogin(t, phone, "mom", "correct horse battery"), "the password set on the page logs in")
+	assert.False(t, postLogin(t, phone, "mom", "wrong password"), "a wrong one is refused")
 
 	code, _ = desktopCall(t, ui, "k", "PUT", "/desktop/lanview/users/mom", `{"password":"a new password"}`)
 	require.Equal(t, http.StatusOK, code)
-	assert.False(t, phoneLogin(t, phone, "mom", "correct horse battery"), "the old password no longer works")
-	assert.True(t, phoneLogin(t, phone, "mom", "a new password"))
+	assert.False(t, postLogin(t, phone, "mom", "correct horse battery"), "the old password no longer works")
+	assert.True(t, postLogin(t, phone, "mom", "a new password"))
 
 	code, got = desktopCall(t, ui, "k", "DELETE", "/desktop/lanview/users/mom", "")
 	require.Equal(t, http.StatusOK, code)
