@@ -35,10 +35,10 @@ type ConflictSide struct {
 	Object Hash  `json:"object"`
 	Size   int64 `json:"size"`
 	// Change is the commit that made this content: who (Author, and From,
-	// the device that delivered it) and when (Time). For a copy, it is the
-	// losing commit on the original path, found by the time and device in
-	// the copy's name; when the history no longer shows it, only Time and
-	// Author (the device's first characters, as the name has them) are set.
+	// the device that delivered it) and when (Time): the newest change of
+	// the original path that left it with this content (for a copy, the
+	// losing edit). When the history no longer shows it, a copy's Time and
+	// Author come from its name (the device's first characters only).
 	Change Change `json:"change"`
 }
 
@@ -145,24 +145,51 @@ func (s *Store) Conflicts(ctx context.Context) ([]Conflict, error) {
 	return out, nil
 }
 
-// conflictChanges fills in the changes that made c's two sides: for the
-// original, its newest change; for the copy, the change of the original
-// path whose time and author match the copy's name.
+// conflictChanges fills in the changes that made c's two sides: of the
+// original path's changes, the newest that left it with the original's
+// content, and the newest that left it with the copy's (the losing edit;
+// when the history no longer shows it, the time and device of the copy's
+// name). Ties in time make "newest" alone wrong: two edits in the same
+// second were what made the conflict.
 func (s *Store) conflictChanges(ctx context.Context, c *Conflict) error {
 	hist, err := s.History(ctx, c.Original, conflictSearch)
 	if err != nil {
 		return err
 	}
-	if len(hist) > 0 && c.OriginalSide.Exists {
-		c.OriginalSide.Change = hist[0]
-	}
 	when, dev := copyMark(c.Copy)
 	c.CopySide.Change = Change{Path: c.Original, Time: when, Author: "<" + dev + "…@peersync>"}
+	if len(hist) == 0 {
+		return nil
+	}
+	st, unlock, _, err := s.browseView(Hash{})
+	if err != nil {
+		return fmt.Errorf("gitstore: conflicts: %w", err)
+	}
+	defer unlock()
+	r := objReader{st}
+	foundCopy, foundOrig := false, !c.OriginalSide.Exists
 	for _, h := range hist {
-		_, email, _ := strings.Cut(h.Author, "<")
-		if h.Time.UTC().Equal(when) && dev != "" && strings.HasPrefix(email, dev) && h.Action != ActionDelete {
-			c.CopySide.Change = h
+		if foundCopy && foundOrig {
 			break
+		}
+		if h.Action == ActionDelete {
+			continue
+		}
+		cm, err := r.commit(h.Commit.plumbing())
+		if err != nil {
+			return err
+		}
+		e, err := r.entryInTree(cm.TreeHash, c.Original)
+		if err != nil {
+			return err
+		}
+		if !e.ok || e.isDir() {
+			continue
+		}
+		if b := fromPlumbing(e.hash); !foundOrig && b == c.OriginalSide.Object {
+			c.OriginalSide.Change, foundOrig = h, true
+		} else if !foundCopy && b == c.CopySide.Object {
+			c.CopySide.Change, foundCopy = h, true
 		}
 	}
 	return nil

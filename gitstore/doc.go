@@ -411,8 +411,8 @@
 //
 // Conflicts lists the conflict copies in main with the path each is a copy
 // of (OriginalOf: the name without its ".sync-conflict-…" part) and who
-// made each side and when: the original's newest change, and the change of
-// the original path that the copy's name points at (its time and device).
+// made each side and when: the newest change of the original path that
+// left it with that side's content.
 // ResolveConflict(ctx, copy, KeepCopy) writes the copy's content to the
 // original path and deletes the copy, KeepOriginal only deletes the copy;
 // each is an ordinary one-file commit, so a resolution syncs as any edit
