@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/peersync/peersync/gitstore"
 )
@@ -56,4 +58,19 @@ func (s *Server) resolveConflict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, Changes{Changes: nonNil(out)})
+}
+
+// Conflicts is GET /rest/folders/{id}/conflicts.
+func (c *Client) Conflicts(ctx context.Context, folder string) ([]gitstore.Conflict, error) {
+	var out Conflicts
+	err := c.Do(ctx, "GET", "/rest/folders/"+url.PathEscape(folder)+"/conflicts", nil, &out)
+	return out.Conflicts, err
+}
+
+// ResolveConflict is POST /rest/folders/{id}/conflicts/resolve: the
+// commits made.
+func (c *Client) ResolveConflict(ctx context.Context, folder, copy string, keep gitstore.Keep) ([]gitstore.Change, error) {
+	var out Changes
+	err := c.Do(ctx, "POST", "/rest/folders/"+url.PathEscape(folder)+"/conflicts/resolve", ResolveRequest{Copy: copy, Keep: keep}, &out)
+	return out.Changes, err
 }
