@@ -35,10 +35,11 @@ type ConflictSide struct {
 	Object Hash  `json:"object"`
 	Size   int64 `json:"size"`
 	// Change is the commit that made this content: who (Author, and From,
-	// the device that delivered it) and when (Time): the newest change of
-	// the original path that left it with this content (for a copy, the
-	// losing edit). When the history no longer shows it, a copy's Time and
-	// Author come from its name (the device's first characters only).
+	// the device that delivered it) and when (Time): of the original
+	// path's two newest changes, the one that left it with this content
+	// (for a copy, the losing edit). When neither did (the original was
+	// edited again since), a copy's Time and Author come from its name:
+	// Author is then "DEV7 <DEV7@peersync>", the device's first characters.
 	Change Change `json:"change"`
 }
 
@@ -55,9 +56,9 @@ const (
 // is not a conflict copy in main.
 var ErrNotConflictCopy = errors.New("gitstore: not a conflict copy")
 
-// conflictSearch bounds how many changes of the original path are read to
-// find the commit that made a copy's content.
-const conflictSearch = 1000
+// conflictSearch is how many changes of the original path are read to
+// find the commits that made the two sides (see conflictChanges).
+const conflictSearch = 2
 
 // OriginalOf returns the path a conflict copy was made for (copy without its
 // ".sync-conflict-YYYYMMDD-HHMMSS-DEV" part, and the "-hex7" after DEV when
@@ -117,22 +118,41 @@ func (s *Store) Conflicts(ctx context.Context) ([]Conflict, error) {
 			n, err := st.EncodedObjectSize(e.hash)
 			return ConflictSide{Exists: true, Object: fromPlumbing(e.hash), Size: n}, err
 		}
-		return t.Files().ForEach(func(f *object.File) error {
-			orig, ok := OriginalOf(f.Name)
-			if !ok || f.Mode == filemode.Submodule {
-				return nil
-			}
-			c := Conflict{Copy: f.Name, Original: orig}
-			var err error
-			if c.CopySide, err = side(f.Name); err != nil {
+		// Only tree objects are read (go-git's Tree.Files reads every blob).
+		var walk func(t *object.Tree, dir string) error
+		walk = func(t *object.Tree, dir string) error {
+			if err := ctxErr(ctx); err != nil {
 				return err
 			}
-			if c.OriginalSide, err = side(orig); err != nil {
-				return err
+			for _, te := range t.Entries {
+				p := dir + te.Name
+				if te.Mode == filemode.Dir {
+					sub, err := object.GetTree(st, te.Hash)
+					if err != nil {
+						return fmt.Errorf("gitstore: conflicts: tree %s: %w", te.Hash, err)
+					}
+					if err := walk(sub, p+"/"); err != nil {
+						return err
+					}
+					continue
+				}
+				orig, ok := OriginalOf(p)
+				if !ok || te.Mode == filemode.Submodule {
+					continue
+				}
+				c := Conflict{Copy: p, Original: orig}
+				var err error
+				if c.CopySide, err = side(p); err != nil {
+					return err
+				}
+				if c.OriginalSide, err = side(orig); err != nil {
+					return err
+				}
+				out = append(out, c)
 			}
-			out = append(out, c)
-			return ctxErr(ctx)
-		})
+			return nil
+		}
+		return walk(t, "")
 	}()
 	if err != nil {
 		return nil, err
@@ -145,33 +165,34 @@ func (s *Store) Conflicts(ctx context.Context) ([]Conflict, error) {
 	return out, nil
 }
 
-// conflictChanges fills in the changes that made c's two sides: of the
-// original path's changes, the newest that left it with the original's
-// content, and the newest that left it with the copy's (the losing edit;
-// when the history no longer shows it, the time and device of the copy's
-// name). Ties in time make "newest" alone wrong: two edits in the same
-// second were what made the conflict.
+// conflictChanges fills in the changes that made c's two sides, from the
+// original path's two newest changes: the one that left it with the
+// original's content, and the one that left it with the copy's (the losing
+// edit). Two, not one: the edits that conflicted may carry the same second,
+// and then either can come first. When the copy's is not among them (the
+// original was edited again since) or the original is gone, the copy's
+// change is the time and device written in its name. Only these two are
+// read: History walks back until it has them, and a deeper search would
+// walk a long history at every listing.
 func (s *Store) conflictChanges(ctx context.Context, c *Conflict) error {
-	hist, err := s.History(ctx, c.Original, conflictSearch)
-	if err != nil {
-		return err
-	}
 	when, dev := copyMark(c.Copy)
-	c.CopySide.Change = Change{Path: c.Original, Time: when, Author: "<" + dev + "…@peersync>"}
-	if len(hist) == 0 {
+	c.CopySide.Change = Change{Path: c.Original, Time: when, Author: dev + " <" + dev + "@peersync>"}
+	if !c.OriginalSide.Exists {
 		return nil
 	}
+	hist, err := s.History(ctx, c.Original, conflictSearch)
+	if err != nil || len(hist) == 0 {
+		return err
+	}
+	c.OriginalSide.Change = hist[0]
 	st, unlock, _, err := s.browseView(Hash{})
 	if err != nil {
 		return fmt.Errorf("gitstore: conflicts: %w", err)
 	}
 	defer unlock()
 	r := objReader{st}
-	foundCopy, foundOrig := false, !c.OriginalSide.Exists
-	for _, h := range hist {
-		if foundCopy && foundOrig {
-			break
-		}
+	for i := len(hist) - 1; i >= 0; i-- { // the newest match wins
+		h := hist[i]
 		if h.Action == ActionDelete {
 			continue
 		}
@@ -183,13 +204,12 @@ func (s *Store) conflictChanges(ctx context.Context, c *Conflict) error {
 		if err != nil {
 			return err
 		}
-		if !e.ok || e.isDir() {
-			continue
-		}
-		if b := fromPlumbing(e.hash); !foundOrig && b == c.OriginalSide.Object {
-			c.OriginalSide.Change, foundOrig = h, true
-		} else if !foundCopy && b == c.CopySide.Object {
-			c.CopySide.Change, foundCopy = h, true
+		switch b := fromPlumbing(e.hash); {
+		case !e.ok || e.isDir():
+		case b == c.OriginalSide.Object:
+			c.OriginalSide.Change = h
+		case b == c.CopySide.Object:
+			c.CopySide.Change = h
 		}
 	}
 	return nil

@@ -163,3 +163,22 @@ func TestResolveConflictRefuses(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrNotInitialized), "%v", err)
 	assert.FileExists(t, filepath.Join(a.Dir(), filepath.FromSlash(cp)))
 }
+
+// When the original was edited again after the conflict, the losing edit
+// is no longer among its two newest changes: the copy's side comes from
+// its name (time and device prefix), without a walk of the history.
+func TestConflictsCopySideFromName(t *testing.T) {
+	a, _, cp := conflictPair(t)
+	writeFile(t, a.Dir(), "notes/f.txt", "edited again\n")
+	scan(t, a)
+	cs, err := a.Conflicts(context.Background())
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	c := cs[0]
+	when, dev := copyMark(cp)
+	assert.Equal(t, peerA[:7], dev)
+	assert.True(t, c.CopySide.Change.Commit.IsZero())
+	assert.Equal(t, when, c.CopySide.Change.Time)
+	assert.Equal(t, dev+" <"+dev+"@peersync>", c.CopySide.Change.Author)
+	assert.Equal(t, head(t, a), c.OriginalSide.Change.Commit, "the newest edit made the original's content")
+}

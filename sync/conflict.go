@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/peersync/peersync/gitstore"
 )
@@ -19,7 +20,34 @@ func (e *Engine) Conflicts(ctx context.Context, folder string) ([]gitstore.Confl
 	if err != nil {
 		return nil, fmt.Errorf("sync: conflicts of %q: %w", folder, err)
 	}
+	e.nameCopyMakers(cs)
 	return cs, nil
+}
+
+// nameCopyMakers gives a name to a copy's maker known only by the first
+// characters of its DeviceID (from the copy's name, see
+// gitstore.ConflictSide): this device's or a peer's whose ID starts so,
+// as "name <DeviceID@peersync>".
+func (e *Engine) nameCopyMakers(cs []gitstore.Conflict) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range cs {
+		ch := &cs[i].CopySide.Change
+		dev, _, _ := strings.Cut(ch.Author, " ")
+		if !ch.Commit.IsZero() || len(dev) < 7 {
+			continue
+		}
+		if me := e.DeviceID(); strings.HasPrefix(me.String(), dev) {
+			ch.Author = e.nameLocked() + " <" + me.String() + "@peersync>"
+			continue
+		}
+		for _, p := range e.conf.Peers {
+			if strings.HasPrefix(p.Device.String(), dev) {
+				ch.Author = p.Name + " <" + p.Device.String() + "@peersync>"
+				break
+			}
+		}
+	}
 }
 
 // ResolveConflict ends the conflict of copy in folder by keeping one side
