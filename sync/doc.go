@@ -302,6 +302,14 @@
 // of a big folder) reports the files and bytes it has read through
 // gitstore's Config.ScanProgress: EventScanProgress at most every 250 ms
 // and FolderStatus.Scan until it ends.
+// Engine.Traffic sums, since Run started, the bundle bytes received and
+// sent as they flow (resumed and abandoned transfers included) and, on a
+// rendezvous, the signaling messages relayed: counters for metrics.
+//
+// Conflict copies (gitstore's "Merge rule") are listed by Engine.Conflicts
+// with who made each side and when; Engine.ResolveConflict keeps one side
+// (the copy's content goes to the original path, or the original stays)
+// and deletes the copy, as ordinary commits announced like a local edit.
 //
 // # Inside
 //
