@@ -335,5 +335,8 @@ func syncDir(dir string) {
 	}
 }
 
+// Limits returns the limits in force (defaults applied).
+func (s *Store) Limits() Limits { return s.lim }
+
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }

@@ -78,6 +78,9 @@ type Config struct {
 	// ServeRendezvous makes this engine a rendezvous for the devices in its
 	// sync table (the hosted server's role).
 	ServeRendezvous bool
+	// Mailbox configures the blind mailbox at the rendezvous (on by
+	// default; see the package doc, Mailbox).
+	Mailbox MailboxConfig
 	// STUNServers are "host:port" STUN servers ICE asks for our public
 	// address. nil means the rendezvous host on port 3478 (the server
 	// answers STUN there); an empty, non-nil slice means none.
