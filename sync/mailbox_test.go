@@ -194,11 +194,12 @@ func TestMailboxOfflineDelivery(t *testing.T) {
 	}))
 
 	n.b.start(t)
-	eventually(t, "b applies a's bundle from the mailbox", fileIs(n.b.dir, "letter.txt", marker+" from a"))
+	eventually(t, "b applies a's bundle from the mailbox", func() bool {
+		return fileIs(n.b.dir, "letter.txt", marker+" from a")() && strings.Contains(authorLog(t, n.b.dir), "a add letter.txt")
+	})
 	eventually(t, "the deposit is deleted once applied", func() bool {
 		return len(boxFiles(t, n.srv, n.b)) == 0 && n.srv.e.MailboxBytes() == 0
 	})
-	assert.Contains(t, authorLog(t, n.b.dir), "a add letter.txt", "a's own commit, checked with git")
 	out, err := exec.Command("git", "--git-dir", filepath.Join(n.b.dir, ".peersync"), "fsck", "--strict").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
@@ -212,8 +213,9 @@ func TestMailboxOfflineDelivery(t *testing.T) {
 	stop(t, n.b)
 	a2 := restart(t, n.a, n.rv)
 	a2.start(t)
-	eventually(t, "a applies b's reply from the mailbox", fileIs(a2.dir, "reply.txt", "from b"))
-	assert.Contains(t, authorLog(t, a2.dir), "b add reply.txt")
+	eventually(t, "a applies b's reply from the mailbox", func() bool {
+		return fileIs(a2.dir, "reply.txt", "from b")() && strings.Contains(authorLog(t, a2.dir), "b add reply.txt")
+	})
 	eventually(t, "a knows what b has", func() bool {
 		st := a2.e.Status()
 		return len(st.Peers) == 1 && st.Peers[0].Known["docs"] == st.Folders[0].Head
@@ -239,7 +241,10 @@ func TestMailboxQuotaAndExpiry(t *testing.T) {
 
 	big := make([]byte, 200<<10) // incompressible: the bundle stays over 64 KiB
 	_, _ = rand.Read(big)
-	write(t, n.a.dir, "big.bin", string(big))
+	// Written elsewhere and renamed in, so the watcher never commits it half written.
+	tmp := filepath.Join(t.TempDir(), "big.bin")
+	require.NoError(t, os.WriteFile(tmp, big, 0o644))
+	require.NoError(t, os.Rename(tmp, filepath.Join(n.a.dir, "big.bin")))
 	eventually(t, "the sender is told the deposit is over the quota", func() bool {
 		_, ok := aEv.find(func(x Event) bool {
 			return x.Kind == EventError && x.Err != nil && strings.Contains(x.Err.Error(), "larger than the recipient's quota")
