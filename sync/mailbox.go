@@ -76,10 +76,10 @@ type mailState struct {
 	e  *Engine
 	mu gosync.Mutex
 
-	opened  bool           // the server's store was opened (or failed to)
-	store   *mailbox.Store // the server's boxes; nil on a device
-	busy    bool           // a pass (pickups, then deposits) runs
-	sent    *mailSent      // what was deposited, per peer and folder (mailbox-sent.json); nil until loaded
+	opened bool           // the server's store was opened (or failed to)
+	store  *mailbox.Store // the server's boxes; nil on a device
+	busy   bool           // a pass (pickups, then deposits) runs
+	sent   *mailSent      // what was deposited, per peer and folder (mailbox-sent.json); nil until loaded
 	// held are deposits that wait at the server until our configuration
 	// takes them (an unknown sender, a folder not shared yet): not fetched
 	// again before the time given.
