@@ -15,8 +15,9 @@
 //	for _, it := range s.List(to) {                  // oldest first
 //		f, _, err := s.Read(to, it.ID)
 //		… hand f over, then, once the recipient says it has it:
-//		err = s.Delete(to, it.ID)
+//		err = s.Take(to, it.ID, applied)
 //	}
+//	for _, r := range s.Receipts(from) { … } // what became of from's deposits
 //
 // # Limits
 //
@@ -28,6 +29,14 @@
 // are dropped by Expire and are never listed. A sender may name earlier
 // deposits of its own that the new one replaces (Put's replaces): they go
 // once the new one is safely stored, never before.
+//
+// # Receipts
+//
+// When a recipient takes a deposit (Take), its sender gets a receipt:
+// which deposit, to whom, and whether the recipient applied or refused
+// it, handed over once by Receipts. A sender that learns its bundle was
+// applied can make the next one start from there. Receipts live in
+// memory only, at most 256 per sender.
 //
 // # On disk
 //

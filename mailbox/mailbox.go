@@ -66,10 +66,22 @@ type Store struct {
 	lim Limits
 	now func() time.Time
 
-	mu    gosync.Mutex
-	boxes map[deviceid.ID][]Item // by recipient, oldest first
-	bytes int64                  // the size of every deposit held
+	mu       gosync.Mutex
+	boxes    map[deviceid.ID][]Item    // by recipient, oldest first
+	bytes    int64                     // the size of every deposit held
+	receipts map[deviceid.ID][]Receipt // by sender, oldest first; in memory only
 }
+
+// Receipt tells a sender what became of one of its deposits: its
+// recipient took it (Applied: and applied it; false: and refused it).
+type Receipt struct {
+	ID      string
+	To      deviceid.ID
+	Applied bool
+}
+
+// maxReceipts bounds the receipts kept per sender (the oldest go).
+const maxReceipts = 256
 
 var idRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -92,7 +104,7 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{dir: cfg.Dir, lim: l, now: cfg.Now, boxes: map[deviceid.ID][]Item{}}
+	s := &Store{dir: cfg.Dir, lim: l, now: cfg.Now, boxes: map[deviceid.ID][]Item{}, receipts: map[deviceid.ID][]Receipt{}}
 	tmp := filepath.Join(cfg.Dir, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("mailbox: %w", err)
@@ -290,6 +302,35 @@ func (s *Store) Delete(to deviceid.ID, id string) error {
 		return fmt.Errorf("mailbox: %w", err)
 	}
 	return nil
+}
+
+// Take removes the deposit id from to's box as Delete does, because its
+// recipient took it, and keeps a receipt for its sender (see Receipts).
+func (s *Store) Take(to deviceid.ID, id string, applied bool) error {
+	s.mu.Lock()
+	i := slices.IndexFunc(s.boxes[to], func(it Item) bool { return it.ID == id })
+	if i >= 0 {
+		from := s.boxes[to][i].From
+		r := append(s.receipts[from], Receipt{ID: id, To: to, Applied: applied})
+		if len(r) > maxReceipts {
+			r = r[len(r)-maxReceipts:]
+		}
+		s.receipts[from] = r
+	}
+	s.mu.Unlock()
+	return s.Delete(to, id)
+}
+
+// Receipts returns the receipts for from's deposits taken since the last
+// call, oldest first, and forgets them. They are kept in memory only (at
+// most 256 per sender): after a restart, a sender learns nothing of what
+// was taken before it.
+func (s *Store) Receipts(from deviceid.ID) []Receipt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.receipts[from]
+	delete(s.receipts, from)
+	return r
 }
 
 // Expire removes the deposits older than Limits.Expiry and returns them.

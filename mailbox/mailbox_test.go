@@ -150,3 +150,24 @@ func TestReopenAndRead(t *testing.T) {
 	assert.ErrorIs(t, err, mailbox.ErrNotFound)
 	assert.Zero(t, s2.Bytes())
 }
+
+// TestReceipts: a sender learns which of its deposits were taken, and
+// whether applied, once; deletions that are not takings leave no receipt.
+func TestReceipts(t *testing.T) {
+	s, err := mailbox.Open(mailbox.Config{Dir: t.TempDir()})
+	require.NoError(t, err)
+	a, b, c := dev(1), dev(2), dev(3)
+	one, _ := put(t, s, a, b, 5)
+	two, _ := put(t, s, a, c, 5)
+	three, _ := put(t, s, a, b, 5)
+	fromC, _ := put(t, s, c, b, 5)
+	require.NoError(t, s.Take(b, one.ID, true))
+	require.NoError(t, s.Take(c, two.ID, false))
+	require.NoError(t, s.Delete(b, three.ID))
+	require.NoError(t, s.Take(b, fromC.ID, true))
+	require.NoError(t, s.Take(b, one.ID, true), "taken twice: no error, no second receipt")
+	assert.Equal(t, []mailbox.Receipt{{ID: one.ID, To: b, Applied: true}, {ID: two.ID, To: c, Applied: false}}, s.Receipts(a))
+	assert.Empty(t, s.Receipts(a), "each receipt is handed over once")
+	assert.Equal(t, []mailbox.Receipt{{ID: fromC.ID, To: b, Applied: true}}, s.Receipts(c))
+	assert.Zero(t, s.Bytes())
+}

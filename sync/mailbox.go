@@ -179,16 +179,20 @@ func (e *Engine) rendezvousConn() *peerConn {
 //	    ← {"op":"ready"}, then N bytes of a sealed stream → ← {"op":"stored","id":ID}
 //	{"op":"list"}          ← {"op":"list","items":[{"id","from","size","at"}…]}
 //	{"op":"get","id":ID}   ← {"op":"data","size":N}, then N bytes
-//	{"op":"ack","id":ID}   ← {"op":"ok"}
+//	{"op":"ack","id":ID,"applied":true}   ← {"op":"ok"}
+//	{"op":"receipts"}      ← {"op":"receipts","receipts":[{"id","to","applied"}…]}
 //
 // Any answer may instead be {"op":"error","error":"…"}. A device may list,
 // get and ack only its own box, and deposit only for a device in the
-// server's table.
+// server's table. An ack leaves the sender a receipt (applied: the
+// recipient applied the bundle; else it refused it), which "receipts"
+// hands over once.
 const (
 	mailDeposit = "deposit"
 	mailList    = "list"
 	mailGet     = "get"
 	mailAck     = "ack"
+	mailRcpts   = "receipts"
 	mailReady   = "ready"
 	mailStored  = "stored"
 	mailData    = "data"
@@ -207,14 +211,22 @@ type mailReq struct {
 	Size     int64           `json:"size,omitempty"`
 	Replaces []string        `json:"replaces,omitempty"`
 	ID       string          `json:"id,omitempty"`
+	Applied  bool            `json:"applied,omitempty"` // ack
 }
 
 type mailResp struct {
-	Op    string     `json:"op"`
-	ID    string     `json:"id,omitempty"`
-	Items []mailItem `json:"items,omitempty"`
-	Size  int64      `json:"size,omitempty"`
-	Error string     `json:"error,omitempty"`
+	Op       string        `json:"op"`
+	ID       string        `json:"id,omitempty"`
+	Items    []mailItem    `json:"items,omitempty"`
+	Receipts []mailReceipt `json:"receipts,omitempty"`
+	Size     int64         `json:"size,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+type mailReceipt struct {
+	ID      string          `json:"id"`
+	To      crypto.DeviceID `json:"to"`
+	Applied bool            `json:"applied,omitempty"`
 }
 
 type mailItem struct {
@@ -243,7 +255,7 @@ func decodeMailReq(b []byte) (mailReq, error) {
 		if !bundleIDRe.MatchString(r.ID) {
 			return r, fmt.Errorf("sync: bad mailbox deposit ID %q", r.ID)
 		}
-	case mailList:
+	case mailList, mailRcpts:
 	default:
 		return r, fmt.Errorf("sync: unknown mailbox request %q", r.Op)
 	}
@@ -261,6 +273,10 @@ func decodeMailResp(b []byte) (mailResp, error) {
 	case mailStored:
 		if !bundleIDRe.MatchString(r.ID) {
 			return r, fmt.Errorf("sync: bad mailbox deposit ID %q", r.ID)
+		}
+	case mailRcpts:
+		if len(r.Receipts) > 256 {
+			return r, fmt.Errorf("sync: %d mailbox receipts", len(r.Receipts))
 		}
 	case mailList:
 		if len(r.Items) > maxMailList {
@@ -378,8 +394,14 @@ func (e *Engine) serveMailbox(pc *peerConn, s *transport.Stream) error {
 			return fmt.Errorf("sync: send mailbox deposit: %w", err)
 		}
 		return nil
+	case mailRcpts:
+		var out []mailReceipt
+		for _, r := range st.Receipts(pc.peer) {
+			out = append(out, mailReceipt{ID: r.ID, To: r.To, Applied: r.Applied})
+		}
+		return answer(mailResp{Op: mailRcpts, Receipts: out})
 	default: // mailAck
-		if err := st.Delete(pc.peer, req.ID); err != nil {
+		if err := st.Take(pc.peer, req.ID, req.Applied); err != nil {
 			return refuse("%v", err)
 		}
 		e.log.Info("mailbox deposit taken", "to", pc.peer, "held", st.Bytes())

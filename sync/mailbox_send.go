@@ -33,6 +33,7 @@ type mailSent struct {
 type sentDeposit struct {
 	Peer   crypto.DeviceID `json:"peer"`
 	Folder string          `json:"folder"`
+	Since  gitstore.Hash   `json:"since,omitzero"`  // the peer's known head it started from
 	Head   gitstore.Hash   `json:"head"`            // our head it carried
 	ID     string          `json:"id,omitempty"`    // as the server named it; "" when refused
 	At     time.Time       `json:"at"`              // when
@@ -93,6 +94,7 @@ func (e *Engine) mailboxSend(ctx context.Context, ms *mailState) {
 	if pc == nil {
 		return
 	}
+	e.mailReceipts(ctx, pc, ms)
 	e.mu.Lock()
 	var todo []mailTarget
 	for _, p := range e.conf.Peers {
@@ -129,7 +131,7 @@ func (e *Engine) mailboxSend(ctx context.Context, ms *mailState) {
 		var refused *mailRefusal
 		switch {
 		case errors.Is(err, gitstore.ErrNothingToSend):
-			ms.recordSent(sentDeposit{Peer: t.peer, Folder: t.folder, Head: head, ID: prev.ID, At: e.cfg.Now()})
+			ms.recordSent(sentDeposit{Peer: t.peer, Folder: t.folder, Since: t.known, Head: head, ID: prev.ID, At: e.cfg.Now()})
 		case errors.As(err, &refused):
 			// Not again until the head moves: a bundle over the quota stays so.
 			e.log.Warn("mailbox deposit refused by the server", "peer", t.peer, "folder", t.folder, "err", err)
@@ -141,9 +143,44 @@ func (e *Engine) mailboxSend(ctx context.Context, ms *mailState) {
 			}
 			return // the connection to the server is likely gone
 		default:
-			ms.recordSent(sentDeposit{Peer: t.peer, Folder: t.folder, Head: head, ID: id, At: e.cfg.Now()})
+			ms.recordSent(sentDeposit{Peer: t.peer, Folder: t.folder, Since: t.known, Head: head, ID: id, At: e.cfg.Now()})
 			e.log.Info("left a bundle in the mailbox", "peer", t.peer, "folder", t.folder, "head", head)
 			e.emit(Event{Kind: EventMailboxDeposited, Peer: t.peer, Folder: t.folder, Head: head})
+		}
+	}
+}
+
+// mailReceipts asks the server what became of our deposits. A peer that
+// applied one has the head it carried: the sync table says so (unless it
+// learned something newer about that peer meanwhile), so the next deposit
+// starts from there instead of carrying it all again.
+func (e *Engine) mailReceipts(ctx context.Context, pc *peerConn, ms *mailState) {
+	s, resp, err := mailCall(ctx, pc, mailReq{Op: mailRcpts}, nil, e.cfg.Fetch.Idle)
+	if err != nil {
+		return
+	}
+	_ = s.Close()
+	for _, r := range resp.Receipts {
+		ms.mu.Lock()
+		sent := ms.sentLocked().Sent
+		i := slices.IndexFunc(sent, func(d sentDeposit) bool { return d.ID == r.ID && d.Peer == r.To })
+		var d sentDeposit
+		if i >= 0 {
+			d = sent[i]
+		}
+		ms.mu.Unlock()
+		switch {
+		case i < 0:
+		case !r.Applied:
+			e.log.Warn("our mailbox deposit was refused by its recipient", "peer", d.Peer, "folder", d.Folder, "head", d.Head)
+		default:
+			e.mu.Lock()
+			unchanged := e.tab.Known[d.Peer][d.Folder] == d.Since
+			e.mu.Unlock()
+			if unchanged {
+				e.setKnown(d.Peer, d.Folder, d.Head)
+			}
+			e.log.Info("our mailbox deposit was applied", "peer", d.Peer, "folder", d.Folder, "head", d.Head)
 		}
 	}
 }

@@ -65,7 +65,8 @@ func (e *Engine) mailboxTake(ctx context.Context, ms *mailState) {
 			ms.mu.Unlock()
 			continue
 		}
-		if s, _, err := mailCall(ctx, pc, mailReq{Op: mailAck, ID: it.ID}, nil, e.cfg.Fetch.Idle); err != nil {
+		ack := mailReq{Op: mailAck, ID: it.ID, Applied: out == mailApplied}
+		if s, _, err := mailCall(ctx, pc, ack, nil, e.cfg.Fetch.Idle); err != nil {
 			e.log.Info("mailbox acknowledgement failed", "id", it.ID, "err", err)
 		} else {
 			_ = s.Close()

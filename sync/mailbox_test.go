@@ -346,3 +346,38 @@ func TestMailboxRefusesForgedDeposits(t *testing.T) {
 	out, err := exec.Command("git", "--git-dir", filepath.Join(n.b.dir, ".peersync"), "fsck", "--strict").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 }
+
+// TestMailboxReceiptsKeepDepositsSmall: once the recipient has applied a
+// deposit, the sender learns it from the server's receipt, so its next
+// deposit carries only what is new, not the big file again. (a and b are
+// never online together.)
+func TestMailboxReceiptsKeepDepositsSmall(t *testing.T) {
+	n := newMailNet(t, nil)
+	big := make([]byte, 300<<10) // incompressible
+	_, _ = rand.Read(big)
+	write(t, n.a.dir, "big.bin", string(big))
+	a1Ev := collect(n.a.e)
+	n.a.start(t)
+	eventually(t, "the big deposit", func() bool {
+		_, ok := a1Ev.find(deposited) // recorded by a
+		return ok && n.srv.e.MailboxBytes() > 300<<10
+	})
+	stop(t, n.a)
+
+	n.b.start(t)
+	eventually(t, "b takes it", func() bool { return fileIs(n.b.dir, "big.bin", string(big))() && n.srv.e.MailboxBytes() == 0 })
+	stop(t, n.b)
+
+	a2 := restart(t, n.a, n.rv)
+	aEv := collect(a2.e)
+	a2.start(t)
+	eventually(t, "a learns from the receipt that b has its head", func() bool {
+		st := a2.e.Status()
+		return len(st.Peers) == 1 && st.Peers[0].Known["docs"] == st.Folders[0].Head
+	})
+	write(t, a2.dir, "small.txt", "only this is new")
+	eventually(t, "a deposits the new file", func() bool { _, ok := aEv.find(deposited); return ok && n.srv.e.MailboxBytes() > 0 })
+	held := n.srv.e.MailboxBytes()
+	assert.Less(t, held, int64(16<<10), "the second deposit starts from what b applied (%d bytes)", held)
+	assert.Equal(t, 1, aEv.count(deposited))
+}
