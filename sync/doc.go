@@ -349,7 +349,15 @@
 //     it receives the folder from, applies the bundle like any other
 //     (ImportBundle: validated before anything is written), records the
 //     sender's head in the sync table, and acknowledges, which deletes the
-//     deposit at the server. A deposit that cannot be opened or verified
+//     deposit at the server and leaves its sender a receipt: before its
+//     next deposits, the sender fetches its receipts and records the head
+//     of each applied deposit as the peer's in the sync table (unless it
+//     learned something newer about the peer meanwhile), so a deposit
+//     carries only what the peer does not have, even in a one-way flow.
+//     (Receipts live in the server's memory: after a server restart a
+//     sender learns nothing of earlier ones, and its deposits start from
+//     an older head until the peers next meet or the peer sends back.)
+//     A deposit that cannot be opened or verified
 //     (forged, damaged) or whose bundle is refused is reported as an
 //     EventError with a *MailboxError and deleted; one from a device not
 //     in our table, or for a folder we do not (yet) receive from it, or
@@ -357,8 +365,8 @@
 //     again a minute later.
 //
 // The mailbox protocol runs on a stream starting with
-// {"type":"mailbox"}: one request and its answer (deposit, list, get, ack;
-// see mailbox.go). A deposited head may be delivered more than once (a
+// {"type":"mailbox"}: one request and its answer (deposit, list, get, ack,
+// receipts; see mailbox.go). A deposited head may be delivered more than once (a
 // replay adds nothing: a bundle names its prerequisites); the peers'
 // direct exchange takes over as soon as they meet.
 package sync

@@ -381,3 +381,37 @@ func TestMailboxReceiptsKeepDepositsSmall(t *testing.T) {
 	assert.Less(t, held, int64(16<<10), "the second deposit starts from what b applied (%d bytes)", held)
 	assert.Equal(t, 1, aEv.count(deposited))
 }
+
+// FuzzDecodeMail: the mailbox protocol's parsers accept only what they
+// promise, whatever a peer or the server sends.
+func FuzzDecodeMail(f *testing.F) {
+	id := "0123456789abcdef0123456789abcdef"
+	f.Add([]byte(`{"op":"deposit","to":"AEAAAAA-AAAAAA4-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA","size":12,"replaces":["` + id + `"]}`))
+	f.Add([]byte(`{"op":"list","items":[{"id":"` + id + `","from":"AEAAAAA-AAAAAA4-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA","size":3,"at":"2026-12-06T15:00:00Z"}]}`))
+	f.Add([]byte(`{"op":"ack","id":"` + id + `","applied":true}`))
+	f.Add([]byte(`{"op":"data","size":9}`))
+	f.Add([]byte(`{"op":"receipts","receipts":[{"id":"` + id + `","to":"AEAAAAA-AAAAAA4-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := decodeMailReq(b); err == nil {
+			switch r.Op {
+			case mailDeposit:
+				assert.False(t, r.To.IsZero())
+				assert.Positive(t, r.Size)
+				assert.LessOrEqual(t, len(r.Replaces), 16)
+			case mailGet, mailAck:
+				assert.Regexp(t, bundleIDRe, r.ID)
+			}
+		}
+		if r, err := decodeMailResp(b); err == nil {
+			assert.NotEqual(t, mailErr, r.Op)
+			assert.LessOrEqual(t, len(r.Items), maxMailList)
+			for _, it := range r.Items {
+				assert.Positive(t, it.Size)
+				assert.Regexp(t, bundleIDRe, it.ID)
+			}
+			if r.Op == mailData {
+				assert.Positive(t, r.Size)
+			}
+		}
+	})
+}
