@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	gosync "sync"
@@ -143,9 +142,7 @@ func boxFiles(t *testing.T, srv *node, to *node) []string {
 // authorLog is `git log` of a folder's history, one "author subject" a line.
 func authorLog(t *testing.T, dir string) string {
 	t.Helper()
-	out, err := exec.Command("git", "--git-dir", filepath.Join(dir, ".peersync"), "log", "--format=%an %s", "main").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return string(out)
+	return gitIn(t, dir, "log", "--format=%an %s", "main")
 }
 
 // TestMailboxOfflineDelivery: a change travels A → server → B with A and B
@@ -200,8 +197,7 @@ func TestMailboxOfflineDelivery(t *testing.T) {
 	eventually(t, "the deposit is deleted once applied", func() bool {
 		return len(boxFiles(t, n.srv, n.b)) == 0 && n.srv.e.MailboxBytes() == 0
 	})
-	out, err := exec.Command("git", "--git-dir", filepath.Join(n.b.dir, ".peersync"), "fsck", "--strict").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	gitIn(t, n.b.dir, "fsck", "--strict")
 
 	// And back, while a is offline.
 	bEv := collect(n.b.e)
@@ -343,8 +339,7 @@ func TestMailboxRefusesForgedDeposits(t *testing.T) {
 	assert.True(t, bundleErr, "the hostile bundle is refused as a bundle")
 	assert.True(t, cryptoErr, "the damaged deposit is refused as corrupt")
 	assert.True(t, fileIs(n.b.dir, "mine.txt", "b's own file")(), "nothing of b's folder is lost")
-	out, err := exec.Command("git", "--git-dir", filepath.Join(n.b.dir, ".peersync"), "fsck", "--strict").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	gitIn(t, n.b.dir, "fsck", "--strict")
 }
 
 // TestMailboxReceiptsKeepDepositsSmall: once the recipient has applied a
