@@ -30,7 +30,7 @@ type mailNet struct {
 	rv        *RendezvousConfig
 }
 
-func newMailNet(t *testing.T, serverCfg func(*Config)) *mailNet {
+func newMailNet(t testing.TB, serverCfg func(*Config)) *mailNet {
 	t.Helper()
 	srv := newNodeCfg(t, "server", func(c *Config) {
 		c.ServeRendezvous = true
@@ -40,7 +40,8 @@ func newMailNet(t *testing.T, serverCfg func(*Config)) *mailNet {
 	})
 	srv.start(t)
 	rv := &RendezvousConfig{Device: srv.e.DeviceID(), Addr: srv.e.Addr().String()}
-	a, b := newRVNode(t, "a", rv, false), newRVNode(t, "b", rv, false)
+	device := func(c *Config) { c.Rendezvous, c.STUNServers = rv, []string{} }
+	a, b := newNodeCfg(t, "a", device), newNodeCfg(t, "b", device)
 	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
 	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b", Folders: []string{"docs"}}))
@@ -49,7 +50,7 @@ func newMailNet(t *testing.T, serverCfg func(*Config)) *mailNet {
 }
 
 // stop closes n's engine and waits for its Run to return.
-func stop(t *testing.T, n *node) {
+func stop(t testing.TB, n *node) {
 	t.Helper()
 	require.NoError(t, n.e.Close())
 	select {
