@@ -31,6 +31,8 @@ type testHooks struct {
 	// transferred is told of every bundle transfer that ended: its last
 	// progress and how long it ran (real time).
 	transferred func(p Progress, elapsed time.Duration)
+	// state wraps the engine's state store (persist.go), to fail saves.
+	state func(stateStore) stateStore
 }
 
 // stagger is a dial race's head start per attempt.
