@@ -18,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // ApplyBundle reads a git bundle from r (ours or one made by
@@ -143,7 +145,8 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	// blobs are never held in memory; what is kept is copied into a pack of
 	// ours (a bundle may be thin, or hold objects we have), and the spool is
 	// deleted whatever happens.
-	spool, err := os.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle")
+	// 0444 less the umask, as our packs: it may become one (adoptSpool).
+	spool, err := atomicfile.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle", 0o444)
 	if err != nil {
 		if _, merr := os.Lstat(s.gitDir); merr != nil {
 			// The folder guard: never recreate a vanished marker.
@@ -151,9 +154,12 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 		}
 		return theirs, nil, fmt.Errorf("gitstore: %w", err)
 	}
+	adopted := false
 	defer func() {
 		spool.Close()
-		os.Remove(spool.Name())
+		if !adopted {
+			os.Remove(spool.Name())
+		}
 		os.Remove(rawName(spool.Name()))
 	}()
 	objs, err := readPackSpooled(ctx, br, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
@@ -186,7 +192,15 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 			newCommits = append(newCommits, o.hash)
 		}
 	}
-	// The new objects go into one pack of ours, complete before a ref moves;
+	if adoptable(objs, keep) {
+		// The pack is what we would write: it becomes ours as it came.
+		if err := adoptSpool(spoolDir(s.gitDir), spool, objs); err != nil {
+			return theirs, nil, diskFullError(fmt.Errorf("gitstore: keep pack: %w", err))
+		}
+		adopted = true
+		return theirs, newCommits, nil
+	}
+	// Otherwise the new objects go into one pack of ours, complete before a ref moves;
 	// all or nothing, even for a few objects (see packWriter.packOnly).
 	a.pw = newPackWriter(spoolDir(s.gitDir), func(h plumbing.Hash) bool { return a.st.HasEncodedObject(h) == nil },
 		applyPackGen, func(plumbing.ObjectType, []byte) (plumbing.Hash, error) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"hash/maphash"
 	"io"
 	"os"
@@ -28,15 +29,16 @@ type packObject struct {
 	hash     plumbing.Hash       // the object's name (once resolved)
 	typ      plumbing.ObjectType // for a delta, its base's (once resolved)
 	isDelta  bool
-	resolved bool  // hash, typ and size are known
-	stored   bool  // written by applyRun.storeObjects
-	kept     bool  // reachable from the bundle's head (applyRun.validate)
-	inRaw    bool  // the content is in the spool's raw file at rawOff
-	hdrLen   uint8 // length of the entry's header in the pack
-	size     int64 // content size (once resolved)
-	spoolOff int64 // offset of the entry's zlib stream (after its header)
-	dsize    int64 // a delta's size
-	rawOff   int64 // see inRaw
+	resolved bool   // hash, typ and size are known
+	stored   bool   // written by applyRun.storeObjects
+	kept     bool   // reachable from the bundle's head (applyRun.validate)
+	inRaw    bool   // the content is in the spool's raw file at rawOff
+	hdrLen   uint8  // length of the entry's header in the pack
+	size     int64  // content size (once resolved)
+	spoolOff int64  // offset of the entry's zlib stream (after its header)
+	dsize    int64  // a delta's size
+	rawOff   int64  // see inRaw
+	crc      uint32 // CRC-32 of the entry as it is in the pack (header and zlib data)
 	// data is what is held in memory: a delta's delta (without a spool, or
 	// a small one), else the content (without a spool, or an external base).
 	data []byte
@@ -104,12 +106,14 @@ type hashingReader struct {
 	h       hash.Hash
 	pending []byte
 	n       int64
+	crc     uint32        // CRC-32 of the bytes hashed since it was last zeroed
 	tee     *bufio.Writer // when not nil, gets every byte read
 	teeErr  error
 }
 
 func (p *hashingReader) flush() {
 	p.h.Write(p.pending)
+	p.crc = crc32.Update(p.crc, crc32.IEEETable, p.pending)
 	p.copyToTee(p.pending)
 	p.pending = p.pending[:0]
 }
@@ -127,6 +131,7 @@ func (p *hashingReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.flush()
 	p.h.Write(b[:n])
+	p.crc = crc32.Update(p.crc, crc32.IEEETable, b[:n])
 	p.copyToTee(b[:n])
 	p.n += int64(n)
 	return n, err
@@ -221,6 +226,11 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 				return nil, err
 			}
 		}
+		hr.flush() // the previous entry's last bytes
+		if len(entries) > 0 {
+			entries[len(entries)-1].crc = hr.crc
+		}
+		hr.crc = 0
 		offset := hr.n
 		e := &packObject{spool: sp}
 		c, err := hr.ReadByte()
@@ -363,6 +373,9 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 		entries = append(entries, e)
 	}
 	hr.flush()
+	if len(entries) > 0 {
+		entries[len(entries)-1].crc = hr.crc
+	}
 	sum := hr.h.Sum(nil)
 	var trailer [20]byte
 	if _, err := io.ReadFull(r, trailer[:]); err != nil {
@@ -382,7 +395,7 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 			return nil, fmt.Errorf("spool pack: %w", err)
 		}
 	}
-	return &packEntries{list: entries, refBase: refBase}, nil
+	return &packEntries{list: entries, refBase: refBase, version: binary.BigEndian.Uint32(hdr[4:8]), sum: plumbing.Hash(trailer)}, nil
 }
 
 // packEntries are the entries of a pack read by readPackEntries; refBase
@@ -390,6 +403,8 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 type packEntries struct {
 	list    []*packObject
 	refBase map[*packObject]plumbing.Hash
+	version uint32        // the pack's version (2 or 3)
+	sum     plumbing.Hash // its trailer checksum
 }
 
 // resolvePack names every delta entry (resolving it against its base: an
@@ -400,6 +415,7 @@ func resolvePack(ctx context.Context, pe *packEntries, maxObject int64, external
 	entries, refBase := pe.list, pe.refBase
 	objs := newPackObjects(len(entries))
 	objs.spool = sp
+	objs.entries, objs.version, objs.sum = len(entries), pe.version, pe.sum
 	var pending []*packObject
 	var externals map[plumbing.Hash]*packObject // bases of a thin pack, from external
 	for _, e := range entries {
@@ -473,6 +489,7 @@ func resolvePack(ctx context.Context, pe *packEntries, maxObject int64, external
 		}
 		pending = next
 	}
+	objs.thin = len(externals) > 0
 	return objs, nil
 }
 
@@ -485,6 +502,13 @@ type packObjects struct {
 	slots []int32 // 1 + index into list; 0 = empty
 	seed  maphash.Seed
 	spool *packSpool // where their contents are, nil if in memory
+	// What the pack was: its number of entries (duplicates included), its
+	// version and trailer checksum, and whether it was thin (deltas against
+	// objects it does not hold). See applyRun.adoptable.
+	entries int
+	version uint32
+	sum     plumbing.Hash
+	thin    bool
 }
 
 // close releases the spool's files (not removing them).
