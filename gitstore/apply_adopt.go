@@ -55,16 +55,15 @@ func adoptable(objs *packObjects, keep []*packObject) bool {
 }
 
 // adoptSpool makes the spooled pack (the file spool, holding the pack
-// without its trailer) a pack of ours: trailer appended, fsynced, index
-// written, then the pack renamed into place (see "Adopting a received
-// pack").
+// with or without its trailer) a pack of ours: trailer in place, fsynced,
+// index written, then the pack renamed into place (see "Adopting a
+// received pack").
 func adoptSpool(dir string, spool *os.File, objs *packObjects) error {
-	fi, err := spool.Stat()
-	if err != nil {
+	sum := objs.sum
+	if _, err := spool.WriteAt(sum[:], objs.end); err != nil {
 		return err
 	}
-	sum := objs.sum
-	if _, err := spool.WriteAt(sum[:], fi.Size()); err != nil {
+	if err := spool.Truncate(objs.end + int64(len(sum))); err != nil {
 		return err
 	}
 	if err := spool.Sync(); err != nil {

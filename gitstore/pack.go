@@ -155,27 +155,34 @@ func (p *hashingReader) ReadByte() (byte, error) {
 // nothing may follow it.
 func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (*packObjects, error) {
 	lim := packLimits{maxObject: maxObject, maxTree: maxObject, maxObjects: defaultMaxObjects, maxSpool: defaultMaxSpoolBytes}
-	return readPackSpooled(ctx, r, lim, func(h plumbing.Hash, _ *packSpool) (*packObject, error) { return external(h) }, nil)
+	return readPackSpooled(ctx, r, lim, func(h plumbing.Hash, _ *packSpool) (*packObject, error) { return external(h) }, nil, -1)
 }
 
 // readPackSpooled is readPack that, when spool is not nil, copies the pack
 // into spool (an empty temporary file) as it reads and keeps no object's
 // content in memory: a whole object's name is computed while it streams by,
 // a delta is resolved by reading its base back (see packSpool), and the
-// objects returned read their content from the spool when asked. Memory
+// objects returned read their content from the spool when asked. With
+// prefilled >= 0, spool already holds the pack (prefilled bytes, as
+// Incoming received it) and r reads it from there: nothing is copied. Memory
 // then stays bounded whatever the number and size of the objects in the
 // bundle: about 110 bytes per object (at most Limits.MaxObjects), a 4 MiB
 // cache of contents, and one tree or commit (at most Limits.MaxTreeSize);
 // deltas over 1 MiB are resolved streaming (see packSpool). The limits lim
 // are enforced as the pack is read. The caller closes the returned
 // objects' spool (packObjects.close) and removes spool and its raw file.
-func readPackSpooled(ctx context.Context, r *bufio.Reader, lim packLimits, external func(plumbing.Hash, *packSpool) (*packObject, error), spool *os.File) (*packObjects, error) {
+func readPackSpooled(ctx context.Context, r *bufio.Reader, lim packLimits, external func(plumbing.Hash, *packSpool) (*packObject, error),
+	spool *os.File, prefilled int64) (*packObjects, error) {
 	maxObject := lim.maxObject
 	hr := &hashingReader{r: r, h: sha1.New()}
 	var sp *packSpool
 	if spool != nil {
 		sp = newPackSpool(spool, lim)
-		hr.tee = bufio.NewWriterSize(spoolWriter{sp}, 256<<10)
+		if prefilled < 0 {
+			hr.tee = bufio.NewWriterSize(spoolWriter{sp}, 256<<10)
+		} else {
+			sp.spooled = prefilled // counted against Limits.MaxSpoolBytes with the raw file
+		}
 	}
 	var objs *packObjects
 	pe, err := readPackEntries(ctx, hr, r, lim, sp)
@@ -395,7 +402,7 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 			return nil, fmt.Errorf("spool pack: %w", err)
 		}
 	}
-	return &packEntries{list: entries, refBase: refBase, version: binary.BigEndian.Uint32(hdr[4:8]), sum: plumbing.Hash(trailer)}, nil
+	return &packEntries{list: entries, refBase: refBase, version: binary.BigEndian.Uint32(hdr[4:8]), sum: plumbing.Hash(trailer), end: hr.n}, nil
 }
 
 // packEntries are the entries of a pack read by readPackEntries; refBase
@@ -405,6 +412,7 @@ type packEntries struct {
 	refBase map[*packObject]plumbing.Hash
 	version uint32        // the pack's version (2 or 3)
 	sum     plumbing.Hash // its trailer checksum
+	end     int64         // where the trailer starts
 }
 
 // resolvePack names every delta entry (resolving it against its base: an
@@ -415,7 +423,7 @@ func resolvePack(ctx context.Context, pe *packEntries, maxObject int64, external
 	entries, refBase := pe.list, pe.refBase
 	objs := newPackObjects(len(entries))
 	objs.spool = sp
-	objs.entries, objs.version, objs.sum = len(entries), pe.version, pe.sum
+	objs.entries, objs.version, objs.sum, objs.end = len(entries), pe.version, pe.sum, pe.end
 	var pending []*packObject
 	var externals map[plumbing.Hash]*packObject // bases of a thin pack, from external
 	for _, e := range entries {
@@ -508,6 +516,7 @@ type packObjects struct {
 	entries int
 	version uint32
 	sum     plumbing.Hash
+	end     int64 // the offset of the trailer
 	thin    bool
 }
 
