@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"path"
@@ -376,7 +375,7 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 	reject := func(it item, reason string, err error) error {
 		return &BundleError{Path: pathOf(it), Object: fromPlumbing(it.h), Reason: reason, Err: err}
 	}
-	var names nameSet
+	versions := treeVersions{}
 	for n := 0; len(stack) > 0; n++ {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -429,19 +428,13 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 				stack = append(stack, item{h: p, typ: plumbing.CommitObject})
 			}
 		case plumbing.TreeObject:
+			// Only the entries that differ from the directory's version
+			// validated last are looked at (applytrees.go says why that
+			// checks the same).
 			dir := pathOf(it)
-			names.reset()
-			for len(data) > 0 {
-				mode, name, h, rest, ok := parseTreeEntry(data)
-				if !ok {
-					return nil, reject(it, "malformed tree", nil)
-				}
-				data = rest
+			err := versions.check(dir, data, func(mode filemode.FileMode, name []byte, h plumbing.Hash) error {
 				if err := validComponentBytes(name); err != nil {
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, "unsafe path", err)
-				}
-				if names.add(name) {
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, "duplicate tree entry", nil)
+					return reject(item{h: h, dir: dir, name: string(name)}, "unsafe path", err)
 				}
 				typ := plumbing.BlobObject
 				switch mode {
@@ -450,16 +443,25 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 				case filemode.Regular, filemode.Executable, filemode.Deprecated:
 				case filemode.Symlink:
 					if !a.s.opts.allowSymlinks {
-						return nil, reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
+						return reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
 					}
 				case filemode.Submodule:
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, "gitlink (submodule) not allowed", nil)
+					return reject(item{h: h, dir: dir, name: string(name)}, "gitlink (submodule) not allowed", nil)
 				default:
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, fmt.Sprintf("unsupported mode %o", uint32(mode)), nil)
+					return reject(item{h: h, dir: dir, name: string(name)}, fmt.Sprintf("unsupported mode %o", uint32(mode)), nil)
 				}
 				if !seen(h) {
 					stack = append(stack, item{h: h, typ: typ, dir: dir, name: string(name)})
 				}
+				return nil
+			}, func(name []byte, h plumbing.Hash, reason string) error {
+				if name == nil {
+					return reject(it, reason, nil)
+				}
+				return reject(item{h: h, dir: dir, name: string(name)}, reason, nil)
+			})
+			if err != nil {
+				return nil, err
 			}
 		case plumbing.BlobObject:
 			if o.size > a.s.opts.maxObject {
@@ -491,44 +493,6 @@ func parseTreeEntry(b []byte) (mode filemode.FileMode, name []byte, h plumbing.H
 	}
 	copy(h[:], b[nul+1:])
 	return filemode.FileMode(m), b[:nul], h, b[nul+1+len(h):], true
-}
-
-// nameSet finds duplicate names among a tree's entries without a string
-// per name: it keeps a 64-bit hash of each (random seed), comparing the
-// names themselves when hashes meet.
-type nameSet struct {
-	seed  maphash.Seed
-	set   map[uint64][]byte
-	spill map[string]bool // names whose hash met another name's
-}
-
-func (n *nameSet) reset() {
-	if n.set == nil {
-		n.seed, n.set = maphash.MakeSeed(), map[uint64][]byte{}
-	}
-	clear(n.set)
-	n.spill = nil
-}
-
-// add records name and reports whether it was there already.
-func (n *nameSet) add(name []byte) bool {
-	k := maphash.Bytes(n.seed, name)
-	prev, ok := n.set[k]
-	if !ok {
-		n.set[k] = name
-		return false
-	}
-	if bytes.Equal(prev, name) {
-		return true
-	}
-	if n.spill == nil { // a true collision: exact sets from here on
-		n.spill = map[string]bool{}
-	}
-	if n.spill[string(name)] {
-		return true
-	}
-	n.spill[string(name)] = true
-	return false
 }
 
 func memObject(typ plumbing.ObjectType, data []byte) *plumbing.MemoryObject {
