@@ -55,6 +55,9 @@ type Config struct {
 	// AnnounceInterval is how often heads are re-sent to connected peers as a
 	// safety net (they are always sent at once when they change); 0 = 30 s.
 	AnnounceInterval time.Duration
+	// Mailbox configures the blind mailbox at the rendezvous (on by
+	// default; see the package doc, Mailbox).
+	Mailbox MailboxConfig
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Fetch bounds an incoming bundle in time (overall deadline, minimum

@@ -292,6 +292,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 	e.mu.Unlock()
 	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
 	e.kickDial()
+	e.mailboxTick(ctx) // what waits in the mailbox, at once
 	e.wg.Go(func() {
 		defer func() {
 			_ = rv.Close()
@@ -359,6 +360,7 @@ func (e *Engine) tickLoop(ctx context.Context) {
 	e.mu.Unlock()
 	for {
 		_, _ = e.Scan(ctx, "")
+		e.mailboxTick(ctx) // deposits for offline peers, pickups (mailbox.go)
 		e.fetchPending(ctx)
 		e.startWatchers(ctx)
 		e.flushTable()

@@ -24,6 +24,7 @@ type runState struct {
 	done     chan struct{}         // closed when Run has returned its resources
 	ctx      context.Context       // the Run's context, for work started from outside it (SyncNow)
 	sched    *schedState           // schedules, limits, progress; created on first use under Engine.mu
+	mail     *mailState            // the blind mailbox; created on first use under Engine.mu
 }
 
 func (r *runState) context() context.Context {

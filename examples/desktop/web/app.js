@@ -918,7 +918,7 @@
     const path = $('hist-path').value.trim();
     const q = new URLSearchParams({ limit: '200' });
     if (path) q.set('path', path);
-    const list = await history(st.histFolder, q);
+    const [list] = await Promise.all([history(st.histFolder, q), loadConflicts(st.histFolder)]);
     $('hist-title').textContent = path ? `Versions of ${path}, newest first` : 'Changes, newest first';
     fill(
       $('hist-list'),
@@ -930,6 +930,47 @@
             el('tbody', {}, list.map((c, i) => historyRow(c, path ? list.slice(i + 1) : null))),
           )
         : emptyRow(path ? 'No versions of this file.' : 'Nothing has changed in this folder yet.'),
+    );
+  }
+
+  // loadConflicts lists the folder's conflict copies, each with its two
+  // sides (who made it, when) and "Keep this one" on each: the kept content
+  // ends at the original path and the copy is deleted, as commits that sync.
+  async function loadConflicts(folder) {
+    const res = await api('GET', `/folders/${enc(folder)}/conflicts`).catch(() => null);
+    const cs = (res && pick(res, 'Conflicts')) || [];
+    $('hist-conflicts').hidden = !cs.length;
+    fill(
+      $('hist-conflict-list'),
+      cs.map((c) => {
+        const copy = pick(c, 'Copy');
+        const orig = pick(c, 'Original');
+        const side = (label, keep, path, sd) => {
+          const ch = pick(sd, 'Change') || {};
+          const exists = pick(sd, 'Exists');
+          return el(
+            'tr',
+            { 'data-keep': keep },
+            el('td', {}, pill(label, keep === 'copy' ? 'warn' : ''), ' ', el('span', { class: 'file', text: path })),
+            el('td', { text: exists ? who(ch) : '(deleted)' }),
+            el('td', { class: 'num', text: exists ? when(pick(ch, 'Time')) : '' }),
+            el(
+              'td',
+              { class: 'actions' },
+              exists ? button('View', () => showFile(folder, '', path)) : null,
+              exists || keep === 'copy'
+                ? button('Keep this one', () => api('POST', `/folders/${enc(folder)}/conflicts/resolve`, { copy, keep }), 'Kept; the copy is removed', 'small')
+                : null,
+            ),
+          );
+        };
+        return el(
+          'table',
+          { class: 'stack changes conflict', 'data-copy': copy },
+          thead([`Conflict in ${orig}`, 'Who', 'When', '']),
+          el('tbody', {}, side('original', 'original', orig, pick(c, 'OriginalSide')), side('conflict copy', 'copy', copy, pick(c, 'CopySide'))),
+        );
+      }),
     );
   }
 
@@ -976,7 +1017,7 @@
 
   async function showFile(folder, rev, path) {
     const f = await fileText(folder, rev, path);
-    $('hist-view-title').textContent = `${path} at ${String(rev).slice(0, 8)}`;
+    $('hist-view-title').textContent = `${path} at ${String(rev).slice(0, 8) || 'now'}`;
     $('hist-view-body').textContent = f.binary ? `(a binary file of ${bytes(f.size)})` : f.text;
     $('hist-view').hidden = false;
     $('hist-view').scrollIntoView({ behavior: 'smooth' });
