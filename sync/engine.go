@@ -254,6 +254,7 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 		return nil, err
 	}
 	e.conf = conf
+	e.noteSavedSettings()
 	tab := &table{Version: 1}
 	if _, err := loadJSON(filepath.Join(cfg.Home, tableFile), tab); err != nil {
 		return nil, err
