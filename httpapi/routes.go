@@ -58,6 +58,9 @@ func (s *Server) routes() []route {
 		{"PUT", "/rest/limits", s.putLimits},
 		{"PUT", "/rest/peers/{device}/limits", s.putLimits},
 		{"POST", "/rest/sync-now", s.postSyncNow},
+
+		{"GET", "/rest/settings", s.getSettings},
+		{"PUT", "/rest/settings", s.putSettings},
 	}
 }
 
