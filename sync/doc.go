@@ -306,10 +306,14 @@
 // sent as they flow (resumed and abandoned transfers included) and, on a
 // rendezvous, the signaling messages relayed: counters for metrics.
 //
+// # Conflict copies
+//
 // Conflict copies (gitstore's "Merge rule") are listed by Engine.Conflicts
 // with who made each side and when; Engine.ResolveConflict keeps one side
 // (the copy's content goes to the original path, or the original stays)
 // and deletes the copy, as ordinary commits announced like a local edit.
+// A copy's maker known only by the DeviceID prefix in the copy's name is
+// named after this device or the peer whose ID starts so.
 //
 // # Inside
 //
