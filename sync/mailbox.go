@@ -180,13 +180,13 @@ func (e *Engine) rendezvousConn() *peerConn {
 //	{"op":"list"}          ← {"op":"list","items":[{"id","from","size","at"}…]}
 //	{"op":"get","id":ID}   ← {"op":"data","size":N}, then N bytes
 //	{"op":"ack","id":ID,"applied":true}   ← {"op":"ok"}
-//	{"op":"receipts"}      ← {"op":"receipts","receipts":[{"id","to","applied"}…]}
+//	{"op":"receipts"}      ← {"op":"receipts","receipts":[{"id","to","applied"}…],"held":[ID…]}
 //
 // Any answer may instead be {"op":"error","error":"…"}. A device may list,
 // get and ack only its own box, and deposit only for a device in the
 // server's table. An ack leaves the sender a receipt (applied: the
 // recipient applied the bundle; else it refused it), which "receipts"
-// hands over once.
+// hands over once, with the IDs of the asker's deposits still held.
 const (
 	mailDeposit = "deposit"
 	mailList    = "list"
@@ -219,6 +219,7 @@ type mailResp struct {
 	ID       string        `json:"id,omitempty"`
 	Items    []mailItem    `json:"items,omitempty"`
 	Receipts []mailReceipt `json:"receipts,omitempty"`
+	Held     []string      `json:"held,omitempty"` // receipts: the asker's deposits still held
 	Size     int64         `json:"size,omitempty"`
 	Error    string        `json:"error,omitempty"`
 }
@@ -275,8 +276,8 @@ func decodeMailResp(b []byte) (mailResp, error) {
 			return r, fmt.Errorf("sync: bad mailbox deposit ID %q", r.ID)
 		}
 	case mailRcpts:
-		if len(r.Receipts) > 256 {
-			return r, fmt.Errorf("sync: %d mailbox receipts", len(r.Receipts))
+		if len(r.Receipts) > 256 || len(r.Held) > 4096 {
+			return r, fmt.Errorf("sync: %d mailbox receipts, %d held", len(r.Receipts), len(r.Held))
 		}
 	case mailList:
 		if len(r.Items) > maxMailList {
@@ -399,7 +400,8 @@ func (e *Engine) serveMailbox(pc *peerConn, s *transport.Stream) error {
 		for _, r := range st.Receipts(pc.peer) {
 			out = append(out, mailReceipt{ID: r.ID, To: r.To, Applied: r.Applied})
 		}
-		return answer(mailResp{Op: mailRcpts, Receipts: out})
+		held := st.HeldFrom(pc.peer)
+		return answer(mailResp{Op: mailRcpts, Receipts: out, Held: held[:min(len(held), 4096)]})
 	default: // mailAck
 		if err := st.Take(pc.peer, req.ID, req.Applied); err != nil {
 			return refuse("%v", err)

@@ -411,3 +411,24 @@ func FuzzDecodeMail(f *testing.F) {
 		}
 	})
 }
+
+// TestMailboxRedepositsWhatExpired: a deposit that expired untaken is
+// deposited again by its sender, which learns from the server that it is
+// gone.
+func TestMailboxRedepositsWhatExpired(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	n := newMailNet(t, func(c *Config) {
+		c.Mailbox.Limits = mailbox.Limits{Expiry: time.Hour}
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	})
+	aEv := collect(n.a.e)
+	write(t, n.a.dir, "note.txt", "waiting for b")
+	n.a.start(t)
+	eventually(t, "the deposit", func() bool { return aEv.count(deposited) == 1 && n.srv.e.MailboxBytes() > 0 })
+	now.Add(int64(2 * time.Hour))
+	eventually(t, "it expires, and a deposits it again", func() bool {
+		return aEv.count(deposited) == 2 && n.srv.e.MailboxBytes() > 0
+	})
+	assert.Len(t, boxFiles(t, n.srv, n.b), 1)
+}
