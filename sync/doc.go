@@ -24,7 +24,7 @@
 //	config.json  what the user chose: device name, folders (ID, path,
 //	             label, paused), peers (DeviceID, name, addresses, folder
 //	             IDs, direction per folder, paused), the devices and folder
-//	             offers ignored for good
+//	             offers ignored for good, the network settings
 //	table.json   what the engine learned: for each peer and folder, the last
 //	             revision the peer is known to have
 //	pending.json devices that tried to connect and folders peers offer,
@@ -39,6 +39,16 @@
 // and a folder that starts to flow (resumed, newly shared, another
 // direction) fetches what its peers last announced. RemoveFolder stops
 // sharing a folder; its files and history stay on disk.
+//
+// The network settings (Settings: listen address, LAN discovery, the
+// rendezvous server, STUN, TURN) start as the Config's Network, Discovery
+// and NAT. SetSettings validates them (a *SettingsError names the field),
+// saves them in config.json, where they win over the Config from then on,
+// and applies them to a running engine: discovery starts or stops, a new
+// rendezvous replaces the old one, the next ICE attempt uses the new STUN
+// and TURN servers. The listen address is the one thing that waits for the
+// next Run (RestartNeeded); Run may be called again after it returned. TURN
+// passwords are write-only: Settings never returns them.
 //
 // One Engine owns a home: New takes an exclusive lock on
 // <Home>/daemon.lock until Close (the OS drops it if the process dies), and
@@ -292,6 +302,14 @@
 // of a big folder) reports the files and bytes it has read through
 // gitstore's Config.ScanProgress: EventScanProgress at most every 250 ms
 // and FolderStatus.Scan until it ends.
+// Engine.Traffic sums, since Run started, the bundle bytes received and
+// sent as they flow (resumed and abandoned transfers included) and, on a
+// rendezvous, the signaling messages relayed: counters for metrics.
+//
+// Conflict copies (gitstore's "Merge rule") are listed by Engine.Conflicts
+// with who made each side and when; Engine.ResolveConflict keeps one side
+// (the copy's content goes to the original path, or the original stays)
+// and deletes the copy, as ordinary commits announced like a local edit.
 //
 // # Inside
 //

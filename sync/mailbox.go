@@ -107,7 +107,7 @@ func (ms *mailState) serverStore() *mailbox.Store {
 		return nil
 	}
 	e := ms.e
-	if !e.cfg.ServeRendezvous || e.cfg.Mailbox.Off {
+	if !e.cfg.NAT.ServeRendezvous || e.cfg.Mailbox.Off {
 		return nil
 	}
 	ms.mu.Lock()
@@ -144,7 +144,7 @@ func (e *Engine) mailboxTick(ctx context.Context) {
 			e.log.Info("mailbox deposit expired", "from", it.From, "to", it.To, "size", it.Size)
 		}
 	}
-	if e.cfg.Rendezvous == nil {
+	if e.rendezvous() == nil {
 		return
 	}
 	ms.mu.Lock()

@@ -33,14 +33,14 @@ type mailNet struct {
 func newMailNet(t testing.TB, serverCfg func(*Config)) *mailNet {
 	t.Helper()
 	srv := newNodeCfg(t, "server", func(c *Config) {
-		c.ServeRendezvous = true
+		c.NAT.ServeRendezvous = true
 		if serverCfg != nil {
 			serverCfg(c)
 		}
 	})
 	srv.start(t)
 	rv := &RendezvousConfig{Device: srv.e.DeviceID(), Addr: srv.e.Addr().String()}
-	device := func(c *Config) { c.Rendezvous, c.STUNServers = rv, []string{} }
+	device := func(c *Config) { c.NAT.Rendezvous, c.NAT.STUN = rv, []string{} }
 	a, b := newNodeCfg(t, "a", device), newNodeCfg(t, "b", device)
 	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
 	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
@@ -65,9 +65,9 @@ func stop(t testing.TB, n *node) {
 func restart(t *testing.T, n *node, rv *RendezvousConfig) *node {
 	t.Helper()
 	e, err := New(Config{
-		Home: n.e.cfg.Home, Identity: n.e.cfg.Identity, ListenAddr: "127.0.0.1:0",
+		Home: n.e.cfg.Home, Identity: n.e.cfg.Identity, Network: NetworkConfig{ListenAddr: "127.0.0.1:0"},
 		ScanInterval: 100 * time.Millisecond, DialInterval: 100 * time.Millisecond,
-		Rendezvous: rv, STUNServers: []string{},
+		NAT: NATConfig{Rendezvous: rv, STUN: []string{}},
 	})
 	require.NoError(t, err)
 	return &node{e: e, dir: n.dir}
