@@ -340,9 +340,10 @@ func (e *Engine) serveMailbox(pc *peerConn, s *transport.Stream) error {
 		return refuse("%v", err)
 	}
 	e.mu.Lock()
-	st := e.mailLocked().serverStore()
+	ms := e.mailLocked()
 	_, known := e.conf.peer(req.To)
 	e.mu.Unlock()
+	st := ms.serverStore() // opened on first use: not under e.mu
 	if st == nil {
 		return refuse("this device keeps no mailbox")
 	}
