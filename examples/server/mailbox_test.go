@@ -3,6 +3,7 @@ package main
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -46,6 +47,7 @@ func TestMailboxBetweenDesktopsNeverOnlineTogether(t *testing.T) {
 	stopA()
 
 	var held int
+	var deposit string
 	require.NoError(t, filepath.WalkDir(s.home, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -55,11 +57,24 @@ func TestMailboxBetweenDesktopsNeverOnlineTogether(t *testing.T) {
 		assert.NotContains(t, string(data), marker, "plaintext on the server's disk: %s", p)
 		if filepath.Dir(p) == box {
 			held++
+			deposit = p
 			assert.True(t, crypto.IsSealed(data), "a deposit is a sealed stream: %s", p)
 		}
 		return nil
 	}))
 	assert.Equal(t, 1, held)
+	// Sealed to beta: the age CLI opens it with beta's identity file, and
+	// with no other (the server's own, say).
+	if age, err := exec.LookPath("age"); err == nil {
+		out, err := exec.Command(age, "-d", "-i", filepath.Join(b.home, "identity"), deposit).Output()
+		require.NoError(t, err)
+		assert.Contains(t, string(out), "peersync-mailbox/1\nfolder docs\n\n")
+		assert.Contains(t, string(out), marker, "beta reads it")
+		_, err = exec.Command(age, "-d", "-i", filepath.Join(s.home, "identity"), deposit).Output()
+		assert.Error(t, err, "the server cannot open it")
+	} else {
+		t.Log("LOUD SKIP of the age CLI check: `age` is not installed (apt-get install age)")
+	}
 
 	b.start(t, "--ui", "none", "--rendezvous", rv, "--stun", stun)
 	waitSame(t, a.folder, b.folder)
