@@ -1,6 +1,8 @@
 package main
 
 import (
+	"flag"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/internal/testutil"
+	"github.com/peersync/peersync/mailbox"
+	"github.com/peersync/peersync/sync"
 )
 
 // TestMailboxBetweenDesktopsNeverOnlineTogether: two desktops that share a
@@ -97,4 +101,37 @@ func waitFiles(t *testing.T, dir string, n int) {
 		// poll; the deadline bounds a hang, it is not a measurement.
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestMailboxFlags: `server run`'s mailbox flags become the engine's
+// mailbox configuration; wrong values are refused with the flag named.
+func TestMailboxFlags(t *testing.T) {
+	parse := func(args ...string) (sync.MailboxConfig, error) {
+		var f mailboxFlags
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f.declare(fs)
+		if err := fs.Parse(args); err != nil {
+			return sync.MailboxConfig{}, err
+		}
+		return f.config()
+	}
+	c, err := parse()
+	require.NoError(t, err)
+	assert.Equal(t, sync.MailboxConfig{Limits: mailbox.Limits{Quota: mailbox.DefaultQuota, MaxItems: mailbox.DefaultMaxItems, Expiry: mailbox.DefaultExpiry}}, c)
+	c, err = parse("--mailbox-quota", "64M", "--mailbox-max", "3", "--mailbox-expiry", "36h")
+	require.NoError(t, err)
+	assert.Equal(t, mailbox.Limits{Quota: 64 << 20, MaxItems: 3, Expiry: 36 * time.Hour}, c.Limits)
+	for in, want := range map[string]int64{"1G": 1 << 30, "512KiB": 512 << 10, "100": 100, "2mb": 2_000_000} {
+		c, err = parse("--mailbox-quota", in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, c.Limits.Quota, in)
+	}
+	c, err = parse("--no-mailbox")
+	require.NoError(t, err)
+	assert.True(t, c.Off)
+	_, err = parse("--mailbox-quota", "lots")
+	assert.ErrorContains(t, err, "mailbox-quota")
+	_, err = parse("--mailbox-max", "0")
+	assert.ErrorContains(t, err, "must be positive")
 }
