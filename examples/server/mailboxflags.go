@@ -24,7 +24,7 @@ type mailboxFlags struct {
 func (f *mailboxFlags) declare(fs *flag.FlagSet) {
 	f.quota = mailbox.DefaultQuota
 	fs.BoolVar(&f.off, "no-mailbox", false, "keep no mailbox: devices cannot leave bundles here for their offline peers")
-	fs.Var(&f.quota, "mailbox-quota", "bytes of sealed bundles kept per recipient (256MiB, 1G: K, M, G are KiB, MiB, GiB); the oldest go first")
+	fs.Var(&f.quota, "mailbox-quota", "bytes of sealed bundles kept per recipient, like 256MiB or 1G (KB, MB, GB: powers of 1000); the oldest go first")
 	fs.IntVar(&f.items, "mailbox-max", mailbox.DefaultMaxItems, "sealed bundles kept per recipient; the oldest go first")
 	fs.DurationVar(&f.expiry, "mailbox-expiry", mailbox.DefaultExpiry, "how long a sealed bundle waits for its recipient")
 }
