@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,13 @@ func (e *Engine) mailboxTake(ctx context.Context, ms *mailState) {
 		return
 	}
 	_ = s.Close()
+	ms.mu.Lock()
+	for id := range ms.held { // gone from the server: forget them
+		if !slices.ContainsFunc(resp.Items, func(it mailItem) bool { return it.ID == id }) {
+			delete(ms.held, id)
+		}
+	}
+	ms.mu.Unlock()
 	for _, it := range resp.Items {
 		ms.mu.Lock()
 		until, held := ms.held[it.ID]
