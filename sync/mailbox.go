@@ -82,8 +82,14 @@ type mailState struct {
 	sent   *mailSent      // what was deposited, per peer and folder (mailbox-sent.json); nil until loaded
 	// held are deposits that wait at the server until our configuration
 	// takes them (an unknown sender, a folder not shared yet): not fetched
-	// again before the time given.
-	held map[string]time.Time
+	// again until the configuration changes or mailRetry has passed.
+	held map[string]heldDeposit
+}
+
+// heldDeposit is a deposit left at the server for now.
+type heldDeposit struct {
+	until time.Time // fetched again from then on
+	conf  *config   // or as soon as the configuration is another one
 }
 
 // mailLocked returns the Run's mailbox state, made on first use; nil while
@@ -94,7 +100,7 @@ func (e *Engine) mailLocked() *mailState {
 		return nil
 	}
 	if r.mail == nil {
-		r.mail = &mailState{e: e, held: map[string]time.Time{}}
+		r.mail = &mailState{e: e, held: map[string]heldDeposit{}}
 	}
 	return r.mail
 }
