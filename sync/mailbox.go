@@ -46,6 +46,7 @@ type MailboxError struct {
 	Err    error
 }
 
+// Error says which deposit was refused, from whom, and why.
 func (e *MailboxError) Error() string {
 	what := "mailbox deposit " + e.ID
 	if e.Folder != "" {
@@ -54,6 +55,7 @@ func (e *MailboxError) Error() string {
 	return fmt.Sprintf("sync: %s from %s refused: %v", what, e.From.Short(), e.Err)
 }
 
+// Unwrap returns the reason: crypto's error, or the bundle's.
 func (e *MailboxError) Unwrap() error { return e.Err }
 
 // MailboxBytes returns the bytes held in this server's mailbox for all
