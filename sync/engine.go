@@ -151,8 +151,8 @@ type RendezvousConfig struct {
 // SetPeer, PausePeer, RemovePeer, and the answers to pending devices and
 // folder offers) work whether or not Run is active, and persist at once.
 type Engine struct {
-	lock   *os.File // the home lock; nil when Config.Shared
-	cfg    Config   // immutable copy, defaults applied
+	home   stateStore // config.json, table.json, pending.json; the home lock (persist.go)
+	cfg    Config     // immutable copy, defaults applied
 	log    *slog.Logger
 	events *eventQueue
 
@@ -220,27 +220,24 @@ func New(cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("sync: state directory: %w", err)
+	home, err := openHome(cfg.Home, cfg.Shared)
+	if err != nil {
+		return nil, err
 	}
-	var lock *os.File
-	if !cfg.Shared {
-		var err error
-		if lock, err = lockHome(cfg.Home); err != nil {
-			return nil, err
-		}
-		cleanTemp(filepath.Join(cfg.Home, "tmp")) // only the owner has temporary files
+	var st stateStore = home
+	if h := cfg.test; h != nil && h.state != nil {
+		st = h.state(home)
 	}
-	e, err := newEngine(cfg, log, lock)
-	if err != nil && lock != nil {
-		_ = lock.Close()
+	e, err := newEngine(cfg, log, st)
+	if err != nil {
+		_ = st.close()
 	}
 	return e, err
 }
 
-func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
+func newEngine(cfg Config, log *slog.Logger, home stateStore) (*Engine, error) {
 	e := &Engine{
-		lock:    lock,
+		home:    home,
 		cfg:     cfg,
 		log:     log,
 		events:  &eventQueue{ch: make(chan Event, 256)},
@@ -254,15 +251,16 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 		return nil, err
 	}
 	e.conf = conf
+	e.noteSavedSettings()
 	tab := &table{Version: 1}
-	if _, err := loadJSON(filepath.Join(cfg.Home, tableFile), tab); err != nil {
+	if err := home.load(docTable, tab); err != nil {
 		return nil, err
 	}
 	if tab.Known == nil {
 		tab.Known = map[crypto.DeviceID]map[string]gitstore.Hash{}
 	}
 	e.tab = tab
-	if e.share, err = loadSharing(cfg.Home); err != nil {
+	if e.share, err = loadSharing(home); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -271,12 +269,11 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 // readConfig reads config.json.
 func (e *Engine) readConfig() (*config, error) {
 	c := &config{Version: 1}
-	_, err := loadJSON(filepath.Join(e.cfg.Home, configFile), c)
-	if err != nil {
+	if err := e.home.load(docConfig, c); err != nil {
 		return nil, err
 	}
 	if err := c.validate(e.cfg.Home); err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
+		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, string(docConfig)))
 	}
 	return c, nil
 }
@@ -342,8 +339,7 @@ func (e *Engine) updateLocked(change func(c *config) error) (*config, error) {
 	if err := c.validate(e.cfg.Home); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(e.cfg.Home, configFile)
-	if err := saveJSON(path, c); err != nil {
+	if err := e.home.save(docConfig, c); err != nil {
 		return nil, err
 	}
 	old := e.conf
@@ -564,9 +560,7 @@ func (e *Engine) Close() error {
 	for _, st := range stores {
 		errs = append(errs, st.Close())
 	}
-	if e.lock != nil {
-		errs = append(errs, e.lock.Close())
-	}
+	errs = append(errs, e.home.close())
 	return errors.Join(errs...)
 }
 
@@ -588,8 +582,13 @@ func (e *Engine) setKnown(peer crypto.DeviceID, folder string, rev gitstore.Hash
 	e.tab.dirty = true
 }
 
-// flushTable writes the sync table if it changed.
+// flushTable writes the sync table if it changed. The snapshot is taken
+// and written under the table's flush lock, so an older snapshot never
+// lands after a newer one; a failed write leaves the table dirty, for the
+// next flush.
 func (e *Engine) flushTable() {
+	e.tab.flush.Lock()
+	defer e.tab.flush.Unlock()
 	e.mu.Lock()
 	if !e.tab.dirty {
 		e.mu.Unlock()
@@ -601,7 +600,7 @@ func (e *Engine) flushTable() {
 	}
 	e.tab.dirty = false
 	e.mu.Unlock()
-	if err := saveJSON(filepath.Join(e.cfg.Home, tableFile), snap); err != nil {
+	if err := e.home.save(docTable, snap); err != nil {
 		e.log.Warn("saving sync table", "err", err)
 		e.mu.Lock()
 		e.tab.dirty = true

@@ -121,7 +121,7 @@ func TestTwoEnginesSyncBothWays(t *testing.T) {
 
 	// The sync table is persisted (flushed on the next tick).
 	eventually(t, "table.json records the peer", func() bool {
-		table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, tableFile))
+		table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, string(docTable)))
 		return err == nil && strings.Contains(string(table), b.e.DeviceID().String())
 	})
 }
@@ -191,7 +191,7 @@ func TestCorruptConfigIsAnError(t *testing.T) {
 	id, err := crypto.GenerateIdentity(nil)
 	require.NoError(t, err)
 	home := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(home, configFile), []byte("{not json"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(home, string(docConfig)), []byte("{not json"), 0o600))
 	_, err = New(Config{Home: home, Identity: id})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "corrupt")

@@ -34,6 +34,8 @@ type testHooks struct {
 	// noMulticast gives LAN discovery no interface, so that a test's
 	// discovery sends nothing off this machine.
 	noMulticast bool
+	// state wraps the engine's state store (persist.go), to fail saves.
+	state func(stateStore) stateStore
 }
 
 // stagger is a dial race's head start per attempt.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -45,7 +44,7 @@ type sentDeposit struct {
 func (ms *mailState) sentLocked() *mailSent {
 	if ms.sent == nil {
 		ms.sent = &mailSent{Version: 1}
-		if _, err := loadJSON(filepath.Join(ms.e.cfg.Home, mailSentFile), ms.sent); err != nil {
+		if err := ms.e.home.load(docMailSent, ms.sent); err != nil {
 			ms.e.log.Warn("mailbox record unreadable; starting afresh", "err", err)
 			ms.sent = &mailSent{Version: 1}
 		}
@@ -71,7 +70,7 @@ func (ms *mailState) recordSent(d sentDeposit) {
 	s := ms.sentLocked()
 	s.Sent = slices.DeleteFunc(s.Sent, func(o sentDeposit) bool { return o.Peer == d.Peer && o.Folder == d.Folder })
 	s.Sent = append(s.Sent, d)
-	if err := saveJSON(filepath.Join(ms.e.cfg.Home, mailSentFile), s); err != nil {
+	if err := ms.e.home.save(docMailSent, s); err != nil {
 		ms.e.log.Warn("saving the mailbox record", "err", err)
 	}
 }

@@ -398,3 +398,16 @@ func (e *Engine) refetch(ctx context.Context) {
 		e.onHead(ctx, t.pc, t.m)
 	}
 }
+
+// announceLocked announces folder id's head from a goroutine of the
+// running engine, for callers that may not block: a long scan that
+// published part of its commits calls it while it holds the folder's
+// store (gitstore's ScanProgress.Published), so that peers fetch those
+// while the scan goes on. Nothing happens while the engine does not run
+// (the end of the scan announces). e.mu must be held.
+func (e *Engine) announceLocked(id string) {
+	if e.run == nil || e.run.ctx.Err() != nil {
+		return
+	}
+	e.wg.Go(func() { e.announce(id) })
+}

@@ -218,6 +218,9 @@ func (e *Engine) scanProgress(dir string) func(gitstore.ScanProgress) {
 				f.scan = &ScanProgress{Files: p.Files, Bytes: p.Bytes}
 			}
 		}
+		if id != "" && !p.Published.IsZero() {
+			e.announceLocked(id)
+		}
 		e.mu.Unlock()
 		if id != "" && !p.Done {
 			e.emit(Event{Kind: EventScanProgress, Folder: id, Scan: &ScanProgress{Files: p.Files, Bytes: p.Bytes}})

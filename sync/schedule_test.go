@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 func at(t *testing.T, loc *time.Location, s string) time.Time {
@@ -193,7 +195,7 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 // TestPeerScheduleOverridesGlobal: a peer's own window wins over the
 // global one, and nil follows it again; status names the state.
 func TestPeerScheduleOverridesGlobal(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)} // Friday noon
+	clk := testutil.NewClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)) // Friday noon
 	a := newNodeCfg(t, "a", func(c *Config) { c.Now = clk.Now })
 	t.Cleanup(func() { _ = a.e.Close() })
 	b, c := newNode(t, "b"), newNode(t, "c")

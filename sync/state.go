@@ -1,27 +1,18 @@
 package sync
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
-	"github.com/peersync/peersync/internal/atomicfile"
-)
-
-// File names inside the state directory.
-const (
-	configFile = "config.json" // what the user chose: name, folders, peers
-	tableFile  = "table.json"  // what the engine learned: last known revisions
 )
 
 // FolderConfig is one shared folder.
@@ -151,6 +142,8 @@ type table struct {
 	Seen    map[crypto.DeviceID]time.Time                `json:"seen,omitempty"`
 
 	dirty bool // changed since last written (see Engine.flushTable)
+	// flush orders the writes of table.json (Engine.flushTable).
+	flush gosync.Mutex
 }
 
 var folderIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -341,37 +334,6 @@ func (c *config) clone() *config {
 		out.Network = &n
 	}
 	return &out
-}
-
-// loadJSON reads path into v. A missing file leaves v untouched and is not an
-// error; a corrupt one is (we never silently reset a user's configuration).
-func loadJSON(path string, v any) (modTime time.Time, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sync: read state: %w", err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return time.Time{}, fmt.Errorf("sync: state file %q is corrupt (fix or remove it): %w", path, err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sync: read state: %w", err)
-	}
-	return fi.ModTime(), nil
-}
-
-func saveJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("sync: encode state: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }
 
 func peerLabel(p PeerConfig) string {
