@@ -384,7 +384,8 @@
 //     EventError with a *MailboxError and deleted; one from a device not
 //     in our table, or for a folder we do not (yet) receive from it, or
 //     whose sync window is closed, is left at the server and looked at
-//     again a minute later.
+//     again as soon as the configuration changes (the sender accepted, the
+//     folder shared), else a minute later.
 //
 // The mailbox protocol runs on a stream starting with
 // {"type":"mailbox"}: one request and its answer (deposit, list, get, ack,
