@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"path"
@@ -18,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // ApplyBundle reads a git bundle from r (ours or one made by
@@ -43,6 +44,12 @@ import (
 // committed first, as by [Store.Scan], so a local edit is never clobbered;
 // a file edited while the checkout runs is left alone for the next Scan.
 func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (ApplyResult, error) {
+	return s.applyWith(ctx, peer, func() (plumbing.Hash, []plumbing.Hash, error) { return s.receiveBundle(ctx, r) })
+}
+
+// applyWith is ApplyBundle with the bundle received (read, checked and
+// stored) by receive.
+func (s *Store) applyWith(ctx context.Context, peer string, receive func() (plumbing.Hash, []plumbing.Hash, error)) (ApplyResult, error) {
 	pref, err := peerRef(peer)
 	if err != nil {
 		return ApplyResult{}, err
@@ -55,7 +62,7 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	if s.pub.shut.Load() {
 		return ApplyResult{}, ErrClosed
 	}
-	theirs, newCommits, err := s.receiveBundle(ctx, r)
+	theirs, newCommits, err := receive()
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -112,38 +119,18 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	} else if err := checkFree(spoolDir(s.gitDir), max(n, 0), s.opts.limits.MinFreeBytes, "spool"); err != nil {
 		return theirs, nil, err
 	}
-	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
-		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})}
-	defer a.st.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
 	hdr, err := readBundleHeader(br)
 	if err != nil {
 		return theirs, nil, &BundleError{Reason: "bad header", Err: err}
 	}
-	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
-		for _, ref := range hdr.refs {
-			if ref.name != string(mainRef) {
-				return theirs, nil, &BundleError{Object: fromPlumbing(ref.hash),
-					Reason: fmt.Sprintf("ref %q not allowed (only %s)", ref.name, mainRef)}
-			}
-		}
-		return theirs, nil, &BundleError{Reason: "duplicate ref " + string(mainRef)}
-	}
-	theirs = hdr.refs[0].hash
-	for _, p := range hdr.prereqs {
-		ok, err := hasCommitIn(a.st, p)
-		if err != nil {
-			return theirs, nil, err
-		}
-		if !ok {
-			return theirs, nil, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
-		}
-	}
 	// The pack is spooled to a temporary file next to our packs, so large
-	// blobs are never held in memory; what is kept is copied into a pack of
-	// ours (a bundle may be thin, or hold objects we have), and the spool is
-	// deleted whatever happens.
-	spool, err := os.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle")
+	// blobs are never held in memory; the spool becomes our pack when it
+	// is what we would write (adoptSpool), else what is kept is copied into
+	// a pack of ours (a bundle may be thin, or hold objects we have), and
+	// the spool is deleted.
+	// 0444 less the umask, as our packs: it may become one.
+	spool, err := atomicfile.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle", 0o444)
 	if err != nil {
 		if _, merr := os.Lstat(s.gitDir); merr != nil {
 			// The folder guard: never recreate a vanished marker.
@@ -151,34 +138,70 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 		}
 		return theirs, nil, fmt.Errorf("gitstore: %w", err)
 	}
+	adopted := false
 	defer func() {
 		spool.Close()
-		os.Remove(spool.Name())
+		if !adopted {
+			os.Remove(spool.Name())
+		}
 		os.Remove(rawName(spool.Name()))
 	}()
-	objs, err := readPackSpooled(ctx, br, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
+	theirs, newCommits, adopted, err = s.receivePack(ctx, hdr, br, spool, -1)
+	return theirs, newCommits, err
+}
+
+// receivePack checks the bundle of header hdr whose pack r reads, spooling
+// it into spool (or, when prefilled >= 0, reading it from spool, which
+// holds its prefilled bytes already), and stores its objects: it returns
+// the bundle's head and the commits new here once every object is in a
+// complete pack of ours, and whether that pack is spool itself (renamed).
+// A *BundleError says nothing was written.
+func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, r *bufio.Reader, spool *os.File, prefilled int64) (theirs plumbing.Hash, newCommits []plumbing.Hash, adopted bool, err error) {
+	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})}
+	defer a.st.Close()
+	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
+		for _, ref := range hdr.refs {
+			if ref.name != string(mainRef) {
+				return theirs, nil, false, &BundleError{Object: fromPlumbing(ref.hash),
+					Reason: fmt.Sprintf("ref %q not allowed (only %s)", ref.name, mainRef)}
+			}
+		}
+		return theirs, nil, false, &BundleError{Reason: "duplicate ref " + string(mainRef)}
+	}
+	theirs = hdr.refs[0].hash
+	for _, p := range hdr.prereqs {
+		ok, err := hasCommitIn(a.st, p)
+		if err != nil {
+			return theirs, nil, false, err
+		}
+		if !ok {
+			return theirs, nil, false, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
+		}
+	}
+	objs, err := readPackSpooled(ctx, r, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
 		return externalBase(a.st, s.opts.maxObject, h, sp)
-	}, spool)
+	}, spool, prefilled)
 	if err != nil {
 		var be *BundleError
 		var le *LimitError
 		switch {
 		case errors.As(err, &be) || errors.Is(err, ErrDiskFull) || ctx.Err() != nil && errors.Is(err, ctx.Err()):
-			return theirs, nil, err
+			return theirs, nil, false, err
 		case errors.As(err, &le):
-			return theirs, nil, &BundleError{Reason: "over a limit", Err: le}
+			return theirs, nil, false, &BundleError{Reason: "over a limit", Err: le}
 		case isNoSpace(err): // our disk, not the bundle
-			return theirs, nil, diskFullError(err)
+			return theirs, nil, false, diskFullError(err)
 		}
-		return theirs, nil, &BundleError{Reason: "bad pack", Err: err}
+		return theirs, nil, false, &BundleError{Reason: "bad pack", Err: err}
 	}
 	defer objs.close()
 	keep, err := a.validate(ctx, objs, theirs)
 	if err != nil {
-		return theirs, nil, err
+		return theirs, nil, false, err
 	}
 	if err := a.checkTreeLimits(ctx, objs, theirs); err != nil {
-		return theirs, nil, err
+		return theirs, nil, false, err
 	}
 	// Everything checked. The commits new here, for the received log.
 	for _, o := range keep {
@@ -186,7 +209,14 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 			newCommits = append(newCommits, o.hash)
 		}
 	}
-	// The new objects go into one pack of ours, complete before a ref moves;
+	if adoptable(objs, keep) {
+		// The pack is what we would write: it becomes ours as it came.
+		if err := adoptSpool(spoolDir(s.gitDir), spool, objs); err != nil {
+			return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: keep pack: %w", err))
+		}
+		return theirs, newCommits, true, nil
+	}
+	// Otherwise the new objects go into one pack of ours, complete before a ref moves;
 	// all or nothing, even for a few objects (see packWriter.packOnly).
 	a.pw = newPackWriter(spoolDir(s.gitDir), func(h plumbing.Hash) bool { return a.st.HasEncodedObject(h) == nil },
 		applyPackGen, func(plumbing.ObjectType, []byte) (plumbing.Hash, error) {
@@ -196,12 +226,12 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	defer a.pw.abort()
 	objs = nil // keep holds what is needed; the rest may go
 	if err := a.storeObjects(keep); err != nil {
-		return theirs, nil, diskFullError(err)
+		return theirs, nil, false, diskFullError(err)
 	}
 	if _, err := a.pw.finish(); err != nil {
-		return theirs, nil, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
+		return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
 	}
-	return theirs, newCommits, nil
+	return theirs, newCommits, false, nil
 }
 
 // storeObjects writes the objects keep into the pack being written, each
@@ -345,7 +375,7 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 	reject := func(it item, reason string, err error) error {
 		return &BundleError{Path: pathOf(it), Object: fromPlumbing(it.h), Reason: reason, Err: err}
 	}
-	var names nameSet
+	versions := treeVersions{}
 	for n := 0; len(stack) > 0; n++ {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -398,19 +428,13 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 				stack = append(stack, item{h: p, typ: plumbing.CommitObject})
 			}
 		case plumbing.TreeObject:
+			// Only the entries that differ from the directory's version
+			// validated last are looked at (applytrees.go says why that
+			// checks the same).
 			dir := pathOf(it)
-			names.reset()
-			for len(data) > 0 {
-				mode, name, h, rest, ok := parseTreeEntry(data)
-				if !ok {
-					return nil, reject(it, "malformed tree", nil)
-				}
-				data = rest
+			err := versions.check(dir, data, func(mode filemode.FileMode, name []byte, h plumbing.Hash) error {
 				if err := validComponentBytes(name); err != nil {
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, "unsafe path", err)
-				}
-				if names.add(name) {
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, "duplicate tree entry", nil)
+					return reject(item{h: h, dir: dir, name: string(name)}, "unsafe path", err)
 				}
 				typ := plumbing.BlobObject
 				switch mode {
@@ -419,16 +443,25 @@ func (a *applyRun) validate(ctx context.Context, objs *packObjects, head plumbin
 				case filemode.Regular, filemode.Executable, filemode.Deprecated:
 				case filemode.Symlink:
 					if !a.s.opts.allowSymlinks {
-						return nil, reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
+						return reject(item{h: h, dir: dir, name: string(name)}, "symlink not allowed in this folder", nil)
 					}
 				case filemode.Submodule:
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, "gitlink (submodule) not allowed", nil)
+					return reject(item{h: h, dir: dir, name: string(name)}, "gitlink (submodule) not allowed", nil)
 				default:
-					return nil, reject(item{h: h, dir: dir, name: string(name)}, fmt.Sprintf("unsupported mode %o", uint32(mode)), nil)
+					return reject(item{h: h, dir: dir, name: string(name)}, fmt.Sprintf("unsupported mode %o", uint32(mode)), nil)
 				}
 				if !seen(h) {
 					stack = append(stack, item{h: h, typ: typ, dir: dir, name: string(name)})
 				}
+				return nil
+			}, func(name []byte, h plumbing.Hash, reason string) error {
+				if name == nil {
+					return reject(it, reason, nil)
+				}
+				return reject(item{h: h, dir: dir, name: string(name)}, reason, nil)
+			})
+			if err != nil {
+				return nil, err
 			}
 		case plumbing.BlobObject:
 			if o.size > a.s.opts.maxObject {
@@ -460,44 +493,6 @@ func parseTreeEntry(b []byte) (mode filemode.FileMode, name []byte, h plumbing.H
 	}
 	copy(h[:], b[nul+1:])
 	return filemode.FileMode(m), b[:nul], h, b[nul+1+len(h):], true
-}
-
-// nameSet finds duplicate names among a tree's entries without a string
-// per name: it keeps a 64-bit hash of each (random seed), comparing the
-// names themselves when hashes meet.
-type nameSet struct {
-	seed  maphash.Seed
-	set   map[uint64][]byte
-	spill map[string]bool // names whose hash met another name's
-}
-
-func (n *nameSet) reset() {
-	if n.set == nil {
-		n.seed, n.set = maphash.MakeSeed(), map[uint64][]byte{}
-	}
-	clear(n.set)
-	n.spill = nil
-}
-
-// add records name and reports whether it was there already.
-func (n *nameSet) add(name []byte) bool {
-	k := maphash.Bytes(n.seed, name)
-	prev, ok := n.set[k]
-	if !ok {
-		n.set[k] = name
-		return false
-	}
-	if bytes.Equal(prev, name) {
-		return true
-	}
-	if n.spill == nil { // a true collision: exact sets from here on
-		n.spill = map[string]bool{}
-	}
-	if n.spill[string(name)] {
-		return true
-	}
-	n.spill[string(name)] = true
-	return false
 }
 
 func memObject(typ plumbing.ObjectType, data []byte) *plumbing.MemoryObject {

@@ -133,7 +133,8 @@
 // looks incompressible, BestSpeed when large), and each new version of a
 // tree is an OFS_DELTA against its previous version, built from the known
 // edit (copy the unchanged bytes before and after the changed entry, insert
-// the entry), with a whole tree every 50 versions to bound delta chains. A
+// the entry), with a whole tree every 50 versions to bound delta chains
+// (whole trees at BestSpeed: they are mostly hashes). A
 // commit in a folder of 1,000 entries thus costs tens of bytes of tree, not
 // ~35 KB. The pack is written as objects/pack/tmp_pack_*, its object count
 // and checksum fixed at the end, fsynced and renamed to pack-<sha>.pack; then
@@ -155,6 +156,17 @@
 // only reads, hashes and commits (serially, in path order) what differs:
 // an unchanged file costs one Lstat and one map lookup. The stat cache is
 // rewritten only when an entry changed.
+//
+// Long scans publish as they go: once a scan has made 5,000 commits and
+// run 2 s since it began or last published, with 5,000 or more still to
+// make, it completes the pack written so far (index and all), moves main to
+// its last commit and says so through Config.ScanProgress
+// (ScanProgress.Published), then goes on in a new pack. A peer may fetch
+// and apply those commits while the scan goes on (exports read main as
+// published and do not wait for the scan), so the first sync of a big
+// folder does not wait for its whole first scan. Each step keeps the crash
+// order (pack, index, then ref); a scan killed midway leaves main at its
+// last published commit, and the next scan commits the rest.
 //
 // Scan skips .peersync, any subdirectory containing its own .peersync or .git
 // (an independent history, as git skips nested repositories), our temporary
@@ -242,6 +254,17 @@
 // names on Windows, names equal but for case on a case-insensitive file
 // system) do not make a bundle invalid: the checkout skips them (see "Names
 // this device cannot hold").
+//
+// No name appears twice in a tree either. A new version of a directory's
+// tree is compared, as bytes, with the version of that directory validated
+// last (applytrees.go): the entries in the common prefix and suffix are
+// byte for byte entries already checked, so only the entries in between
+// are checked against the rules above, and the duplicate check stays
+// exact (the names of the entries that went leave the set of the
+// directory's names, the new ones enter it). With one commit per file a
+// folder's tree changes one entry per commit, so a bundle of N commits in
+// a directory of N files costs N entry checks, not N²/2; the rules are the
+// same.
 //
 // ValidPath applies the name rules to a slash path. A rejected bundle returns
 // a *BundleError whose Path or Object names the offending entry.
@@ -408,6 +431,17 @@
 // Undelete = Restore to the commit before the "delete". Local edits are
 // committed before (so the replaced version stays in the history), and a
 // file edited while the restore runs is left alone (ErrLocalEdit).
+//
+// Conflicts lists the conflict copies in main with the path each is a copy
+// of (OriginalOf: the name without its ".sync-conflict-…" part) and who
+// made each side and when: of the original path's two newest changes, the
+// one that left it with that side's content (for a copy whose change is
+// not among them, the time and device in its name).
+// ResolveConflict(ctx, copy, KeepCopy) writes the copy's content to the
+// original path and deletes the copy, KeepOriginal only deletes the copy;
+// each is an ordinary one-file commit, so a resolution syncs as any edit
+// and both contents stay in the history. Local edits are committed first
+// (an unsynced edit of the copy is what is kept).
 //
 // # Ignore rules
 //

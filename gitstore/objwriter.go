@@ -42,9 +42,12 @@ const (
 	maxTreeDeltaDepth = 50
 	// zlibFastBelow and zlibFastFrom choose the compression level: objects
 	// smaller than zlibFastBelow (commits, tree deltas, small files: where
-	// resetting the default level's hash tables costs more than it saves) and
+	// resetting the default level's hash tables costs more than it saves),
 	// blobs of zlibFastFrom bytes or more (big files, often incompressible)
-	// use BestSpeed; the rest use the default level.
+	// and whole trees (mostly 20-byte hashes: a 210 KB tree of 5,000
+	// entries deflates to 124 KB at BestSpeed and 120 KB at the default
+	// level, in a third of the time; a first scan of 100,000 files stores
+	// 2,000 such trees) use BestSpeed; the rest use the default level.
 	zlibFastBelow = 16 << 10
 	zlibFastFrom  = 1 << 20
 	// largeObjectThreshold: go-git reads objects bigger than this from the
@@ -284,7 +287,7 @@ func (z *zlibWriters) get(w io.Writer, size int64, blob bool, head []byte) *zlib
 	switch {
 	case size < zlibStoreBelow || blob && incompressible(head):
 		i, level = 2, zlib.NoCompression
-	case size >= zlibFastBelow && (!blob || size < zlibFastFrom):
+	case size >= zlibFastBelow && blob && size < zlibFastFrom:
 		i, level = 1, zlib.DefaultCompression
 	}
 	if z[i] == nil {

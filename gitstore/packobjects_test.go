@@ -38,7 +38,7 @@ func TestValidComponentBytesAgrees(t *testing.T) {
 	}
 }
 
-func TestParseTreeEntryAndNameSet(t *testing.T) {
+func TestParseTreeEntry(t *testing.T) {
 	h := plumbing.ComputeHash(plumbing.BlobObject, []byte("x"))
 	raw := appendTreeEntry(nil, 0o100644, "a", h)
 	raw = appendTreeEntry(raw, 0o40000, "d", h)
@@ -57,11 +57,4 @@ func TestParseTreeEntryAndNameSet(t *testing.T) {
 		assert.False(t, ok, "%q", bad)
 	}
 
-	var ns nameSet
-	ns.reset()
-	assert.False(t, ns.add([]byte("a")))
-	assert.False(t, ns.add([]byte("b")))
-	assert.True(t, ns.add([]byte("a")))
-	ns.reset()
-	assert.False(t, ns.add([]byte("a")), "reset forgets")
 }

@@ -54,6 +54,15 @@ type ScanProgress struct {
 	// Done is set on the last report of a scan, when it has ended
 	// (whether or not it failed).
 	Done bool
+	// Published, when not zero, says that this long scan has just moved
+	// main to this commit partway (see "Long scans publish as they go"
+	// in the package doc): Commits commits of this scan are stored, and
+	// main names the last of them, so peers may be told and may fetch
+	// them while the scan goes on. Reported at once, not paced.
+	Published Hash
+	// Commits counts the commits this scan has published so far (with
+	// Published).
+	Commits int
 }
 
 // scanMeter feeds Config.ScanProgress during a Scan; guarded by Store.mu.
@@ -89,6 +98,18 @@ func (m *scanMeter) add(n int64) {
 		m.last = now
 		m.fn(m.progress)
 	}
+}
+
+// published reports that main moved partway through a scan, to head
+// after n commits of it.
+func (m *scanMeter) published(head Hash, n int) {
+	if !m.on {
+		return
+	}
+	m.last = time.Now()
+	p := m.progress
+	p.Published, p.Commits = head, n
+	m.fn(p)
 }
 
 // end reports the end of a scan that reported progress.
@@ -174,6 +195,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 // main to the last one.
 func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, root *dirNode, todo []pendingChange) ([]Change, error) {
 	var out []Change
+	pub := publishPace{last: time.Now()}
 	fail := func(err error) ([]Change, error) {
 		s.cur.root = nil // the in-memory tree no longer matches main
 		if perr := s.endPackLocked(); perr != nil {
@@ -212,6 +234,16 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 		out = append(out, Change{Commit: fromPlumbing(h), Action: c.action, Path: c.path,
 			Time: sig.When, Author: fmt.Sprintf("%s <%s>", sig.Name, sig.Email)})
 		s.opts.log.Debug("gitstore: commit", "action", c.action, "path", c.path, "commit", fromPlumbing(h))
+		if pub.due(len(out), len(todo)) && s.packs.pw != nil {
+			if err := s.publishLocked(head, len(out)); err != nil {
+				// As at the end below: main stays where it was last
+				// published (the pack that failed holds nothing main
+				// names).
+				s.cur.root = nil
+				return nil, err
+			}
+			pub.done(len(out))
+		}
 	}
 	if err := s.endPackLocked(); err != nil {
 		return nil, err
@@ -224,6 +256,47 @@ func (s *Store) commitChangesLocked(ctx context.Context, head plumbing.Hash, roo
 		s.cur.rootHead = head
 	}
 	return out, nil
+}
+
+// A long scan publishes its commits as it goes (see the package doc):
+// after at least publishCommits commits and publishEvery since the scan
+// began or last published, with publishCommits or more still to make, it
+// completes the pack written so far, moves main to the last commit made
+// and tells Config.ScanProgress, then goes on in a new pack. Variables for
+// tests.
+var (
+	publishCommits = 5000
+	publishEvery   = 2 * time.Second
+)
+
+// publishPace decides when commitChangesLocked publishes.
+type publishPace struct {
+	last time.Time // when the scan began or last published
+	n    int       // commits made by then
+}
+
+// due reports whether main should move now, made of total commits being
+// made.
+func (p *publishPace) due(made, total int) bool {
+	return made-p.n >= publishCommits && total-made >= publishCommits && time.Since(p.last) >= publishEvery
+}
+
+func (p *publishPace) done(made int) { p.last, p.n = time.Now(), made }
+
+// publishLocked makes the commits so far visible: the pack written so far
+// is completed (objects before the ref that names them, as always), main
+// moves to head, and the rest of the scan goes on in a new pack.
+func (s *Store) publishLocked(head plumbing.Hash, made int) error {
+	if err := s.endPackLocked(); err != nil {
+		return err
+	}
+	if err := s.setRefLocked(mainRef, head); err != nil {
+		return err
+	}
+	s.cur.rootHead = head
+	s.fst.meter.published(fromPlumbing(head), made)
+	s.beginPackLocked()
+	return nil
 }
 
 // walkLocked records every file under absDir (slash path rel) in found,

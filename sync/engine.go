@@ -35,18 +35,17 @@ type Config struct {
 	Home string
 	// Identity is this device's key. Required.
 	Identity *crypto.Identity
-	// ListenAddr is the UDP address to listen on; "" = ":44996",
-	// port 0 = any free port (see Engine.Addr).
-	ListenAddr string
+	// Network is where the engine listens (UDP, and TCP beside it).
+	Network NetworkConfig
+	// Discovery is LAN discovery (mDNS / DNS-SD); off by default.
+	Discovery DiscoveryConfig
+	// NAT is how peers behind NATs are reached: the rendezvous server,
+	// STUN and TURN.
+	NAT NATConfig
 	// ScanInterval is how often every folder is rescanned as a safety net
 	// beside the file watcher (which commits a saved file within about
 	// 100 ms); 0 = 10 s.
 	ScanInterval time.Duration
-	// DisableTCP turns off the TCP+TLS path: no TCP listener beside the UDP
-	// socket, and peers are dialed with QUIC and ICE only. By default a
-	// device listens on TCP on its UDP port number too, and dials race
-	// TCP+TLS, QUIC and ICE (TCP preferred: see the package doc).
-	DisableTCP bool
 	// IdleTimeout is how long a connection to a peer that shares no folder
 	// with this device (and is neither our rendezvous nor registered at
 	// ours) is kept open; 0 = 2 minutes. Such peers are not dialed.
@@ -56,35 +55,9 @@ type Config struct {
 	// AnnounceInterval is how often heads are re-sent to connected peers as a
 	// safety net (they are always sent at once when they change); 0 = 30 s.
 	AnnounceInterval time.Duration
-	// Discovery turns on LAN discovery (mDNS / DNS-SD, package discovery):
-	// Run announces this device and browses for others, and dials peers of
-	// the sync table at the addresses they announce, before their
-	// configured ones. Off by default, because it sends multicast on every
-	// LAN interface.
-	Discovery bool
-	// DiscoveryBrowseOnly, with Discovery, browses without announcing.
-	DiscoveryBrowseOnly bool
-	// DiscoveryHostName, with Discovery, also answers for NAME.local with
-	// this device's addresses, so that a phone's browser can open a web view
-	// served on the LAN by name. "" = no extra name.
-	DiscoveryHostName string
-	// Rendezvous, if set, is the hosted server (examples/server) this device
-	// keeps a connection to, so that peers with no known address, behind
-	// NATs, are reached with ICE: offers and answers are relayed by the
-	// server, the QUIC connection then runs directly between the devices
-	// (and its TLS handshake is end to end). The server is pinned by its
-	// DeviceID and may read no folder that is not shared with it.
-	Rendezvous *RendezvousConfig
-	// ServeRendezvous makes this engine a rendezvous for the devices in its
-	// sync table (the hosted server's role).
-	ServeRendezvous bool
-	// STUNServers are "host:port" STUN servers ICE asks for our public
-	// address. nil means the rendezvous host on port 3478 (the server
-	// answers STUN there); an empty, non-nil slice means none.
-	STUNServers []string
-	// TURNServers are relays ICE may use when no direct path exists (both
-	// devices behind symmetric NATs). nil means none.
-	TURNServers []transport.TURNServer
+	// Mailbox configures the blind mailbox at the rendezvous (on by
+	// default; see the package doc, Mailbox).
+	Mailbox MailboxConfig
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Fetch bounds an incoming bundle in time (overall deadline, minimum
@@ -108,6 +81,55 @@ type Config struct {
 
 	// test holds hooks for this package's tests; nil in production.
 	test *testHooks
+}
+
+// NetworkConfig says where an Engine listens.
+type NetworkConfig struct {
+	// ListenAddr is the UDP address to listen on; "" = ":44996",
+	// port 0 = any free port (see Engine.Addr).
+	ListenAddr string
+	// DisableTCP turns off the TCP+TLS path: no TCP listener beside the UDP
+	// socket, and peers are dialed with QUIC and ICE only. By default a
+	// device listens on TCP on its UDP port number too, and dials race
+	// TCP+TLS, QUIC and ICE (TCP preferred: see the package doc).
+	DisableTCP bool
+}
+
+// DiscoveryConfig is LAN discovery (mDNS / DNS-SD, package discovery).
+type DiscoveryConfig struct {
+	// Enabled turns it on: Run announces this device and browses for
+	// others, and dials peers of the sync table at the addresses they
+	// announce, before their configured ones. Off by default, because it
+	// sends multicast on every LAN interface.
+	Enabled bool
+	// BrowseOnly, with Enabled, browses without announcing.
+	BrowseOnly bool
+	// HostName, with Enabled, also answers for NAME.local with this
+	// device's addresses, so that a phone's browser can open a web view
+	// served on the LAN by name. "" = no extra name.
+	HostName string
+}
+
+// NATConfig is how an Engine reaches peers behind NATs, and whether it
+// helps others to.
+type NATConfig struct {
+	// Rendezvous, if set, is the hosted server (examples/server) this device
+	// keeps a connection to, so that peers with no known address, behind
+	// NATs, are reached with ICE: offers and answers are relayed by the
+	// server, the QUIC connection then runs directly between the devices
+	// (and its TLS handshake is end to end). The server is pinned by its
+	// DeviceID and may read no folder that is not shared with it.
+	Rendezvous *RendezvousConfig
+	// ServeRendezvous makes this engine a rendezvous for the devices in its
+	// sync table (the hosted server's role).
+	ServeRendezvous bool
+	// STUN are "host:port" STUN servers ICE asks for our public address.
+	// nil means the rendezvous host on port 3478 (the server answers STUN
+	// there); an empty, non-nil slice means none.
+	STUN []string
+	// TURN are relays ICE may use when no direct path exists (both devices
+	// behind symmetric NATs). nil means none.
+	TURN []transport.TURNServer
 }
 
 // RendezvousConfig names a rendezvous server.
@@ -141,7 +163,7 @@ type Engine struct {
 	peers   map[crypto.DeviceID]*peer // by device: connection, dialing and backoff state
 	share   *sharing                  // pending devices and folder offers (see pending.go)
 	kick    chan struct{}             // wakes the dial loop; never closed
-	rvPeer  crypto.DeviceID           // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	rvPeer  crypto.DeviceID           // the rendezvous's DeviceID: Config.NAT.Rendezvous.Device, or learned when unpinned
 	run     *runState                 // what Run opened; nil while not running
 	closed  bool
 
@@ -159,8 +181,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("sync: Config.Identity is required")
 	}
-	if cfg.ListenAddr == "" {
-		cfg.ListenAddr = fmt.Sprintf(":%d", transport.DefaultPort)
+	if cfg.Network.ListenAddr == "" {
+		cfg.Network.ListenAddr = fmt.Sprintf(":%d", transport.DefaultPort)
 	}
 	if cfg.ScanInterval <= 0 {
 		cfg.ScanInterval = 10 * time.Second
@@ -174,19 +196,19 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
 	}
-	if r := cfg.Rendezvous; r != nil {
+	if r := cfg.NAT.Rendezvous; r != nil {
 		if _, _, err := net.SplitHostPort(r.Addr); err != nil {
-			return nil, fmt.Errorf("sync: Config.Rendezvous address %q: %w", r.Addr, err)
+			return nil, fmt.Errorf("sync: Config.NAT.Rendezvous address %q: %w", r.Addr, err)
 		}
 		cp := *r
-		cfg.Rendezvous = &cp
-		if cfg.STUNServers == nil {
+		cfg.NAT.Rendezvous = &cp
+		if cfg.NAT.STUN == nil {
 			host, _, _ := net.SplitHostPort(r.Addr)
-			cfg.STUNServers = []string{net.JoinHostPort(host, "3478")}
+			cfg.NAT.STUN = []string{net.JoinHostPort(host, "3478")}
 		}
 	}
-	cfg.STUNServers = slices.Clone(cfg.STUNServers)
-	cfg.TURNServers = slices.Clone(cfg.TURNServers)
+	cfg.NAT.STUN = slices.Clone(cfg.NAT.STUN)
+	cfg.NAT.TURN = slices.Clone(cfg.NAT.TURN)
 	if cfg.MaxBundleSize <= 0 {
 		cfg.MaxBundleSize = 64 << 30
 	}
@@ -221,7 +243,7 @@ func newEngine(cfg Config, log *slog.Logger, home stateStore) (*Engine, error) {
 		events:  &eventQueue{ch: make(chan Event, 256)},
 		folders: map[string]*folder{},
 		kick:    make(chan struct{}, 1),
-		rvPeer:  rendezvousDevice(cfg.Rendezvous),
+		rvPeer:  rendezvousDevice(cfg.NAT.Rendezvous),
 		peers:   map[crypto.DeviceID]*peer{},
 	}
 	conf, err := e.readConfig()

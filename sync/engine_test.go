@@ -40,7 +40,7 @@ func newNodeCfg(t testing.TB, name string, mod func(*Config)) *node {
 	cfg := Config{
 		Home:         t.TempDir(),
 		Identity:     id,
-		ListenAddr:   "127.0.0.1:0",
+		Network:      NetworkConfig{ListenAddr: "127.0.0.1:0"},
 		ScanInterval: 100 * time.Millisecond,
 		DialInterval: 100 * time.Millisecond,
 	}
@@ -323,7 +323,7 @@ func TestMassDeleteFromPeerNeedsConfirmation(t *testing.T) {
 	for i := 0; i < 120; i++ {
 		require.NoError(t, os.Remove(filepath.Join(a.dir, fmt.Sprintf("f%03d.txt", i))))
 	}
-	restarted, err := New(Config{Home: cfg.Home, Identity: cfg.Identity, ListenAddr: a.e.cfg.ListenAddr,
+	restarted, err := New(Config{Home: cfg.Home, Identity: cfg.Identity, Network: NetworkConfig{ListenAddr: a.e.cfg.Network.ListenAddr},
 		ScanInterval: cfg.ScanInterval, DialInterval: cfg.DialInterval})
 	require.NoError(t, err)
 	a = &node{e: restarted, dir: a.dir}

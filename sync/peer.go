@@ -302,6 +302,13 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 		}
 		_ = s.SetReadDeadline(time.Time{})
 		return rs.Serve(ctx, pc.c, s)
+	case msgMailbox:
+		if err := e.serveMailbox(pc, s); err != nil {
+			return err
+		}
+		_ = s.Close()
+		_ = s.CloseRead() // a refused deposit's rest is not read
+		return nil
 	default:
 		return fmt.Errorf("sync: stream cannot start with %q", first.Type)
 	}
@@ -390,4 +397,17 @@ func (e *Engine) refetch(ctx context.Context) {
 	for _, t := range list {
 		e.onHead(ctx, t.pc, t.m)
 	}
+}
+
+// announceLocked announces folder id's head from a goroutine of the
+// running engine, for callers that may not block: a long scan that
+// published part of its commits calls it while it holds the folder's
+// store (gitstore's ScanProgress.Published), so that peers fetch those
+// while the scan goes on. Nothing happens while the engine does not run
+// (the end of the scan announces). e.mu must be held.
+func (e *Engine) announceLocked(id string) {
+	if e.run == nil || e.run.ctx.Err() != nil {
+		return
+	}
+	e.wg.Go(func() { e.announce(id) })
 }

@@ -34,9 +34,10 @@ type stateDoc string
 
 // The documents of the engine's state.
 const (
-	docConfig  stateDoc = "config.json"  // what the user chose: name, folders, peers
-	docTable   stateDoc = "table.json"   // what the engine learned: last known revisions
-	docPending stateDoc = "pending.json" // what waits for an answer (pending.go)
+	docConfig   stateDoc = "config.json"  // what the user chose: name, folders, peers
+	docTable    stateDoc = "table.json"   // what the engine learned: last known revisions
+	docPending  stateDoc = "pending.json" // what waits for an answer (pending.go)
+	docMailSent stateDoc = mailSentFile   // deposits left at the rendezvous (mailbox_send.go)
 )
 
 // stateStore keeps the engine's documents.

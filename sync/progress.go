@@ -113,6 +113,7 @@ func (e *Engine) transferData(t *transfer, data []byte, total int64) {
 		t.sniff(data)
 	}
 	t.p.Bytes += int64(len(data))
+	e.countTrafficLocked(t.p.Direction, len(data))
 	if total > 0 {
 		t.p.Total = total
 	}
@@ -216,6 +217,9 @@ func (e *Engine) scanProgress(dir string) func(gitstore.ScanProgress) {
 			if !p.Done {
 				f.scan = &ScanProgress{Files: p.Files, Bytes: p.Bytes}
 			}
+		}
+		if id != "" && !p.Published.IsZero() {
+			e.announceLocked(id)
 		}
 		e.mu.Unlock()
 		if id != "" && !p.Done {

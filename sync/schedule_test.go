@@ -164,7 +164,7 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 	home := n.e.cfg.Home
 	id := n.e.cfg.Identity
 	require.NoError(t, n.e.Close())
-	e2, err := New(Config{Home: home, Identity: id, ListenAddr: "127.0.0.1:0"})
+	e2, err := New(Config{Home: home, Identity: id, Network: NetworkConfig{ListenAddr: "127.0.0.1:0"}})
 	require.NoError(t, err)
 	defer e2.Close()
 	e2.mu.Lock()

@@ -122,6 +122,9 @@ type config struct {
 	// global bandwidth limits (see schedule.go, limit.go).
 	Schedule *Window   `json:"schedule,omitempty"`
 	Limits   RateLimit `json:"limits,omitzero"`
+	// Network is the network settings saved by SetSettings (nil: the
+	// Config's); see settings.go.
+	Network *Settings `json:"network,omitempty"`
 }
 
 // ignoredFolder is one folder offer the user ignored: folder ID from a
@@ -173,6 +176,11 @@ func resolve(p string) string {
 // shared folder may contain it (the identity key would be committed and
 // sent to every peer), and no two folders may overlap.
 func (c *config) validate(home string) error {
+	if c.Network != nil {
+		if err := c.Network.validate(); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	homeR := resolve(home)
 	paths := map[string]string{}
@@ -321,6 +329,10 @@ func (c *config) clone() *config {
 		out.Peers = append(out.Peers, p.clone())
 	}
 	out.Schedule = c.Schedule.clone()
+	if c.Network != nil {
+		n := c.Network.clone()
+		out.Network = &n
+	}
 	return &out
 }
 
