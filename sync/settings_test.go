@@ -25,7 +25,7 @@ func freeAddr(t *testing.T) string {
 // *SettingsError, and config.json is left as it was.
 func TestSettingsRefuseBadValues(t *testing.T) {
 	n := newNode(t, "a")
-	confPath := filepath.Join(n.e.cfg.Home, configFile)
+	confPath := filepath.Join(n.e.cfg.Home, string(docConfig))
 	before, err := os.ReadFile(confPath)
 	require.NoError(t, err)
 	good := Settings{ListenAddr: "127.0.0.1:0"}
@@ -70,7 +70,7 @@ func TestSettingsSavedAndWriteOnlyPassword(t *testing.T) {
 	assert.Equal(t, TURNSetting{Addr: "turn.example:3478", User: "ann", HasPass: true}, got.TURN[0])
 	require.NoError(t, n.e.SetSettings(got), "sent back as read: the password is kept")
 	assert.Equal(t, "s3cret-pass", n.e.iceConfig().TURNServers[0].Pass)
-	conf, err := os.ReadFile(filepath.Join(n.e.cfg.Home, configFile))
+	conf, err := os.ReadFile(filepath.Join(n.e.cfg.Home, string(docConfig)))
 	require.NoError(t, err)
 	assert.Contains(t, string(conf), "s3cret-pass")
 	assert.Equal(t, []string{"stun.example:3478"}, n.e.iceConfig().STUNServers)
