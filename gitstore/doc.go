@@ -143,7 +143,13 @@
 // interrupted scan wrote are thrown away with the pack, and the stat cache
 // goes back to its saved copy so nothing names them. ApplyBundle stores a
 // bundle's objects the same way, in a pack of its own, keeping the deltas
-// the bundle brought; a merge's trees and commit, and a restore's, go
+// the bundle brought; or, when the bundle's pack already is what we would
+// write (version 2, not thin, every object reached from the new head and
+// only once, delta chains within 50, no delta over 1 MiB: a first sync),
+// it keeps that pack as it came, as `git index-pack` does: the spool gets
+// its trailer, an fsync, an index built from the offsets and CRC-32s noted
+// as it streamed in, and a rename (apply_adopt.go), instead of a second
+// copy of the whole folder. A merge's trees and commit, and a restore's, go
 // through the same writer, complete before any file or ref changes. A scan,
 // apply, merge or restore that makes fewer than 100 objects (and no blob
 // over 64 KiB) writes them loose instead, so the many small scans of a
@@ -594,7 +600,10 @@
 // Memory stays bounded for files of any size and bundles of any number of
 // objects: Scan and WriteBundle stream blobs, objects over 1 MiB are read
 // from packs as streams, and ApplyBundle spools the incoming pack to
-// objects/pack/tmp_pack_*.bundle (deleted afterwards) and keeps no object's
+// objects/pack/tmp_pack_*.bundle (deleted afterwards, or adopted as our
+// pack; a caller receiving a bundle over the network writes it there
+// directly with Store.NewIncoming and applies it with ApplyIncoming, so
+// the pack is written once) and keeps no object's
 // content in memory: it names each whole object as it streams by, resolves
 // deltas by reading them and their bases back from the spool (through a
 // 4 MiB cache of recent contents: a delta's base is usually the object just

@@ -43,6 +43,7 @@ def free_port(kind=socket.SOCK_DGRAM):
 
 def make_data(dst, files, big_mib, seed=1):
     rnd = random.Random(seed)
+    os.makedirs(dst, exist_ok=True)
     for i in range(files):
         d = os.path.join(dst, f"dir{i % 20:02d}")
         os.makedirs(d, exist_ok=True)

@@ -221,10 +221,14 @@
 // job at the offset the receiver has instead of starting the walk again.
 // A job nobody reads for 10 minutes is dropped, as is one whose folder is
 // no longer shared with the peer; a want with another since list replaces
-// it. At most two streams read one job at once.
+// it. At most two streams of one peer read one job at once. Peers that ask
+// for the same bundle (same folder and since list, as several new devices
+// in their first sync) while it is being produced share its job: the
+// bundle is produced once and each stream reads the file at its own pace.
 //
-// The receiver spools the data frames into a file under Config.Home/tmp,
-// hashing them, and applies the bundle with gitstore.Store.ApplyBundle only
+// The receiver writes the data frames into a gitstore.Incoming (the
+// folder's own pack directory, so that the pack is written once), hashing
+// them, and applies the bundle with gitstore.Store.ApplyIncoming only
 // once the trailer matches: a truncated stream is an error that writes
 // nothing (what arrived is kept for a resume), a wrong length or hash a
 // refused bundle. Config.Fetch bounds every attempt in time: an overall
