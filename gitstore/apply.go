@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/peersync/peersync/internal/atomicfile"
 )
 
 // ApplyBundle reads a git bundle from r (ours or one made by
@@ -42,6 +44,12 @@ import (
 // committed first, as by [Store.Scan], so a local edit is never clobbered;
 // a file edited while the checkout runs is left alone for the next Scan.
 func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (ApplyResult, error) {
+	return s.applyWith(ctx, peer, func() (plumbing.Hash, []plumbing.Hash, error) { return s.receiveBundle(ctx, r) })
+}
+
+// applyWith is ApplyBundle with the bundle received (read, checked and
+// stored) by receive.
+func (s *Store) applyWith(ctx context.Context, peer string, receive func() (plumbing.Hash, []plumbing.Hash, error)) (ApplyResult, error) {
 	pref, err := peerRef(peer)
 	if err != nil {
 		return ApplyResult{}, err
@@ -54,7 +62,7 @@ func (s *Store) ApplyBundle(ctx context.Context, r io.Reader, peer string) (Appl
 	if s.pub.shut.Load() {
 		return ApplyResult{}, ErrClosed
 	}
-	theirs, newCommits, err := s.receiveBundle(ctx, r)
+	theirs, newCommits, err := receive()
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -111,38 +119,18 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	} else if err := checkFree(spoolDir(s.gitDir), max(n, 0), s.opts.limits.MinFreeBytes, "spool"); err != nil {
 		return theirs, nil, err
 	}
-	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
-		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})}
-	defer a.st.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
 	hdr, err := readBundleHeader(br)
 	if err != nil {
 		return theirs, nil, &BundleError{Reason: "bad header", Err: err}
 	}
-	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
-		for _, ref := range hdr.refs {
-			if ref.name != string(mainRef) {
-				return theirs, nil, &BundleError{Object: fromPlumbing(ref.hash),
-					Reason: fmt.Sprintf("ref %q not allowed (only %s)", ref.name, mainRef)}
-			}
-		}
-		return theirs, nil, &BundleError{Reason: "duplicate ref " + string(mainRef)}
-	}
-	theirs = hdr.refs[0].hash
-	for _, p := range hdr.prereqs {
-		ok, err := hasCommitIn(a.st, p)
-		if err != nil {
-			return theirs, nil, err
-		}
-		if !ok {
-			return theirs, nil, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
-		}
-	}
 	// The pack is spooled to a temporary file next to our packs, so large
-	// blobs are never held in memory; what is kept is copied into a pack of
-	// ours (a bundle may be thin, or hold objects we have), and the spool is
-	// deleted whatever happens.
-	spool, err := os.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle")
+	// blobs are never held in memory; the spool becomes our pack when it
+	// is what we would write (adoptSpool), else what is kept is copied into
+	// a pack of ours (a bundle may be thin, or hold objects we have), and
+	// the spool is deleted.
+	// 0444 less the umask, as our packs: it may become one.
+	spool, err := atomicfile.CreateTemp(spoolDir(s.gitDir), packTmpPrefix+"*.bundle", 0o444)
 	if err != nil {
 		if _, merr := os.Lstat(s.gitDir); merr != nil {
 			// The folder guard: never recreate a vanished marker.
@@ -150,34 +138,70 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 		}
 		return theirs, nil, fmt.Errorf("gitstore: %w", err)
 	}
+	adopted := false
 	defer func() {
 		spool.Close()
-		os.Remove(spool.Name())
+		if !adopted {
+			os.Remove(spool.Name())
+		}
 		os.Remove(rawName(spool.Name()))
 	}()
-	objs, err := readPackSpooled(ctx, br, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
+	theirs, newCommits, adopted, err = s.receivePack(ctx, hdr, br, spool, -1)
+	return theirs, newCommits, err
+}
+
+// receivePack checks the bundle of header hdr whose pack r reads, spooling
+// it into spool (or, when prefilled >= 0, reading it from spool, which
+// holds its prefilled bytes already), and stores its objects: it returns
+// the bundle's head and the commits new here once every object is in a
+// complete pack of ours, and whether that pack is spool itself (renamed).
+// A *BundleError says nothing was written.
+func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, r *bufio.Reader, spool *os.File, prefilled int64) (theirs plumbing.Hash, newCommits []plumbing.Hash, adopted bool, err error) {
+	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})}
+	defer a.st.Close()
+	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
+		for _, ref := range hdr.refs {
+			if ref.name != string(mainRef) {
+				return theirs, nil, false, &BundleError{Object: fromPlumbing(ref.hash),
+					Reason: fmt.Sprintf("ref %q not allowed (only %s)", ref.name, mainRef)}
+			}
+		}
+		return theirs, nil, false, &BundleError{Reason: "duplicate ref " + string(mainRef)}
+	}
+	theirs = hdr.refs[0].hash
+	for _, p := range hdr.prereqs {
+		ok, err := hasCommitIn(a.st, p)
+		if err != nil {
+			return theirs, nil, false, err
+		}
+		if !ok {
+			return theirs, nil, false, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
+		}
+	}
+	objs, err := readPackSpooled(ctx, r, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
 		return externalBase(a.st, s.opts.maxObject, h, sp)
-	}, spool)
+	}, spool, prefilled)
 	if err != nil {
 		var be *BundleError
 		var le *LimitError
 		switch {
 		case errors.As(err, &be) || errors.Is(err, ErrDiskFull) || ctx.Err() != nil && errors.Is(err, ctx.Err()):
-			return theirs, nil, err
+			return theirs, nil, false, err
 		case errors.As(err, &le):
-			return theirs, nil, &BundleError{Reason: "over a limit", Err: le}
+			return theirs, nil, false, &BundleError{Reason: "over a limit", Err: le}
 		case isNoSpace(err): // our disk, not the bundle
-			return theirs, nil, diskFullError(err)
+			return theirs, nil, false, diskFullError(err)
 		}
-		return theirs, nil, &BundleError{Reason: "bad pack", Err: err}
+		return theirs, nil, false, &BundleError{Reason: "bad pack", Err: err}
 	}
 	defer objs.close()
 	keep, err := a.validate(ctx, objs, theirs)
 	if err != nil {
-		return theirs, nil, err
+		return theirs, nil, false, err
 	}
 	if err := a.checkTreeLimits(ctx, objs, theirs); err != nil {
-		return theirs, nil, err
+		return theirs, nil, false, err
 	}
 	// Everything checked. The commits new here, for the received log.
 	for _, o := range keep {
@@ -185,7 +209,14 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 			newCommits = append(newCommits, o.hash)
 		}
 	}
-	// The new objects go into one pack of ours, complete before a ref moves;
+	if adoptable(objs, keep) {
+		// The pack is what we would write: it becomes ours as it came.
+		if err := adoptSpool(spoolDir(s.gitDir), spool, objs); err != nil {
+			return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: keep pack: %w", err))
+		}
+		return theirs, newCommits, true, nil
+	}
+	// Otherwise the new objects go into one pack of ours, complete before a ref moves;
 	// all or nothing, even for a few objects (see packWriter.packOnly).
 	a.pw = newPackWriter(spoolDir(s.gitDir), func(h plumbing.Hash) bool { return a.st.HasEncodedObject(h) == nil },
 		applyPackGen, func(plumbing.ObjectType, []byte) (plumbing.Hash, error) {
@@ -195,12 +226,12 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 	defer a.pw.abort()
 	objs = nil // keep holds what is needed; the rest may go
 	if err := a.storeObjects(keep); err != nil {
-		return theirs, nil, diskFullError(err)
+		return theirs, nil, false, diskFullError(err)
 	}
 	if _, err := a.pw.finish(); err != nil {
-		return theirs, nil, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
+		return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
 	}
-	return theirs, newCommits, nil
+	return theirs, newCommits, false, nil
 }
 
 // storeObjects writes the objects keep into the pack being written, each

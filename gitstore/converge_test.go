@@ -7,14 +7,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
-// setTo moves c to t.
-func setTo(c *manualClock, t time.Time) { c.advance(t.Sub(c.Now())) }
-
 // storeAt is a test store whose clock the test sets.
-func storeAt(t *testing.T, name string, at time.Time) (*Store, *manualClock) {
-	c := &manualClock{t: at}
+func storeAt(t *testing.T, name string, at time.Time) (*Store, *testutil.Clock) {
+	c := testutil.NewClock(at)
 	return newTestStore(t, name, at, func(cfg *Config) { cfg.Now = c.Now }), c
 }
 
@@ -56,10 +55,10 @@ func TestConflictCopyNamedByTheEditNotTheMerge(t *testing.T) {
 	give(t, a, b, peerA)
 	give(t, a, c, peerA)
 	writeFile(t, b.Dir(), "f.txt", "from b")
-	setTo(cb, epoch.Add(2*time.Minute))
+	cb.Set(epoch.Add(2 * time.Minute))
 	scan(t, b)
 	writeFile(t, c.Dir(), "f.txt", "from c")
-	setTo(cc, epoch.Add(3*time.Minute))
+	cc.Set(epoch.Add(3 * time.Minute))
 	scan(t, c)
 	hb, hc := head(t, b).String(), head(t, c).String()
 
@@ -82,7 +81,7 @@ func TestConflictCopyNamedByTheEditNotTheMerge(t *testing.T) {
 
 	// A's edit is the newest: B's and C's versions both lose to it.
 	writeFile(t, a.Dir(), "f.txt", "from a")
-	setTo(ca, epoch.Add(20*time.Minute))
+	ca.Set(epoch.Add(20 * time.Minute))
 	scan(t, a)
 	rb := give(t, a, b, peerA)
 	rc := give(t, a, c, peerA)
@@ -115,7 +114,7 @@ func TestConflictCopySameSecondTwoVersions(t *testing.T) {
 	give(t, a, b, peerA)
 	give(t, a, c, peerA)
 
-	setTo(cb, epoch.Add(2*time.Minute)) // both of B's edits in this second
+	cb.Set(epoch.Add(2 * time.Minute)) // both of B's edits in this second
 	writeFile(t, b.Dir(), "f.txt", "b one")
 	scan(t, b)
 	require.Equal(t, FastForward, give(t, b, c, peerB).Kind) // C holds "b one"
@@ -123,7 +122,7 @@ func TestConflictCopySameSecondTwoVersions(t *testing.T) {
 	scan(t, b)
 
 	writeFile(t, a.Dir(), "f.txt", "from a")
-	setTo(ca, epoch.Add(5*time.Minute))
+	ca.Set(epoch.Add(5 * time.Minute))
 	scan(t, a)
 	rb := give(t, a, b, peerA)
 	rc := give(t, a, c, peerA)

@@ -432,6 +432,17 @@
 // committed before (so the replaced version stays in the history), and a
 // file edited while the restore runs is left alone (ErrLocalEdit).
 //
+// Conflicts lists the conflict copies in main with the path each is a copy
+// of (OriginalOf: the name without its ".sync-conflict-…" part) and who
+// made each side and when: of the original path's two newest changes, the
+// one that left it with that side's content (for a copy whose change is
+// not among them, the time and device in its name).
+// ResolveConflict(ctx, copy, KeepCopy) writes the copy's content to the
+// original path and deletes the copy, KeepOriginal only deletes the copy;
+// each is an ordinary one-file commit, so a resolution syncs as any edit
+// and both contents stay in the history. Local edits are committed first
+// (an unsynced edit of the copy is what is kept).
+//
 // # Ignore rules
 //
 // A .peersyncignore file, in gitignore syntax (go-git's matcher: "*.log",

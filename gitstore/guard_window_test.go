@@ -5,32 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
-
-// manualClock stands still until advanced (a scan's commits then share
-// one time, as they do in real time).
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // A deletion seen in batches, each under the mass-delete threshold, is
 // refused by the batch that takes the deletions of the last minute over it;
@@ -51,8 +33,8 @@ func TestMassDeleteGuardWindow(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(s.Dir(), filepath.FromSlash(p))))
 		}
 	}
-	setup := func(t *testing.T) (*Store, *manualClock) {
-		clk := &manualClock{t: epoch}
+	setup := func(t *testing.T) (*Store, *testutil.Clock) {
+		clk := testutil.NewClock(epoch) // still until advanced: a scan's commits share one time
 		s := newTestStore(t, "dev", epoch, func(c *Config) { c.Now = clk.Now })
 		for _, p := range batch(0, n) {
 			writeFile(t, s.Dir(), p, p)
@@ -109,12 +91,12 @@ func TestMassDeleteGuardWindow(t *testing.T) {
 			remove(t, s, batch(80*i, 80*(i+1)))
 			require.Len(t, scan(t, s), 80)
 		}
-		clk.advance(30 * time.Second)
+		clk.Advance(30 * time.Second)
 		remove(t, s, batch(160, 240))
 		_, err := s.Scan(ctx)
 		require.ErrorIs(t, err, ErrMassDelete, "still within the minute")
 
-		clk.advance(time.Minute)
+		clk.Advance(time.Minute)
 		ch, err := s.Scan(ctx)
 		require.NoError(t, err, "the first batches left the window")
 		assert.Len(t, ch, 80)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"hash/maphash"
 	"io"
 	"os"
@@ -28,15 +29,16 @@ type packObject struct {
 	hash     plumbing.Hash       // the object's name (once resolved)
 	typ      plumbing.ObjectType // for a delta, its base's (once resolved)
 	isDelta  bool
-	resolved bool  // hash, typ and size are known
-	stored   bool  // written by applyRun.storeObjects
-	kept     bool  // reachable from the bundle's head (applyRun.validate)
-	inRaw    bool  // the content is in the spool's raw file at rawOff
-	hdrLen   uint8 // length of the entry's header in the pack
-	size     int64 // content size (once resolved)
-	spoolOff int64 // offset of the entry's zlib stream (after its header)
-	dsize    int64 // a delta's size
-	rawOff   int64 // see inRaw
+	resolved bool   // hash, typ and size are known
+	stored   bool   // written by applyRun.storeObjects
+	kept     bool   // reachable from the bundle's head (applyRun.validate)
+	inRaw    bool   // the content is in the spool's raw file at rawOff
+	hdrLen   uint8  // length of the entry's header in the pack
+	size     int64  // content size (once resolved)
+	spoolOff int64  // offset of the entry's zlib stream (after its header)
+	dsize    int64  // a delta's size
+	rawOff   int64  // see inRaw
+	crc      uint32 // CRC-32 of the entry as it is in the pack (header and zlib data)
 	// data is what is held in memory: a delta's delta (without a spool, or
 	// a small one), else the content (without a spool, or an external base).
 	data []byte
@@ -104,12 +106,14 @@ type hashingReader struct {
 	h       hash.Hash
 	pending []byte
 	n       int64
+	crc     uint32        // CRC-32 of the bytes hashed since it was last zeroed
 	tee     *bufio.Writer // when not nil, gets every byte read
 	teeErr  error
 }
 
 func (p *hashingReader) flush() {
 	p.h.Write(p.pending)
+	p.crc = crc32.Update(p.crc, crc32.IEEETable, p.pending)
 	p.copyToTee(p.pending)
 	p.pending = p.pending[:0]
 }
@@ -127,6 +131,7 @@ func (p *hashingReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.flush()
 	p.h.Write(b[:n])
+	p.crc = crc32.Update(p.crc, crc32.IEEETable, b[:n])
 	p.copyToTee(b[:n])
 	p.n += int64(n)
 	return n, err
@@ -150,27 +155,34 @@ func (p *hashingReader) ReadByte() (byte, error) {
 // nothing may follow it.
 func readPack(ctx context.Context, r *bufio.Reader, maxObject int64, external func(plumbing.Hash) (*packObject, error)) (*packObjects, error) {
 	lim := packLimits{maxObject: maxObject, maxTree: maxObject, maxObjects: defaultMaxObjects, maxSpool: defaultMaxSpoolBytes}
-	return readPackSpooled(ctx, r, lim, func(h plumbing.Hash, _ *packSpool) (*packObject, error) { return external(h) }, nil)
+	return readPackSpooled(ctx, r, lim, func(h plumbing.Hash, _ *packSpool) (*packObject, error) { return external(h) }, nil, -1)
 }
 
 // readPackSpooled is readPack that, when spool is not nil, copies the pack
 // into spool (an empty temporary file) as it reads and keeps no object's
 // content in memory: a whole object's name is computed while it streams by,
 // a delta is resolved by reading its base back (see packSpool), and the
-// objects returned read their content from the spool when asked. Memory
+// objects returned read their content from the spool when asked. With
+// prefilled >= 0, spool already holds the pack (prefilled bytes, as
+// Incoming received it) and r reads it from there: nothing is copied. Memory
 // then stays bounded whatever the number and size of the objects in the
 // bundle: about 110 bytes per object (at most Limits.MaxObjects), a 4 MiB
 // cache of contents, and one tree or commit (at most Limits.MaxTreeSize);
 // deltas over 1 MiB are resolved streaming (see packSpool). The limits lim
 // are enforced as the pack is read. The caller closes the returned
 // objects' spool (packObjects.close) and removes spool and its raw file.
-func readPackSpooled(ctx context.Context, r *bufio.Reader, lim packLimits, external func(plumbing.Hash, *packSpool) (*packObject, error), spool *os.File) (*packObjects, error) {
+func readPackSpooled(ctx context.Context, r *bufio.Reader, lim packLimits, external func(plumbing.Hash, *packSpool) (*packObject, error),
+	spool *os.File, prefilled int64) (*packObjects, error) {
 	maxObject := lim.maxObject
 	hr := &hashingReader{r: r, h: sha1.New()}
 	var sp *packSpool
 	if spool != nil {
 		sp = newPackSpool(spool, lim)
-		hr.tee = bufio.NewWriterSize(spoolWriter{sp}, 256<<10)
+		if prefilled < 0 {
+			hr.tee = bufio.NewWriterSize(spoolWriter{sp}, 256<<10)
+		} else {
+			sp.spooled = prefilled // counted against Limits.MaxSpoolBytes with the raw file
+		}
 	}
 	var objs *packObjects
 	pe, err := readPackEntries(ctx, hr, r, lim, sp)
@@ -221,6 +233,11 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 				return nil, err
 			}
 		}
+		hr.flush() // the previous entry's last bytes
+		if len(entries) > 0 {
+			entries[len(entries)-1].crc = hr.crc
+		}
+		hr.crc = 0
 		offset := hr.n
 		e := &packObject{spool: sp}
 		c, err := hr.ReadByte()
@@ -363,6 +380,9 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 		entries = append(entries, e)
 	}
 	hr.flush()
+	if len(entries) > 0 {
+		entries[len(entries)-1].crc = hr.crc
+	}
 	sum := hr.h.Sum(nil)
 	var trailer [20]byte
 	if _, err := io.ReadFull(r, trailer[:]); err != nil {
@@ -382,7 +402,7 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 			return nil, fmt.Errorf("spool pack: %w", err)
 		}
 	}
-	return &packEntries{list: entries, refBase: refBase}, nil
+	return &packEntries{list: entries, refBase: refBase, version: binary.BigEndian.Uint32(hdr[4:8]), sum: plumbing.Hash(trailer), end: hr.n}, nil
 }
 
 // packEntries are the entries of a pack read by readPackEntries; refBase
@@ -390,6 +410,9 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 type packEntries struct {
 	list    []*packObject
 	refBase map[*packObject]plumbing.Hash
+	version uint32        // the pack's version (2 or 3)
+	sum     plumbing.Hash // its trailer checksum
+	end     int64         // where the trailer starts
 }
 
 // resolvePack names every delta entry (resolving it against its base: an
@@ -400,6 +423,7 @@ func resolvePack(ctx context.Context, pe *packEntries, maxObject int64, external
 	entries, refBase := pe.list, pe.refBase
 	objs := newPackObjects(len(entries))
 	objs.spool = sp
+	objs.entries, objs.version, objs.sum, objs.end = len(entries), pe.version, pe.sum, pe.end
 	var pending []*packObject
 	var externals map[plumbing.Hash]*packObject // bases of a thin pack, from external
 	for _, e := range entries {
@@ -473,6 +497,7 @@ func resolvePack(ctx context.Context, pe *packEntries, maxObject int64, external
 		}
 		pending = next
 	}
+	objs.thin = len(externals) > 0
 	return objs, nil
 }
 
@@ -485,6 +510,14 @@ type packObjects struct {
 	slots []int32 // 1 + index into list; 0 = empty
 	seed  maphash.Seed
 	spool *packSpool // where their contents are, nil if in memory
+	// What the pack was: its number of entries (duplicates included), its
+	// version and trailer checksum, and whether it was thin (deltas against
+	// objects it does not hold). See applyRun.adoptable.
+	entries int
+	version uint32
+	sum     plumbing.Hash
+	end     int64 // the offset of the trailer
+	thin    bool
 }
 
 // close releases the spool's files (not removing them).

@@ -3,11 +3,18 @@ package gitstore
 import (
 	"io"
 	"os"
+	"sync"
 )
 
 // sparseBlock is the unit copySparse looks at: an aligned block of this
 // size that is all zeros is skipped (a hole) instead of written.
 const sparseBlock = 64 << 10
+
+// sparseBufs holds copySparse's block buffers between files: a first
+// sync's checkout copies thousands of small files, and a new 64 KiB buffer
+// for each (640 MiB for 10,000 files) kept the heap 9 MiB above what the
+// files need.
+var sparseBufs = sync.Pool{New: func() any { b := make([]byte, sparseBlock); return &b }}
 
 // copySparse copies r into f, which must be empty and at offset 0, leaving
 // holes where r has whole aligned blocks of zeros, and sets f's size to what
@@ -16,7 +23,9 @@ const sparseBlock = 64 << 10
 // there, not its length in zeros; where the file system keeps no holes, the
 // kernel writes the zeros itself. It returns the number of bytes copied.
 func copySparse(f *os.File, r io.Reader) (int64, error) {
-	buf := make([]byte, sparseBlock)
+	bp := sparseBufs.Get().(*[]byte)
+	defer sparseBufs.Put(bp)
+	buf := *bp
 	var n int64
 	hole := false // the last block was skipped
 	for {

@@ -28,7 +28,7 @@ func TestAcceptDeviceAndFolder(t *testing.T) {
 	home, dir := t.TempDir(), t.TempDir()
 	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
 	require.NoError(t, err)
-	a, err := sync.New(sync.Config{Home: home, Identity: id, ListenAddr: "127.0.0.1:0", DialInterval: 100 * time.Millisecond})
+	a, err := sync.New(sync.Config{Home: home, Identity: id, Network: sync.NetworkConfig{ListenAddr: "127.0.0.1:0"}, DialInterval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	require.NoError(t, a.SetName("alpha"))
 	require.NoError(t, a.AddFolder(ctx, sync.FolderConfig{ID: "docs", Path: dir, Label: "Docs"}))

@@ -1,8 +1,11 @@
 // Package httpapi is the local HTTP API of a peersync daemon: JSON routes
 // under /rest/ over a *sync.Engine — status, the device, folders (add,
-// remove, pause, scan, revert, history, restore, files and their bytes at
-// any revision), peers (set, remove, pause), pending devices and folder
-// offers (accept, ignore), schedules, bandwidth limits, sync-now — and the
+// remove, pause, scan, revert, history, restore, conflict copies and
+// "keep this one", files and their bytes at any revision), peers (set,
+// remove, pause), pending devices and folder offers (accept, ignore),
+// schedules, bandwidth limits, sync-now, the network settings (GET and PUT
+// /rest/settings: a value that is not valid is a 400 {"error", "field"};
+// TURN passwords are write-only) — and the
 // engine's events as Server-Sent Events. It is the base of the desktop web
 // UI, of the CLI while a daemon runs, and of any other program that drives
 // the daemon. The routes are described by an OpenAPI 3 document, embedded

@@ -33,7 +33,7 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	home := t.TempDir()
 	id, _, err := crypto.LoadOrCreateIdentity(filepath.Join(home, "identity"))
 	require.NoError(t, err)
-	e, err := sync.New(sync.Config{Home: home, Identity: id, ListenAddr: "127.0.0.1:0"})
+	e, err := sync.New(sync.Config{Home: home, Identity: id, Network: sync.NetworkConfig{ListenAddr: "127.0.0.1:0"}})
 	require.NoError(t, err)
 	key, err := LoadOrCreateKey(home)
 	require.NoError(t, err)

@@ -145,6 +145,11 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if path == "/rest/events" {
 				url += "?since=0" // the stream's headers come at once
 			}
+			if path == "/rest/folders/{id}/conflicts/resolve" { // the example's copy
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.sync-conflict-20260301-120000-AAAAAAA.txt"), []byte("y"), 0o644))
+				_, err := f.client.Scan(ctx, "docs", false)
+				require.NoError(t, err)
+			}
 			if path == "/rest/folders/{id}/revert" {
 				_, err := f.client.Scan(ctx, "docs", false) // a local change to revert
 				require.NoError(t, err)

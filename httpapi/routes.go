@@ -31,6 +31,8 @@ func (s *Server) routes() []route {
 		{"POST", "/rest/folders/{id}/scan", s.scanFolder},
 		{"GET", "/rest/folders/{id}/history", s.getHistory},
 		{"POST", "/rest/folders/{id}/restore", s.postRestore},
+		{"GET", "/rest/folders/{id}/conflicts", s.getConflicts},
+		{"POST", "/rest/folders/{id}/conflicts/resolve", s.resolveConflict},
 		{"GET", "/rest/peers", s.getPeers},
 		{"PUT", "/rest/peers/{device}", s.putPeer},
 		{"DELETE", "/rest/peers/{device}", s.deletePeer},
@@ -56,6 +58,9 @@ func (s *Server) routes() []route {
 		{"PUT", "/rest/limits", s.putLimits},
 		{"PUT", "/rest/peers/{device}/limits", s.putLimits},
 		{"POST", "/rest/sync-now", s.postSyncNow},
+
+		{"GET", "/rest/settings", s.getSettings},
+		{"PUT", "/rest/settings", s.putSettings},
 	}
 }
 

@@ -41,9 +41,13 @@
 //  1. Walks the folder. Skipped: .peersync directories, any subdirectory
 //     holding its own .peersync or .git (an independent history, as in the
 //     sync engine), our temporary files (.peersync-tmp-*), a root file named
-//     .peersync-mirror.json (the manifest's name), symlinks (never followed,
-//     so nothing outside the folder is ever read) and anything that is not a
-//     regular file. Empty directories are not mirrored. A file's SHA-256 is
+//     .peersync-mirror.json (the manifest's name), what the folder's
+//     .peersyncignore rules exclude (gitignore syntax, read in every
+//     directory as the sync engine reads them; an ignore file that cannot be
+//     read fails the sync, so ignored files never leave the machine, and a
+//     file that becomes ignored is deleted from the target), symlinks
+//     (never followed, so nothing outside the folder is ever read) and
+//     anything that is not a regular file. Empty directories are not mirrored. A file's SHA-256 is
 //     computed only if its size or mtime differ from the local cache in
 //     StateDir (mirror-cache-*.json).
 //  2. Reads the manifest at the target's root and compares: a file is

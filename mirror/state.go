@@ -136,10 +136,11 @@ type localFile struct {
 // none yet (hashLocal computes it only where a comparison needs it; an
 // upload hashes what it sends). Skipped: .peersync directories, subdirectories that hold their own
 // .peersync or .git (independent histories), our .peersync-tmp-* files, a
-// root-level file named like the manifest, symlinks and anything that is not
-// a regular file or directory.
+// root-level file named like the manifest, what the .peersyncignore rules
+// exclude, symlinks and anything that is not a regular file or directory.
 func scanLocal(ctx context.Context, root string, cache map[string]FileState) (map[string]localFile, error) {
 	out := map[string]localFile{}
+	ign := ignoreRules{}
 	err := filepath.WalkDir(root, func(abs string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if abs == root {
@@ -151,7 +152,7 @@ func scanLocal(ctx context.Context, root string, cache map[string]FileState) (ma
 			return err
 		}
 		if abs == root {
-			return nil
+			return ign.enter(abs, "")
 		}
 		rel, err := filepath.Rel(root, abs)
 		if err != nil {
@@ -160,12 +161,12 @@ func scanLocal(ctx context.Context, root string, cache map[string]FileState) (ma
 		rel = filepath.ToSlash(rel)
 		name := d.Name()
 		if d.IsDir() {
-			if skipName(name, true) || nestedHistory(abs) {
+			if skipName(name, true) || nestedHistory(abs) || ign.ignored(rel, true) {
 				return filepath.SkipDir
 			}
-			return nil
+			return ign.enter(abs, rel)
 		}
-		if !d.Type().IsRegular() || skipName(name, false) || strings.HasPrefix(name, tempPrefix) || rel == ManifestName {
+		if !d.Type().IsRegular() || skipName(name, false) || strings.HasPrefix(name, tempPrefix) || rel == ManifestName || ign.ignored(rel, false) {
 			return nil
 		}
 		fi, err := d.Info()

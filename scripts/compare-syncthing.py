@@ -1,18 +1,32 @@
 #!/usr/bin/env python3
-"""Initial sync and edit latency: peersync against Syncthing, same data, same run.
+"""First sync and edit latency: peersync against Syncthing and a plain copy, same data, same run.
 
-DESIGN.md section 9 targets: initial sync of two peers on loopback, from launch,
-faster than Syncthing; an edit on A visible on B in < 0.5 s (median).
+Targets (issue 12, docs/design.md section 9): first sync of two peers on loopback, from
+launch to identical trees, at most 0.5x Syncthing and at most 2.0x `cp -r` + `sync` of the
+same data (what the disk allows; a git design writes the data twice, pack and checkout);
+an edit on A visible on B in < 0.2 s (median).
 
-Both tools run as two real processes on 127.0.0.1 with everything that could
-leave the machine switched off (Syncthing: global/local announce, relays, NAT,
-usage and crash reporting, upgrades; peersync: --no-discovery). Data: FILES small
-random files (1-4 KiB) in 20 folders plus one BIG_MIB MiB random file.
+Both tools run as real processes on 127.0.0.1 with everything that could leave the
+machine switched off (Syncthing: global/local announce, relays, NAT, usage and crash
+reporting, upgrades; peersync: --no-discovery). Data: FILES small random files
+(1-4 KiB) in 20 folders plus one BIG_MIB MiB random file. Every row is checked byte for
+byte (SHA-256 of every file on both sides) before its time is reported. Each daemon's
+peak RSS (VmHWM) is read from /proc just before it is stopped.
+
+Rows, each in every round, in alternating order so that load drifts hit both sides:
+  cp         `cp -r DATA DST && sync`
+  peersync   two `desktop run` daemons (or, with --peers N, one sender and N receivers,
+             from launch until every receiver is identical; with --peers N the 1-peer row
+             runs too, so the fan-out ratio has its same-run reference)
+  syncthing  two `syncthing serve` processes
+  ref        --ref-binary: another build of examples/desktop (e.g. main's), same as peersync
 
 Usage: scripts/compare-syncthing.py [--files 2000] [--big-mib 256] [--edits 5]
-Needs: go, syncthing (Debian package). Prints a Markdown table.
+           [--rounds 1] [--rows cp,peersync,syncthing] [--peers 1] [--ref-binary PATH]
+           [--keep-logs DIR]
+Needs: go, syncthing (Debian package) for its row. Prints Markdown tables.
 """
-import argparse, hashlib, os, random, shutil, socket, subprocess, sys, tempfile, time
+import argparse, hashlib, os, random, shutil, socket, statistics, subprocess, sys, tempfile, time
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,24 +71,37 @@ def summary(root):
 
 
 def digest(root):
+    """SHA-256 of every file below root (streamed: the big file may be 4 GiB)."""
     h = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in SKIP]
         for fn in filenames:
             p = os.path.join(dirpath, fn)
+            s = hashlib.sha256()
             with open(p, "rb") as f:
-                h[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    s.update(chunk)
+            h[os.path.relpath(p, root)] = s.hexdigest()
     return h
 
 
-def wait_same(src, dst, limit=600):
+def wait_same(src, dsts, limit):
     want = summary(src)
     t0 = time.monotonic()
+    left = list(dsts)
     while time.monotonic() - t0 < limit:
-        if summary(dst) == want:
+        left = [d for d in left if summary(d) != want]
+        if not left:
             return
-        time.sleep(0.05)
-    raise SystemExit(f"timeout: {dst} never matched {src}")
+        time.sleep(0.05)  # polling the other tool's output tree is all there is
+    raise SystemExit(f"timeout: {left} never matched {src}")
+
+
+def check_same(src, dsts, label):
+    want = digest(src)
+    for d in dsts:
+        if digest(d) != want:
+            raise SystemExit(f"{label}: content of {d} differs from {src}")
 
 
 def edit_latency(src, dst, edits, label):
@@ -98,7 +125,18 @@ def edit_latency(src, dst, edits, label):
         lat.append(time.monotonic() - t0)
         time.sleep(0.3)
     lat.sort()
-    return lat[len(lat) // 2]
+    return lat[len(lat) // 2] if lat else float("nan")
+
+
+def peak_rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def stop(procs):
@@ -111,32 +149,50 @@ def stop(procs):
             p.kill()
 
 
-def run_peersync(work, data, edits):
-    binary = os.path.join(work, "desktop")
-    subprocess.run(["go", "build", "-o", binary, "./examples/desktop"], cwd=ROOT, check=True)
-    homes = [os.path.join(work, "ps-home-a"), os.path.join(work, "ps-home-b")]
-    fa, fb = os.path.join(work, "ps-a"), os.path.join(work, "ps-b")
-    shutil.copytree(data, fa)
-    os.makedirs(fb)
-    ports = [free_port(), free_port()]
-    cli = lambda h, *a: subprocess.run([binary, "--home", h, *a], check=True, capture_output=True, text=True).stdout.strip()
-    ids = [cli(homes[0], "init", "--name", "a"), cli(homes[1], "init", "--name", "b")]
-    cli(homes[0], "folder", "add", "--id", "bench", fa)
-    cli(homes[1], "folder", "add", "--id", "bench", fb)
-    cli(homes[0], "peer", "add", "--name", "b", "--addr", f"127.0.0.1:{ports[1]}", "--folders", "bench", ids[1])
-    cli(homes[1], "peer", "add", "--name", "a", "--addr", f"127.0.0.1:{ports[0]}", "--folders", "bench", ids[0])
-    log = open(os.path.join(work, "peersync.log"), "w")
+def run_cp(work, data, tag):
+    dst = os.path.join(work, f"cp-{tag}")
     t0 = time.monotonic()
-    procs = [subprocess.Popen([binary, "--home", h, "run", "--listen", f"127.0.0.1:{p}", "--ui", "none", "--no-discovery"],
-                              stdout=log, stderr=log) for h, p in zip(homes, ports)]
+    subprocess.run(["cp", "-r", data, dst], check=True)
+    subprocess.run(["sync"], check=True)
+    took = time.monotonic() - t0
+    check_same(data, [dst], "cp")
+    shutil.rmtree(dst)
+    return {"time": took}
+
+
+def run_peersync(work, data, edits, binary, peers, tag, limit):
+    """One sender, `peers` receivers, all sharing folder "bench" with the sender only."""
+    names = ["a"] + [f"r{i}" for i in range(peers)]
+    homes = [os.path.join(work, f"ps-{tag}-home-{n}") for n in names]
+    dirs = [os.path.join(work, f"ps-{tag}-{n}") for n in names]
+    shutil.copytree(data, dirs[0])
+    for d in dirs[1:]:
+        os.makedirs(d)
+    ports = [free_port() for _ in names]
+    cli = lambda h, *a: subprocess.run([binary, "--home", h, *a], check=True, capture_output=True, text=True).stdout.strip()
+    ids = [cli(h, "init", "--name", n) for h, n in zip(homes, names)]
+    for h, d in zip(homes, dirs):
+        cli(h, "folder", "add", "--id", "bench", d)
+    for i in range(1, len(names)):
+        cli(homes[0], "peer", "add", "--name", names[i], "--addr", f"127.0.0.1:{ports[i]}", "--folders", "bench", ids[i])
+        cli(homes[i], "peer", "add", "--name", "a", "--addr", f"127.0.0.1:{ports[0]}", "--folders", "bench", ids[0])
+    log = open(os.path.join(work, f"peersync-{tag}.log"), "w")
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([binary, "--home", h, "run", "--listen", f"127.0.0.1:{p}", "--ui", "none",
+                               "--no-discovery", "--default-folder", "none"], stdout=log, stderr=log)
+             for h, p in zip(homes, ports)]
     try:
-        wait_same(fa, fb)
-        initial = time.monotonic() - t0
-        assert digest(fa) == digest(fb), "peersync: content differs"
-        median = edit_latency(fa, fb, edits, "peersync")
+        wait_same(dirs[0], dirs[1:], limit)
+        took = time.monotonic() - t0
+        rss = [peak_rss_mib(p.pid) for p in procs]
+        check_same(dirs[0], dirs[1:], "peersync")
+        median = edit_latency(dirs[0], dirs[1], edits, "peersync")
     finally:
         stop(procs)
-    return initial, median
+        log.close()
+    for d in dirs + homes:
+        shutil.rmtree(d, ignore_errors=True)
+    return {"time": took, "edit": median, "rss_send": rss[0], "rss_recv": max(rss[1:])}
 
 
 def st_configure(home, folder, self_port, gui_port, other_id, other_port, self_id):
@@ -163,9 +219,9 @@ def st_configure(home, folder, self_port, gui_port, other_id, other_port, self_i
     tree.write(path)
 
 
-def run_syncthing(work, data, edits):
-    homes = [os.path.join(work, "st-home-a"), os.path.join(work, "st-home-b")]
-    fa, fb = os.path.join(work, "st-a"), os.path.join(work, "st-b")
+def run_syncthing(work, data, edits, tag, limit):
+    homes = [os.path.join(work, f"st-{tag}-home-a"), os.path.join(work, f"st-{tag}-home-b")]
+    fa, fb = os.path.join(work, f"st-{tag}-a"), os.path.join(work, f"st-{tag}-b")
     shutil.copytree(data, fa)
     os.makedirs(fb)
     for f in (fa, fb):
@@ -180,18 +236,27 @@ def run_syncthing(work, data, edits):
     st_configure(homes[0], fa, ports[0], guis[0], ids[1], ports[1], ids[0])
     st_configure(homes[1], fb, ports[1], guis[1], ids[0], ports[0], ids[1])
     env = dict(os.environ, STNOUPGRADE="1", STNODEFAULTFOLDER="1")
-    log = open(os.path.join(work, "syncthing.log"), "w")
+    log = open(os.path.join(work, f"syncthing-{tag}.log"), "w")
     t0 = time.monotonic()
     procs = [subprocess.Popen(["syncthing", "serve", f"--home={h}", "--no-browser", "--no-restart"],
                               stdout=log, stderr=log, env=env) for h in homes]
     try:
-        wait_same(fa, fb)
-        initial = time.monotonic() - t0
-        assert digest(fa) == digest(fb), "syncthing: content differs"
+        wait_same(fa, [fb], limit)
+        took = time.monotonic() - t0
+        rss = [peak_rss_mib(p.pid) for p in procs]
+        check_same(fa, [fb], "syncthing")
         median = edit_latency(fa, fb, edits, "syncthing")
     finally:
         stop(procs)
-    return initial, median
+        log.close()
+    for d in [fa, fb] + homes:
+        shutil.rmtree(d, ignore_errors=True)
+    return {"time": took, "edit": median, "rss_send": rss[0], "rss_recv": rss[1]}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def main():
@@ -199,23 +264,84 @@ def main():
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--big-mib", type=int, default=256)
     ap.add_argument("--edits", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rows", default="cp,peersync,syncthing")
+    ap.add_argument("--peers", type=int, default=1, help="receivers for the peersync fan-out row")
+    ap.add_argument("--binary", help="prebuilt examples/desktop (default: go build of this tree)")
+    ap.add_argument("--ref-binary", help="another build of examples/desktop, run as row 'ref'")
+    ap.add_argument("--limit", type=float, default=900, help="seconds before a row counts as failed")
+    ap.add_argument("--keep-logs", help="copy the daemons' logs here")
     args = ap.parse_args()
-    if not shutil.which("syncthing"):
+    rows = [r for r in args.rows.split(",") if r]
+    if args.ref_binary:
+        rows.append("ref")
+    if "syncthing" in rows and not shutil.which("syncthing"):
         sys.exit("needs syncthing: apt-get install syncthing")
     work = tempfile.mkdtemp(prefix="compare-syncthing-")
+    results = {}
+    loads = []
     try:
+        binary = args.binary
+        if not binary and ("peersync" in rows):
+            binary = os.path.join(work, "desktop")
+            subprocess.run(["go", "build", "-o", binary, "./examples/desktop"], cwd=ROOT, check=True)
         data = os.path.join(work, "data")
         make_data(data, args.files, args.big_mib)
-        ps_init, ps_edit = run_peersync(work, data, args.edits)
-        st_init, st_edit = run_syncthing(work, data, args.edits)
+        runs = []
+        for r in rows:
+            if r in ("peersync", "ref") and args.peers > 1:
+                runs += [(r, 1), (r, args.peers)]
+            else:
+                runs.append((r, args.peers if r in ("peersync", "ref") else 1))
+        for rnd in range(args.rounds):
+            order = runs if rnd % 2 == 0 else list(reversed(runs))
+            for r, n in order:
+                tag = f"{r}{n}-{rnd}"
+                loads.append(loadavg())
+                if r == "cp":
+                    res = run_cp(work, data, tag)
+                elif r == "syncthing":
+                    res = run_syncthing(work, data, args.edits, tag, args.limit)
+                else:
+                    b = binary if r == "peersync" else args.ref_binary
+                    res = run_peersync(work, data, args.edits, b, n, tag, args.limit)
+                print(f"# round {rnd} {r} peers={n}: {res} (load {loads[-1]})", file=sys.stderr, flush=True)
+                results.setdefault((r, n), []).append(res)
+        if args.keep_logs:
+            os.makedirs(args.keep_logs, exist_ok=True)
+            for fn in os.listdir(work):
+                if fn.endswith(".log"):
+                    shutil.copy(os.path.join(work, fn), args.keep_logs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ver = subprocess.run(["syncthing", "--version"], capture_output=True, text=True).stdout.split()[1]
-    print(f"data: {args.files} files of 1-4 KiB in 20 folders + {args.big_mib} MiB; {os.cpu_count()} cores; syncthing {ver}")
-    print("| what | peersync | syncthing | ratio peersync/syncthing |")
-    print("| --- | --- | --- | --- |")
-    print(f"| initial sync from launch | {ps_init:.2f} s | {st_init:.2f} s | {ps_init / st_init:.2f} |")
-    print(f"| edit on A visible on B (median of {args.edits}) | {ps_edit * 1000:.0f} ms | {st_edit * 1000:.0f} ms | {ps_edit / st_edit:.3f} |")
+    med = lambda key, field: statistics.median(x[field] for x in results[key])
+    fmt = lambda key, field: " / ".join(f"{x[field]:.2f}" for x in results[key])
+    print(f"data: {args.files} files of 1-4 KiB in 20 folders + {args.big_mib} MiB; {os.cpu_count()} cores; "
+          f"{args.rounds} round(s), alternating; load average at each row's start: {', '.join(loads)}")
+    if "syncthing" in rows:
+        ver = subprocess.run(["syncthing", "--version"], capture_output=True, text=True).stdout.split()[1]
+        print(f"syncthing {ver}")
+    print("| row | first sync, each round (s) | median (s) | peak RSS sender / receiver (MiB, max) | edit latency median (ms) |")
+    print("| --- | --- | --- | --- | --- |")
+    for key in results:
+        r, n = key
+        label = r if r == "cp" or r == "syncthing" else f"{r} → {n} peer{'s' if n > 1 else ''}"
+        rss = edit = "-"
+        if r != "cp":
+            rss = f"{max(x['rss_send'] for x in results[key]):.0f} / {max(x['rss_recv'] for x in results[key]):.0f}"
+            edit = f"{med(key, 'edit') * 1000:.0f}"
+        print(f"| {label} | {fmt(key, 'time')} | {med(key, 'time'):.2f} | {rss} | {edit} |")
+    ps = ("peersync", args.peers)
+    ps1 = ("peersync", 1)
+    print()
+    if ps1 in results and ("syncthing", 1) in results:
+        print(f"peersync/syncthing (median): {med(ps1, 'time') / med(('syncthing', 1), 'time'):.2f} (target <= 0.5)")
+    if ps1 in results and ("cp", 1) in results:
+        print(f"peersync/cp+sync (median): {med(ps1, 'time') / med(('cp', 1), 'time'):.2f} (target <= 2.0)")
+    if args.peers > 1 and ps in results:
+        print(f"peersync {args.peers} peers / 1 peer (median): {med(ps, 'time') / med(ps1, 'time'):.2f} (target <= 1.5)")
+    if ("ref", 1) in results and ps1 in results:
+        print(f"peersync/ref (median): {med(ps1, 'time') / med(('ref', 1), 'time'):.2f}")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,17 @@ import (
 // peer that asks again (its connection broke, it gave up) is attached to
 // the job it already had, at the offset it already holds, instead of
 // starting a multi-minute walk from zero.
+//
+// Peers that ask for the same bundle (same folder, same since list: a first
+// sync to several new devices at once) while it is being produced share
+// its job: the bundle is walked and packed once, and every peer's stream
+// reads the same file, each at its own pace (issue 12's fan-out).
 
 // jobKeep is how long a job nobody reads is kept for a retry.
 const jobKeep = 10 * time.Minute
 
-// maxJobReaders bounds the streams reading one job at once: a retry may
-// attach before the stream it replaces noticed that it is gone.
+// maxJobReaders bounds the streams of one peer reading one job at once: a
+// retry may attach before the stream it replaces noticed that it is gone.
 const maxJobReaders = 2
 
 // errBusy answers a want while the job already has maxJobReaders readers.
@@ -59,9 +64,16 @@ type bundleJob struct {
 	err      error         // when finished: nil, gitstore.ErrNothingToSend, or why it failed
 	sum      []byte        // when finished without error: SHA-256 of the whole bundle
 	changed  chan struct{} // closed (and replaced) when size or finished change
-	readers  int
-	evicted  bool
+	readers  int           // streams reading it, all peers
+	users    int           // jobTable entries naming it (one per peer sharing it)
+	evicted  bool          // users reached 0: the file goes with the last reader
 	lastUse  time.Time
+}
+
+// jobUse is one peer's use of a job (several peers may share one job).
+type jobUse struct {
+	j       *bundleJob
+	readers int // this peer's streams reading it
 }
 
 // state returns a snapshot of the job's progress and a channel closed at
@@ -107,8 +119,9 @@ func (w *jobWriter) Write(p []byte) (int, error) {
 }
 
 // jobTable holds the bundle jobs of a running engine: at most one per peer
-// and folder. Close cancels every producer, waits for them and removes the
-// files.
+// and folder, a job shared by the peers that asked for the same bundle
+// while it was produced. Close cancels every producer, waits for them and
+// removes the files.
 type jobTable struct {
 	dir string
 	now func() time.Time
@@ -117,14 +130,14 @@ type jobTable struct {
 	cancel context.CancelFunc
 	wg     gosync.WaitGroup // producers
 
-	mu     gosync.Mutex // guards jobs and closed
-	jobs   map[jobKey]*bundleJob
+	mu     gosync.Mutex // guards jobs and closed (taken before a job's mu)
+	jobs   map[jobKey]*jobUse
 	closed bool
 }
 
 func newJobTable(dir string, now func() time.Time) *jobTable {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &jobTable{dir: dir, now: now, ctx: ctx, cancel: cancel, jobs: map[jobKey]*bundleJob{}}
+	return &jobTable{dir: dir, now: now, ctx: ctx, cancel: cancel, jobs: map[jobKey]*jobUse{}}
 }
 
 // sinceKey is a canonical form of a want's since list.
@@ -143,15 +156,17 @@ type produceFunc func(ctx context.Context, w io.Writer) error
 // attach returns the job for key and the offset a new reader starts at,
 // registering the reader (detach it when done). It reuses the job that
 // res names if it is still here and holds that offset, or the job for the
-// same since list (from 0), and otherwise starts a new job with produce,
-// evicting the key's previous one.
+// same since list (from 0); otherwise it joins another peer's job for the
+// same folder and since list that is still being produced (from 0), or
+// starts a new job with produce. The key's previous job is dropped.
 func (t *jobTable) attach(key jobKey, since string, res *resume, produce produceFunc) (*bundleJob, int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, 0, ErrClosed
 	}
-	if j := t.jobs[key]; j != nil {
+	if u := t.jobs[key]; u != nil {
+		j := u.j
 		j.mu.Lock()
 		reusable := !j.finished || j.err == nil
 		off := int64(-1)
@@ -163,17 +178,36 @@ func (t *jobTable) attach(key jobKey, since string, res *resume, produce produce
 			off = 0
 		}
 		if off >= 0 {
-			if j.readers >= maxJobReaders {
+			if u.readers >= maxJobReaders {
 				j.mu.Unlock()
 				return nil, 0, errBusy
 			}
+			u.readers++
 			j.readers++
 			j.lastUse = t.now()
 			j.mu.Unlock()
 			return j, off, nil
 		}
 		j.mu.Unlock()
-		t.evictLocked(key, j)
+		t.dropLocked(key)
+	}
+	for k, u := range t.jobs {
+		if k.folder != key.folder || u.j.since != since {
+			continue
+		}
+		j := u.j
+		j.mu.Lock()
+		producing := !j.finished
+		if producing {
+			j.users++
+			j.readers++
+			j.lastUse = t.now()
+		}
+		j.mu.Unlock()
+		if producing {
+			t.jobs[key] = &jobUse{j: j, readers: 1}
+			return j, 0, nil
+		}
 	}
 	f, err := os.CreateTemp(t.dir, "bundle-out-*")
 	if err != nil {
@@ -183,8 +217,8 @@ func (t *jobTable) attach(key jobKey, since string, res *resume, produce produce
 	_, _ = rand.Read(idb[:])
 	ctx, cancel := context.WithCancel(t.ctx)
 	j := &bundleJob{id: hex.EncodeToString(idb[:]), since: since, f: f, cancel: cancel,
-		changed: make(chan struct{}), readers: 1, lastUse: t.now()}
-	t.jobs[key] = j
+		changed: make(chan struct{}), readers: 1, users: 1, lastUse: t.now()}
+	t.jobs[key] = &jobUse{j: j, readers: 1}
 	t.wg.Go(func() {
 		defer cancel()
 		w := &jobWriter{j: j, h: sha256.New()}
@@ -200,8 +234,10 @@ func (t *jobTable) attach(key jobKey, since string, res *resume, produce produce
 		if err != nil {
 			// Nothing to keep: a failed or empty job is not resumed.
 			t.mu.Lock()
-			if t.jobs[key] == j {
-				t.evictLocked(key, j)
+			for k, u := range t.jobs {
+				if u.j == j {
+					t.dropLocked(k)
+				}
 			}
 			t.mu.Unlock()
 		}
@@ -209,8 +245,13 @@ func (t *jobTable) attach(key jobKey, since string, res *resume, produce produce
 	return j, 0, nil
 }
 
-// detach ends a reader's use of j.
-func (t *jobTable) detach(j *bundleJob) {
+// detach ends a reader's use of j, the job of key.
+func (t *jobTable) detach(key jobKey, j *bundleJob) {
+	t.mu.Lock()
+	if u := t.jobs[key]; u != nil && u.j == j {
+		u.readers--
+	}
+	t.mu.Unlock()
 	j.mu.Lock()
 	j.readers--
 	j.lastUse = t.now()
@@ -218,13 +259,22 @@ func (t *jobTable) detach(j *bundleJob) {
 	j.mu.Unlock()
 }
 
-// evictLocked drops j (the job of key): its producer is cancelled and its
-// file goes once its readers are done. t.mu must be held.
-func (t *jobTable) evictLocked(key jobKey, j *bundleJob) {
+// dropLocked ends key's use of its job. A job no peer uses any more is
+// evicted: its producer is cancelled and its file goes once its readers
+// are done. t.mu must be held.
+func (t *jobTable) dropLocked(key jobKey) {
+	u := t.jobs[key]
+	if u == nil {
+		return
+	}
 	delete(t.jobs, key)
-	j.cancel()
+	j := u.j
 	j.mu.Lock()
-	j.evicted = true
+	j.users--
+	if j.users == 0 {
+		j.evicted = true
+		j.cancel()
+	}
 	j.releaseLocked()
 	j.mu.Unlock()
 }
@@ -235,12 +285,12 @@ func (t *jobTable) sweep(keep func(jobKey) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	for key, j := range t.jobs {
-		j.mu.Lock()
-		stale := j.readers == 0 && now.Sub(j.lastUse) > jobKeep
-		j.mu.Unlock()
+	for key, u := range t.jobs {
+		u.j.mu.Lock()
+		stale := u.readers == 0 && now.Sub(u.j.lastUse) > jobKeep
+		u.j.mu.Unlock()
 		if stale || !keep(key) {
-			t.evictLocked(key, j)
+			t.dropLocked(key)
 		}
 	}
 }
@@ -250,8 +300,8 @@ func (t *jobTable) sweep(keep func(jobKey) bool) {
 func (t *jobTable) Close() {
 	t.mu.Lock()
 	t.closed = true
-	for key, j := range t.jobs {
-		t.evictLocked(key, j)
+	for key := range t.jobs {
+		t.dropLocked(key)
 	}
 	t.mu.Unlock()
 	t.cancel()

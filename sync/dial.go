@@ -54,7 +54,7 @@ func (e *Engine) dialAttempts(tr *transport.Transport, d crypto.DeviceID, addrs 
 			return tr.Dial(ctx, addr, d)
 		}}
 		switch {
-		case e.cfg.DisableTCP || e.quicWinsRace():
+		case e.cfg.Network.DisableTCP || e.quicWinsRace():
 			out = append(out, quic)
 		case isRV:
 			// The rendezvous: QUIC first, so the connection keeps our UDP
@@ -81,7 +81,8 @@ func (e *Engine) dial(ctx context.Context, tr *transport.Transport, d crypto.Dev
 	rv := e.run.client()
 	// isRV: d is the rendezvous (d is zero when it is unpinned: then
 	// whichever device answers at its address is taken).
-	isRV := e.cfg.Rendezvous != nil && e.cfg.Rendezvous.Device == d
+	rc := e.rendezvousLocked()
+	isRV := rc != nil && rc.Device == d
 	p := e.peerLocked(d)
 	connected := p.conn != nil || (isRV && !e.rvPeer.IsZero() && e.connLocked(e.rvPeer) != nil)
 	if pc := p.conn; pc != nil && !isRV && !p.dialing && e.upgradeDueLocked(p, pc, addrs) {
@@ -149,7 +150,7 @@ func rendezvousDevice(r *RendezvousConfig) crypto.DeviceID {
 // isRendezvousLocked reports whether d is our rendezvous server (pinned, or
 // learned from the connection to its address). e.mu must be held.
 func (e *Engine) isRendezvousLocked(d crypto.DeviceID) bool {
-	return e.cfg.Rendezvous != nil && !d.IsZero() && d == e.rvPeer
+	return e.rendezvousLocked() != nil && !d.IsZero() && d == e.rvPeer
 }
 
 // race runs the attempts with a head start of stagger each (an attempt
@@ -368,7 +369,7 @@ const (
 // fewer), and a simultaneous dial may keep a QUIC connection; but under
 // loss TCP with BBR moves tens of times more data. e.mu must be held.
 func (e *Engine) upgradeDueLocked(p *peer, pc *peerConn, addrs []string) bool {
-	if e.cfg.DisableTCP || len(addrs) == 0 || pc.c.Path() == transport.PathTCP {
+	if e.cfg.Network.DisableTCP || len(addrs) == 0 || pc.c.Path() == transport.PathTCP {
 		return false
 	}
 	if p.upgradeNext.IsZero() {

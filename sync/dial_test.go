@@ -35,7 +35,7 @@ func TestDialPrefersTCP(t *testing.T) {
 // TestDialFallsBackToQUIC: when the peer takes no TCP (a network that
 // blocks it, here: no listener), the race's QUIC attempt wins.
 func TestDialFallsBackToQUIC(t *testing.T) {
-	a := newNodeCfg(t, "a", func(c *Config) { c.DisableTCP = true })
+	a := newNodeCfg(t, "a", func(c *Config) { c.Network.DisableTCP = true })
 	b := newNode(t, "b")
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))

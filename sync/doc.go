@@ -24,7 +24,7 @@
 //	config.json  what the user chose: device name, folders (ID, path,
 //	             label, paused), peers (DeviceID, name, addresses, folder
 //	             IDs, direction per folder, paused), the devices and folder
-//	             offers ignored for good
+//	             offers ignored for good, the network settings
 //	table.json   what the engine learned: for each peer and folder, the last
 //	             revision the peer is known to have
 //	pending.json devices that tried to connect and folders peers offer,
@@ -39,6 +39,16 @@
 // and a folder that starts to flow (resumed, newly shared, another
 // direction) fetches what its peers last announced. RemoveFolder stops
 // sharing a folder; its files and history stay on disk.
+//
+// The network settings (Settings: listen address, LAN discovery, the
+// rendezvous server, STUN, TURN) start as the Config's Network, Discovery
+// and NAT. SetSettings validates them (a *SettingsError names the field),
+// saves them in config.json, where they win over the Config from then on,
+// and applies them to a running engine: discovery starts or stops, a new
+// rendezvous replaces the old one, the next ICE attempt uses the new STUN
+// and TURN servers. The listen address is the one thing that waits for the
+// next Run (RestartNeeded); Run may be called again after it returned. TURN
+// passwords are write-only: Settings never returns them.
 //
 // One Engine owns a home: New takes an exclusive lock on
 // <Home>/daemon.lock until Close (the OS drops it if the process dies), and
@@ -292,6 +302,14 @@
 // of a big folder) reports the files and bytes it has read through
 // gitstore's Config.ScanProgress: EventScanProgress at most every 250 ms
 // and FolderStatus.Scan until it ends.
+// Engine.Traffic sums, since Run started, the bundle bytes received and
+// sent as they flow (resumed and abandoned transfers included) and, on a
+// rendezvous, the signaling messages relayed: counters for metrics.
+//
+// Conflict copies (gitstore's "Merge rule") are listed by Engine.Conflicts
+// with who made each side and when; Engine.ResolveConflict keeps one side
+// (the copy's content goes to the original path, or the original stays)
+// and deletes the copy, as ordinary commits announced like a local edit.
 //
 // # Inside
 //
@@ -314,4 +332,59 @@
 // into it meanwhile; when the marker is back, an EventFolderResumed says
 // so, and the folder announces its head and fetches what its peers
 // announced while it was away.
+//
+// # Mailbox
+//
+// Two devices that are never online together still sync a folder the
+// hosted server does not have, through the server's blind mailbox. It is
+// on by default when both use the same server as rendezvous
+// (Config.Mailbox.Off turns it off on either side):
+//
+//   - After every scan tick, a device registered at its rendezvous looks at
+//     each peer that is not connected and each folder it sends that peer
+//     and does not share with the server (a folder the server shares, it
+//     mirrors). If our head is neither what the sync table says the peer
+//     has nor what we last deposited for it, it writes the bundle from the
+//     peer's known head to ours, seals it to the peer (crypto.Seal: age,
+//     signed by us; inside the seal "peersync-mailbox/1", a "folder ID"
+//     line and a blank line precede the bundle) and deposits it, replacing
+//     its previous deposit for that peer and folder. So the box holds one
+//     bundle per sender and folder, which applies on its own. Deposits are
+//     recorded in <Home>/mailbox-sent.json; EventMailboxDeposited reports
+//     each. A deposit the server refuses (over the quota) is reported as
+//     an EventError and not tried again until our head moves.
+//   - The server (ServeRendezvous) keeps each deposit in <Home>/mailbox
+//     (package mailbox) without being able to read it: it checks that the
+//     depositor is in its table, the recipient too, and that the stream
+//     starts like a sealed one; it knows sizes and DeviceIDs, nothing else.
+//     Per recipient: a quota of bytes and of deposits, and an expiry
+//     (Config.Mailbox.Limits), the oldest dropped first.
+//     Engine.MailboxBytes is what it holds.
+//   - A device lists its box when it registers at the rendezvous and after
+//     every scan tick, and takes the deposits oldest first: it fetches one
+//     into Home/tmp, opens and verifies all of it (crypto.OpenVerified)
+//     before anything is used, checks that the verified sender is a peer
+//     it receives the folder from, applies the bundle like any other
+//     (ImportBundle: validated before anything is written), records the
+//     sender's head in the sync table, and acknowledges, which deletes the
+//     deposit at the server and leaves its sender a receipt: before its
+//     next deposits, the sender fetches its receipts and records the head
+//     of each applied deposit as the peer's in the sync table (unless it
+//     learned something newer about the peer meanwhile), so a deposit
+//     carries only what the peer does not have, even in a one-way flow.
+//     (Receipts live in the server's memory: after a server restart a
+//     sender learns nothing of earlier ones, and its deposits start from
+//     an older head until the peers next meet or the peer sends back.)
+//     A deposit that cannot be opened or verified
+//     (forged, damaged) or whose bundle is refused is reported as an
+//     EventError with a *MailboxError and deleted; one from a device not
+//     in our table, or for a folder we do not (yet) receive from it, or
+//     whose sync window is closed, is left at the server and looked at
+//     again a minute later.
+//
+// The mailbox protocol runs on a stream starting with
+// {"type":"mailbox"}: one request and its answer (deposit, list, get, ack,
+// receipts; see mailbox.go). A deposited head may be delivered more than once (a
+// replay adds nothing: a bundle names its prerequisites); the peers'
+// direct exchange takes over as soon as they meet.
 package sync

@@ -35,18 +35,17 @@ type Config struct {
 	Home string
 	// Identity is this device's key. Required.
 	Identity *crypto.Identity
-	// ListenAddr is the UDP address to listen on; "" = ":44996",
-	// port 0 = any free port (see Engine.Addr).
-	ListenAddr string
+	// Network is where the engine listens (UDP, and TCP beside it).
+	Network NetworkConfig
+	// Discovery is LAN discovery (mDNS / DNS-SD); off by default.
+	Discovery DiscoveryConfig
+	// NAT is how peers behind NATs are reached: the rendezvous server,
+	// STUN and TURN.
+	NAT NATConfig
 	// ScanInterval is how often every folder is rescanned as a safety net
 	// beside the file watcher (which commits a saved file within about
 	// 100 ms); 0 = 10 s.
 	ScanInterval time.Duration
-	// DisableTCP turns off the TCP+TLS path: no TCP listener beside the UDP
-	// socket, and peers are dialed with QUIC and ICE only. By default a
-	// device listens on TCP on its UDP port number too, and dials race
-	// TCP+TLS, QUIC and ICE (TCP preferred: see the package doc).
-	DisableTCP bool
 	// IdleTimeout is how long a connection to a peer that shares no folder
 	// with this device (and is neither our rendezvous nor registered at
 	// ours) is kept open; 0 = 2 minutes. Such peers are not dialed.
@@ -56,35 +55,9 @@ type Config struct {
 	// AnnounceInterval is how often heads are re-sent to connected peers as a
 	// safety net (they are always sent at once when they change); 0 = 30 s.
 	AnnounceInterval time.Duration
-	// Discovery turns on LAN discovery (mDNS / DNS-SD, package discovery):
-	// Run announces this device and browses for others, and dials peers of
-	// the sync table at the addresses they announce, before their
-	// configured ones. Off by default, because it sends multicast on every
-	// LAN interface.
-	Discovery bool
-	// DiscoveryBrowseOnly, with Discovery, browses without announcing.
-	DiscoveryBrowseOnly bool
-	// DiscoveryHostName, with Discovery, also answers for NAME.local with
-	// this device's addresses, so that a phone's browser can open a web view
-	// served on the LAN by name. "" = no extra name.
-	DiscoveryHostName string
-	// Rendezvous, if set, is the hosted server (examples/server) this device
-	// keeps a connection to, so that peers with no known address, behind
-	// NATs, are reached with ICE: offers and answers are relayed by the
-	// server, the QUIC connection then runs directly between the devices
-	// (and its TLS handshake is end to end). The server is pinned by its
-	// DeviceID and may read no folder that is not shared with it.
-	Rendezvous *RendezvousConfig
-	// ServeRendezvous makes this engine a rendezvous for the devices in its
-	// sync table (the hosted server's role).
-	ServeRendezvous bool
-	// STUNServers are "host:port" STUN servers ICE asks for our public
-	// address. nil means the rendezvous host on port 3478 (the server
-	// answers STUN there); an empty, non-nil slice means none.
-	STUNServers []string
-	// TURNServers are relays ICE may use when no direct path exists (both
-	// devices behind symmetric NATs). nil means none.
-	TURNServers []transport.TURNServer
+	// Mailbox configures the blind mailbox at the rendezvous (on by
+	// default; see the package doc, Mailbox).
+	Mailbox MailboxConfig
 	// MaxBundleSize caps a bundle accepted from a peer; 0 = 64 GiB.
 	MaxBundleSize int64
 	// Fetch bounds an incoming bundle in time (overall deadline, minimum
@@ -110,6 +83,55 @@ type Config struct {
 	test *testHooks
 }
 
+// NetworkConfig says where an Engine listens.
+type NetworkConfig struct {
+	// ListenAddr is the UDP address to listen on; "" = ":44996",
+	// port 0 = any free port (see Engine.Addr).
+	ListenAddr string
+	// DisableTCP turns off the TCP+TLS path: no TCP listener beside the UDP
+	// socket, and peers are dialed with QUIC and ICE only. By default a
+	// device listens on TCP on its UDP port number too, and dials race
+	// TCP+TLS, QUIC and ICE (TCP preferred: see the package doc).
+	DisableTCP bool
+}
+
+// DiscoveryConfig is LAN discovery (mDNS / DNS-SD, package discovery).
+type DiscoveryConfig struct {
+	// Enabled turns it on: Run announces this device and browses for
+	// others, and dials peers of the sync table at the addresses they
+	// announce, before their configured ones. Off by default, because it
+	// sends multicast on every LAN interface.
+	Enabled bool
+	// BrowseOnly, with Enabled, browses without announcing.
+	BrowseOnly bool
+	// HostName, with Enabled, also answers for NAME.local with this
+	// device's addresses, so that a phone's browser can open a web view
+	// served on the LAN by name. "" = no extra name.
+	HostName string
+}
+
+// NATConfig is how an Engine reaches peers behind NATs, and whether it
+// helps others to.
+type NATConfig struct {
+	// Rendezvous, if set, is the hosted server (examples/server) this device
+	// keeps a connection to, so that peers with no known address, behind
+	// NATs, are reached with ICE: offers and answers are relayed by the
+	// server, the QUIC connection then runs directly between the devices
+	// (and its TLS handshake is end to end). The server is pinned by its
+	// DeviceID and may read no folder that is not shared with it.
+	Rendezvous *RendezvousConfig
+	// ServeRendezvous makes this engine a rendezvous for the devices in its
+	// sync table (the hosted server's role).
+	ServeRendezvous bool
+	// STUN are "host:port" STUN servers ICE asks for our public address.
+	// nil means the rendezvous host on port 3478 (the server answers STUN
+	// there); an empty, non-nil slice means none.
+	STUN []string
+	// TURN are relays ICE may use when no direct path exists (both devices
+	// behind symmetric NATs). nil means none.
+	TURN []transport.TURNServer
+}
+
 // RendezvousConfig names a rendezvous server.
 type RendezvousConfig struct {
 	// Device is the server's DeviceID (`server id`), which pins it: a
@@ -129,8 +151,8 @@ type RendezvousConfig struct {
 // SetPeer, PausePeer, RemovePeer, and the answers to pending devices and
 // folder offers) work whether or not Run is active, and persist at once.
 type Engine struct {
-	lock   *os.File // the home lock; nil when Config.Shared
-	cfg    Config   // immutable copy, defaults applied
+	home   stateStore // config.json, table.json, pending.json; the home lock (persist.go)
+	cfg    Config     // immutable copy, defaults applied
 	log    *slog.Logger
 	events *eventQueue
 
@@ -141,7 +163,7 @@ type Engine struct {
 	peers   map[crypto.DeviceID]*peer // by device: connection, dialing and backoff state
 	share   *sharing                  // pending devices and folder offers (see pending.go)
 	kick    chan struct{}             // wakes the dial loop; never closed
-	rvPeer  crypto.DeviceID           // the rendezvous's DeviceID: Config.Rendezvous.Device, or learned when unpinned
+	rvPeer  crypto.DeviceID           // the rendezvous's DeviceID: Config.NAT.Rendezvous.Device, or learned when unpinned
 	run     *runState                 // what Run opened; nil while not running
 	closed  bool
 
@@ -159,8 +181,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("sync: Config.Identity is required")
 	}
-	if cfg.ListenAddr == "" {
-		cfg.ListenAddr = fmt.Sprintf(":%d", transport.DefaultPort)
+	if cfg.Network.ListenAddr == "" {
+		cfg.Network.ListenAddr = fmt.Sprintf(":%d", transport.DefaultPort)
 	}
 	if cfg.ScanInterval <= 0 {
 		cfg.ScanInterval = 10 * time.Second
@@ -174,19 +196,19 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
 	}
-	if r := cfg.Rendezvous; r != nil {
+	if r := cfg.NAT.Rendezvous; r != nil {
 		if _, _, err := net.SplitHostPort(r.Addr); err != nil {
-			return nil, fmt.Errorf("sync: Config.Rendezvous address %q: %w", r.Addr, err)
+			return nil, fmt.Errorf("sync: Config.NAT.Rendezvous address %q: %w", r.Addr, err)
 		}
 		cp := *r
-		cfg.Rendezvous = &cp
-		if cfg.STUNServers == nil {
+		cfg.NAT.Rendezvous = &cp
+		if cfg.NAT.STUN == nil {
 			host, _, _ := net.SplitHostPort(r.Addr)
-			cfg.STUNServers = []string{net.JoinHostPort(host, "3478")}
+			cfg.NAT.STUN = []string{net.JoinHostPort(host, "3478")}
 		}
 	}
-	cfg.STUNServers = slices.Clone(cfg.STUNServers)
-	cfg.TURNServers = slices.Clone(cfg.TURNServers)
+	cfg.NAT.STUN = slices.Clone(cfg.NAT.STUN)
+	cfg.NAT.TURN = slices.Clone(cfg.NAT.TURN)
 	if cfg.MaxBundleSize <= 0 {
 		cfg.MaxBundleSize = 64 << 30
 	}
@@ -198,33 +220,30 @@ func New(cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("sync: state directory: %w", err)
+	home, err := openHome(cfg.Home, cfg.Shared)
+	if err != nil {
+		return nil, err
 	}
-	var lock *os.File
-	if !cfg.Shared {
-		var err error
-		if lock, err = lockHome(cfg.Home); err != nil {
-			return nil, err
-		}
-		cleanTemp(filepath.Join(cfg.Home, "tmp")) // only the owner has temporary files
+	var st stateStore = home
+	if h := cfg.test; h != nil && h.state != nil {
+		st = h.state(home)
 	}
-	e, err := newEngine(cfg, log, lock)
-	if err != nil && lock != nil {
-		_ = lock.Close()
+	e, err := newEngine(cfg, log, st)
+	if err != nil {
+		_ = st.close()
 	}
 	return e, err
 }
 
-func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
+func newEngine(cfg Config, log *slog.Logger, home stateStore) (*Engine, error) {
 	e := &Engine{
-		lock:    lock,
+		home:    home,
 		cfg:     cfg,
 		log:     log,
 		events:  &eventQueue{ch: make(chan Event, 256)},
 		folders: map[string]*folder{},
 		kick:    make(chan struct{}, 1),
-		rvPeer:  rendezvousDevice(cfg.Rendezvous),
+		rvPeer:  rendezvousDevice(cfg.NAT.Rendezvous),
 		peers:   map[crypto.DeviceID]*peer{},
 	}
 	conf, err := e.readConfig()
@@ -233,14 +252,14 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 	}
 	e.conf = conf
 	tab := &table{Version: 1}
-	if _, err := loadJSON(filepath.Join(cfg.Home, tableFile), tab); err != nil {
+	if err := home.load(docTable, tab); err != nil {
 		return nil, err
 	}
 	if tab.Known == nil {
 		tab.Known = map[crypto.DeviceID]map[string]gitstore.Hash{}
 	}
 	e.tab = tab
-	if e.share, err = loadSharing(cfg.Home); err != nil {
+	if e.share, err = loadSharing(home); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -249,12 +268,11 @@ func newEngine(cfg Config, log *slog.Logger, lock *os.File) (*Engine, error) {
 // readConfig reads config.json.
 func (e *Engine) readConfig() (*config, error) {
 	c := &config{Version: 1}
-	_, err := loadJSON(filepath.Join(e.cfg.Home, configFile), c)
-	if err != nil {
+	if err := e.home.load(docConfig, c); err != nil {
 		return nil, err
 	}
 	if err := c.validate(e.cfg.Home); err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, configFile))
+		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(e.cfg.Home, string(docConfig)))
 	}
 	return c, nil
 }
@@ -320,8 +338,7 @@ func (e *Engine) updateLocked(change func(c *config) error) (*config, error) {
 	if err := c.validate(e.cfg.Home); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(e.cfg.Home, configFile)
-	if err := saveJSON(path, c); err != nil {
+	if err := e.home.save(docConfig, c); err != nil {
 		return nil, err
 	}
 	old := e.conf
@@ -542,9 +559,7 @@ func (e *Engine) Close() error {
 	for _, st := range stores {
 		errs = append(errs, st.Close())
 	}
-	if e.lock != nil {
-		errs = append(errs, e.lock.Close())
-	}
+	errs = append(errs, e.home.close())
 	return errors.Join(errs...)
 }
 
@@ -566,8 +581,13 @@ func (e *Engine) setKnown(peer crypto.DeviceID, folder string, rev gitstore.Hash
 	e.tab.dirty = true
 }
 
-// flushTable writes the sync table if it changed.
+// flushTable writes the sync table if it changed. The snapshot is taken
+// and written under the table's flush lock, so an older snapshot never
+// lands after a newer one; a failed write leaves the table dirty, for the
+// next flush.
 func (e *Engine) flushTable() {
+	e.tab.flush.Lock()
+	defer e.tab.flush.Unlock()
 	e.mu.Lock()
 	if !e.tab.dirty {
 		e.mu.Unlock()
@@ -579,7 +599,7 @@ func (e *Engine) flushTable() {
 	}
 	e.tab.dirty = false
 	e.mu.Unlock()
-	if err := saveJSON(filepath.Join(e.cfg.Home, tableFile), snap); err != nil {
+	if err := e.home.save(docTable, snap); err != nil {
 		e.log.Warn("saving sync table", "err", err)
 		e.mu.Lock()
 		e.tab.dirty = true

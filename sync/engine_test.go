@@ -40,7 +40,7 @@ func newNodeCfg(t testing.TB, name string, mod func(*Config)) *node {
 	cfg := Config{
 		Home:         t.TempDir(),
 		Identity:     id,
-		ListenAddr:   "127.0.0.1:0",
+		Network:      NetworkConfig{ListenAddr: "127.0.0.1:0"},
 		ScanInterval: 100 * time.Millisecond,
 		DialInterval: 100 * time.Millisecond,
 	}
@@ -121,7 +121,7 @@ func TestTwoEnginesSyncBothWays(t *testing.T) {
 
 	// The sync table is persisted (flushed on the next tick).
 	eventually(t, "table.json records the peer", func() bool {
-		table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, tableFile))
+		table, err := os.ReadFile(filepath.Join(a.e.cfg.Home, string(docTable)))
 		return err == nil && strings.Contains(string(table), b.e.DeviceID().String())
 	})
 }
@@ -191,7 +191,7 @@ func TestCorruptConfigIsAnError(t *testing.T) {
 	id, err := crypto.GenerateIdentity(nil)
 	require.NoError(t, err)
 	home := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(home, configFile), []byte("{not json"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(home, string(docConfig)), []byte("{not json"), 0o600))
 	_, err = New(Config{Home: home, Identity: id})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "corrupt")
@@ -323,7 +323,7 @@ func TestMassDeleteFromPeerNeedsConfirmation(t *testing.T) {
 	for i := 0; i < 120; i++ {
 		require.NoError(t, os.Remove(filepath.Join(a.dir, fmt.Sprintf("f%03d.txt", i))))
 	}
-	restarted, err := New(Config{Home: cfg.Home, Identity: cfg.Identity, ListenAddr: a.e.cfg.ListenAddr,
+	restarted, err := New(Config{Home: cfg.Home, Identity: cfg.Identity, Network: NetworkConfig{ListenAddr: a.e.cfg.Network.ListenAddr},
 		ScanInterval: cfg.ScanInterval, DialInterval: cfg.DialInterval})
 	require.NoError(t, err)
 	a = &node{e: restarted, dir: a.dir}

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -100,15 +99,17 @@ type inbound struct {
 	part    *partial
 }
 
-// partial is a bundle received in part, in a spool file.
+// partial is a bundle received in part, written where the folder's store
+// applies it from (gitstore.Incoming: among its packs, so that the pack is
+// written once, not spooled here and again by the store).
 type partial struct {
-	path   string
+	in     *gitstore.Incoming
 	bundle string // the sender's bundle ID
 	since  string // sinceKey of the want
 	size   int64
 }
 
-func (p *partial) remove() { _ = os.Remove(p.path) }
+func (p *partial) remove() { p.in.Remove() }
 
 // fetch asks pc for a bundle of folder, coalescing requests: while one is in
 // flight, further heads only mark that another round is needed. Outside
@@ -264,9 +265,9 @@ func (e *Engine) setFetch(in *inbound, change func(s *FetchStatus)) {
 	e.mu.Unlock()
 }
 
-// spool is the file a bundle is received into, with the running hash.
+// spool is where a bundle is received into, with the running hash.
 type spool struct {
-	f    *os.File
+	in   *gitstore.Incoming
 	part *partial
 	h    hash.Hash
 }
@@ -274,28 +275,22 @@ type spool struct {
 // openSpool returns the spool for a want with since key sk, reusing the
 // partial bundle of a previous attempt (and naming it for a resume) when
 // the want is the same.
-func (e *Engine) openSpool(in *inbound, sk string) (*spool, *resume, error) {
+func (e *Engine) openSpool(st *gitstore.Store, in *inbound, sk string) (*spool, *resume, error) {
 	e.mu.Lock()
 	p := in.part
 	in.part = nil
 	e.mu.Unlock()
 	if p != nil && p.since == sk {
-		if f, err := os.OpenFile(p.path, os.O_RDWR, 0); err == nil {
-			return &spool{f: f, part: p}, &resume{Bundle: p.bundle, Offset: p.size}, nil
-		}
+		return &spool{in: p.in, part: p}, &resume{Bundle: p.bundle, Offset: p.size}, nil
 	}
 	if p != nil {
 		p.remove()
 	}
-	dir, err := e.jobDir()
+	inc, err := st.NewIncoming()
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := os.CreateTemp(dir, "bundle-in-*")
-	if err != nil {
-		return nil, nil, fmt.Errorf("sync: %w", err)
-	}
-	return &spool{f: f, part: &partial{path: f.Name(), since: sk}}, nil, nil
+	return &spool{in: inc, part: &partial{in: inc, since: sk}}, nil, nil
 }
 
 // start positions the spool for a bundle whose data starts at off:
@@ -304,27 +299,20 @@ func (sp *spool) start(bundle string, off int64) error {
 	sp.h = sha256.New()
 	if off == 0 || sp.part.bundle != bundle || sp.part.size < off {
 		sp.part.bundle, sp.part.size = bundle, 0
-		if err := sp.f.Truncate(0); err != nil {
-			return fmt.Errorf("sync: spool: %w", err)
-		}
-		_, err := sp.f.Seek(0, io.SeekStart)
-		return err
+		return sp.in.Truncate(0)
 	}
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if _, err := io.CopyN(sp.h, sp.f, off); err != nil {
+	if _, err := io.CopyN(sp.h, io.NewSectionReader(sp.in, 0, off), off); err != nil {
 		return fmt.Errorf("sync: spool: %w", err)
 	}
-	if err := sp.f.Truncate(off); err != nil {
-		return fmt.Errorf("sync: spool: %w", err)
+	if err := sp.in.Truncate(off); err != nil {
+		return err
 	}
 	sp.part.size = off
 	return nil
 }
 
 func (sp *spool) write(p []byte) error {
-	if _, err := sp.f.Write(p); err != nil {
+	if _, err := sp.in.Write(p); err != nil {
 		return fmt.Errorf("sync: spool: %w", err)
 	}
 	sp.h.Write(p)
@@ -417,13 +405,12 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 		return err
 	}
 	since := wantSince(st, pc.peer)
-	sp, res, err := e.openSpool(in, sinceKey(since))
+	sp, res, err := e.openSpool(st, in, sinceKey(since))
 	if err != nil {
 		return err
 	}
 	keep := false // the spool is kept for a resume
 	defer func() {
-		_ = sp.f.Close()
 		e.mu.Lock()
 		if keep && sp.part.bundle != "" {
 			in.part = sp.part
@@ -467,10 +454,7 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 		return nil // nothing to send
 	}
 	e.setFetch(in, func(s *FetchStatus) { s.State = "applying" })
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	r, err := st.ApplyBundle(ctx, bufio.NewReaderSize(sp.f, 1<<20), pc.peer.String())
+	r, err := st.ApplyIncoming(ctx, sp.in, pc.peer.String())
 	if err != nil {
 		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
 	}
@@ -565,7 +549,7 @@ func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream,
 			started = true
 			var head []byte
 			if a.Offset > 0 {
-				head = readHead(sp.f, a.Offset)
+				head = readHead(sp.in, a.Offset)
 			}
 			tr = e.transferStart(pc.peer, folder, false, a.Offset, head)
 			got := sp.part.size

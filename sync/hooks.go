@@ -31,6 +31,11 @@ type testHooks struct {
 	// transferred is told of every bundle transfer that ended: its last
 	// progress and how long it ran (real time).
 	transferred func(p Progress, elapsed time.Duration)
+	// noMulticast gives LAN discovery no interface, so that a test's
+	// discovery sends nothing off this machine.
+	noMulticast bool
+	// state wraps the engine's state store (persist.go), to fail saves.
+	state func(stateStore) stateStore
 }
 
 // stagger is a dial race's head start per attempt.

@@ -209,7 +209,7 @@ func TestReconnectAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	bHome, bDir := t.TempDir(), t.TempDir()
 	mkB := func() *Engine {
-		e, err := New(Config{Home: bHome, Identity: bID, ListenAddr: "127.0.0.1:0", ScanInterval: 100 * time.Millisecond, DialInterval: 100 * time.Millisecond})
+		e, err := New(Config{Home: bHome, Identity: bID, Network: NetworkConfig{ListenAddr: "127.0.0.1:0"}, ScanInterval: 100 * time.Millisecond, DialInterval: 100 * time.Millisecond})
 		require.NoError(t, err)
 		return e
 	}

@@ -302,6 +302,13 @@ func (e *Engine) serveStream(ctx context.Context, pc *peerConn, s *transport.Str
 		}
 		_ = s.SetReadDeadline(time.Time{})
 		return rs.Serve(ctx, pc.c, s)
+	case msgMailbox:
+		if err := e.serveMailbox(pc, s); err != nil {
+			return err
+		}
+		_ = s.Close()
+		_ = s.CloseRead() // a refused deposit's rest is not read
+		return nil
 	default:
 		return fmt.Errorf("sync: stream cannot start with %q", first.Type)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,10 +16,6 @@ import (
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/transport"
 )
-
-// pendingFile is the state directory's list of pending devices and folder
-// offers (what the engine saw; the user's answers go to config.json).
-const pendingFile = "pending.json"
 
 // Bounds of the pending lists. A device met when the list is full replaces
 // the one seen least recently; a new device is recorded at most once per
@@ -90,10 +85,11 @@ type sharing struct {
 	flush gosync.Mutex
 }
 
-// loadSharing reads pending.json from home.
-func loadSharing(home string) (*sharing, error) {
+// loadSharing reads the list of pending devices and folder offers (what
+// the engine saw; the user's answers go to config.json) from home.
+func loadSharing(home stateStore) (*sharing, error) {
 	sh := &sharing{}
-	if _, err := loadJSON(filepath.Join(home, pendingFile), &sh.list); err != nil {
+	if err := home.load(docPending, &sh.list); err != nil {
 		return nil, err
 	}
 	return sh, nil
@@ -103,7 +99,7 @@ func loadSharing(home string) (*sharing, error) {
 // An Engine opened with Config.Shared reads what the owner last wrote.
 func (e *Engine) Pending() Pending {
 	if e.cfg.Shared {
-		if sh, err := loadSharing(e.cfg.Home); err == nil {
+		if sh, err := loadSharing(e.home); err == nil {
 			// What the owner wrote, less what config.json ignores now.
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -136,7 +132,7 @@ func (e *Engine) flushPending() {
 	snap := e.share.list.clone()
 	e.share.dirty = false
 	e.mu.Unlock()
-	if err := saveJSON(filepath.Join(e.cfg.Home, pendingFile), snap); err != nil {
+	if err := e.home.save(docPending, snap); err != nil {
 		e.log.Warn("saving pending devices", "err", err)
 		e.mu.Lock()
 		e.share.dirty = true

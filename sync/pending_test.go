@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/transport"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // TestShareByAcceptance: "A adds B's ID and picks the folder; B accepts A
@@ -127,11 +128,8 @@ func TestIgnoreDeviceAndFolder(t *testing.T) {
 // recently makes room), all refused in the handshake while not running; an
 // ignored device is not recorded again.
 func TestPendingDevicesBounded(t *testing.T) {
-	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	var mu gosync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	tick := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	n := newNodeCfg(t, "b", func(c *Config) { c.Now = clock })
+	clock := testutil.NewClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	n := newNodeCfg(t, "b", func(c *Config) { c.Now = clock.Now })
 	t.Cleanup(func() { _ = n.e.Close() })
 
 	first := newDevice(t)
@@ -142,16 +140,16 @@ func TestPendingDevicesBounded(t *testing.T) {
 
 	var all []crypto.DeviceID
 	for range maxPendingDevices + 5 {
-		tick(time.Second)
+		clock.Advance(time.Second)
 		d := newDevice(t)
 		all = append(all, d)
 		assert.Error(t, n.e.authorize(d))
-		tick(time.Second)
+		clock.Advance(time.Second)
 		assert.Error(t, n.e.authorize(first)) // first stays the most recently seen
 	}
 	pend := n.e.Pending().Devices
 	require.Len(t, pend, maxPendingDevices)
-	assert.True(t, slices.ContainsFunc(pend, func(p PendingDevice) bool { return p.Device == first && p.LastSeen.Equal(now) }))
+	assert.True(t, slices.ContainsFunc(pend, func(p PendingDevice) bool { return p.Device == first && p.LastSeen.Equal(clock.Now()) }))
 	assert.False(t, slices.ContainsFunc(pend, func(p PendingDevice) bool { return p.Device == all[0] }), "the least recently seen made room")
 	assert.True(t, slices.ContainsFunc(pend, func(p PendingDevice) bool { return p.Device == all[len(all)-1] }))
 
@@ -163,7 +161,7 @@ func TestPendingDevicesBounded(t *testing.T) {
 	assert.Len(t, other.Pending().Devices, maxPendingDevices)
 
 	require.NoError(t, n.e.IgnoreDevice(first))
-	tick(time.Minute)
+	clock.Advance(time.Minute)
 	assert.Error(t, n.e.authorize(first))
 	assert.False(t, slices.ContainsFunc(n.e.Pending().Devices, func(p PendingDevice) bool { return p.Device == first }))
 	// Accepting a device that never introduced itself: no address, no name.

@@ -113,6 +113,7 @@ func (e *Engine) transferData(t *transfer, data []byte, total int64) {
 		t.sniff(data)
 	}
 	t.p.Bytes += int64(len(data))
+	e.countTrafficLocked(t.p.Direction, len(data))
 	if total > 0 {
 		t.p.Total = total
 	}

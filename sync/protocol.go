@@ -29,11 +29,14 @@ const protocolVersion = 2
 //     sequence of answer frames (see answer).
 //   - "rendezvous": a device asks the hosted server to relay its ICE
 //     signaling; the rest of the stream is transport's rendezvous protocol.
+//   - "mailbox": one request to the hosted server's blind mailbox and its
+//     answer (see mailbox.go).
 const (
 	msgControl    = "control"
 	msgHead       = "head"
 	msgWant       = "want"
 	msgRendezvous = "rendezvous" // the rest of the stream is transport's rendezvous protocol
+	msgMailbox    = "mailbox"    // the rest of the stream is one mailbox request and its answer
 )
 
 // maxSince bounds how many "since" hashes a want may carry.
@@ -103,7 +106,7 @@ func decodeMessage(b []byte) (message, error) {
 		return m, fmt.Errorf("sync: malformed message: %w", err)
 	}
 	switch m.Type {
-	case msgRendezvous:
+	case msgRendezvous, msgMailbox:
 	case msgControl:
 		if len(m.Name) > maxLabel {
 			return m, fmt.Errorf("sync: device name of %d bytes is too long", len(m.Name))

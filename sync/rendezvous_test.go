@@ -16,10 +16,10 @@ func newRVNode(t *testing.T, name string, rv *RendezvousConfig, serve bool) *nod
 	id, err := crypto.GenerateIdentity(nil)
 	require.NoError(t, err)
 	e, err := New(Config{
-		Home: t.TempDir(), Identity: id, ListenAddr: "127.0.0.1:0",
+		Home: t.TempDir(), Identity: id, Network: NetworkConfig{ListenAddr: "127.0.0.1:0"},
 		ScanInterval: 100 * time.Millisecond, DialInterval: 100 * time.Millisecond,
-		Rendezvous: rv, ServeRendezvous: serve,
-		STUNServers: []string{}, // loopback: host candidates are enough
+		NAT: NATConfig{Rendezvous: rv, ServeRendezvous: serve,
+			STUN: []string{}}, // loopback: host candidates are enough
 	})
 	require.NoError(t, err)
 	require.NoError(t, e.SetName(name))
@@ -28,18 +28,26 @@ func newRVNode(t *testing.T, name string, rv *RendezvousConfig, serve bool) *nod
 	return &node{e: e, dir: dir}
 }
 
+// newRVPair returns devices a and b, which share "docs" and know only each
+// other's DeviceID, with rv as their rendezvous (nil: none yet), both in
+// the sync table of srv, the rendezvous server.
+func newRVPair(t *testing.T, srv *node, rv *RendezvousConfig) (a, b *node) {
+	t.Helper()
+	a, b = newRVNode(t, "a", rv, false), newRVNode(t, "b", rv, false)
+	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
+	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Folders: []string{"docs"}}))
+	return a, b
+}
+
 // TestRendezvousICE: two devices that know only each other's DeviceID (no
 // address) meet through the rendezvous server, connect with ICE, and sync
 // directly; the server relays signaling only (it shares no folder).
 func TestRendezvousICE(t *testing.T) {
 	srv := newRVNode(t, "server", nil, true)
 	srv.start(t)
-	rv := &RendezvousConfig{Device: srv.e.DeviceID(), Addr: srv.e.Addr().String()}
-	a, b := newRVNode(t, "a", rv, false), newRVNode(t, "b", rv, false)
-	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
-	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
-	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
-	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Folders: []string{"docs"}}))
+	a, b := newRVPair(t, srv, &RendezvousConfig{Device: srv.e.DeviceID(), Addr: srv.e.Addr().String()})
 
 	write(t, a.dir, "met.txt", "through the rendezvous")
 	a.start(t)
@@ -80,12 +88,7 @@ func TestRendezvousRefusesStrangers(t *testing.T) {
 func TestRendezvousUnpinned(t *testing.T) {
 	srv := newRVNode(t, "server", nil, true)
 	srv.start(t)
-	rv := &RendezvousConfig{Addr: srv.e.Addr().String()}
-	a, b := newRVNode(t, "a", rv, false), newRVNode(t, "b", rv, false)
-	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Name: "a"}))
-	require.NoError(t, srv.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Name: "b"}))
-	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
-	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Folders: []string{"docs"}}))
+	a, b := newRVPair(t, srv, &RendezvousConfig{Addr: srv.e.Addr().String()})
 
 	write(t, a.dir, "met.txt", "through an unpinned rendezvous")
 	a.start(t)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 )
 
 // Run syncs until ctx is done or Close is called: it listens on
-// Config.ListenAddr, dials the peers of the sync table, scans the folders
+// Config.Network.ListenAddr, dials the peers of the sync table, scans the folders
 // every Config.ScanInterval, and exchanges bundles. It returns nil after
 // Close, an error wrapping ctx.Err() when ctx ends, or the error that kept it
 // from starting (e.g. the port is taken).
@@ -34,39 +33,20 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.mu.Unlock()
 		return ErrRunning
 	}
+	listen := e.settingsLocked().ListenAddr
 	tr, err := transport.New(transport.Config{
 		Identity:   e.cfg.Identity,
-		ListenAddr: e.cfg.ListenAddr,
+		ListenAddr: listen,
 		Authorize:  e.authorize,
-		NoTCP:      e.cfg.DisableTCP,
+		NoTCP:      e.cfg.Network.DisableTCP,
 		Logger:     e.log,
 	})
 	if err != nil {
 		e.mu.Unlock()
 		return fmt.Errorf("sync: %w", err)
 	}
-	var disc *discovery.Discoverer
-	if e.cfg.Discovery {
-		port := 0
-		if ua, ok := tr.LocalAddr().(*net.UDPAddr); ok {
-			port = ua.Port
-		}
-		disc, err = discovery.New(discovery.Config{
-			Device:   e.DeviceID(),
-			Name:     e.nameLocked(),
-			Port:     port,
-			Announce: !e.cfg.DiscoveryBrowseOnly,
-			HostName: e.cfg.DiscoveryHostName,
-			Logger:   e.log,
-		})
-		if err != nil {
-			e.mu.Unlock()
-			_ = tr.Close()
-			return fmt.Errorf("sync: discovery: %w", err)
-		}
-	}
 	var rvServer *rendezvous.Server
-	if e.cfg.ServeRendezvous {
+	if e.cfg.NAT.ServeRendezvous {
 		rvServer = rendezvous.NewServer(e.log)
 	}
 	dir, err := e.jobDir()
@@ -78,18 +58,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	jobs := newJobTable(dir, time.Now)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	e.run = &runState{tr: tr, disc: disc, rvServer: rvServer, jobs: jobs, changed: make(chan struct{}, 1), cancel: cancel, done: done, ctx: runCtx}
+	e.run = &runState{tr: tr, listen: listen, rvServer: rvServer, jobs: jobs, changed: make(chan struct{}, 1), cancel: cancel, done: done, ctx: runCtx}
+	if e.settingsLocked().Discovery {
+		if err := e.startDiscoveryLocked(); err != nil {
+			e.run = nil
+			e.mu.Unlock()
+			cancel()
+			jobs.Close()
+			_ = tr.Close()
+			return err
+		}
+	}
+	disc := e.run.disc
 	e.mu.Unlock()
 	e.log.Info("running", "device", e.DeviceID(), "listen", tr.LocalAddr().String(), "discovery", disc != nil)
 
-	if disc != nil {
-		e.wg.Go(func() {
-			if err := disc.Run(runCtx); err != nil && runCtx.Err() == nil {
-				e.log.Warn("discovery stopped", "err", err)
-			}
-		})
-		e.wg.Go(func() { e.onDiscovered(runCtx, tr, disc) })
-	}
 	e.wg.Go(func() { e.acceptLoop(runCtx, tr) })
 	e.wg.Go(func() { e.dialLoop(runCtx, tr) })
 	e.wg.Go(func() { e.tickLoop(runCtx) })
@@ -105,6 +88,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, pc := range conns {
 		_ = pc.c.Close()
 	}
+	e.mu.Lock()
+	disc = e.run.disc // discovery may have been turned on or off meanwhile
+	e.mu.Unlock()
+	if disc != nil {
+		_ = disc.Close() // ends its goroutines, which Wait waits for
+	}
 	e.wg.Wait()
 	jobs.Close()
 	e.mu.Lock()
@@ -117,10 +106,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	e.mu.Unlock()
-
-	if disc != nil {
-		_ = disc.Close()
-	}
 	if rvServer != nil {
 		_ = rvServer.Close()
 	}
@@ -210,7 +195,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport) {
 			}
 		}
 		e.mu.Unlock()
-		if r := e.cfg.Rendezvous; r != nil {
+		if r := e.rendezvous(); r != nil {
 			// First: the others may need it. Unpinned, it is dialed as
 			// the zero DeviceID (whoever answers).
 			e.dial(ctx, tr, r.Device)
@@ -219,7 +204,7 @@ func (e *Engine) dialLoop(ctx context.Context, tr *transport.Transport) {
 			e.mu.Lock()
 			// An unpinned rendezvous not yet reached may be this peer
 			// (the hosted server is a mirror too): one dial at a time.
-			r := e.cfg.Rendezvous
+			r := e.rendezvousLocked()
 			skip := e.isRendezvousLocked(p.Device) ||
 				(r != nil && e.rvPeer.IsZero() && slices.Contains(p.Addrs, r.Addr))
 			e.mu.Unlock()
@@ -276,14 +261,10 @@ func (e *Engine) dialAddrs(d crypto.DeviceID) []string {
 			addrs = append(addrs, a)
 		}
 	}
-	if r := e.cfg.Rendezvous; r != nil && r.Device == d && !slices.Contains(addrs, r.Addr) {
+	if r := e.rendezvous(); r != nil && r.Device == d && !slices.Contains(addrs, r.Addr) {
 		addrs = append(addrs, r.Addr)
 	}
 	return addrs
-}
-
-func (e *Engine) iceConfig() transport.ICEConfig {
-	return transport.ICEConfig{STUNServers: e.cfg.STUNServers, TURNServers: e.cfg.TURNServers}
 }
 
 // startRendezvous registers at the rendezvous server over pc and answers
@@ -311,6 +292,7 @@ func (e *Engine) startRendezvous(ctx context.Context, pc *peerConn) error {
 	e.mu.Unlock()
 	e.log.Info("registered at the rendezvous", "server", pc.peer, "observed", rv.Observed())
 	e.kickDial()
+	e.mailboxTick(ctx) // what waits in the mailbox, at once
 	e.wg.Go(func() {
 		defer func() {
 			_ = rv.Close()
@@ -378,6 +360,7 @@ func (e *Engine) tickLoop(ctx context.Context) {
 	e.mu.Unlock()
 	for {
 		_, _ = e.Scan(ctx, "")
+		e.mailboxTick(ctx) // deposits for offline peers, pickups (mailbox.go)
 		e.fetchPending(ctx)
 		e.startWatchers(ctx)
 		e.flushTable()

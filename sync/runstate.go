@@ -9,20 +9,22 @@ import (
 )
 
 // runState is what one Run opened, from its start to its end; Engine.run
-// points to it while Run is active. Its fields are set once, except rv,
-// which Engine.mu guards. The accessors answer nil on a nil runState (not
+// points to it while Run is active. Its fields are set once, except rv and
+// disc, which Engine.mu guards. The accessors answer nil on a nil runState (not
 // running).
 type runState struct {
 	tr       *transport.Transport
-	disc     *discovery.Discoverer // nil without Config.Discovery
-	rvServer *rendezvous.Server    // nil without Config.ServeRendezvous
+	listen   string                // the listen address Run was given (see RestartNeeded)
+	disc     *discovery.Discoverer // LAN discovery while on (Settings.Discovery); Engine.mu guards it
+	rvServer *rendezvous.Server    // nil without Config.NAT.ServeRendezvous
 	jobs     *jobTable             // bundles produced for peers
-	rv       *rendezvous.Client    // our registration at Config.Rendezvous, while it is up
+	rv       *rendezvous.Client    // our registration at Config.NAT.Rendezvous, while it is up
 	changed  chan struct{}         // wakes the tick loop after a configuration change (refetch)
 	cancel   context.CancelFunc    // ends the Run
 	done     chan struct{}         // closed when Run has returned its resources
 	ctx      context.Context       // the Run's context, for work started from outside it (SyncNow)
 	sched    *schedState           // schedules, limits, progress; created on first use under Engine.mu
+	mail     *mailState            // the blind mailbox; created on first use under Engine.mu
 }
 
 func (r *runState) context() context.Context {

@@ -22,7 +22,8 @@ const syncNowKeep = 10 * time.Minute
 // per-folder one (folder.scan): the global limiters. It hangs off the
 // runState (created on first use) and is guarded by Engine.mu.
 type schedState struct {
-	global links
+	global  links
+	traffic Traffic // bundle bytes moved since Run started (see Engine.Traffic)
 }
 
 // schedPeer is the schedule, limit and progress state of one peer; its

@@ -14,25 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
-
-// fakeClock is an engine clock the test moves by hand.
-type fakeClock struct {
-	mu gosync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // recorder keeps every event of an engine, for tests that wait for
 // several in turn.
@@ -114,7 +98,7 @@ func exists(dir, rel string) bool {
 }
 
 // pair starts a (with hooks and a clock) and b, sharing "docs".
-func pair(t *testing.T, clk *fakeClock, held *heldCounts) (a, b *node) {
+func pair(t *testing.T, clk *testutil.Clock, held *heldCounts) (a, b *node) {
 	a = newNodeCfg(t, "a", func(c *Config) { c.Now, c.test = clk.Now, held.hooks() })
 	b = newNodeCfg(t, "b", func(c *Config) { c.Now = clk.Now })
 	return a, b
@@ -132,7 +116,7 @@ func connect(t *testing.T, a, b *node) {
 // either way while the connection stays up and status says what waits;
 // SyncNow runs one exchange; the window's opening sends what waited.
 func TestScheduleGatesBundles(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC))
 	held := &heldCounts{}
 	a, b := pair(t, clk, held)
 	require.NoError(t, a.e.SetSchedule(&Window{From: "22:00", To: "06:00"}))
@@ -180,7 +164,7 @@ func TestScheduleGatesBundles(t *testing.T) {
 // closes is finished; the next one waits. Progress is reported on both
 // sides, the receiver knowing the bundle's length.
 func TestScheduleFinishesBundleInFlight(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 12, 5, 5, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 12, 5, 5, 0, 0, 0, time.UTC))
 	held := &heldCounts{}
 	a, b := pair(t, clk, held)
 	require.NoError(t, a.e.SetSchedule(&Window{From: "22:00", To: "06:00"}))

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 func at(t *testing.T, loc *time.Location, s string) time.Time {
@@ -162,7 +164,7 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 	home := n.e.cfg.Home
 	id := n.e.cfg.Identity
 	require.NoError(t, n.e.Close())
-	e2, err := New(Config{Home: home, Identity: id, ListenAddr: "127.0.0.1:0"})
+	e2, err := New(Config{Home: home, Identity: id, Network: NetworkConfig{ListenAddr: "127.0.0.1:0"}})
 	require.NoError(t, err)
 	defer e2.Close()
 	e2.mu.Lock()
@@ -193,7 +195,7 @@ func TestScheduleAndLimitsPersist(t *testing.T) {
 // TestPeerScheduleOverridesGlobal: a peer's own window wins over the
 // global one, and nil follows it again; status names the state.
 func TestPeerScheduleOverridesGlobal(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)} // Friday noon
+	clk := testutil.NewClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)) // Friday noon
 	a := newNodeCfg(t, "a", func(c *Config) { c.Now = clk.Now })
 	t.Cleanup(func() { _ = a.e.Close() })
 	b, c := newNode(t, "b"), newNode(t, "c")

@@ -65,7 +65,8 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 		_, err := st.WriteBundle(ctx, w, since)
 		return err
 	}
-	j, off, err := jobs.attach(jobKey{pc.peer, m.Folder}, sinceKey(since), m.Resume, produce)
+	key := jobKey{pc.peer, m.Folder}
+	j, off, err := jobs.attach(key, sinceKey(since), m.Resume, produce)
 	if err != nil {
 		msg := "could not start the bundle"
 		if errors.Is(err, errBusy) {
@@ -74,14 +75,14 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 		_ = send(answer{Type: ansError, Error: msg})
 		return err
 	}
-	defer jobs.detach(j)
+	defer jobs.detach(key, j)
 	if h := e.cfg.test; h != nil && h.served != nil {
 		h.served(since, off)
 	}
 	if err := send(answer{Type: ansBundle, Bundle: j.id, Offset: off}); err != nil {
 		return err
 	}
-	return e.sendJob(ctx, s, j, off, jobKey{pc.peer, m.Folder})
+	return e.sendJob(ctx, s, j, off, key)
 }
 
 // sendJob streams j from off to s until its trailer, at the pace the

@@ -1,27 +1,18 @@
 package sync
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
-	"github.com/peersync/peersync/internal/atomicfile"
-)
-
-// File names inside the state directory.
-const (
-	configFile = "config.json" // what the user chose: name, folders, peers
-	tableFile  = "table.json"  // what the engine learned: last known revisions
 )
 
 // FolderConfig is one shared folder.
@@ -131,6 +122,9 @@ type config struct {
 	// global bandwidth limits (see schedule.go, limit.go).
 	Schedule *Window   `json:"schedule,omitempty"`
 	Limits   RateLimit `json:"limits,omitzero"`
+	// Network is the network settings saved by SetSettings (nil: the
+	// Config's); see settings.go.
+	Network *Settings `json:"network,omitempty"`
 }
 
 // ignoredFolder is one folder offer the user ignored: folder ID from a
@@ -148,6 +142,8 @@ type table struct {
 	Seen    map[crypto.DeviceID]time.Time                `json:"seen,omitempty"`
 
 	dirty bool // changed since last written (see Engine.flushTable)
+	// flush orders the writes of table.json (Engine.flushTable).
+	flush gosync.Mutex
 }
 
 var folderIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -180,6 +176,11 @@ func resolve(p string) string {
 // shared folder may contain it (the identity key would be committed and
 // sent to every peer), and no two folders may overlap.
 func (c *config) validate(home string) error {
+	if c.Network != nil {
+		if err := c.Network.validate(); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	homeR := resolve(home)
 	paths := map[string]string{}
@@ -328,38 +329,11 @@ func (c *config) clone() *config {
 		out.Peers = append(out.Peers, p.clone())
 	}
 	out.Schedule = c.Schedule.clone()
+	if c.Network != nil {
+		n := c.Network.clone()
+		out.Network = &n
+	}
 	return &out
-}
-
-// loadJSON reads path into v. A missing file leaves v untouched and is not an
-// error; a corrupt one is (we never silently reset a user's configuration).
-func loadJSON(path string, v any) (modTime time.Time, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sync: read state: %w", err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return time.Time{}, fmt.Errorf("sync: state file %q is corrupt (fix or remove it): %w", path, err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sync: read state: %w", err)
-	}
-	return fi.ModTime(), nil
-}
-
-func saveJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("sync: encode state: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }
 
 func peerLabel(p PeerConfig) string {

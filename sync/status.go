@@ -14,12 +14,14 @@ import (
 
 // Status is a snapshot of the engine for display.
 type Status struct {
-	Device  crypto.DeviceID
-	Name    string
-	Addr    string // listening address while Run is active
-	Folders []FolderStatus
-	Peers   []PeerStatus
-	// Rendezvous is the state of our registration at Config.Rendezvous;
+	Device crypto.DeviceID
+	Name   string
+	Addr   string // listening address while Run is active
+	// Discovery is true while LAN discovery runs (see Settings).
+	Discovery bool
+	Folders   []FolderStatus
+	Peers     []PeerStatus
+	// Rendezvous is the state of our registration at Config.NAT.Rendezvous;
 	// nil when none is configured.
 	Rendezvous *RendezvousStatus
 	// Pending lists the devices and folder offers waiting for an answer.
@@ -83,7 +85,8 @@ func (e *Engine) Status() Status {
 	if tr := e.run.transport(); tr != nil {
 		st.Addr = tr.LocalAddr().String()
 	}
-	if r := e.cfg.Rendezvous; r != nil {
+	st.Discovery = e.run.discoverer() != nil
+	if r := e.rendezvousLocked(); r != nil {
 		rs := &RendezvousStatus{Addr: r.Addr, Device: e.rvPeer, Pinned: !r.Device.IsZero()}
 		if rv := e.run.client(); rv != nil {
 			rs.Registered, rs.Observed = true, rv.Observed()

@@ -148,7 +148,7 @@ func TestICEThroughNAT(t *testing.T) {
 		// Idle for twice the NAT's mapping lifetime: ICE consent checks
 		// (every 2 s, on the same socket and so the same mapping) keep the
 		// hole open for QUIC.
-		time.Sleep(6 * time.Second)
+		stayOpen(t, 6*time.Second, out, in)
 		s, err := in.OpenStream(ctx)
 		require.NoError(t, err)
 		require.NoError(t, WriteFrame(s, []byte("still open")))

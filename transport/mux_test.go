@@ -110,12 +110,26 @@ func TestSessionConn(t *testing.T) {
 	assert.True(t, os.IsTimeout(err), "pion's mux retries on timeouts")
 	require.NoError(t, c.SetReadDeadline(time.Time{}))
 
+	// A reader reading in a loop (as pion's mux does) is ended by Close
+	// from another goroutine: it has read one packet (the sign that it
+	// runs) when Close comes.
+	read := make(chan string, 1)
+	ended := make(chan error, 1)
 	go func() {
-		time.Sleep(20 * time.Millisecond)
-		c.Close()
+		rb := make([]byte, 10)
+		for {
+			n, _, err := c.ReadFrom(rb)
+			if err != nil {
+				ended <- err
+				return
+			}
+			read <- string(rb[:n])
+		}
 	}()
-	_, _, err = c.ReadFrom(buf)
-	assert.ErrorIs(t, err, net.ErrClosed)
+	c.in <- stunPacket{data: []byte("first"), addr: from}
+	assert.Equal(t, "first", <-read)
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, <-ended, net.ErrClosed)
 	assert.True(t, c.waitReader(time.Second))
 	_, err = c.WriteTo([]byte("x"), from)
 	assert.ErrorIs(t, err, net.ErrClosed)

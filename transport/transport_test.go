@@ -84,6 +84,31 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
+// stayOpen waits d, the time a test is about (an idle timeout, a NAT
+// mapping's lifetime), and fails at once if one of conns ends meanwhile.
+func stayOpen(t *testing.T, d time.Duration, conns ...*Conn) {
+	t.Helper()
+	ended := make(chan *Conn, len(conns))
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, c := range conns {
+		go func() {
+			select {
+			case <-c.Done():
+				ended <- c
+			case <-stop:
+			}
+		}()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case c := <-ended:
+		t.Fatalf("connection (%s, outgoing %v) ended within %v: %v", c.Path(), c.Outgoing(), d, c.Err())
+	}
+}
+
 // connect dials b from a and returns both ends.
 func connect(t *testing.T, ctx context.Context, a, b *Transport, bID *crypto.Identity) (out, in *Conn) {
 	t.Helper()
@@ -256,14 +281,30 @@ func TestClose(t *testing.T) {
 	assert.ErrorIs(t, a.Close(), ErrClosed)
 }
 
+// TestAcceptWaitsThenClose: an accept loop gets a connection, then waits
+// for the next one until Close ends it with ErrClosed.
 func TestAcceptWaitsThenClose(t *testing.T) {
-	a := newTransport(t, newIdentity(t), allow(), nil)
+	ctx := testContext(t)
+	aID, bID := newIdentity(t), newIdentity(t)
+	a := newTransport(t, aID, allow(bID), nil)
+	b := newTransport(t, bID, allow(aID), nil)
+	accepted := make(chan *Conn, 1)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := a.Accept(context.Background())
-		errc <- err
+		for {
+			c, err := a.Accept(context.Background())
+			if err != nil {
+				errc <- err
+				return
+			}
+			accepted <- c
+		}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	out, err := b.Dial(ctx, a.LocalAddr().String(), aID.DeviceID())
+	require.NoError(t, err)
+	defer out.Close()
+	in := <-accepted // the loop runs, and is back in Accept or on its way
+	assert.Equal(t, bID.DeviceID(), in.Peer())
 	require.NoError(t, a.Close())
 	assert.ErrorIs(t, <-errc, ErrClosed)
 }
@@ -315,9 +356,7 @@ func TestIdleTimeout(t *testing.T) {
 
 	out, in := connect(t, ctx, a, b, bID)
 	// Keepalives hold the idle connection open well past the idle timeout.
-	time.Sleep(600 * time.Millisecond)
-	assert.Nil(t, out.Err())
-	assert.Nil(t, in.Err())
+	stayOpen(t, 600*time.Millisecond, out, in)
 	require.NoError(t, in.Close())
 	<-out.Done()
 }

@@ -20,6 +20,27 @@ import (
 	"github.com/peersync/peersync/internal/testutil"
 )
 
+// phoneLogin opens the phone view at view in a 390×844 browser, logs in
+// as user with a wrong password (refused), then with the right one, and
+// returns the browser showing the folder list.
+func phoneLogin(t *testing.T, view, user, wrong, right string) *browser {
+	t.Helper()
+	b := newBrowser(t, 1280, 900)
+	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	b.do(t, chromedp.Navigate(view+"/"))
+	b.wait(t, "the login form", `!!document.getElementById('login')`, 10*time.Second)
+	login := func(password string) {
+		b.set(t, "#user", user)
+		b.set(t, "#password", password)
+		eval[bool](t, b, `document.getElementById('login').click() === undefined`)
+	}
+	login(wrong)
+	b.waitLoad(t, "the refusal", `document.body.textContent.includes('Wrong user name or password.')`, 10*time.Second)
+	login(right)
+	b.waitLoad(t, "the folder list", `!!document.querySelector('#folders a')`, 10*time.Second)
+	return b
+}
+
 // TestLANViewPhone: `run --lan-view` serves the read-only phone view; on a
 // 390×844 screen a wrong password is refused, the right one shows the
 // folder, and a file downloads with its content. The view has no
@@ -49,19 +70,7 @@ func TestLANViewPhone(t *testing.T) {
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	view := startPrinting(t, cmd, "laptop", logs, "LAN view ")
 
-	b := newBrowser(t, 1280, 900)
-	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
-	b.do(t, chromedp.Navigate(view+"/"))
-	b.wait(t, "the login form", `!!document.getElementById('login')`, 10*time.Second)
-	login := func(password string) {
-		b.set(t, "#user", "mom")
-		b.set(t, "#password", password)
-		eval[bool](t, b, `document.getElementById('login').click() === undefined`)
-	}
-	login("wrong")
-	b.waitLoad(t, "the refusal", `document.body.textContent.includes('Wrong user name or password.')`, 10*time.Second)
-	login("correct horse battery")
-	b.waitLoad(t, "the folder list", `!!document.querySelector('#folders a')`, 10*time.Second)
+	b := phoneLogin(t, view, "mom", "wrong", "correct horse battery")
 	assert.Equal(t, "docs", eval[string](t, b, `document.querySelector('#folders a').textContent`))
 	b.screenshot(t, "lan-view-phone")
 	eval[bool](t, b, `document.querySelector('#folders a').click() === undefined`)

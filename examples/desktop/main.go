@@ -17,7 +17,9 @@
 // desktop's own part: the first-run folder and the web UI, which serves
 // the pages in web/ and the API on one listener; then the daemon's chores
 // (cli.Daemon: folder mirrors, runtime.json telling the commands where
-// the API answers); then Engine.Run until the signal, and Close. Every
+// the API answers); then Engine.Run until the signal (run again in the
+// same process when the Settings page's "Restart to apply" asks: see
+// engineRunner), and Close. Every
 // other command (init, folder add, status, …) is internal/cli's cli.Run.
 package main
 
@@ -27,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,6 +60,7 @@ var desk desktopFlags
 type desktopFlags struct {
 	ui, first, lanView string
 	open               bool
+	runner             *engineRunner // restarts the engine (the Settings page); set by runDaemon
 }
 
 func (f *desktopFlags) declare(fs *flag.FlagSet) {
@@ -67,32 +71,28 @@ func (f *desktopFlags) declare(fs *flag.FlagSet) {
 }
 
 // startUI starts the desktop's part beside the engine: the phone LAN view
-// (--lan-view), the first-run folder and the web UI. It returns the stop
-// function.
+// (--lan-view, or as the Settings page saved it), the first-run folder and
+// the web UI. It returns the stop function.
 func (f *desktopFlags) startUI(ctx context.Context, env cli.Env) (func(), error) {
-	stopView := func() {}
-	if f.lanView != "" {
-		stop, addr, err := serveLANView(ctx, env, f.lanView)
-		if err != nil {
-			return nil, fmt.Errorf("LAN view on %s: %w", f.lanView, err)
-		}
-		fmt.Fprintf(env.Stdout, "LAN view http://%s\n", addr)
-		stopView = stop
-	}
-	if f.ui == "none" {
-		return stopView, nil
-	}
-	stopUI, err := startApp(ctx, env, f.ui, f.first, f.open)
+	view, err := startPhoneView(ctx, env, f.lanView)
 	if err != nil {
-		stopView()
 		return nil, err
 	}
-	return func() { stopUI(); stopView() }, nil
+	if f.ui == "none" {
+		return view.Close, nil
+	}
+	stopUI, err := startApp(ctx, env, f, desktopRoutes(env.APIKey, view, f.runner))
+	if err != nil {
+		view.Close()
+		return nil, err
+	}
+	return func() { stopUI(); view.Close() }, nil
 }
 
 // startApp is the desktop's part of `run`: the first-run folder, then the
-// web UI.
-func startApp(ctx context.Context, env cli.Env, uiAddr, firstFolder string, open bool) (func(), error) {
+// web UI, with the desktop's own routes (desk).
+func startApp(ctx context.Context, env cli.Env, f *desktopFlags, desk http.Handler) (func(), error) {
+	uiAddr, firstFolder, open := f.ui, f.first, f.open
 	if firstFolder != "none" {
 		created, err := firstRun(ctx, env.Engine, env.Home, firstFolder)
 		if err != nil {
@@ -115,6 +115,7 @@ func startApp(ctx context.Context, env cli.Env, uiAddr, firstFolder string, open
 		API:           env.API,
 		Key:           env.APIKey,
 		DefaultParent: parent,
+		Desktop:       desk,
 		Log:           env.Log,
 	})
 	if err != nil {
@@ -204,6 +205,7 @@ func runDaemon(ctx context.Context, args []string) error {
 		OnEvent: func(ev sync.Event) { s.Log.Info("event", "event", ev.String()); d.Emit(ev) }})
 	defer api.Close()
 
+	desk.runner = newEngineRunner(e)                // Run, and Run again on the Settings page's "Restart to apply"
 	stopUI, err := desk.startUI(runCtx, d.Env(api)) // the web UI, serving the pages and the API
 	if err != nil {
 		return err
@@ -216,7 +218,7 @@ func runDaemon(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.Stop()
-	return s.Stopped(ctx, e.Run(runCtx))
+	return s.Stopped(ctx, desk.runner.run(runCtx))
 }
 
 func main() {

@@ -69,7 +69,10 @@ type uiOptions struct {
 	Key string
 	// DefaultParent is where the pages suggest new folders go (~/PeerSync).
 	DefaultParent string
-	Log           *slog.Logger
+	// Desktop serves /desktop/: the phone view's settings and the engine
+	// restart (desktopRoutes); nil answers 404.
+	Desktop http.Handler
+	Log     *slog.Logger
 }
 
 // serveUI starts the web UI for e and returns a function that stops it and
@@ -152,6 +155,9 @@ func uiHandler(e *sync.Engine, o uiOptions) http.Handler {
 		})
 	}
 	mux.Handle("/rest/", api)
+	if o.Desktop != nil {
+		mux.Handle("/desktop/", o.Desktop)
+	}
 	return mux
 }
 

@@ -34,7 +34,7 @@ func run(ctx context.Context, out io.Writer) error {
 	for i, listen := range []string{"127.0.0.1:0", addrB} {
 		id, _ := crypto.GenerateIdentity(nil) // a new key; nil = crypto/rand
 		home, docs := filepath.Join(tmp, "AB"[i:i+1], "state"), filepath.Join(tmp, "AB"[i:i+1], "docs")
-		if e[i], err = sync.New(sync.Config{Home: home, Identity: id, ListenAddr: listen}); err != nil {
+		if e[i], err = sync.New(sync.Config{Home: home, Identity: id, Network: sync.NetworkConfig{ListenAddr: listen}}); err != nil {
 			return err
 		}
 		defer e[i].Close() // ends its Run

@@ -20,6 +20,9 @@
 //	                          made at first run (its SHA-256 is printed)
 //	--metrics HOST:PORT       Prometheus metrics at /metrics (plain HTTP)
 //	--log-json                log records as JSON lines
+//	--mailbox-quota SIZE      the blind mailbox: bytes kept per recipient
+//	--mailbox-max N           (256M), bundles (256), how long one waits
+//	--mailbox-expiry D        (720h); --no-mailbox keeps none
 //
 // and the web view's accounts: `server user add NAME [--folders ID,ID]`
 // (the password twice on a terminal, or one line on stdin), `server user
@@ -51,7 +54,7 @@ var program = cli.Program{
 	Name:            "server",
 	ServeRendezvous: true,
 	Summary:         "server: the always-on peersync peer, with STUN/TURN for devices behind NATs and a web view for phones",
-	RunUsage:        "[--stun-listen HOST:PORT|none] [--turn-user U] [--turn-relay-ip IP] [--web ADDR [--web-cert F --web-key F]] [--metrics ADDR] [--log-json]",
+	RunUsage:        "[--stun-listen HOST:PORT|none] [--turn-user U] [--turn-relay-ip IP] [--web ADDR [--web-cert F --web-key F]] [--metrics ADDR] [--log-json] [--mailbox-quota SIZE] [--mailbox-max N] [--mailbox-expiry D | --no-mailbox]",
 	Services: func(fs *flag.FlagSet) func(context.Context, cli.Env) (func(), error) {
 		srv.declare(fs)
 		return srv.startServices
@@ -64,6 +67,7 @@ var srv serverFlags
 type serverFlags struct {
 	stunListen, user, pass, relayIP, metricsAddr string
 	web                                          webConfig
+	mailbox                                      mailboxFlags
 }
 
 func (f *serverFlags) declare(fs *flag.FlagSet) {
@@ -74,6 +78,7 @@ func (f *serverFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&f.web.Addr, "web", "", "TCP HOST:PORT for the read-only web view over HTTPS (e.g. :443); off when empty")
 	fs.StringVar(&f.web.CertFile, "web-cert", "", "PEM certificate (chain) for --web; default: a self-signed one made at first run in the home")
 	fs.StringVar(&f.web.KeyFile, "web-key", "", "PEM private key for --web-cert")
+	f.mailbox.declare(fs)
 	fs.StringVar(&f.metricsAddr, "metrics", "", "TCP HOST:PORT serving Prometheus metrics at /metrics (plain HTTP: keep it on loopback or a private network)")
 }
 
@@ -139,6 +144,9 @@ func (f *serverFlags) startServices(ctx context.Context, env cli.Env) (stop func
 func runDaemon(ctx context.Context, args []string) error {
 	s, err := cli.ParseRun(program, args, os.Stdout, os.Stderr) // flags, identity, logger, API key
 	if err != nil {
+		return err
+	}
+	if s.Config.Mailbox, err = srv.mailbox.config(); err != nil { // sealed bundles for offline devices
 		return err
 	}
 	e, err := sync.New(s.Config)

@@ -78,6 +78,8 @@ var (
 	descTransfers = prometheus.NewDesc("peersync_transfers", "Bundle transfers with peers under way, by direction (send, receive).", []string{"direction"}, nil)
 	descXferBytes = prometheus.NewDesc("peersync_transfer_bytes", "Bytes done of the bundle transfers under way, by direction.", []string{"direction"}, nil)
 	descPending   = prometheus.NewDesc("peersync_pending", "Devices asking to connect and folder offers waiting for an answer (`server pending`).", []string{"kind"}, nil)
+	descTraffic   = prometheus.NewDesc("peersync_bundle_bytes_total", "Bundle bytes moved with peers since the engine started, by direction (send, receive).", []string{"direction"}, nil)
+	descRelayed   = prometheus.NewDesc("peersync_rendezvous_relayed_total", "Rendezvous signaling messages (ICE offers and answers) relayed between devices since the engine started.", nil, nil)
 )
 
 // statusCollector reads the gauges from Engine.Status at scrape time.
@@ -94,6 +96,8 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descTransfers
 	ch <- descXferBytes
 	ch <- descPending
+	ch <- descTraffic
+	ch <- descRelayed
 	if c.relay != nil {
 		ch <- descTURN
 	}
@@ -133,6 +137,10 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(len(st.Pending.Devices)), "device")
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(len(st.Pending.Folders)), "folder")
+	tr := c.e.Traffic()
+	ch <- prometheus.MustNewConstMetric(descTraffic, prometheus.CounterValue, float64(tr.BundleBytesIn), "receive")
+	ch <- prometheus.MustNewConstMetric(descTraffic, prometheus.CounterValue, float64(tr.BundleBytesOut), "send")
+	ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(tr.OffersRelayed))
 	if c.relay != nil {
 		ch <- prometheus.MustNewConstMetric(descTURN, prometheus.GaugeValue, float64(c.relay.srv.AllocationCount()))
 	}

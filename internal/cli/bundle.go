@@ -78,7 +78,9 @@ func (a *app) bundleExport(ctx context.Context, e *sync.Engine, folder string, s
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<20)
+	m := a.newMeter("bundle export "+folder, 0)
+	defer m.abandon()
+	w := bufio.NewWriterSize(countingWriter{tmp, m}, 1<<20)
 	var info gitstore.BundleInfo
 	if len(to) > 0 {
 		if len(since) == 0 {
@@ -107,6 +109,7 @@ func (a *app) bundleExport(ctx context.Context, e *sync.Engine, folder string, s
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
+	m.finish(false)
 	_ = atomicfile.SyncDir(filepath.Dir(path))
 	if len(to) > 0 {
 		fmt.Fprintf(a.stdout, "sealed to %d recipient(s); ", len(to))
@@ -121,7 +124,13 @@ func (a *app) bundleImport(ctx context.Context, e *sync.Engine, folder, path str
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	m := a.newMeter("bundle import "+filepath.Base(path), size)
+	defer m.abandon()
+	br := bufio.NewReaderSize(countingReader{f, m}, 1<<20)
 	prefix, _ := br.Peek(crypto.SealedPrefixLen)
 	var res gitstore.ApplyResult
 	if crypto.IsSealed(prefix) {
@@ -132,6 +141,9 @@ func (a *app) bundleImport(ctx context.Context, e *sync.Engine, folder, path str
 		}
 	} else {
 		res, err = e.ImportBundle(ctx, folder, br, sync.ImportPeer)
+	}
+	if err == nil {
+		m.finish(false)
 	}
 	if err != nil {
 		var be *gitstore.BundleError

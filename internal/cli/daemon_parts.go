@@ -116,20 +116,22 @@ func (a *app) parseRun(args []string) (*RunSetup, error) {
 	}
 	s.Log = newLogger(a.stderr, level, *logJSON)
 	s.LANName = strings.TrimSuffix(*lanName, ".local")
-	s.Config = sync.Config{Home: a.home, ListenAddr: *listen, ScanInterval: *scanEvery, Discovery: !*noDiscovery,
-		DiscoveryHostName: s.LANName, ServeRendezvous: a.prog.ServeRendezvous, Logger: s.Log}
+	s.Config = sync.Config{Home: a.home, ScanInterval: *scanEvery, Logger: s.Log,
+		Network:   sync.NetworkConfig{ListenAddr: *listen},
+		Discovery: sync.DiscoveryConfig{Enabled: !*noDiscovery, HostName: s.LANName},
+		NAT:       sync.NATConfig{ServeRendezvous: a.prog.ServeRendezvous}}
 	if *rendezvous != "" {
 		rv, err := parseRendezvous(*rendezvous)
 		if err != nil {
 			return nil, err
 		}
-		s.Config.Rendezvous = rv
+		s.Config.NAT.Rendezvous = rv
 	}
 	if len(stun) > 0 {
-		s.Config.STUNServers = stun
+		s.Config.NAT.STUN = stun
 	}
 	var err error
-	if s.Config.TURNServers, s.TURNPass, err = turnServers(turns, *turnPassFile); err != nil {
+	if s.Config.NAT.TURN, s.TURNPass, err = turnServers(turns, *turnPassFile); err != nil {
 		return nil, err
 	}
 	id, created, err := crypto.LoadOrCreateIdentity(a.identityPath())

@@ -36,10 +36,10 @@ func TestParseRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "none", ui, "the program's flag")
 	assert.Equal(t, home, s.Config.Home)
-	assert.Equal(t, "127.0.0.1:0", s.Config.ListenAddr)
+	assert.Equal(t, "127.0.0.1:0", s.Config.Network.ListenAddr)
 	assert.Equal(t, 3*time.Second, s.Config.ScanInterval)
 	assert.Equal(t, "den", s.LANName)
-	assert.Equal(t, "den", s.Config.DiscoveryHostName)
+	assert.Equal(t, "den", s.Config.Discovery.HostName)
 	require.NotNil(t, s.Config.Identity, "identity created")
 	key, err := os.ReadFile(filepath.Join(home, "apikey"))
 	require.NoError(t, err)
@@ -49,7 +49,7 @@ func TestParseRun(t *testing.T) {
 	s2, err := ParseRun(prog, []string{"--home", home}, io.Discard, io.Discard)
 	require.NoError(t, err, "no command means run")
 	assert.Equal(t, s.Config.Identity.DeviceID(), s2.Config.Identity.DeviceID(), "the same identity, loaded")
-	assert.True(t, s2.Config.Discovery)
+	assert.True(t, s2.Config.Discovery.Enabled)
 
 	_, err = ParseRun(prog, []string{"--home", home, "run", "--lan-name", "x", "--no-discovery"}, io.Discard, io.Discard)
 	var ue UsageError

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/peersync/peersync/gitstore"
 	"github.com/peersync/peersync/httpapi"
@@ -126,7 +127,11 @@ func (a *app) scan(ctx context.Context, args []string) error {
 	}
 	var errs []error
 	for _, id := range ids {
+		tick := time.NewTicker(250 * time.Millisecond)
+		stop := followScan(ctx, a.newMeter("scan "+id, 0), id, c.Status, tick.C)
 		changes, err := c.Scan(ctx, id, *confirm)
+		stop()
+		tick.Stop()
 		a.printChanges(id, changes)
 		var se *httpapi.StatusError
 		if errors.As(err, &se) && se.Code == http.StatusConflict {

@@ -114,7 +114,7 @@ func TestPhoneBrowser(t *testing.T) {
 	}
 	assert.EqualValues(t, 429, submitLogin(t, ctx, "ann", "correct horse"))
 	assert.Equal(t, "Too many failed attempts. Try again in 1 seconds.", text(t, ctx, "#error"))
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 
 	// Logged in, back where the user wanted to go.
 	assert.EqualValues(t, 200, submitLogin(t, ctx, "ann", "correct horse"))

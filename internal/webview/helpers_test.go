@@ -10,32 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/sync"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
-
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu gosync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fixture is an engine with two folders, "docs" (two versions of
 // notes/todo.txt, and a.txt) and "secret", a users file where ann may read
@@ -44,7 +27,7 @@ type fixture struct {
 	e      *sync.Engine
 	docs   string
 	users  *Users
-	clock  *testClock
+	clock  *testutil.Clock
 	h      *Handler
 	srv    *httptest.Server
 	oldRev string // the commit of todo.txt's first version
@@ -65,7 +48,7 @@ func newFixture(t testing.TB) *fixture {
 	e, err := sync.New(sync.Config{Home: t.TempDir(), Identity: id})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
-	f := &fixture{e: e, docs: t.TempDir(), clock: &testClock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{e: e, docs: t.TempDir(), clock: testutil.NewClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))}
 	secret := t.TempDir()
 	require.NoError(t, e.AddFolder(ctx, sync.FolderConfig{ID: "docs", Path: f.docs, Label: "My <docs>"}))
 	require.NoError(t, e.AddFolder(ctx, sync.FolderConfig{ID: "secret", Path: secret}))

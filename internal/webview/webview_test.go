@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 func TestLoginBrowseDownloadHistory(t *testing.T) {
@@ -126,7 +128,7 @@ func TestLoginThrottledPerAddressAndUser(t *testing.T) {
 	assert.Contains(t, body(t, resp), "Too many failed attempts")
 
 	// Each further failure doubles the wait.
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	resp = f.login(t, c, "ann", "wrong again")
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp.Body.Close()
@@ -149,7 +151,7 @@ func TestLoginThrottledPerAddressAndUser(t *testing.T) {
 
 	// Once the wait is over the right password works, and clears the
 	// record.
-	f.clock.Add(2 * time.Second)
+	f.clock.Advance(2 * time.Second)
 	resp = f.login(t, c, "ann", "correct horse")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, body(t, resp), `href="/f/docs/tree/"`)
@@ -162,10 +164,10 @@ func TestSessionEndsOnExpiryAndUserRemoval(t *testing.T) {
 	resp := f.login(t, c, "ann", "correct horse")
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	f.clock.Add(12*time.Hour - time.Second)
+	f.clock.Advance(12*time.Hour - time.Second)
 	resp, _ = get(t, c, f.srv.URL+"/f/docs/tree/")
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "still valid")
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	resp, page := get(t, c, f.srv.URL+"/f/docs/tree/")
 	assert.Contains(t, page, `id="password"`, "expired: the login form")
 	assert.Equal(t, "/login", resp.Request.URL.Path)
@@ -220,13 +222,13 @@ func TestThrottleKeys(t *testing.T) {
 	assert.Equal(t, addrKey("[2001:db8::1]:1"), addrKey("[2001:db8::ffff]:2"), "one /64")
 	assert.NotEqual(t, addrKey("[2001:db8::1]:1"), addrKey("[2001:db8:0:1::1]:1"))
 	assert.Equal(t, "addr:192.0.2.1", addrKey("[::ffff:192.0.2.1]:80"))
-	clock := &testClock{t: time.Unix(0, 0)}
+	clock := testutil.NewClock(time.Unix(0, 0))
 	th := newThrottle(clock.Now)
 	for i := 0; i < 30; i++ {
 		th.fail("k")
 	}
 	assert.Equal(t, maxDelay, th.wait("k"), "capped")
-	clock.Add(maxDelay + forgetAfter + time.Second)
+	clock.Advance(maxDelay + forgetAfter + time.Second)
 	th.fail("k")
 	assert.Zero(t, th.wait("k"), "forgotten after an hour of silence")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peersync/peersync/crypto"
@@ -72,6 +73,7 @@ type Server struct {
 	mu      gosync.Mutex // guards clients and closed
 	clients map[crypto.DeviceID]*rvServed
 	closed  bool
+	relayed atomic.Int64 // messages forwarded (see Relayed)
 }
 
 // rvServed is one registered device.
@@ -167,6 +169,8 @@ func (r *Server) Serve(ctx context.Context, c *transport.Conn, s *transport.Stre
 		if err := r.write(dst, message{Op: "recv", From: from.String(), Msg: m.Msg}); err != nil {
 			r.log.Debug("rendezvous: forward failed", "to", to, "err", err)
 			_ = r.write(me, message{Op: "error", To: m.To, Error: "delivery failed"})
+		} else {
+			r.relayed.Add(1)
 		}
 	}
 }
@@ -177,6 +181,10 @@ func (r *Server) write(c *rvServed, m message) error {
 	_ = c.s.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	return writeRV(c.s, m)
 }
+
+// Relayed returns how many signaling messages (ICE offers and answers,
+// each with its candidates) the server has forwarded between devices.
+func (r *Server) Relayed() int64 { return r.relayed.Load() }
 
 // Registered reports whether device d is currently connected.
 func (r *Server) Registered(d crypto.DeviceID) bool {

@@ -918,7 +918,7 @@
     const path = $('hist-path').value.trim();
     const q = new URLSearchParams({ limit: '200' });
     if (path) q.set('path', path);
-    const list = await history(st.histFolder, q);
+    const [list] = await Promise.all([history(st.histFolder, q), loadConflicts(st.histFolder)]);
     $('hist-title').textContent = path ? `Versions of ${path}, newest first` : 'Changes, newest first';
     fill(
       $('hist-list'),
@@ -930,6 +930,47 @@
             el('tbody', {}, list.map((c, i) => historyRow(c, path ? list.slice(i + 1) : null))),
           )
         : emptyRow(path ? 'No versions of this file.' : 'Nothing has changed in this folder yet.'),
+    );
+  }
+
+  // loadConflicts lists the folder's conflict copies, each with its two
+  // sides (who made it, when) and "Keep this one" on each: the kept content
+  // ends at the original path and the copy is deleted, as commits that sync.
+  async function loadConflicts(folder) {
+    const res = await api('GET', `/folders/${enc(folder)}/conflicts`).catch(() => null);
+    const cs = (res && pick(res, 'Conflicts')) || [];
+    $('hist-conflicts').hidden = !cs.length;
+    fill(
+      $('hist-conflict-list'),
+      cs.map((c) => {
+        const copy = pick(c, 'Copy');
+        const orig = pick(c, 'Original');
+        const side = (label, keep, path, sd) => {
+          const ch = pick(sd, 'Change') || {};
+          const exists = pick(sd, 'Exists');
+          return el(
+            'tr',
+            { 'data-keep': keep },
+            el('td', {}, pill(label, keep === 'copy' ? 'warn' : ''), ' ', el('span', { class: 'file', text: path })),
+            el('td', { text: exists ? who(ch) : '(deleted)' }),
+            el('td', { class: 'num', text: exists ? when(pick(ch, 'Time')) : '' }),
+            el(
+              'td',
+              { class: 'actions' },
+              exists ? button('View', () => showFile(folder, '', path)) : null,
+              exists || keep === 'copy'
+                ? button('Keep this one', () => api('POST', `/folders/${enc(folder)}/conflicts/resolve`, { copy, keep }), 'Kept; the copy is removed', 'small')
+                : null,
+            ),
+          );
+        };
+        return el(
+          'table',
+          { class: 'stack changes conflict', 'data-copy': copy },
+          thead([`Conflict in ${orig}`, 'Who', 'When', '']),
+          el('tbody', {}, side('original', 'original', orig, pick(c, 'OriginalSide')), side('conflict copy', 'copy', copy, pick(c, 'CopySide'))),
+        );
+      }),
     );
   }
 
@@ -976,7 +1017,7 @@
 
   async function showFile(folder, rev, path) {
     const f = await fileText(folder, rev, path);
-    $('hist-view-title').textContent = `${path} at ${String(rev).slice(0, 8)}`;
+    $('hist-view-title').textContent = `${path} at ${String(rev).slice(0, 8) || 'now'}`;
     $('hist-view-body').textContent = f.binary ? `(a binary file of ${bytes(f.size)})` : f.text;
     $('hist-view').hidden = false;
     $('hist-view').scrollIntoView({ behavior: 'smooth' });
@@ -1054,9 +1095,167 @@
     const rv = pick(st.status, 'Rendezvous');
     const facts = [
       ['Listening on', pick(st.status, 'Addr') || 'not running'],
+      ['LAN discovery', pick(st.status, 'Discovery') ? 'on' : 'off'],
       ['Rendezvous', rv ? `${pick(rv, 'Addr')} · ${pick(rv, 'Registered') ? 'registered, seen as ' + pick(rv, 'Observed') : 'not registered'}` : 'none'],
     ];
     fill($('set-net'), facts.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
+    const ns = await settingsCall('GET', '/rest/settings').catch(() => null);
+    if (ns) showNetSettings(ns);
+    const lan = await settingsCall('GET', '/desktop/lanview').catch(() => null);
+    $('set-lan-card').hidden = !lan;
+    if (lan) showLANView(lan);
+  }
+
+  // settingsCall is api() for the settings' routes (/rest/settings and the
+  // desktop's /desktop/...): a 400 names the field, shown beside it.
+  async function settingsCall(method, path, body) {
+    const opts = { method, headers: { 'X-API-Key': KEY }, cache: 'no-store' };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    const r = await fetch(path, opts);
+    const data = await r.json().catch(() => null);
+    if (!r.ok) {
+      const e = new ApiError(r.status, (data && data.error) || r.statusText);
+      e.field = data && data.field;
+      throw e;
+    }
+    return data;
+  }
+
+  // fieldErrors shows err beside its field in form (or clears them all).
+  function fieldErrors(card, err) {
+    for (const n of card.querySelectorAll('.field-error')) {
+      n.hidden = true;
+      n.textContent = '';
+    }
+    for (const n of card.querySelectorAll('.invalid')) n.classList.remove('invalid');
+    if (!err) return;
+    const box = err.field && card.querySelector(`.field-error[data-field="${err.field}"]`);
+    if (!box) throw err; // no field: the toast says it
+    box.textContent = err.message;
+    box.hidden = false;
+    const input = card.querySelector(`[name="${err.field}"]`);
+    if (input) input.classList.add('invalid');
+  }
+
+  function turnRow(t) {
+    const row = el('div', { class: 'turn-row' },
+      el('label', {}, 'Relay HOST:PORT', el('input', { name: 'turn-addr', value: pick(t, 'addr') || '', autocomplete: 'off' })),
+      el('label', {}, 'User', el('input', { name: 'turn-user', value: pick(t, 'user') || '', autocomplete: 'off' })),
+      el('label', {}, 'Password', el('input', { name: 'turn-pass', type: 'password', autocomplete: 'new-password',
+        placeholder: pick(t, 'hasPass') ? 'saved (type to change)' : '' })));
+    row.append(el('button', { type: 'button', class: 'danger small', text: 'Remove', onclick: () => row.remove() }));
+    return row;
+  }
+
+  function showNetSettings(ns) {
+    const f = $('set-net-form');
+    // A restart that failed (the port was taken) leaves the engine stopped:
+    // the button stays, to try again with another address.
+    const stopped = st.status && !pick(st.status, 'Addr');
+    $('set-restart').hidden = !pick(ns, 'restartNeeded') && !stopped;
+    $('set-restart-why').textContent = stopped ? 'The engine is not running.' : 'The new listen address applies after a restart of the engine.';
+    if (f.dataset.touched) return;
+    f.listenAddr.value = pick(ns, 'listenAddr') || '';
+    f.discovery.checked = !!pick(ns, 'discovery');
+    f.rendezvousAddr.value = pick(ns, 'rendezvousAddr') || '';
+    f.rendezvousDevice.value = pick(ns, 'rendezvousDevice') || '';
+    f.stun.value = (pick(ns, 'stun') || []).join('\n');
+    $('set-turn').replaceChildren(...(pick(ns, 'turn') || []).map(turnRow));
+  }
+
+  function showLANView(lan) {
+    const f = $('set-lan');
+    if (!f.dataset.touched) {
+      f.enabled.checked = !!lan.enabled;
+      f.addr.value = lan.addr || '';
+    }
+    $('set-lan-url').textContent = lan.url ? 'Serving at ' + lan.url : 'Off';
+    const users = lan.users || [];
+    if ($('set-lan-users').dataset.dirty) return;
+    fill($('set-lan-users'), users.length ? users.map((name) => {
+      const pass = el('input', { type: 'password', autocomplete: 'new-password', placeholder: 'new password', 'aria-label': 'New password for ' + name });
+      return el('li', {},
+        el('span', { class: 'name', text: name }), pass,
+        el('button', { type: 'button', class: 'ghost small', text: 'Change password', onclick: (ev) => act(ev.target, async () => {
+          try {
+            await settingsCall('PUT', `/desktop/lanview/users/${enc(name)}`, { password: pass.value });
+            fieldErrors($('set-lan-card'));
+          } catch (e) {
+            fieldErrors($('set-lan-card'), e);
+            throw e;
+          }
+        }, 'Password changed') }),
+        el('button', { type: 'button', class: 'danger small', text: 'Remove', onclick: (ev) => act(ev.target, () => settingsCall('DELETE', `/desktop/lanview/users/${enc(name)}`), 'Account removed') }));
+    }) : el('li', { class: 'empty', text: 'No accounts yet: add one below.' }));
+  }
+
+  // saveForm runs save for a settings form: errors go beside their field.
+  function saveForm(form, card, save, done) {
+    form.addEventListener('input', () => (form.dataset.touched = '1'));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      act(form.querySelector('button[type="submit"]'), async () => {
+        try {
+          await save();
+          fieldErrors(card);
+          delete form.dataset.touched;
+        } catch (e) {
+          fieldErrors(card, e);
+          throw e;
+        }
+      }, done);
+    });
+  }
+
+  function setupNetSettings() {
+    const f = $('set-net-form');
+    const card = f.closest('.card');
+    $('set-turn-add').addEventListener('click', () => {
+      f.dataset.touched = '1';
+      $('set-turn').append(turnRow({}));
+    });
+    saveForm(f, card, async () => {
+      const turn = [...$('set-turn').querySelectorAll('.turn-row')].map((r) => {
+        const t = { addr: r.querySelector('[name="turn-addr"]').value.trim(), user: r.querySelector('[name="turn-user"]').value.trim() };
+        const p = r.querySelector('[name="turn-pass"]').value;
+        if (p) t.pass = p;
+        return t;
+      });
+      const ns = await settingsCall('PUT', '/rest/settings', {
+        listenAddr: f.listenAddr.value.trim(),
+        discovery: f.discovery.checked,
+        rendezvousAddr: f.rendezvousAddr.value.trim(),
+        rendezvousDevice: f.rendezvousDevice.value.trim(),
+        stun: f.stun.value.split('\n').map((x) => x.trim()).filter(Boolean),
+        turn,
+      });
+      delete f.dataset.touched;
+      showNetSettings(ns);
+    }, 'Network settings saved');
+    $('set-restart-btn').addEventListener('click', (ev) => act(ev.target, async () => {
+      try {
+        await settingsCall('POST', '/desktop/restart');
+        fieldErrors(card);
+      } catch (e) {
+        e.field = 'restart';
+        fieldErrors(card, e);
+        throw e;
+      }
+    }, 'Engine restarted'));
+    const lf = $('set-lan');
+    const lanCard = $('set-lan-card');
+    saveForm(lf, lanCard, async () => {
+      showLANView(await settingsCall('PUT', '/desktop/lanview', { enabled: lf.enabled.checked, addr: lf.addr.value.trim() }));
+    }, 'Phone view saved');
+    const af = $('set-lan-add');
+    saveForm(af, lanCard, async () => {
+      showLANView(await settingsCall('PUT', `/desktop/lanview/users/${enc(af.name.value.trim())}`, { password: af.password.value }));
+      af.reset();
+    }, 'Account saved');
+    $('set-lan-users').addEventListener('input', () => ($('set-lan-users').dataset.dirty = '1'));
   }
 
   function setupSettings() {
@@ -1112,6 +1311,7 @@
   setupSchedule();
   setupHistory();
   setupSettings();
+  setupNetSettings();
   resetSend();
   window.addEventListener('hashchange', route);
   route();

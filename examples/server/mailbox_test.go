@@ -1,0 +1,85 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/crypto"
+	"github.com/peersync/peersync/internal/testutil"
+)
+
+// TestMailboxBetweenDesktopsNeverOnlineTogether: two desktops that share a
+// folder the server does not have, and are never running at the same
+// time, sync through the server's blind mailbox: alpha's change waits
+// there sealed to beta (the server's disk holds no plaintext of it), and
+// beta, started after alpha stopped, applies it and empties its box.
+func TestMailboxBetweenDesktopsNeverOnlineTogether(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server and desktop processes")
+	}
+	serverBin := testutil.BuildBinary(t, "./examples/server")
+	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
+	s := newProc(t, serverBin, "hosted")
+	a := newProc(t, desktopBin, "alpha")
+	b := newProc(t, desktopBin, "beta")
+	s.cli(t, "peer", "add", "--name", "alpha", a.id)
+	s.cli(t, "peer", "add", "--name", "beta", b.id)
+	a.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)
+	b.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
+
+	stun := "127.0.0.1:" + strconv.Itoa(testutil.FreeUDPPort(t))
+	s.start(t, "--stun-listen", stun, "--mailbox-quota", "64M", "--mailbox-expiry", "48h")
+	rv := s.id + "@127.0.0.1:" + strconv.Itoa(s.port)
+	const marker = "PLAINTEXT-MARKER-d41c"
+	require.NoError(t, os.WriteFile(filepath.Join(a.folder, "note.txt"), []byte(marker+"\n"), 0o644))
+
+	box := filepath.Join(s.home, "mailbox", b.id)
+	stopA := a.start(t, "--ui", "none", "--rendezvous", rv, "--stun", stun)
+	waitFiles(t, box, 1)
+	stopA()
+
+	var held int
+	require.NoError(t, filepath.WalkDir(s.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.NotContains(t, string(data), marker, "plaintext on the server's disk: %s", p)
+		if filepath.Dir(p) == box {
+			held++
+			assert.True(t, crypto.IsSealed(data), "a deposit is a sealed stream: %s", p)
+		}
+		return nil
+	}))
+	assert.Equal(t, 1, held)
+
+	b.start(t, "--ui", "none", "--rendezvous", rv, "--stun", stun)
+	waitSame(t, a.folder, b.folder)
+	waitFiles(t, box, 0)
+}
+
+// waitFiles waits until dir holds n files.
+func waitFiles(t *testing.T, dir string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ents, _ := os.ReadDir(dir)
+		if len(ents) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d files, want %d", dir, len(ents), n)
+		}
+		// Another process's directory: no signal reaches the test, so
+		// poll; the deadline bounds a hang, it is not a measurement.
+		time.Sleep(50 * time.Millisecond)
+	}
+}
