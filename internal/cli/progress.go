@@ -142,15 +142,15 @@ func (m *meter) abandon() {
 // appended otherwise.
 func (m *meter) drawLocked(now time.Time, final bool) {
 	secs := now.Sub(m.start).Seconds()
-	stats := humanBytes(m.done)
+	stats := formatBytes(m.done)
 	if m.total > 0 {
-		stats += " of " + humanBytes(m.total)
+		stats += " of " + formatBytes(m.total)
 	}
 	if m.note != "" {
 		stats += ", " + m.note
 	}
 	if secs > 0 && m.done > 0 {
-		stats += fmt.Sprintf(", %s/s", humanBytes(int64(float64(m.done)/secs)))
+		stats += fmt.Sprintf(", %s", formatRate(int64(float64(m.done)/secs)))
 		if m.total > m.done && !final {
 			eta := time.Duration(float64(m.total-m.done) / (float64(m.done) / secs) * float64(time.Second))
 			stats += ", " + eta.Round(time.Second).String() + " left"
@@ -198,21 +198,6 @@ func percent(done, total int64) int {
 		return 0
 	}
 	return int(min(100, done*100/total))
-}
-
-// humanBytes prints n bytes in B, KB, MB, GB (powers of 1000).
-func humanBytes(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"B", "KB", "MB", "GB", "TB"} {
-		if f < 1000 || u == "TB" {
-			if u == "B" {
-				return fmt.Sprintf("%d B", n)
-			}
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-		f /= 1000
-	}
-	return ""
 }
 
 // countingWriter counts what goes through it into a meter.

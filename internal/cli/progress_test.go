@@ -35,7 +35,7 @@ func TestMeterOnTerminal(t *testing.T) {
 	m.set(250, "")
 	out := w.String()
 	assert.True(t, strings.HasPrefix(out, "\rbundle import x.bundle ["), "%q", out)
-	assert.Contains(t, out, " 25% 250 B of 1.0 KB, 250 B/s, 3s left\x1b[K")
+	assert.Contains(t, out, " 25% 250B of 1000B, 250B/s, 3s left\x1b[K")
 	bar := regexp.MustCompile(`\[(=*)( *)\]`).FindStringSubmatch(out)
 	require.NotNil(t, bar, out)
 	assert.Equal(t, (len(bar[1])+len(bar[2]))/4, len(bar[1]), "a quarter of the bar: %q", out)
@@ -48,7 +48,7 @@ func TestMeterOnTerminal(t *testing.T) {
 	m.finish(false)
 	lines := strings.Split(w.String(), "\r")
 	last := lines[len(lines)-1]
-	assert.Contains(t, last, "100% 1.0 KB of 1.0 KB")
+	assert.Contains(t, last, "100% 1000B of 1000B")
 	assert.Contains(t, last, "done in 2.1s")
 	assert.True(t, strings.HasSuffix(last, "\x1b[K\n"), "%q", last)
 	assert.Equal(t, 1, strings.Count(w.String(), "\n"), "one line, redrawn")
@@ -60,7 +60,7 @@ func TestMeterOnTerminal(t *testing.T) {
 	m = newMeterOn(&w, "bundle export docs", 0, clk.Now)
 	clk.Advance(time.Second)
 	m.set(5000, "")
-	assert.Contains(t, w.String(), "\rbundle export docs | 5.0 KB, 5.0 KB/s\x1b[K")
+	assert.Contains(t, w.String(), "\rbundle export docs | 4.88KiB, 4.88KiB/s\x1b[K")
 	m.abandon()
 	assert.True(t, strings.HasSuffix(w.String(), "\n"))
 }
@@ -81,8 +81,8 @@ func TestMeterPlainLines(t *testing.T) {
 	assert.NotContains(t, out, "\x1b")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	require.Len(t, lines, 3, "at 2 s, at 4 s, and the last: %q", out)
-	assert.Equal(t, "scan docs: 20.0 KB, files, 10.0 KB/s", lines[0])
-	assert.Equal(t, "scan docs: 50.0 KB, files, 10.0 KB/s, done in 5s", lines[2])
+	assert.Equal(t, "scan docs: 19.53KiB, files, 9.77KiB/s", lines[0])
+	assert.Equal(t, "scan docs: 48.83KiB, files, 9.77KiB/s, done in 5s", lines[2])
 
 	// Quiet: an operation that ended before its first line shows nothing.
 	w.Reset()
@@ -116,8 +116,8 @@ func TestFollowScan(t *testing.T) {
 	}
 	stop()
 	out := w.String()
-	assert.Contains(t, out, "scan docs: 3.0 MB, 10 files read")
-	assert.Contains(t, out, "scan docs: 6.0 MB, 20 files read")
+	assert.Contains(t, out, "scan docs: 2.86MiB, 10 files read")
+	assert.Contains(t, out, "scan docs: 5.72MiB, 20 files read")
 	assert.Contains(t, out, "done in 9s")
 }
 
@@ -134,7 +134,7 @@ func TestCLIBundleProgress(t *testing.T) {
 	require.NoError(t, Run(context.Background(), testProgram, []string{"--home", homeA, "bundle", "export", "--folder", "docs", file}, &out, &tty))
 	assert.Contains(t, out.String(), "exported docs head")
 	assert.NotContains(t, out.String(), "\r")
-	assert.Regexp(t, `\rbundle export docs \d+ B, \S+ \S+/s, done in \S+\x1b\[K\n$`, tty.String())
+	assert.Regexp(t, `\rbundle export docs [\d.]+(B|KiB), [\d.]+(B|KiB)/s, done in \S+\x1b\[K\n$`, tty.String())
 	assert.Equal(t, 1, strings.Count(tty.String(), "\n"), "one line, redrawn in place")
 
 	fi, err := os.Stat(file)
@@ -145,7 +145,7 @@ func TestCLIBundleProgress(t *testing.T) {
 	assert.Contains(t, out.String(), "imported ")
 	lines := strings.Split(strings.TrimSuffix(plain.String(), "\n"), "\n")
 	last := lines[len(lines)-1] // one line, unless the machine is slow enough for a line every 2 s
-	assert.Equal(t, "bundle import docs.bundle: 100% "+humanBytes(fi.Size())+" of "+humanBytes(fi.Size()), strings.SplitN(last, ",", 2)[0])
+	assert.Equal(t, "bundle import docs.bundle: 100% "+formatBytes(fi.Size())+" of "+formatBytes(fi.Size()), strings.SplitN(last, ",", 2)[0])
 	assert.Contains(t, last, "done in")
 	assert.NotContains(t, plain.String(), "\r")
 	assert.NotContains(t, plain.String(), "\x1b")

@@ -133,7 +133,10 @@ func progressText(p sync.Progress) string {
 	return s
 }
 
-// formatBytes prints a size in binary units.
+// formatBytes prints a size in binary units ("0B" for none).
 func formatBytes(n int64) string {
+	if n == 0 {
+		return "0B"
+	}
 	return strings.TrimSuffix(formatRate(n), "/s")
 }
