@@ -460,6 +460,13 @@ func mailCall(ctx context.Context, pc *peerConn, req mailReq, body func(w io.Wri
 	return s, resp, nil
 }
 
+// endStream ends a mailbox stream whose answer was read: both directions
+// closed, so the stream is freed at once on QUIC and TCP alike.
+func endStream(s *transport.Stream) {
+	_ = s.Close()
+	_ = s.CloseRead()
+}
+
 // copyN copies exactly n bytes (io.ErrUnexpectedEOF if src ends early).
 func copyN(dst io.Writer, src io.Reader, n int64) (int64, error) {
 	c, err := io.CopyN(dst, src, n)

@@ -160,7 +160,7 @@ func (e *Engine) mailReceipts(ctx context.Context, pc *peerConn, ms *mailState) 
 	if err != nil {
 		return
 	}
-	_ = s.Close()
+	endStream(s)
 	ms.mu.Lock()
 	var lost []sentDeposit
 	for _, d := range ms.sentLocked().Sent {
@@ -260,6 +260,6 @@ func (e *Engine) deposit(ctx context.Context, pc *peerConn, st *gitstore.Store, 
 		}
 		return "", err
 	}
-	_ = s.Close()
+	endStream(s)
 	return resp.ID, nil
 }

@@ -45,7 +45,7 @@ func (e *Engine) mailboxTake(ctx context.Context, ms *mailState) {
 		}
 		return
 	}
-	_ = s.Close()
+	endStream(s)
 	ms.mu.Lock()
 	for id := range ms.held { // gone from the server: forget them
 		if !slices.ContainsFunc(resp.Items, func(it mailItem) bool { return it.ID == id }) {
@@ -81,7 +81,7 @@ func (e *Engine) mailboxTake(ctx context.Context, ms *mailState) {
 		if s, _, err := mailCall(ctx, pc, ack, nil, e.cfg.Fetch.Idle); err != nil {
 			e.log.Info("mailbox acknowledgement failed", "id", it.ID, "err", err)
 		} else {
-			_ = s.Close()
+			endStream(s)
 		}
 	}
 }
@@ -119,7 +119,7 @@ func (e *Engine) takeDeposit(ctx context.Context, pc *peerConn, it mailItem) (ma
 		return mailFailed, fmt.Errorf("sync: mailbox answered %q of %d bytes for a deposit of %d", resp.Op, resp.Size, it.Size)
 	}
 	_, err = copyN(f, idleStream{s, e.cfg.Fetch.Idle}, resp.Size)
-	_ = s.Close()
+	endStream(s)
 	if err != nil {
 		return mailFailed, fmt.Errorf("sync: fetch mailbox deposit: %w", err)
 	}
