@@ -8,7 +8,9 @@ package gitstore
 // opened afresh. The four operations run alternately on the aged store and
 // the fresh copy (A/B/A/B, PEERSYNC_BENCH_ROUNDS rounds, default 5, each
 // time the mean over 100 ms of runs; the median of the rounds reported) so
-// that load drift on a shared machine cancels.
+// that load drift on a shared machine cancels; each op after a garbage
+// collection, the first store alternating between rounds. Beside the wall
+// time ratio, *-cpu-vs-fresh is the ratio of the process's CPU time.
 //
 //	nice -n 10 go test ./gitstore -run '^$' -bench '^BenchmarkMaintainedStore$' -benchtime 1x
 //	nice -n 10 go test ./gitstore -short -run '^$' -bench '^BenchmarkMaintainedStore$' -benchtime 1x
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -116,11 +119,18 @@ func BenchmarkMaintainedStore(b *testing.B) {
 
 		file := files[((edits-1)*7919)%len(files)].path
 		opsA, opsB := storeOps(b, aged, prev, file), storeOps(b, fresh, prev, file)
-		times := [2][4][]time.Duration{}
+		// Each op starts after a collection (so that it pays for no
+		// garbage of the op before it, a full bundle on the other store
+		// say), and the store that goes first alternates between rounds.
+		times, cpus := [2][4][]time.Duration{}, [2][4][]time.Duration{}
 		for r := 0; r < rounds; r++ {
 			for k := range opsA {
-				for j, ops := range [][]func(){opsA, opsB} {
-					times[j][k] = append(times[j][k], timeOp(ops[k]))
+				for i := range 2 {
+					j := (i + r) % 2
+					runtime.GC()
+					wall, cpu := timeOp([][]func(){opsA, opsB}[j][k])
+					times[j][k] = append(times[j][k], wall)
+					cpus[j][k] = append(cpus[j][k], cpu)
 				}
 			}
 		}
@@ -130,6 +140,9 @@ func BenchmarkMaintainedStore(b *testing.B) {
 			b.ReportMetric(a.Seconds()*1e3, n+"-ms")
 			b.ReportMetric(f.Seconds()*1e3, n+"-fresh-ms")
 			b.ReportMetric(a.Seconds()/f.Seconds(), n+"-vs-fresh")
+			if ca, cf := median(cpus[0][k]), median(cpus[1][k]); cf > 0 {
+				b.ReportMetric(ca.Seconds()/cf.Seconds(), n+"-cpu-vs-fresh")
+			}
 		}
 		b.ReportMetric(float64(loose), "loose")
 		b.ReportMetric(float64(packs), "packs")
@@ -157,13 +170,15 @@ func copyStore(b *testing.B, dir string) *Store {
 }
 
 // timeOp returns the mean time of op over as many runs as fill 100 ms
-// (at least one).
-func timeOp(op func()) time.Duration {
-	t0 := time.Now()
+// (at least one), and the mean CPU time of this process (user + system)
+// over them: on a loaded machine the wall time swings with what else
+// runs, the CPU time much less.
+func timeOp(op func()) (wall, cpu time.Duration) {
+	t0, c0 := time.Now(), cpuTime()
 	n := 0
 	for n == 0 || time.Since(t0) < 100*time.Millisecond {
 		op()
 		n++
 	}
-	return time.Since(t0) / time.Duration(n)
+	return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
 }

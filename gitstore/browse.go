@@ -75,7 +75,7 @@ func (s *Store) ListFiles(ctx context.Context, rev Hash, dir string) ([]FileEntr
 		}
 		return nil, fmt.Errorf("gitstore: list %q: %w", dir, fs.ErrNotExist)
 	}
-	r := objReader{st}
+	r := objReader{viewObjects{st}}
 	e, err := r.entryInTree(root, dir)
 	switch {
 	case err != nil:
@@ -144,7 +144,7 @@ func (s *Store) OpenFile(ctx context.Context, rev Hash, path string) (io.ReadClo
 	if root.IsZero() {
 		return nil, 0, fmt.Errorf("gitstore: open %q: %w", path, fs.ErrNotExist)
 	}
-	e, err := objReader{st}.entryInTree(root, path)
+	e, err := objReader{viewObjects{st}}.entryInTree(root, path)
 	switch {
 	case err != nil:
 		return nil, 0, err
@@ -186,7 +186,7 @@ func (s *Store) browseView(rev Hash) (*filesystem.Storage, func(), plumbing.Hash
 			return st, unlock, plumbing.ZeroHash, nil
 		}
 	}
-	c, err := object.GetCommit(st, rev.plumbing())
+	c, err := object.GetCommit(viewObjects{st}, rev.plumbing())
 	if err != nil {
 		unlock()
 		if errors.Is(err, plumbing.ErrObjectNotFound) {

@@ -49,7 +49,7 @@ func (s *Store) History(ctx context.Context, path string, limit int) ([]Change, 
 		return nil, err
 	}
 	defer unlock()
-	r := objReader{st}
+	r := objReader{viewObjects{st}}
 	fromOf, err := s.receivedLookup()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,4 +38,35 @@ func TestCopySparseContent(t *testing.T) {
 			assert.True(t, bytes.Equal(in, got), "content differs")
 		})
 	}
+}
+
+// A checkout of many small files does not allocate a block buffer for each
+// (a first sync of 10,000 files allocated 640 MiB for them, and its heap
+// peak rose by 9 MiB): copySparse reuses its buffers. The bound leaves room
+// for the race detector, under which a pool drops a quarter of what it is
+// given.
+func TestCopySparseReusesBuffers(t *testing.T) {
+	const files = 1000
+	in := bytes.Repeat([]byte("small file "), 200) // 2.2 KiB
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	require.NoError(t, err)
+	defer f.Close()
+	copyOne := func() {
+		require.NoError(t, f.Truncate(0))
+		n, err := copySparse(f, bytes.NewReader(in))
+		require.NoError(t, err)
+		require.Equal(t, int64(len(in)), n)
+	}
+	copyOne() // the pool's first buffer
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range files {
+		copyOne()
+	}
+	runtime.ReadMemStats(&after)
+	perFile := (after.TotalAlloc - before.TotalAlloc) / files
+	assert.Less(t, perFile, uint64(sparseBlock/2), "bytes allocated per small file copied")
+	got, err := os.ReadFile(f.Name())
+	require.NoError(t, err)
+	assert.Equal(t, in, got)
 }

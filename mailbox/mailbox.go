@@ -333,6 +333,23 @@ func (s *Store) Receipts(from deviceid.ID) []Receipt {
 	return r
 }
 
+// HeldFrom returns the IDs of from's deposits still held, for any
+// recipient (a sender learns which of its deposits expired or were
+// pushed out: those neither held nor in a receipt).
+func (s *Store) HeldFrom(from deviceid.ID) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, box := range s.boxes {
+		for _, it := range box {
+			if it.From == from {
+				out = append(out, it.ID)
+			}
+		}
+	}
+	return out
+}
+
 // Expire removes the deposits older than Limits.Expiry and returns them.
 func (s *Store) Expire() []Item {
 	s.mu.Lock()

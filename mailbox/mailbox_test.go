@@ -169,5 +169,8 @@ func TestReceipts(t *testing.T) {
 	assert.Equal(t, []mailbox.Receipt{{ID: one.ID, To: b, Applied: true}, {ID: two.ID, To: c, Applied: false}}, s.Receipts(a))
 	assert.Empty(t, s.Receipts(a), "each receipt is handed over once")
 	assert.Equal(t, []mailbox.Receipt{{ID: fromC.ID, To: b, Applied: true}}, s.Receipts(c))
-	assert.Zero(t, s.Bytes())
+	assert.Empty(t, s.HeldFrom(a))
+	four, _ := put(t, s, a, c, 5)
+	assert.Equal(t, []string{four.ID}, s.HeldFrom(a))
+	assert.EqualValues(t, 5, s.Bytes(), "only the last one is held")
 }

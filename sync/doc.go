@@ -310,10 +310,14 @@
 // sent as they flow (resumed and abandoned transfers included) and, on a
 // rendezvous, the signaling messages relayed: counters for metrics.
 //
+// # Conflict copies
+//
 // Conflict copies (gitstore's "Merge rule") are listed by Engine.Conflicts
 // with who made each side and when; Engine.ResolveConflict keeps one side
 // (the copy's content goes to the original path, or the original stays)
 // and deletes the copy, as ordinary commits announced like a local edit.
+// A copy's maker known only by the DeviceID prefix in the copy's name is
+// named after this device or the peer whose ID starts so.
 //
 // # Inside
 //
@@ -384,7 +388,8 @@
 //     EventError with a *MailboxError and deleted; one from a device not
 //     in our table, or for a folder we do not (yet) receive from it, or
 //     whose sync window is closed, is left at the server and looked at
-//     again a minute later.
+//     again as soon as the configuration changes (the sender accepted, the
+//     folder shared), else a minute later.
 //
 // The mailbox protocol runs on a stream starting with
 // {"type":"mailbox"}: one request and its answer (deposit, list, get, ack,

@@ -251,6 +251,7 @@ func newEngine(cfg Config, log *slog.Logger, home stateStore) (*Engine, error) {
 		return nil, err
 	}
 	e.conf = conf
+	e.noteSavedSettings()
 	tab := &table{Version: 1}
 	if err := home.load(docTable, tab); err != nil {
 		return nil, err

@@ -46,6 +46,7 @@ type MailboxError struct {
 	Err    error
 }
 
+// Error says which deposit was refused, from whom, and why.
 func (e *MailboxError) Error() string {
 	what := "mailbox deposit " + e.ID
 	if e.Folder != "" {
@@ -54,6 +55,7 @@ func (e *MailboxError) Error() string {
 	return fmt.Sprintf("sync: %s from %s refused: %v", what, e.From.Short(), e.Err)
 }
 
+// Unwrap returns the reason: crypto's error, or the bundle's.
 func (e *MailboxError) Unwrap() error { return e.Err }
 
 // MailboxBytes returns the bytes held in this server's mailbox for all
@@ -82,8 +84,14 @@ type mailState struct {
 	sent   *mailSent      // what was deposited, per peer and folder (mailbox-sent.json); nil until loaded
 	// held are deposits that wait at the server until our configuration
 	// takes them (an unknown sender, a folder not shared yet): not fetched
-	// again before the time given.
-	held map[string]time.Time
+	// again until the configuration changes or mailRetry has passed.
+	held map[string]heldDeposit
+}
+
+// heldDeposit is a deposit left at the server for now.
+type heldDeposit struct {
+	until time.Time // fetched again from then on
+	conf  *config   // or as soon as the configuration is another one
 }
 
 // mailLocked returns the Run's mailbox state, made on first use; nil while
@@ -94,7 +102,7 @@ func (e *Engine) mailLocked() *mailState {
 		return nil
 	}
 	if r.mail == nil {
-		r.mail = &mailState{e: e, held: map[string]time.Time{}}
+		r.mail = &mailState{e: e, held: map[string]heldDeposit{}}
 	}
 	return r.mail
 }
@@ -180,13 +188,13 @@ func (e *Engine) rendezvousConn() *peerConn {
 //	{"op":"list"}          ← {"op":"list","items":[{"id","from","size","at"}…]}
 //	{"op":"get","id":ID}   ← {"op":"data","size":N}, then N bytes
 //	{"op":"ack","id":ID,"applied":true}   ← {"op":"ok"}
-//	{"op":"receipts"}      ← {"op":"receipts","receipts":[{"id","to","applied"}…]}
+//	{"op":"receipts"}      ← {"op":"receipts","receipts":[{"id","to","applied"}…],"held":[ID…]}
 //
 // Any answer may instead be {"op":"error","error":"…"}. A device may list,
 // get and ack only its own box, and deposit only for a device in the
 // server's table. An ack leaves the sender a receipt (applied: the
 // recipient applied the bundle; else it refused it), which "receipts"
-// hands over once.
+// hands over once, with the IDs of the asker's deposits still held.
 const (
 	mailDeposit = "deposit"
 	mailList    = "list"
@@ -219,6 +227,7 @@ type mailResp struct {
 	ID       string        `json:"id,omitempty"`
 	Items    []mailItem    `json:"items,omitempty"`
 	Receipts []mailReceipt `json:"receipts,omitempty"`
+	Held     []string      `json:"held,omitempty"` // receipts: the asker's deposits still held
 	Size     int64         `json:"size,omitempty"`
 	Error    string        `json:"error,omitempty"`
 }
@@ -275,8 +284,8 @@ func decodeMailResp(b []byte) (mailResp, error) {
 			return r, fmt.Errorf("sync: bad mailbox deposit ID %q", r.ID)
 		}
 	case mailRcpts:
-		if len(r.Receipts) > 256 {
-			return r, fmt.Errorf("sync: %d mailbox receipts", len(r.Receipts))
+		if len(r.Receipts) > 256 || len(r.Held) > 4096 {
+			return r, fmt.Errorf("sync: %d mailbox receipts, %d held", len(r.Receipts), len(r.Held))
 		}
 	case mailList:
 		if len(r.Items) > maxMailList {
@@ -339,9 +348,10 @@ func (e *Engine) serveMailbox(pc *peerConn, s *transport.Stream) error {
 		return refuse("%v", err)
 	}
 	e.mu.Lock()
-	st := e.mailLocked().serverStore()
+	ms := e.mailLocked()
 	_, known := e.conf.peer(req.To)
 	e.mu.Unlock()
+	st := ms.serverStore() // opened on first use: not under e.mu
 	if st == nil {
 		return refuse("this device keeps no mailbox")
 	}
@@ -399,7 +409,8 @@ func (e *Engine) serveMailbox(pc *peerConn, s *transport.Stream) error {
 		for _, r := range st.Receipts(pc.peer) {
 			out = append(out, mailReceipt{ID: r.ID, To: r.To, Applied: r.Applied})
 		}
-		return answer(mailResp{Op: mailRcpts, Receipts: out})
+		held := st.HeldFrom(pc.peer)
+		return answer(mailResp{Op: mailRcpts, Receipts: out, Held: held[:min(len(held), 4096)]})
 	default: // mailAck
 		if err := st.Take(pc.peer, req.ID, req.Applied); err != nil {
 			return refuse("%v", err)

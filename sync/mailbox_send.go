@@ -152,13 +152,28 @@ func (e *Engine) mailboxSend(ctx context.Context, ms *mailState) {
 // mailReceipts asks the server what became of our deposits. A peer that
 // applied one has the head it carried: the sync table says so (unless it
 // learned something newer about that peer meanwhile), so the next deposit
-// starts from there instead of carrying it all again.
+// starts from there instead of carrying it all again. A deposit neither
+// held any more nor taken (it expired, or newer deposits pushed it out)
+// is forgotten, so the next pass deposits again.
 func (e *Engine) mailReceipts(ctx context.Context, pc *peerConn, ms *mailState) {
 	s, resp, err := mailCall(ctx, pc, mailReq{Op: mailRcpts}, nil, e.cfg.Fetch.Idle)
 	if err != nil {
 		return
 	}
 	_ = s.Close()
+	ms.mu.Lock()
+	var lost []sentDeposit
+	for _, d := range ms.sentLocked().Sent {
+		taken := slices.ContainsFunc(resp.Receipts, func(r mailReceipt) bool { return r.ID == d.ID })
+		if d.ID != "" && !taken && !slices.Contains(resp.Held, d.ID) {
+			lost = append(lost, d)
+		}
+	}
+	ms.mu.Unlock()
+	for _, d := range lost {
+		e.log.Info("our mailbox deposit is gone untaken (expired or pushed out); depositing again", "peer", d.Peer, "folder", d.Folder)
+		ms.recordSent(sentDeposit{Peer: d.Peer, Folder: d.Folder, At: e.cfg.Now()})
+	}
 	for _, r := range resp.Receipts {
 		ms.mu.Lock()
 		sent := ms.sentLocked().Sent
@@ -168,8 +183,13 @@ func (e *Engine) mailReceipts(ctx context.Context, pc *peerConn, ms *mailState) 
 			d = sent[i]
 		}
 		ms.mu.Unlock()
+		if i < 0 {
+			continue
+		}
+		taken := d
+		taken.ID = "" // gone from the server, and not lost
+		ms.recordSent(taken)
 		switch {
-		case i < 0:
 		case !r.Applied:
 			e.log.Warn("our mailbox deposit was refused by its recipient", "peer", d.Peer, "folder", d.Folder, "head", d.Head)
 		default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 
 // mailRetry is how long a deposit our configuration does not take yet (an
 // unknown sender, a folder not shared, paused or away, a closed window)
-// waits at the server before we fetch it again.
+// waits at the server before we fetch it again (at once if the
+// configuration changes: the sender accepted, the folder shared).
 const mailRetry = time.Minute
 
 // mailOutcome is what became of one deposit.
@@ -44,11 +46,21 @@ func (e *Engine) mailboxTake(ctx context.Context, ms *mailState) {
 		return
 	}
 	_ = s.Close()
+	ms.mu.Lock()
+	for id := range ms.held { // gone from the server: forget them
+		if !slices.ContainsFunc(resp.Items, func(it mailItem) bool { return it.ID == id }) {
+			delete(ms.held, id)
+		}
+	}
+	ms.mu.Unlock()
+	e.mu.Lock()
+	conf := e.conf // replaced, never modified, by every configuration change
+	e.mu.Unlock()
 	for _, it := range resp.Items {
 		ms.mu.Lock()
-		until, held := ms.held[it.ID]
+		h, held := ms.held[it.ID]
 		ms.mu.Unlock()
-		if held && e.cfg.Now().Before(until) {
+		if held && h.conf == conf && e.cfg.Now().Before(h.until) {
 			continue
 		}
 		out, err := e.takeDeposit(ctx, pc, it)
@@ -61,7 +73,7 @@ func (e *Engine) mailboxTake(ctx context.Context, ms *mailState) {
 		case mailHeld:
 			e.log.Info("mailbox deposit left at the server for now", "id", it.ID, "from", it.From, "why", err)
 			ms.mu.Lock()
-			ms.held[it.ID] = e.cfg.Now().Add(mailRetry)
+			ms.held[it.ID] = heldDeposit{until: e.cfg.Now().Add(mailRetry), conf: conf}
 			ms.mu.Unlock()
 			continue
 		}

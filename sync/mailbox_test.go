@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	gosync "sync"
@@ -140,10 +141,15 @@ func boxFiles(t *testing.T, srv *node, to *node) []string {
 	return out
 }
 
-// authorLog is `git log` of a folder's history, one "author subject" a line.
-func authorLog(t *testing.T, dir string) string {
-	t.Helper()
-	return gitIn(t, dir, "log", "--format=%an %s", "main")
+// authorLog is `git log` of a folder's history, one "author subject" a
+// line; "" while there is none (it is polled: files are checked out before
+// the ref moves).
+func authorLog(dir string) string {
+	out, err := exec.Command("git", "--git-dir", filepath.Join(dir, ".peersync"), "log", "--format=%an %s", "main").Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
 }
 
 // TestMailboxOfflineDelivery: a change travels A → server → B with A and B
@@ -193,7 +199,7 @@ func TestMailboxOfflineDelivery(t *testing.T) {
 
 	n.b.start(t)
 	eventually(t, "b applies a's bundle from the mailbox", func() bool {
-		return fileIs(n.b.dir, "letter.txt", marker+" from a")() && strings.Contains(authorLog(t, n.b.dir), "a add letter.txt")
+		return fileIs(n.b.dir, "letter.txt", marker+" from a")() && strings.Contains(authorLog(n.b.dir), "a add letter.txt")
 	})
 	eventually(t, "the deposit is deleted once applied", func() bool {
 		return len(boxFiles(t, n.srv, n.b)) == 0 && n.srv.e.MailboxBytes() == 0
@@ -211,7 +217,7 @@ func TestMailboxOfflineDelivery(t *testing.T) {
 	a2 := restart(t, n.a, n.rv)
 	a2.start(t)
 	eventually(t, "a applies b's reply from the mailbox", func() bool {
-		return fileIs(a2.dir, "reply.txt", "from b")() && strings.Contains(authorLog(t, a2.dir), "b add reply.txt")
+		return fileIs(a2.dir, "reply.txt", "from b")() && strings.Contains(authorLog(a2.dir), "b add reply.txt")
 	})
 	eventually(t, "a knows what b has", func() bool {
 		st := a2.e.Status()
@@ -410,4 +416,57 @@ func FuzzDecodeMail(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMailboxRedepositsWhatExpired: a deposit that expired untaken is
+// deposited again by its sender, which learns from the server that it is
+// gone.
+func TestMailboxRedepositsWhatExpired(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	n := newMailNet(t, func(c *Config) {
+		c.Mailbox.Limits = mailbox.Limits{Expiry: time.Hour}
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	})
+	aEv := collect(n.a.e)
+	write(t, n.a.dir, "note.txt", "waiting for b")
+	n.a.start(t)
+	eventually(t, "the deposit", func() bool { return aEv.count(deposited) == 1 && n.srv.e.MailboxBytes() > 0 })
+	now.Add(int64(2 * time.Hour))
+	eventually(t, "it expires, and a deposits it again", func() bool {
+		return aEv.count(deposited) == 2 && n.srv.e.MailboxBytes() > 0
+	})
+	assert.Len(t, boxFiles(t, n.srv, n.b), 1)
+}
+
+// TestMailboxHeldUntilShared: a deposit for a folder b does not receive
+// yet (b has not shared it with a) is left at the server, not refused;
+// once b shares the folder it is applied at once, nothing lost.
+func TestMailboxHeldUntilShared(t *testing.T) {
+	n := newMailNet(t, nil)
+	require.NoError(t, n.b.e.SetPeer(PeerConfig{Device: n.a.e.DeviceID(), Name: "a"})) // no folders yet
+	write(t, n.a.dir, "offer.txt", "for when b shares docs")
+	aEv := collect(n.a.e)
+	n.a.start(t)
+	eventually(t, "a's deposit", func() bool { _, ok := aEv.find(deposited); return ok })
+	stop(t, n.a)
+
+	n.b.start(t)
+	eventually(t, "b looked at it and left it at the server", func() bool {
+		n.b.e.mu.Lock()
+		ms := n.b.e.mailLocked()
+		n.b.e.mu.Unlock()
+		if ms == nil {
+			return false
+		}
+		ms.mu.Lock()
+		defer ms.mu.Unlock()
+		return len(ms.held) == 1
+	})
+	assert.Len(t, boxFiles(t, n.srv, n.b), 1, "held, not deleted")
+	assert.False(t, fileIs(n.b.dir, "offer.txt", "for when b shares docs")())
+
+	require.NoError(t, n.b.e.SetPeer(PeerConfig{Device: n.a.e.DeviceID(), Name: "a", Folders: []string{"docs"}}))
+	eventually(t, "applied once shared, well before the minute's retry", fileIs(n.b.dir, "offer.txt", "for when b shares docs"))
+	eventually(t, "and taken from the server", func() bool { return len(boxFiles(t, n.srv, n.b)) == 0 })
 }

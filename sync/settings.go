@@ -176,6 +176,22 @@ func (e *Engine) settingsLocked() Settings {
 	return configSettings(e.cfg)
 }
 
+// noteSavedSettings logs the settings saved in config.json that differ
+// from the Config's (a command line's --listen, say): the saved ones are
+// used, and the log says so.
+func (e *Engine) noteSavedSettings() {
+	saved := e.conf.Network
+	if saved == nil {
+		return
+	}
+	c := configSettings(e.cfg)
+	if saved.ListenAddr != c.ListenAddr || saved.Discovery != c.Discovery ||
+		saved.RendezvousAddr != c.RendezvousAddr || saved.RendezvousDevice != c.RendezvousDevice {
+		e.log.Info("using the network settings saved in config.json (Settings), not the Config's",
+			"listen", saved.ListenAddr, "discovery", saved.Discovery, "rendezvous", saved.RendezvousAddr)
+	}
+}
+
 // rendezvousLocked is the rendezvous server in force (nil: none). e.mu
 // must be held.
 func (e *Engine) rendezvousLocked() *RendezvousConfig {

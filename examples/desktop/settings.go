@@ -192,12 +192,13 @@ func checkListenAddr(addr string) error {
 // Settings page's "Restart to apply": a new listen address), inside the
 // process: the engine, its API and the web UI stay.
 type engineRunner struct {
-	e    *sync.Engine
-	reqs chan chan error // a restart request and where its outcome goes
+	e     *sync.Engine
+	reqs  chan chan error // a restart request and where its outcome goes
+	ended chan struct{}   // closed when run returns
 }
 
 func newEngineRunner(e *sync.Engine) *engineRunner {
-	return &engineRunner{e: e, reqs: make(chan chan error)}
+	return &engineRunner{e: e, reqs: make(chan chan error), ended: make(chan struct{})}
 }
 
 // run runs the engine until ctx ends, restarting it on request. The first
@@ -205,6 +206,7 @@ func newEngineRunner(e *sync.Engine) *engineRunner {
 // reported to the request, and the desktop waits for another one (the page
 // stays, so the user can choose another address).
 func (r *engineRunner) run(ctx context.Context) error {
+	defer close(r.ended)
 	var reply chan error
 	restarted := false
 	for {
@@ -258,6 +260,8 @@ func (r *engineRunner) restart(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
 	case r.reqs <- reply:
+	case <-r.ended:
+		return errors.New("the engine has stopped")
 	case <-ctx.Done():
 		return ctx.Err()
 	}

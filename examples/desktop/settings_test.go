@@ -140,6 +140,7 @@ func TestEngineRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer stop()
 	ui := "http://" + addr
+	require.Eventually(t, func() bool { return e.Addr() != nil }, 30*time.Second, 10*time.Millisecond, "the first Run listens")
 
 	held, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -159,6 +160,13 @@ func TestEngineRestart(t *testing.T) {
 	assert.Equal(t, want, got["addr"])
 	assert.Equal(t, want, e.Addr().String())
 	assert.False(t, e.RestartNeeded())
+
+	// A runner that ended (its context) answers at once.
+	cancel()
+	<-ran
+	ran <- nil // for the deferred wait
+	code, got = desktopCall(t, ui, "k", "POST", "/desktop/restart", "")
+	assert.Equal(t, http.StatusInternalServerError, code, got)
 }
 
 // BenchmarkEngineRestart times the Settings page's "Restart to apply"

@@ -4,9 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/peersync/peersync/internal/cli"
 	"github.com/peersync/peersync/mailbox"
 	"github.com/peersync/peersync/sync"
 )
@@ -24,7 +24,7 @@ type mailboxFlags struct {
 func (f *mailboxFlags) declare(fs *flag.FlagSet) {
 	f.quota = mailbox.DefaultQuota
 	fs.BoolVar(&f.off, "no-mailbox", false, "keep no mailbox: devices cannot leave bundles here for their offline peers")
-	fs.Var(&f.quota, "mailbox-quota", "bytes of sealed bundles kept per recipient (K, M, G: KiB, MiB, GiB); the oldest go first")
+	fs.Var(&f.quota, "mailbox-quota", "bytes of sealed bundles kept per recipient, like 256MiB or 1G (KB, MB, GB: powers of 1000); the oldest go first")
 	fs.IntVar(&f.items, "mailbox-max", mailbox.DefaultMaxItems, "sealed bundles kept per recipient; the oldest go first")
 	fs.DurationVar(&f.expiry, "mailbox-expiry", mailbox.DefaultExpiry, "how long a sealed bundle waits for its recipient")
 }
@@ -38,24 +38,16 @@ func (f *mailboxFlags) config() (sync.MailboxConfig, error) {
 	return sync.MailboxConfig{Off: f.off, Limits: mailbox.Limits{Quota: int64(f.quota), MaxItems: f.items, Expiry: f.expiry}}, nil
 }
 
-// byteSize is a flag value in bytes: a whole number with an optional K, M
-// or G (KiB, MiB, GiB; a trailing "iB" or "B" is allowed).
+// byteSize is a flag value in bytes, in the CLI's units (cli.ParseSize).
 type byteSize int64
 
 func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 
 func (b *byteSize) Set(s string) error {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		if i := strings.IndexByte("KMG", t[n-1]); i >= 0 {
-			mult, t = int64(1)<<(10*(i+1)), t[:n-1]
-		}
+	n, err := cli.ParseSize(s)
+	if err != nil {
+		return err
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<50)/mult {
-		return fmt.Errorf("size %q: want a whole number with an optional K, M or G, like 256M", s)
-	}
-	*b = byteSize(n * mult)
+	*b = byteSize(n)
 	return nil
 }

@@ -79,6 +79,7 @@ var (
 	descXferBytes = prometheus.NewDesc("peersync_transfer_bytes", "Bytes done of the bundle transfers under way, by direction.", []string{"direction"}, nil)
 	descPending   = prometheus.NewDesc("peersync_pending", "Devices asking to connect and folder offers waiting for an answer (`server pending`).", []string{"kind"}, nil)
 	descTraffic   = prometheus.NewDesc("peersync_bundle_bytes_total", "Bundle bytes moved with peers since the engine started, by direction (send, receive).", []string{"direction"}, nil)
+	descMailbox   = prometheus.NewDesc("peersync_mailbox_bytes", "Bytes of sealed bundles held in the blind mailbox for offline devices (all recipients).", nil, nil)
 	descRelayed   = prometheus.NewDesc("peersync_rendezvous_relayed_total", "Rendezvous signaling messages (ICE offers and answers) relayed between devices since the engine started.", nil, nil)
 )
 
@@ -98,6 +99,7 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPending
 	ch <- descTraffic
 	ch <- descRelayed
+	ch <- descMailbox
 	if c.relay != nil {
 		ch <- descTURN
 	}
@@ -141,6 +143,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTraffic, prometheus.CounterValue, float64(tr.BundleBytesIn), "receive")
 	ch <- prometheus.MustNewConstMetric(descTraffic, prometheus.CounterValue, float64(tr.BundleBytesOut), "send")
 	ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(tr.OffersRelayed))
+	ch <- prometheus.MustNewConstMetric(descMailbox, prometheus.GaugeValue, float64(c.e.MailboxBytes()))
 	if c.relay != nil {
 		ch <- prometheus.MustNewConstMetric(descTURN, prometheus.GaugeValue, float64(c.relay.srv.AllocationCount()))
 	}

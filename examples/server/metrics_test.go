@@ -33,8 +33,10 @@ func metricValue(body, series string) float64 {
 // real desktops use it: alpha's 512 KiB file arrives (bundle bytes
 // received count at least its size), beta fetches it from the server
 // (bytes sent count at least its size), and alpha and beta, given only each
-// other's DeviceID for a second folder, meet through the server's
-// rendezvous (at least an offer and an answer relayed).
+// other's DeviceID for a second folder the server does not share, meet
+// through the server's rendezvous (at least an offer and an answer
+// relayed); while beta is offline, alpha's bundle of that folder waits in
+// the server's mailbox (its bytes shown, then gone once beta took it).
 func TestMetricsTrafficAndRendezvous(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server and desktop processes")
@@ -63,7 +65,7 @@ func TestMetricsTrafficAndRendezvous(t *testing.T) {
 	d := startDaemon(t, s, "--stun-listen", stun, "--metrics", "127.0.0.1:0")
 	metricsURL := d.expect(t, `^metrics on (http://\S+/metrics)$`)[1]
 	body := scrape(t, metricsURL)
-	for _, series := range []string{`peersync_bundle_bytes_total{direction="receive"}`, `peersync_bundle_bytes_total{direction="send"}`, `peersync_rendezvous_relayed_total`} {
+	for _, series := range []string{`peersync_bundle_bytes_total{direction="receive"}`, `peersync_bundle_bytes_total{direction="send"}`, `peersync_rendezvous_relayed_total`, `peersync_mailbox_bytes`} {
 		require.Equal(t, 0.0, metricValue(body, series), "%s before any device came", series)
 	}
 	rv := fmt.Sprintf("%s@%s", s.id, addr)
@@ -74,6 +76,12 @@ func TestMetricsTrafficAndRendezvous(t *testing.T) {
 		return metricValue(scrape(t, metricsURL), `peersync_bundle_bytes_total{direction="receive"}`) >= float64(len(big))
 	}, 30*time.Second, 20*time.Millisecond, "bytes received counted")
 
+	// beta is offline: alpha leaves pics, which the server does not
+	// share, sealed in the server's mailbox.
+	require.Eventually(t, func() bool {
+		return metricValue(scrape(t, metricsURL), `peersync_mailbox_bytes`) > 0
+	}, 30*time.Second, 20*time.Millisecond, "a deposit for beta held")
+
 	b.start(t, "--ui", "none", "--rendezvous", rv, "--stun", stun)
 	waitSame(t, a.folder, b.folder)
 	require.Eventually(t, func() bool {
@@ -83,5 +91,8 @@ func TestMetricsTrafficAndRendezvous(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return metricValue(scrape(t, metricsURL), `peersync_rendezvous_relayed_total`) >= 2
 	}, 30*time.Second, 20*time.Millisecond, "an offer and an answer relayed")
-	t.Logf("metrics:\n%s", regexp.MustCompile(`(?m)^peersync_(bundle_bytes_total|rendezvous).*$`).FindAllString(scrape(t, metricsURL), -1))
+	require.Eventually(t, func() bool {
+		return metricValue(scrape(t, metricsURL), `peersync_mailbox_bytes`) == 0
+	}, 30*time.Second, 20*time.Millisecond, "beta took its deposit")
+	t.Logf("metrics:\n%s", regexp.MustCompile(`(?m)^peersync_(bundle_bytes_total|rendezvous|mailbox).*$`).FindAllString(scrape(t, metricsURL), -1))
 }

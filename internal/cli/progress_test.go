@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peersync/peersync/internal/testutil"
 	"github.com/peersync/peersync/sync"
 )
 
@@ -23,33 +23,15 @@ type fakeTTY struct{ bytes.Buffer }
 
 func (*fakeTTY) IsTerminal() bool { return true }
 
-// stepClock is a clock the test moves (set) while a meter reads it.
-type stepClock struct {
-	mu gosync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) step(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // On a terminal: one line redrawn in place (\r ... erase to the end of
 // the line), a bar with the percentage, paced, ended by a newline.
 func TestMeterOnTerminal(t *testing.T) {
 	var w fakeTTY
-	clk := &stepClock{t: time.Unix(1e9, 0)}
-	m := newMeterOn(&w, "bundle import x.bundle", 1000, clk.now)
+	clk := testutil.NewClock(time.Unix(1e9, 0))
+	m := newMeterOn(&w, "bundle import x.bundle", 1000, clk.Now)
 	m.set(10, "")
 	assert.Empty(t, w.String(), "too early to draw")
-	clk.step(time.Second)
+	clk.Advance(time.Second)
 	m.set(250, "")
 	out := w.String()
 	assert.True(t, strings.HasPrefix(out, "\rbundle import x.bundle ["), "%q", out)
@@ -58,10 +40,10 @@ func TestMeterOnTerminal(t *testing.T) {
 	require.NotNil(t, bar, out)
 	assert.Equal(t, (len(bar[1])+len(bar[2]))/4, len(bar[1]), "a quarter of the bar: %q", out)
 	assert.LessOrEqual(t, len(out)-len("\r\x1b[K"), 79, "fits in 80 columns")
-	clk.step(50 * time.Millisecond)
+	clk.Advance(50 * time.Millisecond)
 	m.set(300, "")
 	assert.Equal(t, out, w.String(), "redrawn at most every 100 ms")
-	clk.step(time.Second)
+	clk.Advance(time.Second)
 	m.add(700)
 	m.finish(false)
 	lines := strings.Split(w.String(), "\r")
@@ -75,8 +57,8 @@ func TestMeterOnTerminal(t *testing.T) {
 
 	// Total unknown: a spinner; abandoned (an error follows) ends the line.
 	w.Reset()
-	m = newMeterOn(&w, "bundle export docs", 0, clk.now)
-	clk.step(time.Second)
+	m = newMeterOn(&w, "bundle export docs", 0, clk.Now)
+	clk.Advance(time.Second)
 	m.set(5000, "")
 	assert.Contains(t, w.String(), "\rbundle export docs | 5.0 KB, 5.0 KB/s\x1b[K")
 	m.abandon()
@@ -87,10 +69,10 @@ func TestMeterOnTerminal(t *testing.T) {
 // and a last line.
 func TestMeterPlainLines(t *testing.T) {
 	var w bytes.Buffer
-	clk := &stepClock{t: time.Unix(1e9, 0)}
-	m := newMeterOn(&w, "scan docs", 0, clk.now)
+	clk := testutil.NewClock(time.Unix(1e9, 0))
+	m := newMeterOn(&w, "scan docs", 0, clk.Now)
 	for i := 1; i <= 50; i++ { // 5 s in steps of 100 ms
-		clk.step(100 * time.Millisecond)
+		clk.Advance(100 * time.Millisecond)
 		m.set(int64(i)*1000, "files")
 	}
 	m.finish(true)
@@ -104,7 +86,7 @@ func TestMeterPlainLines(t *testing.T) {
 
 	// Quiet: an operation that ended before its first line shows nothing.
 	w.Reset()
-	m = newMeterOn(&w, "scan docs", 0, clk.now)
+	m = newMeterOn(&w, "scan docs", 0, clk.Now)
 	m.set(1, "")
 	m.finish(true)
 	assert.Empty(t, w.String())
@@ -114,8 +96,8 @@ func TestMeterPlainLines(t *testing.T) {
 // tick and shows it; the last line comes when the scan ends.
 func TestFollowScan(t *testing.T) {
 	var w bytes.Buffer
-	clk := &stepClock{t: time.Unix(1e9, 0)}
-	m := newMeterOn(&w, "scan docs", 0, clk.now)
+	clk := testutil.NewClock(time.Unix(1e9, 0))
+	m := newMeterOn(&w, "scan docs", 0, clk.Now)
 	steps := make(chan sync.Status)
 	status := func(ctx context.Context) (sync.Status, error) {
 		select {
@@ -128,8 +110,8 @@ func TestFollowScan(t *testing.T) {
 	tick := make(chan time.Time)
 	stop := followScan(context.Background(), m, "docs", status, tick)
 	for _, sp := range []*sync.ScanProgress{nil, {Files: 10, Bytes: 3e6}, {Files: 20, Bytes: 6e6}} {
-		clk.step(3 * time.Second)
-		tick <- clk.t
+		clk.Advance(3 * time.Second)
+		tick <- clk.Now()
 		steps <- sync.Status{Folders: []sync.FolderStatus{{FolderConfig: sync.FolderConfig{ID: "other"}}, {FolderConfig: sync.FolderConfig{ID: "docs"}, Scan: sp}}}
 	}
 	stop()
