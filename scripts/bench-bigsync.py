@@ -64,18 +64,18 @@ def wait_peersync(fa, fb, procs, limit):
     (cheap); walks the trees only when the heads agree (a walk of 100k files costs CPU the
     daemons need)."""
     t0 = time.monotonic()
-    want, seen = None, ""
+    seen = ""
     while time.monotonic() - t0 < limit:
         for p in procs:
             if p.poll() is not None:
                 raise SystemExit(f"a daemon exited with {p.returncode}")
         ha, hb = head(fa), head(fb)
         if ha and ha == hb and hb != seen:
-            seen = hb
-            if want is None or True:
-                want = cmpst.summary(fa)
-            if cmpst.summary(fb) == want:
-                return time.monotonic() - t0
+            # B's main moves only after its checkout: the trees are in step
+            # now if the walks (which take a while) confirm it.
+            seen, at = hb, time.monotonic() - t0
+            if cmpst.summary(fb) == cmpst.summary(fa):
+                return at
         time.sleep(0.25)  # polling period of two small files
     raise SystemExit(f"timeout after {limit} s: {fb} never matched {fa}")
 
