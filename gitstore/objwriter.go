@@ -30,9 +30,10 @@ import (
 // OFS_DELTA against its previous version, computed from the edit (see
 // objwriter_tree.go), so a commit in a folder of 1,000 entries costs tens of
 // bytes of tree instead of ~35 KB. The pack and its .idx are written under
-// temporary names and renamed into place (pack first, idx last, as git does)
-// when the scan is done, before any ref moves: a crash leaves at most an
-// unreferenced temporary file.
+// temporary names and renamed into place (idx first, then the pack: go-git
+// fails every read while a pack without its index is listed, and an index
+// without its pack is ignored) when the scan is done, before any ref moves:
+// a crash leaves at most an unreferenced temporary file.
 
 const (
 	// packTmpPrefix starts the name of a pack being written, in objects/pack.
@@ -551,8 +552,8 @@ func (pw *packWriter) abort() {
 }
 
 // finish completes the pack: object count in the header, trailer checksum,
-// fsync, rename to pack-<sum>.pack, then the .idx the same way (written
-// last: a pack is visible to git and go-git only once its index exists). It
+// fsync, the .idx written and renamed into place, then the pack renamed to
+// pack-<sum>.pack (a pack is visible to readers only once both exist). It
 // returns false when no pack was written: no object, or only a few, written
 // loose.
 func (pw *packWriter) finish() (bool, error) {
