@@ -53,12 +53,18 @@ func (e *Engine) ImportBundle(ctx context.Context, folder string, r io.Reader, f
 	if err != nil {
 		return gitstore.ApplyResult{}, err
 	}
+	before, _ := st.Head()
 	res, err := st.ApplyBundle(ctx, r, from)
 	if err != nil {
 		return res, fmt.Errorf("sync: import into %q: %w", folder, err)
 	}
 	if res.Kind != gitstore.UpToDate {
 		e.emit(Event{Kind: EventRemoteApplied, Folder: folder, Head: res.Head, Paths: res.Changed, Conflicts: res.Conflicts})
+		e.announce(folder)
+	} else if res.Head != before {
+		// An apply first commits the folder's local edits (gitstore's
+		// ApplyBundle): a bundle we already had can still move our head,
+		// and no scan will report those commits.
 		e.announce(folder)
 	}
 	return res, nil

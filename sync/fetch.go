@@ -454,6 +454,7 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 		return nil // nothing to send
 	}
 	e.setFetch(in, func(s *FetchStatus) { s.State = "applying" })
+	before, _ := st.Head()
 	r, err := st.ApplyIncoming(ctx, sp.in, pc.peer.String())
 	if err != nil {
 		return fmt.Errorf("sync: bundle from %s for %q: %w", pc.peer.Short(), folder, err)
@@ -463,6 +464,8 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 	if r.Kind != gitstore.UpToDate {
 		e.emit(Event{Kind: EventRemoteApplied, Peer: pc.peer, Folder: folder, Head: r.Head, Paths: r.Changed, Conflicts: r.Conflicts})
 		e.announce(folder)
+	} else if r.Head != before {
+		e.announce(folder) // the apply committed local edits first: no scan reports them
 	} else if r.Head != r.PeerHead && e.sendsTo(pc.peer, folder) {
 		e.sendHead(pc, folder) // the peer's turn to merge (gitstore's "Merge rule"), or it lags
 	}
