@@ -26,14 +26,7 @@ import (
 // there sealed to beta (the server's disk holds no plaintext of it), and
 // beta, started after alpha stopped, applies it and empties its box.
 func TestMailboxBetweenDesktopsNeverOnlineTogether(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs server and desktop processes")
-	}
-	serverBin := testutil.BuildBinary(t, "./examples/server")
-	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
-	s := newProc(t, serverBin, "hosted")
-	a := newProc(t, desktopBin, "alpha")
-	b := newProc(t, desktopBin, "beta")
+	s, a, b := newHostedPair(t)
 	s.cli(t, "peer", "add", "--name", "alpha", a.id)
 	s.cli(t, "peer", "add", "--name", "beta", b.id)
 	a.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)

@@ -38,14 +38,7 @@ func metricValue(body, series string) float64 {
 // relayed); while beta is offline, alpha's bundle of that folder waits in
 // the server's mailbox (its bytes shown, then gone once beta took it).
 func TestMetricsTrafficAndRendezvous(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs server and desktop processes")
-	}
-	serverBin := testutil.BuildBinary(t, "./examples/server")
-	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
-	s := newProc(t, serverBin, "hosted")
-	a := newProc(t, desktopBin, "alpha")
-	b := newProc(t, desktopBin, "beta")
+	s, a, b := newHostedPair(t)
 	s.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
 	s.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)
 	addr := fmt.Sprintf("127.0.0.1:%d", s.port)

@@ -34,6 +34,19 @@ func (p *proc) cli(t *testing.T, args ...string) string {
 	return out.String()
 }
 
+// newHostedPair builds the server and desktop programs and initialises
+// the homes of a server "hosted" and two desktops "alpha" and "beta", each
+// with a folder "docs" (no process runs yet); it skips under -short.
+func newHostedPair(t *testing.T) (s, a, b *proc) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs server and desktop processes")
+	}
+	serverBin := testutil.BuildBinary(t, "./examples/server")
+	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
+	return newProc(t, serverBin, "hosted"), newProc(t, desktopBin, "alpha"), newProc(t, desktopBin, "beta")
+}
+
 func newProc(t *testing.T, bin, name string) *proc {
 	p := &proc{bin: bin, home: filepath.Join(t.TempDir(), "home"), folder: t.TempDir(), port: testutil.FreeUDPPort(t)}
 	p.id = strings.TrimSpace(p.cli(t, "init", "--name", name))
@@ -92,14 +105,7 @@ func waitSame(t *testing.T, a, b string) {
 // and goes away; B, which never meets A, gets A's files from the server.
 // The server also answers STUN on --stun-listen.
 func TestServerMirrorsBetweenDevicesNeverOnlineTogether(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs server and desktop processes")
-	}
-	serverBin := testutil.BuildBinary(t, "./examples/server")
-	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
-	s := newProc(t, serverBin, "hosted")
-	a := newProc(t, desktopBin, "alpha")
-	b := newProc(t, desktopBin, "beta")
+	s, a, b := newHostedPair(t)
 	serverAddr := fmt.Sprintf("127.0.0.1:%d", s.port)
 	s.cli(t, "peer", "add", "--name", "alpha", "--folders", "docs", a.id)
 	s.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)
@@ -142,14 +148,7 @@ func TestServerMirrorsBetweenDevicesNeverOnlineTogether(t *testing.T) {
 // other's DeviceID (no --addr) meet through the server's rendezvous, connect
 // directly with ICE and sync; status shows the ICE path.
 func TestRendezvousBetweenDesktops(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs server and desktop processes")
-	}
-	serverBin := testutil.BuildBinary(t, "./examples/server")
-	desktopBin := testutil.BuildBinary(t, "./examples/desktop")
-	s := newProc(t, serverBin, "hosted")
-	a := newProc(t, desktopBin, "alpha")
-	b := newProc(t, desktopBin, "beta")
+	s, a, b := newHostedPair(t)
 	s.cli(t, "peer", "add", "--name", "alpha", a.id)
 	s.cli(t, "peer", "add", "--name", "beta", b.id)
 	a.cli(t, "peer", "add", "--name", "beta", "--folders", "docs", b.id)
