@@ -13,11 +13,12 @@ Same-run references:
   syncthing (with --syncthing) the same two-process race with Syncthing (Debian's package).
 
 Usage: scripts/bench-bigsync.py [--files 100000] [--dirs 20] [--syncthing] [--profile DIR]
-       [--limit 3600] [--keep DIR] [--binary PATH] [--peak-log FILE]
+       [--limit 3600] [--keep DIR] [--binary PATH] [--peak-log FILE] [--no-refs]
 --profile DIR writes the daemons' CPU profiles (PEERSYNC_CPUPROFILE, 30 s windows) to DIR/a.* and
 DIR/b.*; read them with `go tool pprof -top DIR/desktop DIR/a.*`. The desktop probe also writes DIR/a.heappeak
 (a heap profile at the largest heap seen, with DIR/a.heappeak.txt).
 --binary PATH runs that desktop binary instead of building this tree's (to compare two builds).
+--no-refs skips the git and cp references (for a same-run comparison of two builds).
 --peak-log FILE appends, every second, each daemon's VmRSS with the time since launch (for when
 the peak happens).
 Prints a Markdown table row per measurement; load averages are printed beside them.
@@ -200,6 +201,7 @@ def main():
     ap.add_argument("--keep", default="", help="work directory to use and keep (default: a temporary one, removed)")
     ap.add_argument("--binary", default="", help="desktop binary to run (default: build this tree's)")
     ap.add_argument("--peak-log", default="", help="append each daemon's VmRSS every second to this file")
+    ap.add_argument("--no-refs", action="store_true", help="skip the git and cp references")
     args = ap.parse_args()
     work = args.keep or tempfile.mkdtemp(prefix="bench-bigsync-")
     os.makedirs(work, exist_ok=True)
@@ -212,8 +214,8 @@ def main():
         l0 = load()
         ps, rss, fa = run_peersync(work, data, args.limit, args.profile, args.binary, args.peak_log)
         l1 = load()
-        g = run_git(work, fa)
-        cp = run_cp(work, data)
+        g = run_git(work, fa) if not args.no_refs else [0, 0, 0]
+        cp = run_cp(work, data) if not args.no_refs else 0
         l2 = load()
         st = run_syncthing(work, data, args.limit) if args.syncthing else None
         l3 = load()
@@ -225,6 +227,8 @@ def main():
     print("| what | time | peak RSS A / B | ratio |")
     print("| --- | --- | --- | --- |")
     print(f"| peersync daemons, launch → identical trees | {ps:.1f} s | {rss[0]:.0f} / {rss[1]:.0f} MiB | — |")
+    if args.no_refs:
+        return
     print(f"| git bundle create + fetch + checkout | {g[0]:.1f} + {g[1]:.1f} + {g[2]:.1f} = {gt:.1f} s | — | peersync/git {ps / gt:.2f} |")
     print(f"| cp -r + sync | {cp:.1f} s | — | peersync/cp {ps / cp:.2f} |")
     if st:
