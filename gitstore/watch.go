@@ -47,7 +47,7 @@ const (
 // when the kernel's event queue overflowed and when a .peersyncignore
 // changed.
 //
-// What the store writes itself is not scanned again (see "Watching" in
+// What the store writes itself is not scanned again (see "Watcher" in
 // the package documentation): a file that a checkout renamed into place
 // from its temporary file is ours, and a touched file that is, by the stat
 // cache, exactly main's version is dropped before the scan. The watcher
