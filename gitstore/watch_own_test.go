@@ -52,6 +52,27 @@ func manyFiles(t *testing.T, root string, n, dirs int, tag string) {
 	}
 }
 
+// watchedPair makes stores a and b holding mine.txt, then n files on a
+// (in 4 directories) and the bundle of them for b; b is watched, and has
+// committed start.txt of its own (the sign that the watcher's first scan
+// is done).
+func watchedPair(t *testing.T, n int) (a, b *Store, bundle []byte, r *watchRecorder) {
+	a = newTestStore(t, "a", epoch)
+	b = newTestStore(t, "b", epoch)
+	writeFile(t, a.Dir(), "mine.txt", "one")
+	scan(t, a)
+	apply(t, b, mustBundle(t, a), peerA)
+	base := head(t, a)
+	manyFiles(t, a.Dir(), n, 4, "v1")
+	scan(t, a)
+	bundle = mustBundle(t, a, base)
+	r = newWatchRecorder()
+	startWatch(t, b, r)
+	writeFile(t, b.Dir(), "start.txt", "s")
+	r.waitFor(t, "add start.txt", 10*time.Second)
+	return a, b, bundle, r
+}
+
 // A watched folder that receives thousands of files from a peer (a first
 // sync into new directories, then a bundle that modifies and deletes
 // thousands) scans none of what the checkout wrote: no full scan after the
@@ -62,21 +83,8 @@ func manyFiles(t *testing.T, root string, n, dirs int, tag string) {
 // checkout and stopped reading events).
 func TestWatchSkipsOwnCheckout(t *testing.T) {
 	const n = 1500
-	a := newTestStore(t, "a", epoch)
-	b := newTestStore(t, "b", epoch)
-	writeFile(t, a.Dir(), "seed.txt", "seed")
-	scan(t, a)
-	apply(t, b, mustBundle(t, a), peerA)
-	seed := head(t, a)
-	manyFiles(t, a.Dir(), n, 4, "v1")
-	scan(t, a)
-	first := mustBundle(t, a, seed)
-
 	log := watchScans(t)
-	r := newWatchRecorder()
-	startWatch(t, b, r)
-	writeFile(t, b.Dir(), "start.txt", "s")
-	r.waitFor(t, "add start.txt", 10*time.Second) // the watcher's first scan is done
+	a, b, first, r := watchedPair(t, n)
 	fullBefore, _ := log.counts()
 
 	require.Equal(t, Merged, apply(t, b, first, peerA).Kind) // b committed start.txt
@@ -127,21 +135,7 @@ func mustBundle(t *testing.T, s *Store, since ...Hash) []byte {
 // goroutine when it sees the checkout's first rename, and the test checks
 // that the apply still held the store's lock then.
 func TestWatchSeesEditDuringCheckout(t *testing.T) {
-	const n = 3000
-	a := newTestStore(t, "a", epoch)
-	b := newTestStore(t, "b", epoch)
-	writeFile(t, a.Dir(), "mine.txt", "one")
-	scan(t, a)
-	apply(t, b, mustBundle(t, a), peerA)
-	base := head(t, a)
-	manyFiles(t, a.Dir(), n, 4, "v1")
-	scan(t, a)
-	big := mustBundle(t, a, base)
-
-	r := newWatchRecorder()
-	startWatch(t, b, r)
-	writeFile(t, b.Dir(), "start.txt", "s")
-	r.waitFor(t, "add start.txt", 10*time.Second)
+	_, b, big, r := watchedPair(t, 3000)
 
 	var once sync.Once
 	var during bool
