@@ -3,6 +3,7 @@ package gitstore
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -54,10 +55,18 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if exportHook != nil {
 		exportHook(s)
 	}
-	// Only the since commits we have count (see newCommitsLocked).
+	src, err := s.exportSourceLocked()
+	if err != nil {
+		return BundleInfo{}, err
+	}
+	defer src.idle()
+	// Only the since commits we have count (see newCommitsLocked). They
+	// are looked up through our own pack reader: go-git's would build an
+	// offset table of each pack it reads from, and keep it (42 MiB for a
+	// 100,000-commit history at a first sync's peak).
 	var sinceP []plumbing.Hash
 	for _, h := range since {
-		if ok, err := hasCommitIn(st, h.plumbing()); err != nil {
+		if ok, err := commitInSource(src, h.plumbing()); err != nil {
 			return BundleInfo{}, err
 		} else if ok {
 			sinceP = append(sinceP, h.plumbing())
@@ -73,11 +82,6 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 			return BundleInfo{}, err
 		}
 	}
-	src, err := s.exportSourceLocked()
-	if err != nil {
-		return BundleInfo{}, err
-	}
-	defer src.idle()
 	news, prereqs, walk, err := s.newCommitsLocked(ctx, src, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
@@ -107,6 +111,39 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	}
 	return info, nil
 }
+
+// commitInSource reports whether src holds commit h (false for an object
+// we lack or one of another type). A packed object's type is read from its
+// entry's header (a delta's is resolved); a loose one is read only when it
+// is at most commitSizeLimit, a size no commit of ours comes near (a bigger
+// one counts as absent: the bundle is bigger, nothing fails).
+func commitInSource(src *objectSource, h plumbing.Hash) (bool, error) {
+	if l, ok := src.locate(h); ok {
+		eh, err := src.header(l)
+		if err != nil {
+			return false, fmt.Errorf("gitstore: object %s: %w", h, err)
+		}
+		if eh.typ != plumbing.OFSDeltaObject && eh.typ != plumbing.REFDeltaObject {
+			return eh.typ == plumbing.CommitObject, nil
+		}
+		o, err := src.object(h, false)
+		if err != nil {
+			return false, err
+		}
+		return o.typ == plumbing.CommitObject, nil
+	}
+	typ, _, err := src.looseUpTo(h, commitSizeLimit)
+	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, errLooseTooBig) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return typ == plumbing.CommitObject, nil
+}
+
+// commitSizeLimit bounds what commitInSource reads of a loose object.
+const commitSizeLimit = 1 << 20
 
 // exportHook, when set (tests), is called by WriteBundle once it holds its
 // read view.

@@ -217,3 +217,31 @@ func TestApplySmallBundleIsOnePack(t *testing.T) {
 	assert.NotEmpty(t, packs)
 	fsck(t, b)
 }
+
+// The since commits are looked up through the export's own pack reader:
+// a packed commit and a loose one count (they become the prerequisites),
+// and a blob, a tree or an unknown hash is ignored.
+func TestWriteBundleSinceKinds(t *testing.T) {
+	s := newTestStore(t, "a", time2020())
+	for i := range 120 { // enough objects for a pack
+		writeFile(t, s.Dir(), fmt.Sprintf("f%03d.txt", i), fmt.Sprint(i))
+	}
+	scan(t, s)
+	packed := head(t, s)
+	writeFile(t, s.Dir(), "g.txt", "g")
+	scan(t, s) // a few objects: loose
+	loose := head(t, s)
+	writeFile(t, s.Dir(), "h.txt", "h")
+	scan(t, s)
+	hx := loose.String()
+	require.FileExists(t, filepath.Join(s.Dir(), GitDirName, "objects", hx[:2], hx[2:]), "the second commit is loose")
+	blob := plumbing.NewHash(strings.TrimSpace(gitStore(t, s, "rev-parse", "main:g.txt")))
+	tree := plumbing.NewHash(strings.TrimSpace(gitStore(t, s, "rev-parse", "main^{tree}")))
+	unknown := plumbing.NewHash("1111111111111111111111111111111111111111")
+	for _, since := range []Hash{packed, loose} {
+		_, info := bundleOf(t, s, fromPlumbing(blob), since, fromPlumbing(tree), fromPlumbing(unknown))
+		assert.Equal(t, []Hash{since}, info.Prerequisites)
+	}
+	_, info := bundleOf(t, s, fromPlumbing(blob), fromPlumbing(tree), fromPlumbing(unknown))
+	assert.Empty(t, info.Prerequisites, "nothing the peer has: the whole history")
+}
