@@ -219,7 +219,7 @@ func (sp *packSpool) content(o *packObject) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if data, err = applyDelta(data, delta, deltaInMemoryMax); err != nil {
+		if data, err = patchDeltaExact(data, delta, deltaInMemoryMax); err != nil {
 			return nil, fmt.Errorf("delta at offset %d: %w", chain[i].offset(), err)
 		}
 		sp.put(chain[i], data)
