@@ -493,6 +493,25 @@
 // queue overflowed and when a .peersyncignore changed. It returns when ctx ends, or with the error of a scan that
 // a guard refused (ErrNotInitialized, ErrMassDelete) or ErrClosed.
 //
+// What the store writes itself is not scanned again. A checkout puts each
+// file in place by renaming its temporary file: the event of that rename
+// (paired with its temporary name by the kernel's cookie) is dropped. A
+// directory that appears is watched at once and the files it holds then
+// are looked at one by one (anything written later has its own event),
+// not walked whole. Before a targeted scan, a touched path is dropped when
+// it holds exactly main's version: a regular file whose Lstat matches its
+// stat cache entry (the rule Scan uses to skip a file) with main's blob at
+// that path, or nothing where main tracks nothing. The watcher never waits
+// for the store's lock: while an apply holds it, it keeps reading events
+// and tries again after another debounce, so a checkout of thousands of
+// files does not overflow the kernel's event queue (fsnotify's reader
+// also buffers 8,192 events). A local edit made during a checkout has an
+// event of its own (a write in place, a create, a rename from a name that
+// is not ours), no longer matches the stat cache, and is scanned and
+// committed once the apply is done (TestWatchSeesEditDuringCheckout). A
+// genuine overflow still runs a full scan: lost events cannot be told
+// apart.
+//
 // # Faults of the disk
 //
 // One file's fault never stops a folder. A scan skips, and reports, a file
