@@ -27,7 +27,8 @@ func copySparse(f *os.File, r io.Reader) (int64, error) {
 	defer sparseBufs.Put(bp)
 	buf := *bp
 	var n int64
-	hole := false // the last block was skipped
+	wb := writeback{f: f} // a big file is on disk by its batch's fsync
+	hole := false         // the last block was skipped
 	for {
 		m, err := io.ReadFull(r, buf)
 		if m > 0 {
@@ -37,6 +38,7 @@ func copySparse(f *os.File, r io.Reader) (int64, error) {
 				if _, werr := f.WriteAt(buf[:m], n); werr != nil {
 					return n, werr
 				}
+				wb.grew(n + int64(m))
 				hole = false
 			}
 			n += int64(m)
