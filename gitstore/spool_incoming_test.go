@@ -63,6 +63,7 @@ func TestIncomingResumeAndApply(t *testing.T) {
 	res, err := dst.ApplyIncoming(context.Background(), in, peerA)
 	require.NoError(t, err)
 	require.Equal(t, FastForward, res.Kind)
+	require.False(t, in.reread, "the read of the pack restarted after the cut and finished")
 	in.Remove()
 	_, names := packsOf(t, dst)
 	require.Equal(t, []string{"pack-" + hex.EncodeToString(b[len(b)-20:])}, names)

@@ -1,0 +1,170 @@
+package gitstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// waitRead waits until in's read of its pack as it arrives has read n
+// bytes (the read signals each step; the deadline only bounds a failure).
+func waitRead(t *testing.T, in *Incoming, n int64) {
+	t.Helper()
+	p := in.parse
+	require.NotNil(t, p, "no read of the pack started")
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for p.read < n && !p.stop && !p.end {
+			p.more.Wait()
+		}
+	}()
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		p.grew(p.avail) // wake the waiter so that it ends
+		t.Fatalf("the pack was not read as it arrived: %d of %d bytes", p.read, n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.GreaterOrEqual(t, p.read, n)
+}
+
+// writeIncoming writes b into a new Incoming of dst in pieces of 64 KiB.
+// Once half and once all of the pack is in, it waits until the pack has
+// been read that far: the read follows the transfer, before the end.
+func writeIncoming(t *testing.T, dst *Store, b []byte) *Incoming {
+	t.Helper()
+	in, err := dst.NewIncoming()
+	require.NoError(t, err)
+	t.Cleanup(in.Remove)
+	hdr := bytes.Index(b, []byte("\n\n")) + 2
+	half := hdr + (len(b)-hdr)/2
+	for off := 0; off < len(b); {
+		end := min(len(b), off+64<<10)
+		if off < half && end > half {
+			end = half
+		}
+		_, err := in.Write(b[off:end])
+		require.NoError(t, err)
+		off = end
+		if off == half {
+			waitRead(t, in, int64(half-hdr))
+		}
+	}
+	waitRead(t, in, int64(len(b)-hdr))
+	return in
+}
+
+// A bundle's pack is read (objects named, deltas resolved) while it is
+// written into an Incoming, and ApplyIncoming uses that read instead of
+// reading the pack again: for a first sync whose pack becomes ours as it
+// came, and for the thin incremental bundles that follow (deltas against
+// trees we have). What lands is checked with the git CLI.
+func TestIncomingReadAsItArrives(t *testing.T) {
+	ctx := context.Background()
+	src := newTestStore(t, "a", epoch)
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	require.NoError(t, os.WriteFile(filepath.Join(src.Dir(), "big.bin"), big, 0o644))
+	for i := range 200 {
+		writeFile(t, src.Dir(), fmt.Sprintf("d%d/f%03d.txt", i%7, i), strings.Repeat(fmt.Sprintf("line %d\n", i), 20+i))
+	}
+	scan(t, src)
+	b, _ := bundleOf(t, src)
+
+	dst := newTestStore(t, "b", epoch)
+	in := writeIncoming(t, dst, b)
+	res, err := dst.ApplyIncoming(ctx, in, peerA)
+	require.NoError(t, err)
+	require.Equal(t, FastForward, res.Kind)
+	require.False(t, in.reread, "the pack was read again after the transfer")
+	_, names := packsOf(t, dst)
+	require.Len(t, names, 1, "the received pack became ours")
+	require.Empty(t, tmpFiles(t, dst))
+	fsck(t, dst)
+	require.Equal(t, folderFiles(t, src.Dir()), folderFiles(t, dst.Dir()))
+
+	// Incremental bundles: a modified file, a new one, a deleted one.
+	for round := range 3 {
+		from := head(t, src)
+		writeFile(t, src.Dir(), fmt.Sprintf("d1/f%03d.txt", round), fmt.Sprintf("changed %d\n", round))
+		writeFile(t, src.Dir(), fmt.Sprintf("new/n%d.txt", round), "new\n")
+		require.NoError(t, os.Remove(filepath.Join(src.Dir(), fmt.Sprintf("d2/f%03d.txt", 100+round*7))))
+		scan(t, src)
+		b, _ := bundleOf(t, src, from)
+		in := writeIncoming(t, dst, b)
+		res, err := dst.ApplyIncoming(ctx, in, peerA)
+		require.NoError(t, err, "round %d", round)
+		require.Equal(t, FastForward, res.Kind)
+		require.False(t, in.reread, "round %d: the pack was read again", round)
+		in.Remove()
+		require.Equal(t, head(t, src), head(t, dst))
+		require.Equal(t, folderFiles(t, src.Dir()), folderFiles(t, dst.Dir()))
+	}
+	fsck(t, dst)
+	require.Equal(t, gitStore(t, src, "log", "--format=%H %s"), gitStore(t, dst, "log", "--format=%H %s"))
+	require.Empty(t, tmpFiles(t, dst))
+}
+
+// A pack damaged in its middle fails the read as it arrives; ApplyIncoming
+// then reads it again itself and refuses it with the *BundleError any
+// bundle gets: nothing is written, nothing temporary is left.
+func TestIncomingDamagedReadAgainAndRefused(t *testing.T) {
+	src := newTestStore(t, "a", epoch)
+	for i := range 50 {
+		writeFile(t, src.Dir(), fmt.Sprintf("f%02d.txt", i), strings.Repeat("some text\n", 50+i))
+	}
+	scan(t, src)
+	b, _ := bundleOf(t, src)
+	b[len(b)/2] ^= 0xff
+
+	dst := newTestStore(t, "b", epoch)
+	in, err := dst.NewIncoming()
+	require.NoError(t, err)
+	_, err = in.Write(b)
+	require.NoError(t, err)
+	_, err = dst.ApplyIncoming(context.Background(), in, peerA)
+	var be *BundleError
+	require.True(t, errors.As(err, &be), "got %v", err)
+	require.True(t, in.reread, "the failed read was not replaced by a read of the file")
+	in.Remove()
+	require.Empty(t, tmpFiles(t, dst))
+	_, names := packsOf(t, dst)
+	require.Empty(t, names)
+	require.True(t, head(t, dst).IsZero())
+	require.Empty(t, folderFiles(t, dst.Dir()))
+}
+
+// A transfer that stops half way (the Incoming removed, as a fetch that
+// fails for good does) ends the read: nothing is left, and goleak
+// (TestMain) sees no goroutine waiting for bytes that never come.
+func TestIncomingRemovedMidway(t *testing.T) {
+	src := newTestStore(t, "a", epoch)
+	big := make([]byte, 1<<20)
+	rand.Read(big)
+	require.NoError(t, os.WriteFile(filepath.Join(src.Dir(), "big.bin"), big, 0o644))
+	scan(t, src)
+	b, _ := bundleOf(t, src)
+	dst := newTestStore(t, "b", epoch)
+	in, err := dst.NewIncoming()
+	require.NoError(t, err)
+	_, err = in.Write(b[:len(b)/2])
+	require.NoError(t, err)
+	hdr := bytes.Index(b, []byte("\n\n")) + 2
+	waitRead(t, in, int64(len(b)/2-hdr))
+	in.Remove()
+	require.Nil(t, in.parse)
+	require.Empty(t, tmpFiles(t, dst))
+}
