@@ -412,6 +412,9 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 		s.opts.log.Warn("gitstore: checkout: path blocked by a symlink, file or directory; skipped", "path", p)
 		return w, nil
 	}
+	if tmp, n := s.prewrittenLocked(e, abs); tmp != "" {
+		return pendingWrite{p: p, tmp: tmp, abs: abs, size: n}, nil // written as it arrived
+	}
 	o, err := s.st.EncodedObject(plumbing.BlobObject, e.hash)
 	if err != nil {
 		return w, fmt.Errorf("gitstore: checkout %q: %w", p, err)

@@ -173,6 +173,12 @@ func (in *Incoming) Remove() {
 // checked its length and checksum against what the sender declared). in
 // is used up: Remove it afterwards whatever the result.
 func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (ApplyResult, error) {
+	defer func() {
+		s.mu.Lock()
+		s.fst.prewritten.drop() // what the checkout did not take
+		s.fst.prewritten = nil
+		s.mu.Unlock()
+	}()
 	return s.applyWith(ctx, peer, func() (plumbing.Hash, []plumbing.Hash, error) {
 		if in.f == nil {
 			return plumbing.ZeroHash, nil, errors.New("gitstore: incoming bundle already used")
@@ -186,6 +192,11 @@ func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (A
 		}
 		theirs, newCommits, adopted, err := s.receivePack(ctx, hdr, in.f, func(a *applyRun) (*packObjects, error) {
 			if objs := in.parsed(ctx); objs != nil {
+				// Its big files, written into the folder as they came,
+				// are the checkout's to take until the apply ends.
+				s.mu.Lock()
+				s.fst.prewritten, objs.spool.pre = objs.spool.pre, nil
+				s.mu.Unlock()
 				return objs, nil
 			}
 			// That read failed: read it again, from the file.
@@ -250,7 +261,9 @@ func (s *Store) startParse(f *os.File) *incomingParse {
 		st := s.newApplyStorage()
 		defer st.Close()
 		r := bufio.NewReaderSize(&followReader{p: p, f: f}, 256<<10)
-		p.objs, p.err = readPackSpooled(ctx, r, s.packLimits(), func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
+		lim := s.packLimits()
+		lim.prewriteDir = s.dir // big files into the folder too
+		p.objs, p.err = readPackSpooled(ctx, r, lim, func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
 			return externalBase(st, s.opts.maxObject, h, sp)
 		}, f, 0)
 	}()

@@ -168,3 +168,81 @@ func TestIncomingRemovedMidway(t *testing.T) {
 	require.Nil(t, in.parse)
 	require.Empty(t, tmpFiles(t, dst))
 }
+
+// folderTmpFiles lists our temporary files in the folder of s.
+func folderTmpFiles(t *testing.T, s *Store) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(s.Dir(), tmpPrefix+"*"))
+	require.NoError(t, err)
+	return m
+}
+
+// bigBundle returns a first-sync bundle of a folder holding a file of
+// prewriteMin + 1 MiB (random, with 256 KiB of zeros in its middle) and a
+// few small files, and that file's content.
+func bigBundle(t *testing.T) ([]byte, []byte) {
+	src := newTestStore(t, "a", epoch)
+	big := make([]byte, prewriteMin+1<<20)
+	rand.Read(big)
+	clear(big[8<<20 : 8<<20+256<<10])
+	require.NoError(t, os.WriteFile(filepath.Join(src.Dir(), "big.bin"), big, 0o644))
+	for i := range 20 {
+		writeFile(t, src.Dir(), fmt.Sprintf("d/f%02d.txt", i), strings.Repeat("x", 100+i))
+	}
+	scan(t, src)
+	b, _ := bundleOf(t, src)
+	return b, big
+}
+
+// A big file in a bundle written into an Incoming is written into the
+// folder as it arrives (a temporary file of ours, there before
+// ApplyIncoming is called), and the checkout puts that very file in place
+// (the same inode) instead of copying the blob out of the pack again: its
+// content is the blob's, the git CLI agrees, and nothing temporary is left.
+func TestIncomingBigFileWrittenAsItArrives(t *testing.T) {
+	b, big := bigBundle(t)
+	dst := newTestStore(t, "b", epoch)
+	in := writeIncoming(t, dst, b)
+	pre := folderTmpFiles(t, dst)
+	require.Len(t, pre, 1, "the big file is written into the folder as it arrives")
+	fi, err := os.Stat(pre[0])
+	require.NoError(t, err)
+	require.Equal(t, int64(len(big)), fi.Size())
+
+	res, err := dst.ApplyIncoming(context.Background(), in, peerA)
+	require.NoError(t, err)
+	require.Equal(t, FastForward, res.Kind)
+	require.False(t, in.reread)
+	got, err := os.Stat(filepath.Join(dst.Dir(), "big.bin"))
+	require.NoError(t, err)
+	require.True(t, os.SameFile(fi, got), "the checkout copied the file again instead of taking the one written as it arrived")
+	gotBig, err := os.ReadFile(filepath.Join(dst.Dir(), "big.bin"))
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(big, gotBig))
+	require.Equal(t, strings.TrimSpace(gitStore(t, dst, "rev-parse", "HEAD:big.bin")),
+		strings.TrimSpace(gitStore(t, dst, "hash-object", filepath.Join(dst.Dir(), "big.bin"))))
+	require.Empty(t, folderTmpFiles(t, dst))
+	require.Empty(t, tmpFiles(t, dst))
+	fsck(t, dst)
+}
+
+// A bundle whose pack fails its checksum after the big file streamed by is
+// refused as any damaged bundle, and the file written as it arrived is
+// removed with the rest: the folder stays empty.
+func TestIncomingBigFileOfRefusedBundleRemoved(t *testing.T) {
+	b, _ := bigBundle(t)
+	b[len(b)-1] ^= 0xff // the pack's trailer
+	dst := newTestStore(t, "b", epoch)
+	in, err := dst.NewIncoming()
+	require.NoError(t, err)
+	_, err = in.Write(b)
+	require.NoError(t, err)
+	_, err = dst.ApplyIncoming(context.Background(), in, peerA)
+	var be *BundleError
+	require.True(t, errors.As(err, &be), "got %v", err)
+	in.Remove()
+	require.Empty(t, folderTmpFiles(t, dst))
+	require.Empty(t, tmpFiles(t, dst))
+	require.Empty(t, folderFiles(t, dst.Dir()))
+	require.True(t, head(t, dst).IsZero())
+}
