@@ -42,7 +42,6 @@ type Incoming struct {
 	// at which the free space is looked at again.
 	maxSpool, minFree, nextCheck int64
 	dir                          string
-	wb                           writeback      // the pack part's early writeback
 	parse                        *incomingParse // reading the pack as it arrives; nil before its first byte
 	reread                       bool           // ApplyIncoming had to read the pack again after the transfer
 }
@@ -62,8 +61,7 @@ func (s *Store) NewIncoming() (*Incoming, error) {
 		}
 		return nil, diskFullError(fmt.Errorf("gitstore: %w", err))
 	}
-	return &Incoming{st: s, f: f, dir: dir, maxSpool: s.opts.limits.MaxSpoolBytes, minFree: s.opts.limits.MinFreeBytes,
-		wb: writeback{f: f}}, nil
+	return &Incoming{st: s, f: f, dir: dir, maxSpool: s.opts.limits.MaxSpoolBytes, minFree: s.opts.limits.MinFreeBytes}, nil
 }
 
 // Size returns the number of bytes of bundle written.
@@ -105,7 +103,6 @@ func (in *Incoming) Write(p []byte) (int, error) {
 		return 0, diskFullError(fmt.Errorf("gitstore: spool: %w", err))
 	}
 	in.packLen += int64(len(p))
-	in.wb.grew(in.packLen) // the pack may become ours: its fsync then finds it written
 	if in.parse == nil {
 		in.parse = in.st.startParse(in.f)
 	}
@@ -127,7 +124,6 @@ func (in *Incoming) Truncate(n int64) error {
 		return fmt.Errorf("gitstore: spool: %w", err)
 	}
 	in.packLen = n - int64(len(in.hdr))
-	in.wb.cut(in.packLen)
 	in.nextCheck = 0
 	return nil
 }
@@ -260,7 +256,7 @@ func (s *Store) startParse(f *os.File) *incomingParse {
 		defer close(p.done)
 		st := s.newApplyStorage()
 		defer st.Close()
-		r := bufio.NewReaderSize(&followReader{p: p, f: f}, 256<<10)
+		r := bufio.NewReaderSize(&followReader{p: p, f: f, wb: writeback{f: f}}, 256<<10)
 		lim := s.packLimits()
 		lim.prewriteDir = s.dir // big files into the folder too
 		p.objs, p.err = readPackSpooled(ctx, r, lim, func(h plumbing.Hash, sp *packSpool) (*packObject, error) {
@@ -337,11 +333,16 @@ func (in *Incoming) stopParse() {
 }
 
 // followReader reads an incomingParse's file from the start, as far as it
-// is written, waiting for more until the pack is complete.
+// is written, waiting for more until the pack is complete. It also hands
+// what it read to the kernel to write out (the pack may become ours: its
+// fsync then finds it written); here, not in Write, because a writeback
+// request may wait for the disk's queue, and Write runs in the network's
+// receive loop.
 type followReader struct {
 	p   *incomingParse
 	f   *os.File
 	pos int64
+	wb  writeback
 }
 
 func (r *followReader) Read(b []byte) (int, error) {
@@ -363,6 +364,7 @@ func (r *followReader) Read(b []byte) (int, error) {
 	if err == io.EOF && n > 0 {
 		err = nil
 	}
+	r.wb.grew(r.pos)
 	p.mu.Lock()
 	p.read = r.pos
 	p.mu.Unlock()

@@ -33,5 +33,22 @@ func (w *writeback) grew(end int64) {
 	}
 }
 
-// cut notes that f was cut back to n bytes.
-func (w *writeback) cut(n int64) { w.started = min(w.started, n) }
+// writebackWriter appends to f (at its offset) and hands what it wrote to
+// the kernel as it grows (see "Early writeback"): a pack we write, whose
+// fsync comes before a ref moves.
+type writebackWriter struct {
+	f  *os.File
+	n  int64
+	wb writeback
+}
+
+func newWritebackWriter(f *os.File) *writebackWriter {
+	return &writebackWriter{f: f, wb: writeback{f: f}}
+}
+
+func (w *writebackWriter) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	w.n += int64(n)
+	w.wb.grew(w.n)
+	return n, err
+}
