@@ -130,6 +130,15 @@ func TestIncomingDamagedReadAgainAndRefused(t *testing.T) {
 	b, _ := bundleOf(t, src)
 	b[len(b)/2] ^= 0xff
 
+	refuseIncoming(t, b)
+}
+
+// refuseIncoming writes the damaged bundle b into an Incoming of a new
+// store in one piece and checks that ApplyIncoming refuses it with a
+// *BundleError after reading the file again, and leaves nothing: no pack,
+// no ref, no file, nothing temporary in the folder or among the packs.
+func refuseIncoming(t *testing.T, b []byte) {
+	t.Helper()
 	dst := newTestStore(t, "b", epoch)
 	in, err := dst.NewIncoming()
 	require.NoError(t, err)
@@ -140,6 +149,7 @@ func TestIncomingDamagedReadAgainAndRefused(t *testing.T) {
 	require.True(t, errors.As(err, &be), "got %v", err)
 	require.True(t, in.reread, "the failed read was not replaced by a read of the file")
 	in.Remove()
+	require.Empty(t, folderTmpFiles(t, dst))
 	require.Empty(t, tmpFiles(t, dst))
 	_, names := packsOf(t, dst)
 	require.Empty(t, names)
@@ -232,17 +242,5 @@ func TestIncomingBigFileWrittenAsItArrives(t *testing.T) {
 func TestIncomingBigFileOfRefusedBundleRemoved(t *testing.T) {
 	b, _ := bigBundle(t)
 	b[len(b)-1] ^= 0xff // the pack's trailer
-	dst := newTestStore(t, "b", epoch)
-	in, err := dst.NewIncoming()
-	require.NoError(t, err)
-	_, err = in.Write(b)
-	require.NoError(t, err)
-	_, err = dst.ApplyIncoming(context.Background(), in, peerA)
-	var be *BundleError
-	require.True(t, errors.As(err, &be), "got %v", err)
-	in.Remove()
-	require.Empty(t, folderTmpFiles(t, dst))
-	require.Empty(t, tmpFiles(t, dst))
-	require.Empty(t, folderFiles(t, dst.Dir()))
-	require.True(t, head(t, dst).IsZero())
+	refuseIncoming(t, b)
 }
