@@ -49,7 +49,7 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	for p, e := range new {
 		if o, ok := old[p]; !ok || o != e {
 			puts = append(puts, p)
-			if o.hash != e.hash {
+			if o.hash != e.hash && !s.fst.prewritten.has(e.hash) { // one written as it arrived is on disk
 				need += s.blobSizeLocked(e)
 			}
 		}

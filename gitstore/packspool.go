@@ -86,7 +86,7 @@ func rawName(spool string) string { return spool + ".raw" }
 func newPackSpool(f *os.File, lim packLimits) *packSpool {
 	sp := &packSpool{f: f, lim: lim, cached: map[*packObject]*list.Element{}}
 	if lim.prewriteDir != "" {
-		sp.pre = &prewrite{dir: lim.prewriteDir}
+		sp.pre = &prewrite{dir: lim.prewriteDir, minFree: lim.minFree}
 	}
 	return sp
 }

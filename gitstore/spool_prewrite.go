@@ -35,17 +35,24 @@ const prewriteMin = 16 << 20
 // prewrite is the blobs of a pack being read that were written into the
 // folder as they arrived (see "Big files written as they arrive").
 type prewrite struct {
-	dir   string                   // the folder
-	files map[plumbing.Hash]string // blob → its temporary file
-	cur   *os.File                 // the file being written, if any
-	w     *sparseWriter
-	err   error // the first write error of cur: it is dropped
+	dir     string                   // the folder
+	minFree int64                    // Limits.MinFreeBytes
+	files   map[plumbing.Hash]string // blob → its temporary file
+	cur     *os.File                 // the file being written, if any
+	w       *sparseWriter
+	err     error // the first write error of cur: it is dropped
 }
 
 // start returns a writer for the content of a blob of size bytes about to
 // stream by, or nil when it is not written as it arrives.
 func (pw *prewrite) start(typ plumbing.ObjectType, size int64) io.Writer {
 	if pw == nil || typ != plumbing.BlobObject || size < prewriteMin {
+		return nil
+	}
+	// Room for it twice (in the pack and here) above the reserve, or the
+	// head start could take the space the pack needs: the checkout then
+	// writes it, after checking the space itself.
+	if checkFree(pw.dir, satAdd(size, size), pw.minFree, "checkout") != nil {
 		return nil
 	}
 	f, err := atomicfile.CreateTemp(pw.dir, tmpPrefix+"*", 0o666)
@@ -88,6 +95,15 @@ func (pw *prewrite) end(h plumbing.Hash, ok bool) {
 		pw.files = map[plumbing.Hash]string{}
 	}
 	pw.files[h] = f.Name()
+}
+
+// has reports whether blob h was written as it arrived.
+func (pw *prewrite) has(h plumbing.Hash) bool {
+	if pw == nil {
+		return false
+	}
+	_, ok := pw.files[h]
+	return ok
 }
 
 // drop removes every file written.
