@@ -182,3 +182,45 @@ func timeOp(op func()) (wall, cpu time.Duration) {
 	}
 	return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
 }
+
+// BenchmarkOneCommitBundle: the 1-commit bundle of BenchmarkMaintainedStore
+// alone, on a store aged by PEERSYNC_BENCH_EDITS (default 300) single-file
+// edits and on a consolidated copy, one sub-benchmark each (to profile
+// one side: -bench 'OneCommitBundle/aged' -cpuprofile FILE). cpu-ns/op is
+// the process's CPU time per bundle.
+func BenchmarkOneCommitBundle(b *testing.B) {
+	edits := benchEnvInt("PEERSYNC_BENCH_EDITS", 300)
+	s := openBenchStore(b, genBenchFiles(1000, 10))
+	ctx := context.Background()
+	_, err := s.Scan(ctx)
+	require.NoError(b, err)
+	files := genBenchFiles(1000, 10)
+	var prev Hash
+	for e := 0; e < edits; e++ {
+		if prev, err = s.Head(); err != nil {
+			b.Fatal(err)
+		}
+		f := files[(e*7919)%len(files)]
+		require.NoError(b, os.WriteFile(filepath.Join(s.Dir(), filepath.FromSlash(f.path)), fmt.Appendf(nil, "edit %d\n", e), 0o644))
+		_, err := s.Scan(ctx)
+		require.NoError(b, err)
+	}
+	waitMaintained(s)
+	require.NoError(b, s.Close())
+	aged, fresh := copyStore(b, s.Dir()), copyStore(b, s.Dir())
+	_, err = fresh.maintain(ctx, maintainAll)
+	require.NoError(b, err)
+	for _, c := range []struct {
+		name string
+		s    *Store
+	}{{"aged", aged}, {"fresh", fresh}} {
+		b.Run(c.name, func(b *testing.B) {
+			c0 := cpuTime()
+			for range b.N {
+				_, err := c.s.WriteBundle(ctx, &bytes.Buffer{}, []Hash{prev})
+				require.NoError(b, err)
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

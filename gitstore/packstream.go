@@ -138,7 +138,7 @@ func (p *bundlePackWriter) written(h plumbing.Hash) (*sendObj, bool) {
 func (p *bundlePackWriter) object(so *sendObj) error {
 	h := so.h
 	if _, packed := p.src.locate(h); !packed {
-		typ, data, err := p.src.looseUpTo(h, bundleDeltaMaxSize-1)
+		typ, data, err := p.src.looseCached(h, bundleDeltaMaxSize-1)
 		switch {
 		case err == nil:
 			return p.small(so, typ, data)
@@ -227,7 +227,7 @@ func (p *bundlePackWriter) baseContent(base plumbing.Hash) ([]byte, error) {
 			return o.data, nil
 		}
 	} else {
-		_, data, err := p.src.looseUpTo(base, bundleDeltaMaxSize-1)
+		_, data, err := p.src.looseCached(base, bundleDeltaMaxSize-1)
 		switch {
 		case err == nil:
 			return data, nil
