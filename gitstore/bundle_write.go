@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // WriteBundle writes to w a git bundle (v2) of refs/heads/main holding the
@@ -54,22 +51,13 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if exportHook != nil {
 		exportHook(s)
 	}
-	// Only the since commits we have count (see newCommitsLocked).
-	var sinceP []plumbing.Hash
-	for _, h := range since {
-		if ok, err := hasCommitIn(st, h.plumbing()); err != nil {
-			return BundleInfo{}, err
-		} else if ok {
-			sinceP = append(sinceP, h.plumbing())
-		}
-	}
 	// The header goes out as soon as it is known, before the walks are
 	// done: a reader waiting for the bundle sees it start. Without since
 	// commits (a first sync) it has no prerequisites and goes out at once.
 	cw := &ctxWriter{ctx: ctx, w: w}
 	bw := bufio.NewWriterSize(cw, 256<<10)
-	if len(sinceP) == 0 {
-		if err := writeBundleHeader(bw, st, head, nil); err != nil {
+	if len(since) == 0 {
+		if err := writeBundleHeader(bw, nil, head, nil); err != nil {
 			return BundleInfo{}, err
 		}
 	}
@@ -78,6 +66,21 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		return BundleInfo{}, err
 	}
 	defer src.idle()
+	// Only the since commits we have count (see newCommitsLocked). They
+	// are read through src, which keeps them for the walk and the header.
+	var sinceP []plumbing.Hash
+	for _, h := range since {
+		if ok, err := src.hasCommit(st, h.plumbing()); err != nil {
+			return BundleInfo{}, err
+		} else if ok {
+			sinceP = append(sinceP, h.plumbing())
+		}
+	}
+	if len(since) > 0 && len(sinceP) == 0 {
+		if err := writeBundleHeader(bw, nil, head, nil); err != nil {
+			return BundleInfo{}, err
+		}
+	}
 	news, prereqs, walk, err := s.newCommitsLocked(ctx, src, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
@@ -86,7 +89,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		return BundleInfo{}, ErrNothingToSend
 	}
 	if len(sinceP) > 0 {
-		if err := writeBundleHeader(bw, st, head, prereqs); err != nil {
+		if err := writeBundleHeader(bw, src, head, prereqs); err != nil {
 			return BundleInfo{}, err
 		}
 	}
@@ -112,15 +115,12 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 // read view.
 var exportHook func(*Store)
 
-// writeBundleHeader writes the bundle's header and flushes it.
-func writeBundleHeader(bw *bufio.Writer, st storer.EncodedObjectStorer, head plumbing.Hash, prereqs []plumbing.Hash) error {
+// writeBundleHeader writes the bundle's header and flushes it; src reads
+// the prerequisites' subjects (none: nil).
+func writeBundleHeader(bw *bufio.Writer, src *objectSource, head plumbing.Hash, prereqs []plumbing.Hash) error {
 	fmt.Fprintf(bw, "%s\n", bundleV2Signature)
 	for _, p := range prereqs {
-		subject := ""
-		if c, err := object.GetCommit(st, p); err == nil {
-			subject, _, _ = strings.Cut(c.Message, "\n")
-		}
-		fmt.Fprintf(bw, "-%s %s\n", p, subject)
+		fmt.Fprintf(bw, "-%s %s\n", p, src.subject(p))
 	}
 	fmt.Fprintf(bw, "%s %s\n\n", head, mainRef)
 	if err := bw.Flush(); err != nil {
