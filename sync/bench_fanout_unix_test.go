@@ -19,6 +19,8 @@ package sync
 //     included: the same work in both rows);
 //   - identical-s: from launch until every receiver's head is the
 //     sender's (the files are then compared byte for byte, untimed);
+//   - recv-cpu-s: the CPU time of this process (the receivers) over that
+//     time, which shows what the receivers' share of the two cores is;
 //   - the bundles the sender produced and its bundle bytes out.
 //
 // Rounds (PEERSYNC_BENCH_ROUNDS, default 3) alternate 1 and N receivers,
@@ -69,9 +71,20 @@ const (
 // fanResult is one run's figures.
 type fanResult struct {
 	sent, identical time.Duration
-	cpu             time.Duration
+	cpu             time.Duration // the sender's, until sent
+	recvCPU         time.Duration // this process's (the receivers'), launch to identical
 	bundles         int
 	bytesOut        int64
+}
+
+// processCPU is this process's CPU time so far (user + system, all
+// threads).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadAvg is the first three fields of /proc/loadavg ("" elsewhere).
@@ -104,8 +117,8 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 			for _, n := range order {
 				res := fanOutRun(b, data, n)
-				b.Logf("round %d, %d peer(s): sent %.2f s, sender CPU %.2f s, identical %.2f s, %d bundle(s), %d bytes out, load %s",
-					r, n, res.sent.Seconds(), res.cpu.Seconds(), res.identical.Seconds(), res.bundles, res.bytesOut, loadAvg())
+				b.Logf("round %d, %d peer(s): sent %.2f s, sender CPU %.2f s, identical %.2f s, receivers' CPU %.2f s, %d bundle(s), %d bytes out, load %s",
+					r, n, res.sent.Seconds(), res.cpu.Seconds(), res.identical.Seconds(), res.recvCPU.Seconds(), res.bundles, res.bytesOut, loadAvg())
 				if n == 1 {
 					one = append(one, res)
 				} else {
@@ -128,6 +141,7 @@ func BenchmarkFanOut(b *testing.B) {
 			{"sent", func(r fanResult) time.Duration { return r.sent }},
 			{"cpu", func(r fanResult) time.Duration { return r.cpu }},
 			{"identical", func(r fanResult) time.Duration { return r.identical }},
+			{"recv-cpu", func(r fanResult) time.Duration { return r.recvCPU }},
 		} {
 			a, z := med(one, m.f), med(many, m.f)
 			b.ReportMetric(a, m.name+"-1-s")
@@ -202,7 +216,7 @@ func fanOutRun(b *testing.B, data string, n int) fanResult {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(b, err)
 	cmd.Stderr = os.Stderr
-	t0 := time.Now()
+	t0, c0 := time.Now(), processCPU()
 	require.NoError(b, cmd.Start())
 	var exited gosync.Once
 	finish := func() {
@@ -243,7 +257,7 @@ func fanOutRun(b *testing.B, data string, n int) fanResult {
 		}
 		return true
 	}, 10*time.Minute, 20*time.Millisecond, "every receiver reaches the sender's head")
-	res.identical = time.Since(t0)
+	res.identical, res.recvCPU = time.Since(t0), processCPU()-c0
 	finish()
 	want, err := testutil.Snapshot(src)
 	require.NoError(b, err)
@@ -316,9 +330,7 @@ func TestFanOutSenderChild(t *testing.T) {
 	case err := <-ran:
 		t.Fatalf("Run ended: %v", err)
 	}
-	var ru syscall.Rusage
-	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cpu := processCPU()
 	mu.Lock()
 	n := bundles
 	mu.Unlock()
