@@ -11,6 +11,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// fanOutSender starts a sender whose bundles slow sees, sharing "docs"
+// with random.bin (size random bytes, returned) and notes/a.txt.
+func fanOutSender(t *testing.T, slow *slowSender, size int) (*node, []byte) {
+	a := newNodeCfg(t, "a", func(c *Config) { c.Fetch.Idle = testIdle; c.test = slow.hooks(0) })
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "random.bin"), data, 0o644))
+	write(t, a.dir, "notes/a.txt", "a small file")
+	a.start(t)
+	return a, data
+}
+
 // TestFanOutSharesOneBundleJob: three new devices ask one sender for the
 // same folder while its first bundle is being produced; they share that
 // one job (the history is walked and packed once, not three times), each
@@ -18,13 +30,8 @@ import (
 // sender's files.
 func TestFanOutSharesOneBundleJob(t *testing.T) {
 	slow := &slowSender{gate: make(chan struct{})}
-	a := newNodeCfg(t, "a", func(c *Config) { c.Fetch.Idle = testIdle; c.test = slow.hooks(0) })
-	data := make([]byte, 2<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "random.bin"), data, 0o644))
-	write(t, a.dir, "notes/a.txt", "a small file")
-	a.start(t)
-	t.Cleanup(slow.release)
+	a, data := fanOutSender(t, slow, 2<<20)
+	t.Cleanup(slow.release) // before a's Close (cleanups run last first)
 	var receivers []*node
 	for _, name := range []string{"b", "c", "d"} {
 		r := newNodeCfg(t, name, func(c *Config) { c.Fetch.Idle = testIdle })
@@ -58,12 +65,7 @@ func TestFanOutSharesOneBundleJob(t *testing.T) {
 func TestFanOutLatePeerSharesFinishedJob(t *testing.T) {
 	slow := &slowSender{gate: make(chan struct{})}
 	slow.release() // counts productions, holds nothing back
-	a := newNodeCfg(t, "a", func(c *Config) { c.Fetch.Idle = testIdle; c.test = slow.hooks(0) })
-	data := make([]byte, 1<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "random.bin"), data, 0o644))
-	write(t, a.dir, "notes/a.txt", "a small file")
-	a.start(t)
+	a, data := fanOutSender(t, slow, 1<<20)
 	receive := func(name string) *node {
 		r := newNodeCfg(t, name, func(c *Config) { c.Fetch.Idle = testIdle })
 		require.NoError(t, a.e.AddPeer(PeerConfig{Device: r.e.DeviceID(), Folders: []string{"docs"}}))
