@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -55,7 +56,9 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	// done: a reader waiting for the bundle sees it start. Without since
 	// commits (a first sync) it has no prerequisites and goes out at once.
 	cw := &ctxWriter{ctx: ctx, w: w}
-	bw := bufio.NewWriterSize(cw, 256<<10)
+	bw := bundleWriters.Get().(*bufio.Writer)
+	bw.Reset(cw)
+	defer func() { bw.Reset(io.Discard); bundleWriters.Put(bw) }()
 	if len(since) == 0 {
 		if err := writeBundleHeader(bw, nil, head, nil); err != nil {
 			return BundleInfo{}, err
@@ -110,6 +113,11 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	}
 	return info, nil
 }
+
+// bundleWriters keeps the 256 KiB output buffers of finished exports for
+// the next ones: allocating and clearing one was a quarter of the CPU time
+// of a 1-commit bundle.
+var bundleWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 256<<10) }}
 
 // exportHook, when set (tests), is called by WriteBundle once it holds its
 // read view.
