@@ -69,6 +69,11 @@ func (src *objectSource) hasCommit(st *filesystem.Storage, h plumbing.Hash) (boo
 	return true, nil
 }
 
+// minDeltaAffixes is the least prefix and suffix in common with its base
+// for which the pack writer sends a small object as a delta: so an object
+// smaller than that is written whole without reading its base.
+const minDeltaAffixes = 64
+
 // maxCachedCommit bounds the commits hasCommit reads itself (ours are a
 // few hundred bytes).
 const maxCachedCommit = 64 << 10

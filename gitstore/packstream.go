@@ -191,7 +191,7 @@ func (p *bundlePackWriter) object(so *sendObj) error {
 func (p *bundlePackWriter) small(so *sendObj, typ plumbing.ObjectType, data []byte) error {
 	off := p.off
 	deltaable := typ == plumbing.TreeObject || typ == plumbing.BlobObject && len(data) < bundleDeltaMaxSize
-	if deltaable && !so.base.IsZero() {
+	if deltaable && !so.base.IsZero() && len(data) >= minDeltaAffixes {
 		if done, err := p.tryDelta(so, data); err != nil || done {
 			return err
 		}
@@ -261,7 +261,7 @@ func (p *bundlePackWriter) tryDelta(so *sendObj, data []byte) (done bool, err er
 		}
 	}
 	lo, tail := commonAffixes(baseData, data)
-	if lo+tail < 64 {
+	if lo+tail < minDeltaAffixes {
 		return false, nil
 	}
 	p.delta = appendDelta(p.delta[:0], len(baseData), data, lo, tail)
