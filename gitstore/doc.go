@@ -228,6 +228,8 @@
 // The rest (loose objects, a delta whose base comes later, as in packs
 // made by git) is written fresh: trees and small blobs as deltas against
 // their previous version when that pays, everything else whole, streamed.
+// A loose tree and its previous version are taken from what the tree walk
+// read (loose.go), not read from their files a second time.
 // The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.
