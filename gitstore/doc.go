@@ -228,6 +228,8 @@
 // The rest (loose objects, a delta whose base comes later, as in packs
 // made by git) is written fresh: trees and small blobs as deltas against
 // their previous version when that pays, everything else whole, streamed.
+// A loose tree and its previous version are taken from what the tree walk
+// read (loose.go), not read from their files a second time.
 // The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.
@@ -327,7 +329,13 @@
 // checked with Lstat), and only over a file whose content is still the old
 // head's (checked before the temporary file is written and again just
 // before the rename): a local edit that raced in is left alone for the next
-// Scan. Files go in batches of up to 1,024 files or 256 MiB: every
+// Scan. A big file that an Incoming already wrote into the folder as it
+// arrived (a .peersync-tmp-* file of exactly the blob's content, named by
+// the hash it hashed to) is taken instead of written again, for a regular
+// file at a path that holds none. Files of 8 MiB or more (and the packs we
+// write) are handed to the kernel to write out every 8 MiB as they grow
+// (sync_file_range, Linux), so each fsync finds them mostly on disk.
+// Files go in batches of up to 1,024 files or 256 MiB: every
 // temporary file of the batch is written, then each is fsynced, then each
 // renamed (interleaving create and fsync per file made each create wait for
 // the previous journal commit). Removed files go first, then their emptied
@@ -622,7 +630,10 @@
 // objects/pack/tmp_pack_*.bundle (deleted afterwards, or adopted as our
 // pack; a caller receiving a bundle over the network writes it there
 // directly with Store.NewIncoming and applies it with ApplyIncoming, so
-// the pack is written once) and keeps no object's
+// the pack is written once; an Incoming reads its pack as it arrives, so
+// ApplyIncoming does not read it a second time, and writes each blob of
+// 16 MiB or more into the folder as it streams by, for the checkout to
+// rename into place: see Incoming) and keeps no object's
 // content in memory: it names each whole object as it streams by, resolves
 // deltas by reading them and their bases back from the spool (through a
 // 4 MiB cache of recent contents: a delta's base is usually the object just

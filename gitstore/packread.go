@@ -556,6 +556,10 @@ func (src *objectSource) object(h plumbing.Hash, keep bool) (*cobj, error) {
 			return nil, err
 		}
 		o = &cobj{h: h, typ: typ, data: data}
+		// A loose commit is one of the newest (maintenance packs the
+		// rest): the pack writer reads it again, and the next export
+		// finds it as the peer's since commit (loose.go).
+		keep = keep || typ == plumbing.CommitObject
 	}
 	if keep {
 		src.cache.put(o)
