@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -110,8 +111,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	// Each temp file is still durable before its rename, as before.
 	var batch []pendingWrite
 	var batchBytes int64
+	var tm checkoutTimes
+	defer tm.log(s, len(puts))
 	flush := func() error {
-		done, err := s.commitWritesLocked(batch, old, new)
+		done, err := s.commitWritesLocked(batch, old, new, &tm)
 		changed = append(changed, done...)
 		batch, batchBytes = batch[:0], 0
 		return err
@@ -131,7 +134,10 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			s.opts.log.Warn("gitstore: checkout: local edit kept", "path", p)
 			continue
 		}
+		t0 := time.Now()
 		w, err := s.writeTempLocked(p, new[p])
+		tm.write += time.Since(t0)
+		tm.bytes += w.size
 		if errors.Is(err, fs.ErrPermission) {
 			s.noteCheckoutSkipLocked(p, err) // a directory we may not write to
 			continue
@@ -156,6 +162,25 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	}
 	sort.Strings(changed)
 	return changed, nil
+}
+
+// checkoutTimes is where a checkout's time went: writing the temporary
+// files, fsyncing them, renaming them (with the local-edit check before
+// each rename).
+type checkoutTimes struct {
+	write, fsync, rename time.Duration
+	bytes                int64
+}
+
+// log reports tm when the checkout wrote enough for it to matter (a first
+// sync's: the fsync share is what decides how to batch them).
+func (tm *checkoutTimes) log(s *Store, files int) {
+	if files < 100 && tm.bytes < 64<<20 {
+		return
+	}
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	s.opts.log.Info("gitstore: checkout", "files", files, "bytes", tm.bytes,
+		"write", ms(tm.write), "fsync", ms(tm.fsync), "rename", ms(tm.rename))
 }
 
 // Bounds of one checkout batch (see checkoutLocked).
@@ -187,13 +212,17 @@ func (s *Store) mayWriteLocked(p string, old, new map[string]fileEntry) (bool, e
 // renames each into place, unless a local edit raced in since its temp
 // file was written (then the temp file goes and the edit stays, for the
 // next Scan). It returns the paths renamed.
-func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fileEntry) ([]string, error) {
+func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fileEntry, tm *checkoutTimes) ([]string, error) {
 	fail := func(w pendingWrite, err error) error {
 		return fmt.Errorf("gitstore: checkout %q: %w", w.p, err)
 	}
+	t0 := time.Now()
 	if i, err := syncFiles(batch); err != nil {
 		return nil, fail(batch[i], err)
 	}
+	t1 := time.Now()
+	tm.fsync += t1.Sub(t0)
+	defer func() { tm.rename += time.Since(t1) }()
 	var done []string
 	for i, w := range batch {
 		ok, err := s.mayWriteLocked(w.p, old, new)

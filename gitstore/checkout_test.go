@@ -55,7 +55,7 @@ func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
 	}
 	// The user edits y.txt after its temp file was written.
 	writeFile(t, a.Dir(), "y.txt", "edited meanwhile")
-	done, err := a.commitWritesLocked(batch, old, new)
+	done, err := a.commitWritesLocked(batch, old, new, &checkoutTimes{})
 	a.mu.Unlock()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"x.txt", "z.txt"}, done)

@@ -614,7 +614,9 @@
 //     refs/peers/<peer>/main may then be ahead of main until the next bundle
 //     or an IntegratePeer;
 //   - our temporary files left in the folder are never committed, and Scan
-//     deletes them once they are a minute old;
+//     deletes them once they are a minute old; a big file a transfer was
+//     writing as it arrived (.peersync-tmp-arriving-*, in the folder's top
+//     directory) is deleted when the store is next opened;
 //   - the received log is appended before the refs move, so every commit a
 //     ref reaches has its line (a crash in between leaves lines for stored
 //     commits that no ref reaches yet, which are true all the same).

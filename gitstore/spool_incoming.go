@@ -169,10 +169,16 @@ func (in *Incoming) Remove() {
 // checked its length and checksum against what the sender declared). in
 // is used up: Remove it afterwards whatever the result.
 func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (ApplyResult, error) {
+	var pre *prewrite // this apply's big files written as they arrived
 	defer func() {
+		if pre == nil {
+			return
+		}
 		s.mu.Lock()
-		s.fst.prewritten.drop() // what the checkout did not take
-		s.fst.prewritten = nil
+		pre.drop()                   // what the checkout did not take
+		if s.fst.prewritten == pre { // (the next apply may have set its own)
+			s.fst.prewritten = nil
+		}
 		s.mu.Unlock()
 	}()
 	return s.applyWith(ctx, peer, func() (plumbing.Hash, []plumbing.Hash, error) {
@@ -190,8 +196,9 @@ func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (A
 			if objs := in.parsed(ctx); objs != nil {
 				// Its big files, written into the folder as they came,
 				// are the checkout's to take until the apply ends.
+				pre, objs.spool.pre = objs.spool.pre, nil
 				s.mu.Lock()
-				s.fst.prewritten, objs.spool.pre = objs.spool.pre, nil
+				s.fst.prewritten = pre
 				s.mu.Unlock()
 				return objs, nil
 			}
@@ -220,7 +227,8 @@ func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (A
 // a goroutine that reads the pack from the file as Write extends it,
 // waiting when it has caught up; ApplyIncoming tells it the end has come
 // and takes what it read. It is only a head start: it writes nothing but
-// the spool's raw file, trusts nothing (ApplyIncoming validates its result
+// the spool's raw file and the big files of "Big files written as they
+// arrive" (spool_prewrite.go), trusts nothing (ApplyIncoming validates its result
 // exactly as before), and whenever it did not finish cleanly (a cut for a
 // resume stops it; a bundle it refuses; a thin pack's base not found in
 // its own view of the store) ApplyIncoming reads the file again under its

@@ -243,3 +243,28 @@ func TestIncomingBigFileOfRefusedBundleRemoved(t *testing.T) {
 	b[len(b)-1] ^= 0xff // the pack's trailer
 	refuseIncoming(t, b)
 }
+
+// What a kill -9 during a transfer leaves of a big file written as it
+// arrived is removed when the store is opened again; a user's files, of
+// other names or in other directories, are not.
+func TestArrivingFileOfCrashRemovedAtOpen(t *testing.T) {
+	s := newTestStore(t, "b", epoch)
+	dir := s.Dir()
+	require.NoError(t, s.Close())
+	left := filepath.Join(dir, arrivingPrefix+"123456")
+	writeFile(t, dir, filepath.Base(left), "half of a big file")
+	keep := []string{"arriving-notes.txt", "sub/" + arrivingPrefix + "1", "notes.txt"}
+	for _, p := range keep {
+		writeFile(t, dir, p, "the user's\n")
+	}
+	s2, err := Open(Config{Dir: dir, AuthorName: "b", AuthorEmail: "b@peersync"})
+	require.NoError(t, err)
+	defer s2.Close()
+	_, err = os.Lstat(left)
+	require.True(t, os.IsNotExist(err), "left by the crash, still there: %v", err)
+	for _, p := range keep {
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
+		require.NoError(t, err, p)
+		require.Equal(t, "the user's\n", string(got))
+	}
+}

@@ -2,7 +2,9 @@ package gitstore
 
 import (
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -17,9 +19,9 @@ import (
 // then copied out of the pack into the folder by the checkout. While the
 // pack of an Incoming is read as it arrives, each whole blob of at least
 // prewriteMin bytes is also written, as its content streams by to be
-// hashed, into a temporary file of ours in the folder (.peersync-tmp-*,
-// never committed, removed by a scan once a minute old: what a crash
-// leaves), with holes for its zero blocks and its pages handed to the
+// hashed, into a temporary file of ours in the folder's top directory
+// (.peersync-tmp-arriving-*, never committed; what a crash leaves there is
+// removed when the store is next opened), with holes for its zero blocks and its pages handed to the
 // kernel to write as it grows. The checkout then takes that file where it
 // would have written one (only for a regular file at a path that holds no
 // file yet, and only if its size is the blob's), fsyncs it with the rest
@@ -31,6 +33,22 @@ import (
 
 // prewriteMin is the smallest blob written into the folder as it arrives.
 const prewriteMin = 16 << 20
+
+// arrivingPrefix names the files of blobs written as they arrive, in the
+// folder's top directory. A kill -9 during a transfer leaves one there
+// (possibly gigabytes); Open removes them (removeArriving), since nothing
+// writes them before the store is open.
+const arrivingPrefix = tmpPrefix + "arriving-"
+
+// removeArriving deletes what a crash left of blobs written as they
+// arrived into the folder dir (see arrivingPrefix).
+func removeArriving(dir string, log *slog.Logger) {
+	left, _ := filepath.Glob(filepath.Join(dir, arrivingPrefix+"*"))
+	for _, name := range left {
+		err := os.Remove(name)
+		log.Info("gitstore: removed a file left by an interrupted transfer", "path", name, "err", err)
+	}
+}
 
 // prewrite is the blobs of a pack being read that were written into the
 // folder as they arrived (see "Big files written as they arrive").
@@ -55,7 +73,7 @@ func (pw *prewrite) start(typ plumbing.ObjectType, size int64) io.Writer {
 	if checkFree(pw.dir, satAdd(size, size), pw.minFree, "checkout") != nil {
 		return nil
 	}
-	f, err := atomicfile.CreateTemp(pw.dir, tmpPrefix+"*", 0o666)
+	f, err := atomicfile.CreateTemp(pw.dir, arrivingPrefix+"*", 0o666)
 	if err != nil {
 		return nil // only a head start: the checkout writes it
 	}

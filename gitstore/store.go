@@ -276,6 +276,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("gitstore: %q is not a directory", s.gitDir)
 	}
 	removeOrphanPacks(s.gitDir, s.opts.log)
+	removeArriving(s.dir, s.opts.log)
 	s.openDiskLocked()
 	s.st = s.openStorage()
 	s.fst.stats = loadStatCache(s.statCachePath(), s.opts.log)
