@@ -198,3 +198,41 @@ func TestTableWritesLandInOrder(t *testing.T) {
 		assert.Equal(t, gitstore.Hash{byte(i + 1)}, onDisk.Known[crypto.DeviceID{byte(i + 1)}]["docs"])
 	}
 }
+
+// TestTableReadsOldSeenMap: a table.json written before the unused
+// "seen" map was dropped (one per-peer map beside "known") still loads
+// with every known revision, and the next write leaves "seen" out.
+func TestTableReadsOldSeenMap(t *testing.T) {
+	home := t.TempDir()
+	id, err := crypto.GenerateIdentity(nil)
+	require.NoError(t, err)
+	peer := crypto.DeviceID{7, 7, 7}
+	rev := gitstore.Hash{0x12, 0x34}
+	peerKey, err := peer.MarshalText()
+	require.NoError(t, err)
+	old := map[string]any{
+		"version": 1,
+		"known":   map[string]map[string]gitstore.Hash{string(peerKey): {"docs": rev}},
+		"seen":    map[string]string{string(peerKey): "2026-12-01T10:00:00Z"},
+	}
+	raw, err := json.Marshal(old)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(home, "table.json"), raw, 0o600))
+
+	e, err := New(Config{Home: home, Identity: id})
+	require.NoError(t, err)
+	assert.Equal(t, rev, e.tab.Known[peer]["docs"], "old file's known revision read")
+	e.setKnown(peer, "photos", gitstore.Hash{0x56})
+	e.flushTable()
+	require.NoError(t, e.Close())
+
+	raw, err = os.ReadFile(filepath.Join(home, "table.json"))
+	require.NoError(t, err)
+	var onDisk map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &onDisk))
+	assert.NotContains(t, onDisk, "seen", "the unused map is not written again")
+	var tab table
+	require.NoError(t, json.Unmarshal(raw, &tab))
+	assert.Equal(t, rev, tab.Known[peer]["docs"])
+	assert.Equal(t, gitstore.Hash{0x56}, tab.Known[peer]["photos"])
+}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,7 +66,8 @@ func TestRendezvousICE(t *testing.T) {
 }
 
 // TestRendezvousRefusesStrangers: a device not in b's table gets no answer
-// to its offer, so no connection.
+// to its offer, so no connection. The absence is checked once b has
+// refused the offer (the stranger is then one of b's pending devices).
 func TestRendezvousRefusesStrangers(t *testing.T) {
 	srv := newRVNode(t, "server", nil, true)
 	srv.start(t)
@@ -77,7 +79,9 @@ func TestRendezvousRefusesStrangers(t *testing.T) {
 	write(t, b.dir, "secret.txt", "b's")
 	b.start(t)
 	stranger.start(t)
-	time.Sleep(2 * time.Second)
+	eventually(t, "b refuses the stranger's ICE offer", func() bool {
+		return slices.ContainsFunc(b.e.Pending().Devices, func(p PendingDevice) bool { return p.Device == stranger.e.DeviceID() })
+	})
 	assert.False(t, stranger.e.Status().Peers[0].Connected)
 	assert.False(t, fileIs(stranger.dir, "secret.txt", "b's")())
 }

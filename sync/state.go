@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
-	"time"
 
 	"github.com/peersync/peersync/crypto"
 	"github.com/peersync/peersync/gitstore"
@@ -135,11 +134,13 @@ type ignoredFolder struct {
 }
 
 // table is the engine's sync table as stored in table.json: for each peer
-// and folder, the last revision the peer is known to have.
+// and folder, the last revision the peer is known to have. (Files written
+// before this version may also hold a "seen" map of peers' last contact
+// times, never read: it is ignored when loaded and dropped at the next
+// write.)
 type table struct {
 	Version int                                          `json:"version"`
 	Known   map[crypto.DeviceID]map[string]gitstore.Hash `json:"known"`
-	Seen    map[crypto.DeviceID]time.Time                `json:"seen,omitempty"`
 
 	dirty bool // changed since last written (see Engine.flushTable)
 	// flush orders the writes of table.json (Engine.flushTable).

@@ -74,20 +74,33 @@ func BenchmarkThroughput(b *testing.B) {
 	require.Equal(b, PathTCP, tcpIn.Path())
 
 	var plainTime, iceTime, tcpTime time.Duration
+	// CPU time of the process (both ends) per transfer: it varies much
+	// less with the machine's load than the wall time does.
+	var plainCPU, iceCPU, tcpCPU time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c0 := processCPU()
 		plainTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return plainOut.OpenStreamSync(ctx) },
 			func() (io.Reader, error) { return plainIn.AcceptStream(ctx) })
+		c1 := processCPU()
 		iceTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return iceOut.OpenStream(ctx) },
 			func() (io.Reader, error) { return iceIn.AcceptStream(ctx) })
+		c2 := processCPU()
 		tcpTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return tcpOut.OpenStream(ctx) },
 			func() (io.Reader, error) { return tcpIn.AcceptStream(ctx) })
+		c3 := processCPU()
+		plainCPU, iceCPU, tcpCPU = plainCPU+c1-c0, iceCPU+c2-c1, tcpCPU+c3-c2
 	}
 	b.StopTimer()
 	mib := float64(throughputSize) / (1 << 20) * float64(b.N)
+	if plainCPU > 0 {
+		b.ReportMetric(float64(plainCPU.Microseconds())/1000/mib, "plain-cpu-ms/MiB")
+		b.ReportMetric(float64(iceCPU.Microseconds())/1000/mib, "ice-cpu-ms/MiB")
+		b.ReportMetric(float64(tcpCPU.Microseconds())/1000/mib, "tcp-cpu-ms/MiB")
+	}
 	plainRate := mib / plainTime.Seconds()
 	iceRate := mib / iceTime.Seconds()
 	b.ReportMetric(plainRate, "plain-MiB/s")
