@@ -334,7 +334,11 @@ func TestFanOutSenderChild(t *testing.T) {
 	mu.Lock()
 	n := bundles
 	mu.Unlock()
-	fmt.Printf("sent %d %s %d %d\n", cpu, e.Status().Folders[0].Head, n, e.Traffic().BundleBytesOut)
+	st := e.Status()
+	for _, p := range st.Peers {
+		fmt.Fprintf(os.Stderr, "fan-out sender: peer %s over %q\n", p.Device.Short(), p.Path)
+	}
+	fmt.Printf("sent %d %s %d %d\n", cpu, st.Folders[0].Head, n, e.Traffic().BundleBytesOut)
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark is done with us
 	require.NoError(t, e.Close())
 	cancel()

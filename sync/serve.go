@@ -142,6 +142,11 @@ func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob,
 				_ = send(answer{Type: ansError, Error: "could not write bundle"})
 				return fmt.Errorf("sync: write bundle: %w", jerr)
 			}
+			if !totalSent {
+				// The stream kept up with the producer: the length is
+				// known only now (the receiver takes it from the end).
+				e.transferTotal(tr, size)
+			}
 			return send(answer{Type: ansEnd, Size: size, SHA256: hexSum(sum)})
 		}
 		select {
