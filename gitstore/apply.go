@@ -11,7 +11,6 @@ import (
 	"path"
 	"sort"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -157,7 +156,7 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 // complete pack of ours, and whether that pack is spool itself (renamed).
 // A *BundleError says nothing was written.
 func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, r *bufio.Reader, spool *os.File, prefilled int64) (theirs plumbing.Hash, newCommits []plumbing.Hash, adopted bool, err error) {
-	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+	a := &applyRun{s: s, st: filesystem.NewStorageWithOptions(newListingFS(s.gitDir), cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})}
 	defer a.st.Close()
 	if len(hdr.refs) != 1 || hdr.refs[0].name != string(mainRef) {
