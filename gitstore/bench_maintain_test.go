@@ -62,6 +62,37 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
+// ageStore makes a 1,000-file store (10 folders) with a first Scan, then
+// edits single-file edits, one Scan each (the timer reset before them),
+// calling each (if set) after every scan with its time. It returns the store, its
+// head before the last edit and the files.
+func ageStore(b *testing.B, edits int, each func(s *Store, e int, took time.Duration)) (*Store, Hash, []benchFile) {
+	s := openBenchStore(b, genBenchFiles(1000, 10))
+	ctx := context.Background()
+	_, err := s.Scan(ctx)
+	require.NoError(b, err)
+	files := genBenchFiles(1000, 10)
+	var prev Hash
+	b.ResetTimer()
+	for e := 0; e < edits; e++ {
+		if prev, err = s.Head(); err != nil {
+			b.Fatal(err)
+		}
+		f := files[(e*7919)%len(files)]
+		p := filepath.Join(s.Dir(), filepath.FromSlash(f.path))
+		require.NoError(b, os.WriteFile(p, fmt.Appendf(nil, "edit %d\n", e), 0o644))
+		t0 := time.Now()
+		ch, err := s.Scan(ctx)
+		took := time.Since(t0)
+		require.NoError(b, err)
+		require.Len(b, ch, 1)
+		if each != nil {
+			each(s, e, took)
+		}
+	}
+	return s, prev, files
+}
+
 func BenchmarkMaintainedStore(b *testing.B) {
 	edits := benchEnvInt("PEERSYNC_BENCH_EDITS", 10000)
 	if testing.Short() {
@@ -69,33 +100,16 @@ func BenchmarkMaintainedStore(b *testing.B) {
 	}
 	rounds := benchEnvInt("PEERSYNC_BENCH_ROUNDS", 5)
 	for i := 0; i < b.N; i++ {
-		s := openBenchStore(b, genBenchFiles(1000, 10))
 		ctx := context.Background()
-		_, err := s.Scan(ctx)
-		require.NoError(b, err)
-		files := genBenchFiles(1000, 10)
-		var prev Hash
 		scans := make([]time.Duration, 0, edits)
 		maxLoose, maxPacks := 0, 0
-		b.ResetTimer()
-		for e := 0; e < edits; e++ {
-			if e == edits-1 {
-				prev, err = s.Head()
-				require.NoError(b, err)
-			}
-			f := files[(e*7919)%len(files)]
-			p := filepath.Join(s.Dir(), filepath.FromSlash(f.path))
-			require.NoError(b, os.WriteFile(p, fmt.Appendf(nil, "edit %d\n", e), 0o644))
-			t0 := time.Now()
-			ch, err := s.Scan(ctx)
-			scans = append(scans, time.Since(t0))
-			require.NoError(b, err)
-			require.Len(b, ch, 1)
+		s, prev, files := ageStore(b, edits, func(s *Store, e int, took time.Duration) {
+			scans = append(scans, took)
 			if e%100 == 99 {
 				packs, loose := countObjectFiles(filepath.Join(s.Dir(), GitDirName, "objects"))
 				maxLoose, maxPacks = max(maxLoose, loose), max(maxPacks, packs)
 			}
-		}
+		})
 		b.StopTimer()
 		waitMaintained(s)
 		loose, packs := storeFiles(b, s)
@@ -109,11 +123,11 @@ func BenchmarkMaintainedStore(b *testing.B) {
 		// the edits left it, opened afresh (same process state, same
 		// inodes treatment); the reference has every object in one pack.
 		aged, fresh := copyStore(b, s.Dir()), copyStore(b, s.Dir())
-		_, err = fresh.maintain(ctx, maintainAll)
+		_, err := fresh.maintain(ctx, maintainAll)
 		require.NoError(b, err)
 		_, freshPacks := storeFiles(b, fresh)
 		for _, c := range []*Store{aged, fresh} {
-			_, err = c.Scan(ctx) // new inodes: refill the stat cache
+			_, err := c.Scan(ctx) // new inodes: refill the stat cache
 			require.NoError(b, err)
 		}
 
@@ -181,4 +195,32 @@ func timeOp(op func()) (wall, cpu time.Duration) {
 		n++
 	}
 	return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
+}
+
+// BenchmarkOneCommitBundle: the 1-commit bundle of BenchmarkMaintainedStore
+// alone, on a store aged by PEERSYNC_BENCH_EDITS (default 300) single-file
+// edits and on a consolidated copy, one sub-benchmark each (to profile
+// one side: -bench 'OneCommitBundle/aged' -cpuprofile FILE). cpu-ns/op is
+// the process's CPU time per bundle.
+func BenchmarkOneCommitBundle(b *testing.B) {
+	s, prev, _ := ageStore(b, benchEnvInt("PEERSYNC_BENCH_EDITS", 300), nil)
+	ctx := context.Background()
+	waitMaintained(s)
+	require.NoError(b, s.Close())
+	aged, fresh := copyStore(b, s.Dir()), copyStore(b, s.Dir())
+	_, err := fresh.maintain(ctx, maintainAll)
+	require.NoError(b, err)
+	for _, c := range []struct {
+		name string
+		s    *Store
+	}{{"aged", aged}, {"fresh", fresh}} {
+		b.Run(c.name, func(b *testing.B) {
+			c0 := cpuTime()
+			for range b.N {
+				_, err := c.s.WriteBundle(ctx, &bytes.Buffer{}, []Hash{prev})
+				require.NoError(b, err)
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }

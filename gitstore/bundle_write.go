@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // WriteBundle writes to w a git bundle (v2) of refs/heads/main holding the
@@ -54,22 +52,15 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	if exportHook != nil {
 		exportHook(s)
 	}
-	// Only the since commits we have count (see newCommitsLocked).
-	var sinceP []plumbing.Hash
-	for _, h := range since {
-		if ok, err := hasCommitIn(st, h.plumbing()); err != nil {
-			return BundleInfo{}, err
-		} else if ok {
-			sinceP = append(sinceP, h.plumbing())
-		}
-	}
 	// The header goes out as soon as it is known, before the walks are
 	// done: a reader waiting for the bundle sees it start. Without since
 	// commits (a first sync) it has no prerequisites and goes out at once.
 	cw := &ctxWriter{ctx: ctx, w: w}
-	bw := bufio.NewWriterSize(cw, 256<<10)
-	if len(sinceP) == 0 {
-		if err := writeBundleHeader(bw, st, head, nil); err != nil {
+	bw := bundleWriters.Get().(*bufio.Writer)
+	bw.Reset(cw)
+	defer func() { bw.Reset(io.Discard); bundleWriters.Put(bw) }()
+	if len(since) == 0 {
+		if err := writeBundleHeader(bw, nil, head, nil); err != nil {
 			return BundleInfo{}, err
 		}
 	}
@@ -78,6 +69,21 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		return BundleInfo{}, err
 	}
 	defer src.idle()
+	// Only the since commits we have count (see newCommitsLocked). They
+	// are read through src, which keeps them for the walk and the header.
+	var sinceP []plumbing.Hash
+	for _, h := range since {
+		if ok, err := src.hasCommit(st, h.plumbing()); err != nil {
+			return BundleInfo{}, err
+		} else if ok {
+			sinceP = append(sinceP, h.plumbing())
+		}
+	}
+	if len(since) > 0 && len(sinceP) == 0 {
+		if err := writeBundleHeader(bw, nil, head, nil); err != nil {
+			return BundleInfo{}, err
+		}
+	}
 	news, prereqs, walk, err := s.newCommitsLocked(ctx, src, head, sinceP)
 	if err != nil {
 		return BundleInfo{}, err
@@ -86,7 +92,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 		return BundleInfo{}, ErrNothingToSend
 	}
 	if len(sinceP) > 0 {
-		if err := writeBundleHeader(bw, st, head, prereqs); err != nil {
+		if err := writeBundleHeader(bw, src, head, prereqs); err != nil {
 			return BundleInfo{}, err
 		}
 	}
@@ -108,19 +114,21 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, since []Hash) (Bun
 	return info, nil
 }
 
+// bundleWriters keeps the 256 KiB output buffers of finished exports for
+// the next ones: allocating and clearing one was a quarter of the CPU time
+// of a 1-commit bundle.
+var bundleWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 256<<10) }}
+
 // exportHook, when set (tests), is called by WriteBundle once it holds its
 // read view.
 var exportHook func(*Store)
 
-// writeBundleHeader writes the bundle's header and flushes it.
-func writeBundleHeader(bw *bufio.Writer, st storer.EncodedObjectStorer, head plumbing.Hash, prereqs []plumbing.Hash) error {
+// writeBundleHeader writes the bundle's header and flushes it; src reads
+// the prerequisites' subjects (none: nil).
+func writeBundleHeader(bw *bufio.Writer, src *objectSource, head plumbing.Hash, prereqs []plumbing.Hash) error {
 	fmt.Fprintf(bw, "%s\n", bundleV2Signature)
 	for _, p := range prereqs {
-		subject := ""
-		if c, err := object.GetCommit(st, p); err == nil {
-			subject, _, _ = strings.Cut(c.Message, "\n")
-		}
-		fmt.Fprintf(bw, "-%s %s\n", p, subject)
+		fmt.Fprintf(bw, "-%s %s\n", p, src.subject(p))
 	}
 	fmt.Fprintf(bw, "%s %s\n\n", head, mainRef)
 	if err := bw.Flush(); err != nil {

@@ -49,7 +49,7 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 	for p, e := range new {
 		if o, ok := old[p]; !ok || o != e {
 			puts = append(puts, p)
-			if o.hash != e.hash {
+			if o.hash != e.hash && !s.fst.prewritten.has(e.hash) { // one written as it arrived is on disk
 				need += s.blobSizeLocked(e)
 			}
 		}
@@ -411,6 +411,9 @@ func (s *Store) writeTempLocked(p string, e fileEntry) (w pendingWrite, err erro
 	if !ok {
 		s.opts.log.Warn("gitstore: checkout: path blocked by a symlink, file or directory; skipped", "path", p)
 		return w, nil
+	}
+	if tmp, n := s.prewrittenLocked(e, abs); tmp != "" {
+		return pendingWrite{p: p, tmp: tmp, abs: abs, size: n}, nil // written as it arrived
 	}
 	o, err := s.st.EncodedObject(plumbing.BlobObject, e.hash)
 	if err != nil {

@@ -228,6 +228,8 @@
 // The rest (loose objects, a delta whose base comes later, as in packs
 // made by git) is written fresh: trees and small blobs as deltas against
 // their previous version when that pays, everything else whole, streamed.
+// A loose tree and its previous version are taken from what the tree walk
+// read (loose.go), not read from their files a second time.
 // The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.
@@ -327,7 +329,13 @@
 // checked with Lstat), and only over a file whose content is still the old
 // head's (checked before the temporary file is written and again just
 // before the rename): a local edit that raced in is left alone for the next
-// Scan. Files go in batches of up to 1,024 files or 256 MiB: every
+// Scan. A big file that an Incoming already wrote into the folder as it
+// arrived (a .peersync-tmp-* file of exactly the blob's content, named by
+// the hash it hashed to) is taken instead of written again, for a regular
+// file at a path that holds none. Files of 8 MiB or more (and the packs we
+// write) are handed to the kernel to write out every 8 MiB as they grow
+// (sync_file_range, Linux), so each fsync finds them mostly on disk.
+// Files go in batches of up to 1,024 files or 256 MiB: every
 // temporary file of the batch is written, then each is fsynced, then each
 // renamed (interleaving create and fsync per file made each create wait for
 // the previous journal commit). Removed files go first, then their emptied
@@ -493,6 +501,25 @@
 // queue overflowed and when a .peersyncignore changed. It returns when ctx ends, or with the error of a scan that
 // a guard refused (ErrNotInitialized, ErrMassDelete) or ErrClosed.
 //
+// What the store writes itself is not scanned again. A checkout puts each
+// file in place by renaming its temporary file: the event of that rename
+// (paired with its temporary name by the kernel's cookie) is dropped. A
+// directory that appears is watched at once and the files it holds then
+// are looked at one by one (anything written later has its own event),
+// not walked whole. Before a targeted scan, a touched path is dropped when
+// it holds exactly main's version: a regular file whose Lstat matches its
+// stat cache entry (the rule Scan uses to skip a file) with main's blob at
+// that path, or nothing where main tracks nothing. The watcher never waits
+// for the store's lock: while an apply holds it, it keeps reading events
+// and tries again after another debounce, so a checkout of thousands of
+// files does not overflow the kernel's event queue (fsnotify's reader
+// also buffers 8,192 events). A local edit made during a checkout has an
+// event of its own (a write in place, a create, a rename from a name that
+// is not ours), no longer matches the stat cache, and is scanned and
+// committed once the apply is done (TestWatchSeesEditDuringCheckout). A
+// genuine overflow still runs a full scan: lost events cannot be told
+// apart.
+//
 // # Faults of the disk
 //
 // One file's fault never stops a folder. A scan skips, and reports, a file
@@ -603,7 +630,10 @@
 // objects/pack/tmp_pack_*.bundle (deleted afterwards, or adopted as our
 // pack; a caller receiving a bundle over the network writes it there
 // directly with Store.NewIncoming and applies it with ApplyIncoming, so
-// the pack is written once) and keeps no object's
+// the pack is written once; an Incoming reads its pack as it arrives, so
+// ApplyIncoming does not read it a second time, and writes each blob of
+// 16 MiB or more into the folder as it streams by, for the checkout to
+// rename into place: see Incoming) and keeps no object's
 // content in memory: it names each whole object as it streams by, resolves
 // deltas by reading them and their bases back from the spool (through a
 // 4 MiB cache of recent contents: a delta's base is usually the object just

@@ -240,7 +240,7 @@ func (pw *packWriter) open() error {
 		return err
 	}
 	pw.f = f
-	pw.out = packOut{w: bufio.NewWriterSize(f, 256<<10)}
+	pw.out = packOut{w: bufio.NewWriterSize(newWritebackWriter(f), 256<<10)} // spool_writeback.go
 	_, err = pw.out.Write([]byte{'P', 'A', 'C', 'K', 0, 0, 0, 2, 0, 0, 0, 0})
 	return err
 }

@@ -328,9 +328,17 @@ func readPackEntries(ctx context.Context, hr *hashingReader, r *bufio.Reader, li
 				}
 				hs.Reset()
 				fmt.Fprintf(hs, "%s %d\x00", e.typ, size)
-				n, err = io.CopyBuffer(hs, io.LimitReader(zr, size+1), copyBuf)
+				dst := io.Writer(hs)
+				pre := sp.pre.start(e.typ, size) // a big file, into the folder too
+				if pre != nil {
+					dst = io.MultiWriter(hs, pre)
+				}
+				n, err = io.CopyBuffer(dst, io.LimitReader(zr, size+1), copyBuf)
 				hs.Sum(e.hash[:0])
 				e.size, e.resolved = size, true
+				if pre != nil {
+					sp.pre.end(e.hash, err == nil && n == size)
+				}
 			}
 			if err != nil {
 				return nil, fmt.Errorf("object %d: inflate: %w", i, err)

@@ -556,6 +556,10 @@ func (src *objectSource) object(h plumbing.Hash, keep bool) (*cobj, error) {
 			return nil, err
 		}
 		o = &cobj{h: h, typ: typ, data: data}
+		// A loose commit is one of the newest (maintenance packs the
+		// rest): the pack writer reads it again, and the next export
+		// finds it as the peer's since commit (loose.go).
+		keep = keep || typ == plumbing.CommitObject
 	}
 	if keep {
 		src.cache.put(o)
@@ -733,7 +737,12 @@ type objCache struct {
 	pool  bufPool
 }
 
-func (c *objCache) size(o *cobj) int { return len(o.data) + 4*cap(o.ents) + 64 }
+// size is what o holds in memory: its buffers' capacities (a reused
+// buffer may be up to 4 times the content, a fresh one a quarter more), so
+// the cache's byte budget bounds the memory it keeps. Counting the
+// contents' lengths let a 100,000-commit export keep 86 MiB of tree
+// buffers under its 16 MiB budget.
+func (c *objCache) size(o *cobj) int { return cap(o.data) + 4*cap(o.ents) + 64 }
 
 func (c *objCache) get(h plumbing.Hash) *cobj {
 	o := c.m[h]

@@ -45,6 +45,9 @@ type packSpool struct {
 	// count at which the free space is looked at again.
 	spooled, nextDiskCheck int64
 	copyBuf                []byte
+	// pre, when not nil, writes big blobs into the folder as they stream
+	// by (see "Big files written as they arrive").
+	pre *prewrite
 }
 
 // packLimits are the limits readPackSpooled enforces (see Limits).
@@ -55,6 +58,9 @@ type packLimits struct {
 	maxSpool   int64
 	minFree    int64  // Limits.MinFreeBytes; < 0: no disk check
 	diskDir    string // where to look at the free space; "": no check
+	// prewriteDir, when set, is the folder big blobs are written into as
+	// they stream by (see "Big files written as they arrive").
+	prewriteDir string
 }
 
 // spoolCacheBytes bounds the contents a packSpool keeps; spoolCacheMax is
@@ -78,7 +84,11 @@ type spoolCached struct {
 func rawName(spool string) string { return spool + ".raw" }
 
 func newPackSpool(f *os.File, lim packLimits) *packSpool {
-	return &packSpool{f: f, lim: lim, cached: map[*packObject]*list.Element{}}
+	sp := &packSpool{f: f, lim: lim, cached: map[*packObject]*list.Element{}}
+	if lim.prewriteDir != "" {
+		sp.pre = &prewrite{dir: lim.prewriteDir, minFree: lim.minFree}
+	}
+	return sp
 }
 
 // grow accounts for n more bytes of spool and refuses to go over
@@ -321,6 +331,7 @@ func (sp *packSpool) openRaw() error {
 
 // close closes the raw file (the caller removes it with the spool).
 func (sp *packSpool) close() {
+	sp.pre.drop() // what no checkout took
 	if sp.raw != nil {
 		sp.raw.Close()
 	}

@@ -138,7 +138,7 @@ func (p *bundlePackWriter) written(h plumbing.Hash) (*sendObj, bool) {
 func (p *bundlePackWriter) object(so *sendObj) error {
 	h := so.h
 	if _, packed := p.src.locate(h); !packed {
-		typ, data, err := p.src.looseUpTo(h, bundleDeltaMaxSize-1)
+		typ, data, err := p.src.looseCached(h, bundleDeltaMaxSize-1)
 		switch {
 		case err == nil:
 			return p.small(so, typ, data)
@@ -191,7 +191,7 @@ func (p *bundlePackWriter) object(so *sendObj) error {
 func (p *bundlePackWriter) small(so *sendObj, typ plumbing.ObjectType, data []byte) error {
 	off := p.off
 	deltaable := typ == plumbing.TreeObject || typ == plumbing.BlobObject && len(data) < bundleDeltaMaxSize
-	if deltaable && !so.base.IsZero() {
+	if deltaable && !so.base.IsZero() && len(data) >= minDeltaAffixes {
 		if done, err := p.tryDelta(so, data); err != nil || done {
 			return err
 		}
@@ -227,7 +227,7 @@ func (p *bundlePackWriter) baseContent(base plumbing.Hash) ([]byte, error) {
 			return o.data, nil
 		}
 	} else {
-		_, data, err := p.src.looseUpTo(base, bundleDeltaMaxSize-1)
+		_, data, err := p.src.looseCached(base, bundleDeltaMaxSize-1)
 		switch {
 		case err == nil:
 			return data, nil
@@ -261,7 +261,7 @@ func (p *bundlePackWriter) tryDelta(so *sendObj, data []byte) (done bool, err er
 		}
 	}
 	lo, tail := commonAffixes(baseData, data)
-	if lo+tail < 64 {
+	if lo+tail < minDeltaAffixes {
 		return false, nil
 	}
 	p.delta = appendDelta(p.delta[:0], len(baseData), data, lo, tail)

@@ -27,7 +27,8 @@ func copySparse(f *os.File, r io.Reader) (int64, error) {
 	defer sparseBufs.Put(bp)
 	buf := *bp
 	var n int64
-	hole := false // the last block was skipped
+	wb := writeback{f: f} // a big file is on disk by its batch's fsync
+	hole := false         // the last block was skipped
 	for {
 		m, err := io.ReadFull(r, buf)
 		if m > 0 {
@@ -37,6 +38,7 @@ func copySparse(f *os.File, r io.Reader) (int64, error) {
 				if _, werr := f.WriteAt(buf[:m], n); werr != nil {
 					return n, werr
 				}
+				wb.grew(n + int64(m))
 				hole = false
 			}
 			n += int64(m)
@@ -70,4 +72,67 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// sparseWriter is copySparse as an io.Writer: what is written to it goes
+// into f (empty, at offset 0) block by block, leaving holes for whole
+// aligned blocks of zeros, and handed to the kernel to write out as it
+// grows (see "Early writeback"). finish writes the last block and sets
+// f's size.
+type sparseWriter struct {
+	f    *os.File
+	bp   *[]byte // a block from sparseBufs; its length is what it holds
+	off  int64   // bytes of the file before the block held
+	hole bool    // the last block was skipped
+	wb   writeback
+}
+
+func newSparseWriter(f *os.File) *sparseWriter {
+	bp := sparseBufs.Get().(*[]byte)
+	*bp = (*bp)[:0]
+	return &sparseWriter{f: f, bp: bp, wb: writeback{f: f}}
+}
+
+func (w *sparseWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		b := *w.bp
+		k := copy(b[len(b):sparseBlock], p)
+		*w.bp, p = b[:len(b)+k], p[k:]
+		if len(*w.bp) == sparseBlock {
+			if err := w.flush(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush writes the block held (or skips it as a hole).
+func (w *sparseWriter) flush() error {
+	b := *w.bp
+	if len(b) == sparseBlock && allZero(b) {
+		w.hole = true
+	} else if len(b) > 0 {
+		if _, err := w.f.WriteAt(b, w.off); err != nil {
+			return err
+		}
+		w.hole = false
+		w.wb.grew(w.off + int64(len(b)))
+	}
+	w.off += int64(len(b))
+	*w.bp = b[:0]
+	return nil
+}
+
+// finish writes what is held, sets the file's size and gives the block
+// back; it returns the file's size. The writer is not used after.
+func (w *sparseWriter) finish() (int64, error) {
+	err := w.flush()
+	*w.bp = (*w.bp)[:sparseBlock] // as copySparse expects it
+	sparseBufs.Put(w.bp)
+	if err == nil && w.hole {
+		err = w.f.Truncate(w.off)
+	}
+	return w.off, err
 }

@@ -197,6 +197,10 @@ type folderState struct {
 	settle       time.Duration
 	settleExempt map[string]bool
 	unsettled    map[string]bool
+	// prewritten, during an ApplyIncoming, holds the bundle's big files
+	// written into the folder as they arrived, for the checkout to take
+	// (spool_prewrite.go).
+	prewritten *prewrite
 }
 
 // Open opens the history of cfg.Dir. It returns ErrNotInitialized when the

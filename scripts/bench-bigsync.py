@@ -13,9 +13,14 @@ Same-run references:
   syncthing (with --syncthing) the same two-process race with Syncthing (Debian's package).
 
 Usage: scripts/bench-bigsync.py [--files 100000] [--dirs 20] [--syncthing] [--profile DIR]
-       [--limit 3600] [--keep DIR]
+       [--limit 3600] [--keep DIR] [--binary PATH] [--peak-log FILE] [--no-refs]
 --profile DIR writes the daemons' CPU profiles (PEERSYNC_CPUPROFILE, 30 s windows) to DIR/a.* and
-DIR/b.*; read them with `go tool pprof -top DIR/desktop DIR/a.*`.
+DIR/b.*; read them with `go tool pprof -top DIR/desktop DIR/a.*`. The desktop probe also writes DIR/a.heappeak
+(a heap profile at the largest heap seen, with DIR/a.heappeak.txt).
+--binary PATH runs that desktop binary instead of building this tree's (to compare two builds).
+--no-refs skips the git and cp references (for a same-run comparison of two builds).
+--peak-log FILE appends, every second, each daemon's VmRSS with the time since launch (for when
+the peak happens).
 Prints a Markdown table row per measurement; load averages are printed beside them.
 """
 import argparse, importlib.util, os, random, shutil, socket, subprocess, sys, tempfile, time
@@ -59,13 +64,19 @@ def vm(pid, key):
     return 0
 
 
-def wait_peersync(fa, fb, procs, limit):
+def wait_peersync(fa, fb, procs, limit, peak_log=""):
     """Seconds until B's main equals A's and B's tree matches A's. Polls the two ref files
     (cheap); walks the trees only when the heads agree (a walk of 100k files costs CPU the
     daemons need)."""
     t0 = time.monotonic()
     seen = ""
+    logged = -1
     while time.monotonic() - t0 < limit:
+        now = time.monotonic() - t0
+        if peak_log and int(now) != logged:
+            logged = int(now)
+            with open(peak_log, "a") as f:
+                f.write(f"{now:.0f} s: VmRSS A {vm(procs[0].pid, 'VmRSS'):.0f} B {vm(procs[1].pid, 'VmRSS'):.0f} MiB\n")
         for p in procs:
             if p.poll() is not None:
                 raise SystemExit(f"a daemon exited with {p.returncode}")
@@ -80,9 +91,12 @@ def wait_peersync(fa, fb, procs, limit):
     raise SystemExit(f"timeout after {limit} s: {fb} never matched {fa}")
 
 
-def run_peersync(work, data, limit, profile):
+def run_peersync(work, data, limit, profile, prebuilt="", peak_log=""):
     binary = os.path.join(work, "desktop")
-    subprocess.run(["go", "build", "-o", binary, "./examples/desktop"], cwd=ROOT, check=True)
+    if prebuilt:
+        shutil.copy(prebuilt, binary)
+    else:
+        subprocess.run(["go", "build", "-o", binary, "./examples/desktop"], cwd=ROOT, check=True)
     if profile:
         shutil.copy(binary, os.path.join(profile, "desktop"))
     homes = [os.path.join(work, "ps-home-a"), os.path.join(work, "ps-home-b")]
@@ -107,7 +121,7 @@ def run_peersync(work, data, limit, profile):
         procs.append(subprocess.Popen([binary, "--home", h, "run", "--listen", f"127.0.0.1:{p}", "--ui", "none",
                                        "--no-discovery", "--default-folder", "none"], stdout=log, stderr=log, env=env))
     try:
-        secs = wait_peersync(fa, fb, procs, limit)
+        secs = wait_peersync(fa, fb, procs, limit, peak_log)
         rss = [vm(p.pid, "VmHWM") for p in procs]
     finally:
         cmpst.stop(procs)
@@ -185,6 +199,9 @@ def main():
     ap.add_argument("--profile", default="")
     ap.add_argument("--limit", type=int, default=3600)
     ap.add_argument("--keep", default="", help="work directory to use and keep (default: a temporary one, removed)")
+    ap.add_argument("--binary", default="", help="desktop binary to run (default: build this tree's)")
+    ap.add_argument("--peak-log", default="", help="append each daemon's VmRSS every second to this file")
+    ap.add_argument("--no-refs", action="store_true", help="skip the git and cp references")
     args = ap.parse_args()
     work = args.keep or tempfile.mkdtemp(prefix="bench-bigsync-")
     os.makedirs(work, exist_ok=True)
@@ -195,10 +212,10 @@ def main():
         data = os.path.join(work, "data")
         make_data(data, args.files, args.dirs)
         l0 = load()
-        ps, rss, fa = run_peersync(work, data, args.limit, args.profile)
+        ps, rss, fa = run_peersync(work, data, args.limit, args.profile, args.binary, args.peak_log)
         l1 = load()
-        g = run_git(work, fa)
-        cp = run_cp(work, data)
+        g = run_git(work, fa) if not args.no_refs else [0, 0, 0]
+        cp = run_cp(work, data) if not args.no_refs else 0
         l2 = load()
         st = run_syncthing(work, data, args.limit) if args.syncthing else None
         l3 = load()
@@ -210,6 +227,8 @@ def main():
     print("| what | time | peak RSS A / B | ratio |")
     print("| --- | --- | --- | --- |")
     print(f"| peersync daemons, launch → identical trees | {ps:.1f} s | {rss[0]:.0f} / {rss[1]:.0f} MiB | — |")
+    if args.no_refs:
+        return
     print(f"| git bundle create + fetch + checkout | {g[0]:.1f} + {g[1]:.1f} + {g[2]:.1f} = {gt:.1f} s | — | peersync/git {ps / gt:.2f} |")
     print(f"| cp -r + sync | {cp:.1f} s | — | peersync/cp {ps / cp:.2f} |")
     if st:

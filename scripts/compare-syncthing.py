@@ -11,7 +11,8 @@ machine switched off (Syncthing: global/local announce, relays, NAT, usage and c
 reporting, upgrades; peersync: --no-discovery). Data: FILES small random files
 (1-4 KiB) in 20 folders plus one BIG_MIB MiB random file. Every row is checked byte for
 byte (SHA-256 of every file on both sides) before its time is reported. Each daemon's
-peak RSS (VmHWM) is read from /proc just before it is stopped.
+peak RSS (VmHWM) and CPU time (user + system) are read from /proc just before it is
+stopped; CPU time varies much less with the machine's load than the wall time does.
 
 Rows, each in every round, in alternating order so that load drifts hit both sides:
   cp         `cp -r DATA DST && sync`
@@ -140,6 +141,16 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of pid so far (varies much less with load than wall time)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def stop(procs):
     for p in procs:
         p.terminate()
@@ -186,6 +197,7 @@ def run_peersync(work, data, edits, binary, peers, tag, limit):
         wait_same(dirs[0], dirs[1:], limit)
         took = time.monotonic() - t0
         rss = [peak_rss_mib(p.pid) for p in procs]
+        cpu = [cpu_s(p.pid) for p in procs]
         check_same(dirs[0], dirs[1:], "peersync")
         median = edit_latency(dirs[0], dirs[1], edits, "peersync")
     finally:
@@ -193,7 +205,8 @@ def run_peersync(work, data, edits, binary, peers, tag, limit):
         log.close()
     for d in dirs + homes:
         shutil.rmtree(d, ignore_errors=True)
-    return {"time": took, "edit": median, "rss_send": rss[0], "rss_recv": max(rss[1:])}
+    return {"time": took, "edit": median, "rss_send": rss[0], "rss_recv": max(rss[1:]),
+            "cpu_send": cpu[0], "cpu_recv": max(cpu[1:])}
 
 
 def st_configure(home, folder, self_port, gui_port, other_id, other_port, self_id):
@@ -245,6 +258,7 @@ def run_syncthing(work, data, edits, tag, limit):
         wait_same(fa, [fb], limit)
         took = time.monotonic() - t0
         rss = [peak_rss_mib(p.pid) for p in procs]
+        cpu = [cpu_s(p.pid) for p in procs]
         check_same(fa, [fb], "syncthing")
         median = edit_latency(fa, fb, edits, "syncthing")
     finally:
@@ -252,7 +266,7 @@ def run_syncthing(work, data, edits, tag, limit):
         log.close()
     for d in [fa, fb] + homes:
         shutil.rmtree(d, ignore_errors=True)
-    return {"time": took, "edit": median, "rss_send": rss[0], "rss_recv": rss[1]}
+    return {"time": took, "edit": median, "rss_send": rss[0], "rss_recv": rss[1], "cpu_send": cpu[0], "cpu_recv": cpu[1]}
 
 
 def loadavg():
@@ -322,16 +336,18 @@ def main():
     if "syncthing" in rows:
         ver = subprocess.run(["syncthing", "--version"], capture_output=True, text=True).stdout.split()[1]
         print(f"syncthing {ver}")
-    print("| row | first sync, each round (s) | median (s) | peak RSS sender / receiver (MiB, max) | edit latency median (ms) |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| row | first sync, each round (s) | median (s) | peak RSS sender / receiver (MiB, max) "
+          "| CPU sender / receiver (s, median) | edit latency median (ms) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for key in results:
         r, n = key
         label = r if r == "cp" or r == "syncthing" else f"{r} → {n} peer{'s' if n > 1 else ''}"
-        rss = edit = "-"
+        rss = cpu = edit = "-"
         if r != "cp":
             rss = f"{max(x['rss_send'] for x in results[key]):.0f} / {max(x['rss_recv'] for x in results[key]):.0f}"
+            cpu = f"{med(key, 'cpu_send'):.2f} / {med(key, 'cpu_recv'):.2f}"
             edit = f"{med(key, 'edit') * 1000:.0f}"
-        print(f"| {label} | {fmt(key, 'time')} | {med(key, 'time'):.2f} | {rss} | {edit} |")
+        print(f"| {label} | {fmt(key, 'time')} | {med(key, 'time'):.2f} | {rss} | {cpu} | {edit} |")
     ps = ("peersync", args.peers)
     ps1 = ("peersync", 1)
     print()
@@ -342,7 +358,9 @@ def main():
     if args.peers > 1 and ps in results:
         print(f"peersync {args.peers} peers / 1 peer (median): {med(ps, 'time') / med(ps1, 'time'):.2f} (target <= 1.5)")
     if ("ref", 1) in results and ps1 in results:
-        print(f"peersync/ref (median): {med(ps1, 'time') / med(('ref', 1), 'time'):.2f}")
+        print(f"peersync/ref (median): {med(ps1, 'time') / med(('ref', 1), 'time'):.2f}; "
+              f"CPU receiver {med(ps1, 'cpu_recv') / med(('ref', 1), 'cpu_recv'):.2f}, "
+              f"sender {med(ps1, 'cpu_send') / med(('ref', 1), 'cpu_send'):.2f}")
 
 
 if __name__ == "__main__":

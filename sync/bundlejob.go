@@ -33,7 +33,10 @@ import (
 // Peers that ask for the same bundle (same folder, same since list: a first
 // sync to several new devices at once) while it is being produced share
 // its job: the bundle is walked and packed once, and every peer's stream
-// reads the same file, each at its own pace (issue 12's fan-out).
+// reads the same file, each at its own pace (issue 12's fan-out). A peer
+// that asks once the job is finished shares it too, as long as the job is
+// kept and holds our current head (a device that comes online minutes
+// after another gets the same file, not a second walk of the history).
 
 // jobKeep is how long a job nobody reads is kept for a retry.
 const jobKeep = 10 * time.Minute
@@ -63,6 +66,7 @@ type bundleJob struct {
 	finished bool
 	err      error         // when finished: nil, gitstore.ErrNothingToSend, or why it failed
 	sum      []byte        // when finished without error: SHA-256 of the whole bundle
+	head     gitstore.Hash // when finished without error: the bundle's head
 	changed  chan struct{} // closed (and replaced) when size or finished change
 	readers  int           // streams reading it, all peers
 	users    int           // jobTable entries naming it (one per peer sharing it)
@@ -150,16 +154,18 @@ func sinceKey(since []gitstore.Hash) string {
 	return strings.Join(slices.Compact(s), ",")
 }
 
-// produceFunc writes the bundle of a job to w.
-type produceFunc func(ctx context.Context, w io.Writer) error
+// produceFunc writes the bundle of a job to w and returns its head.
+type produceFunc func(ctx context.Context, w io.Writer) (gitstore.Hash, error)
 
 // attach returns the job for key and the offset a new reader starts at,
 // registering the reader (detach it when done). It reuses the job that
 // res names if it is still here and holds that offset, or the job for the
 // same since list (from 0); otherwise it joins another peer's job for the
-// same folder and since list that is still being produced (from 0), or
-// starts a new job with produce. The key's previous job is dropped.
-func (t *jobTable) attach(key jobKey, since string, res *resume, produce produceFunc) (*bundleJob, int64, error) {
+// same folder and since list that is still being produced, or that is
+// finished with head (our current head; zero: none is joined finished),
+// from 0; or it starts a new job with produce. The key's previous job is
+// dropped.
+func (t *jobTable) attach(key jobKey, since string, head gitstore.Hash, res *resume, produce produceFunc) (*bundleJob, int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -197,14 +203,14 @@ func (t *jobTable) attach(key jobKey, since string, res *resume, produce produce
 		}
 		j := u.j
 		j.mu.Lock()
-		producing := !j.finished
-		if producing {
+		share := !j.finished || j.err == nil && !head.IsZero() && j.head == head && j.f != nil
+		if share {
 			j.users++
 			j.readers++
 			j.lastUse = t.now()
 		}
 		j.mu.Unlock()
-		if producing {
+		if share {
 			t.jobs[key] = &jobUse{j: j, readers: 1}
 			return j, 0, nil
 		}
@@ -222,11 +228,11 @@ func (t *jobTable) attach(key jobKey, since string, res *resume, produce produce
 	t.wg.Go(func() {
 		defer cancel()
 		w := &jobWriter{j: j, h: sha256.New()}
-		err := produce(ctx, w)
+		head, err := produce(ctx, w)
 		j.mu.Lock()
 		j.finished, j.err = true, err
 		if err == nil {
-			j.sum = w.h.Sum(nil)
+			j.sum, j.head = w.h.Sum(nil), head
 		}
 		j.notifyLocked()
 		j.releaseLocked()

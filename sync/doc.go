@@ -223,8 +223,9 @@
 // no longer shared with the peer; a want with another since list replaces
 // it. At most two streams of one peer read one job at once. Peers that ask
 // for the same bundle (same folder and since list, as several new devices
-// in their first sync) while it is being produced share its job: the
-// bundle is produced once and each stream reads the file at its own pace.
+// in their first sync) while it is being produced, or later while its job
+// is kept and our head has not moved since, share its job: the bundle is
+// produced once and each stream reads the file at its own pace.
 //
 // The receiver writes the data frames into a gitstore.Incoming (the
 // folder's own pack directory, so that the pack is written once), hashing

@@ -454,6 +454,9 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 		return nil // nothing to send
 	}
 	e.setFetch(in, func(s *FetchStatus) { s.State = "applying" })
+	// With gitstore's "applied bundle" line, this says how long a bundle
+	// took after its last byte (a first sync's tail).
+	e.log.Info("bundle received", "peer", pc.peer, "folder", folder, "bytes", sp.part.size)
 	before, _ := st.Head()
 	r, err := st.ApplyIncoming(ctx, sp.in, pc.peer.String())
 	if err != nil {

@@ -58,15 +58,16 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 		return send(answer{Type: ansNothing})
 	}
 	since := m.Since
-	produce := func(ctx context.Context, w io.Writer) error {
+	produce := func(ctx context.Context, w io.Writer) (gitstore.Hash, error) {
 		if h := e.cfg.test; h != nil && h.produce != nil {
 			w = h.produce(since, w)
 		}
-		_, err := st.WriteBundle(ctx, w, since)
-		return err
+		info, err := st.WriteBundle(ctx, w, since)
+		return info.Head, err
 	}
+	head, _ := st.Head() // zero if closed: no finished job is then joined
 	key := jobKey{pc.peer, m.Folder}
-	j, off, err := jobs.attach(key, sinceKey(since), m.Resume, produce)
+	j, off, err := jobs.attach(key, sinceKey(since), head, m.Resume, produce)
 	if err != nil {
 		msg := "could not start the bundle"
 		if errors.Is(err, errBusy) {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"time"
 )
@@ -13,7 +15,9 @@ import (
 // number of them: `go tool pprof -top desktop PREFIX.0*`), and a heap
 // profile at the end of each window to PREFIX.heap.000, … A window is
 // written when it ends, so a process stopped mid-window loses at most its
-// last 30 s. scripts/bench-bigsync.py sets it with --profile. Unset (the
+// last 30 s. PREFIX.heappeak is the heap profile taken when the heap was
+// largest (see watchHeapPeak), with PREFIX.heappeak.txt saying how large and
+// when: what held the memory at the daemon's peak RSS. scripts/bench-bigsync.py sets it with --profile. Unset (the
 // normal case), nothing happens; like debugstats.go it is a probe, not a
 // service, so nothing stops it.
 const cpuProfileEnv = "PEERSYNC_CPUPROFILE"
@@ -26,6 +30,7 @@ func init() {
 	if prefix == "" {
 		return
 	}
+	go watchHeapPeak(prefix)
 	go func() {
 		for i := 0; ; i++ {
 			f, err := os.Create(fmt.Sprintf("%s.%03d", prefix, i))
@@ -47,4 +52,42 @@ func init() {
 			}
 		}
 	}()
+}
+
+// heapPeakPeriod is how often watchHeapPeak samples the heap's size.
+const heapPeakPeriod = 500 * time.Millisecond
+
+// watchHeapPeak samples the heap's size (objects plus the garbage not yet
+// collected, and the process's total Go memory beside it) twice a second
+// and, each time it exceeds the largest seen by an eighth, rewrites
+// prefix.heappeak with a heap profile (live objects as of the last
+// collection: what the peak is made of) and prefix.heappeak.txt with the
+// figures. Reading runtime/metrics does not stop the world, so the probe
+// costs little between peaks.
+func watchHeapPeak(prefix string) {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	start := time.Now()
+	var peak uint64
+	for {
+		time.Sleep(heapPeakPeriod) // a sampling period, not a wait for readiness
+		metrics.Read(samples)
+		heap := samples[0].Value.Uint64()
+		if heap < 16<<20 || heap < peak+peak/8 {
+			continue
+		}
+		peak = heap
+		runtime.GC() // the profile then names what is live at the peak
+		metrics.Read(samples)
+		if h, err := os.Create(prefix + ".heappeak"); err == nil {
+			_ = pprof.WriteHeapProfile(h)
+			h.Close()
+		}
+		note := fmt.Sprintf("at %.1fs: heap objects before GC %d MiB, live after GC %d MiB, Go total %d MiB\n",
+			time.Since(start).Seconds(), heap>>20, samples[2].Value.Uint64()>>20, samples[1].Value.Uint64()>>20)
+		_ = os.WriteFile(prefix+".heappeak.txt", []byte(note), 0o600)
+	}
 }
