@@ -12,7 +12,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -165,7 +164,7 @@ func (s *Store) receiveBundle(ctx context.Context, r io.Reader) (theirs plumbing
 // own, for a reader that runs beside the store's (go-git's storage is not
 // safe for concurrent use).
 func (s *Store) newApplyStorage() *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+	return filesystem.NewStorageWithOptions(newListingFS(s.gitDir), cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 }
 

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -399,7 +398,7 @@ func (s *Store) writeMaintPack(ctx context.Context, src *objectSource, list *sen
 	}
 	cw := &crcWriter{w: bufio.NewWriterSize(f, 256<<10)}
 	bw := bufio.NewWriterSize(cw, 64<<10)
-	st := filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+	st := filesystem.NewStorageWithOptions(newListingFS(s.gitDir), cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold})
 	defer st.Close()
 	p := &bundlePackWriter{st: st, src: src, list: list, w: bw, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -50,7 +49,7 @@ func (s *Store) viewOf(rv *readView, head plumbing.Hash) (*filesystem.Storage, f
 	}
 	switch {
 	case rv.st == nil:
-		rv.st = filesystem.NewStorageWithOptions(osfs.New(s.gitDir), cache.NewObjectLRU(objectCacheSize),
+		rv.st = filesystem.NewStorageWithOptions(newListingFS(s.gitDir), cache.NewObjectLRU(objectCacheSize),
 			filesystem.Options{LargeObjectThreshold: largeObjectThreshold, MaxOpenDescriptors: storeOpenPacks})
 	case rv.indexed != head:
 		rv.st.Reindex()
@@ -95,14 +94,13 @@ func (rv *readView) close() error {
 
 // viewObjects reads objects through a read view's storage (the caller
 // holds the view's lock). An object not found is looked for once more
-// after the storage lists our packs again: a view's pack index is built
-// when first needed after main moved, and one built while packs were being
-// written or rolled up has been seen to miss a pack that holds objects
-// main reaches (TestHistoryDuringAppliesAndMaintenance: "object not found"
-// from History until main moved again). Objects main reaches are always on
-// disk (a ref moves only after its objects are complete, and maintenance
-// removes nothing before its new pack is in place), so the second look
-// finds them; a miss costs one re-listing.
+// after the storage lists our packs again. Objects main reaches are always
+// on disk (a ref moves only after its objects are complete, and
+// maintenance removes nothing before its new pack is in place); the
+// transient misses once seen here (TestHistoryDuringAppliesAndMaintenance)
+// came from listings of objects/pack that failed while a file there was
+// renamed, which listingFS now takes again. The second look stays as a
+// guard; a miss costs one re-listing.
 type viewObjects struct{ *filesystem.Storage }
 
 // EncodedObject returns the object h, re-listing the packs once on a miss.

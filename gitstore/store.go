@@ -301,7 +301,7 @@ const storeOpenPacks = 8
 // storeOpenPacks packs open: maintenance closes it (under mu) before it
 // removes packs, and opens a new one.
 func (s *Store) openStorage() *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(objectFS{osfs.New(s.gitDir), s.fst.disk.mask}, cache.NewObjectLRU(objectCacheSize),
+	return filesystem.NewStorageWithOptions(objectFS{newListingFS(s.gitDir), s.fst.disk.mask}, cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{LargeObjectThreshold: largeObjectThreshold, MaxOpenDescriptors: storeOpenPacks})
 }
 
