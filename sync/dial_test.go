@@ -265,6 +265,22 @@ func TestNetworkChangeReconnects(t *testing.T) {
 	eventually(t, "syncing again", fileIs(b.dir, "after-move.txt", "still in step"))
 }
 
+// assertNoConnectionChange fails if ch holds a peer-connected or
+// peer-disconnected event (it empties ch without blocking).
+func assertNoConnectionChange(t *testing.T, ch <-chan Event) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Kind == EventPeerConnected || ev.Kind == EventPeerDisconnected {
+				t.Errorf("a connection changed after it settled: %s %s", ev.Kind, ev.Path)
+			}
+		default:
+			return
+		}
+	}
+}
+
 // drain empties an events channel without blocking.
 func drain(ch <-chan Event) {
 	for {
@@ -305,6 +321,11 @@ func TestUpgradeToTCP(t *testing.T) {
 	})
 	write(t, a.dir, "x.txt", "over the upgraded connection")
 	eventually(t, "syncing", fileIs(b.dir, "x.txt", "over the upgraded connection"))
-	time.Sleep(time.Second)
+	// And it stays there: one more exchange back over it, with no
+	// connection made or lost meanwhile.
+	drain(b.e.Events())
+	write(t, b.dir, "y.txt", "and back")
+	eventually(t, "syncing back", fileIs(a.dir, "y.txt", "and back"))
 	assert.Equal(t, "lan tcp", b.e.Status().Peers[0].Path, "and it stays there")
+	assertNoConnectionChange(t, b.e.Events())
 }

@@ -150,15 +150,25 @@ func TestUnknownPeerRefused(t *testing.T) {
 
 func TestFolderNotSharedWithPeer(t *testing.T) {
 	a, b := newNode(t, "a"), newNode(t, "b")
+	// Both also have "pub", which a does share with b: its file reaching b
+	// is the marker that a has told b what it shares.
+	ctx := context.Background()
+	aPub, bPub := t.TempDir(), t.TempDir()
+	require.NoError(t, a.e.AddFolder(ctx, FolderConfig{ID: "pub", Path: aPub}))
+	require.NoError(t, b.e.AddFolder(ctx, FolderConfig{ID: "pub", Path: bPub}))
 	a.start(t)
-	// a knows b but shares nothing with it; b believes docs is shared.
-	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID()}))
-	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
+	// a shares only pub with b; b believes docs is shared too.
+	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"pub"}}))
+	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs", "pub"}}))
 	write(t, a.dir, "private.txt", "mine")
+	write(t, aPub, "public.txt", "shared")
+	_, err := a.e.Scan(ctx, "docs")
+	require.NoError(t, err)
+	_, err = a.e.Scan(ctx, "pub")
+	require.NoError(t, err)
 	b.start(t)
-	eventually(t, "connected", func() bool { return b.e.Status().Peers[0].Connected })
-	time.Sleep(1 * time.Second)
-	_, err := os.Stat(filepath.Join(b.dir, "private.txt"))
+	eventually(t, "the shared folder's file reaches b", fileIs(bPub, "public.txt", "shared"))
+	_, err = os.Stat(filepath.Join(b.dir, "private.txt"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "a folder not shared with a peer must not reach it")
 }
 
@@ -227,8 +237,9 @@ func TestWatcherDrivesSync(t *testing.T) {
 	require.NoError(t, b.e.AddPeer(PeerConfig{Device: a.e.DeviceID(), Addrs: []string{a.e.Addr().String()}, Folders: []string{"docs"}}))
 	b.start(t)
 	eventually(t, "connected", func() bool { return b.e.Status().Peers[0].Connected })
-	time.Sleep(300 * time.Millisecond) // let the watchers start after the first scan
-
+	// No wait for the watchers: a watcher's first full scan commits what
+	// was written before it started, and with hourly scans nothing else
+	// would.
 	write(t, a.dir, "saved.txt", "saved once")
 	eventually(t, "the save reaches b without a rescan", fileIs(b.dir, "saved.txt", "saved once"))
 	write(t, b.dir, "reply.txt", "and back")

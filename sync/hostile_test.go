@@ -194,10 +194,18 @@ func TestSimultaneousDial(t *testing.T) {
 		sa, sb := a.e.Status(), b.e.Status()
 		return sa.Peers[0].Connected && sb.Peers[0].Connected && sa.Folders[0].Head == sb.Folders[0].Head
 	})
-	// Stays connected (no flapping between duplicate connections).
-	time.Sleep(500 * time.Millisecond)
+	// Stays connected (no flapping between duplicate connections): one
+	// more exchange each way over it, and no connection came or went.
+	drain(a.e.Events())
+	drain(b.e.Events())
+	write(t, a.dir, "x2.txt", "again from a")
+	eventually(t, "a second file reaches b", fileIs(b.dir, "x2.txt", "again from a"))
+	write(t, b.dir, "y2.txt", "again from b")
+	eventually(t, "and one reaches a", fileIs(a.dir, "y2.txt", "again from b"))
 	assert.True(t, a.e.Status().Peers[0].Connected)
 	assert.True(t, b.e.Status().Peers[0].Connected)
+	assertNoConnectionChange(t, a.e.Events())
+	assertNoConnectionChange(t, b.e.Events())
 }
 
 // TestReconnectAfterRestart: a peer that goes away and comes back is
@@ -247,7 +255,14 @@ func TestStalledBundleDoesNotBlockFolder(t *testing.T) {
 		sendData(t, s, []byte("# v2 git bundle\n"))
 	})
 	defer c.Close()
-	time.Sleep(200 * time.Millisecond) // the engine is now waiting for the rest of the body
+	eventually(t, "the engine receives the stalled bundle", func() bool {
+		for _, fs := range n.e.Status().Folders[0].Fetches {
+			if fs.State == "receiving" {
+				return true
+			}
+		}
+		return false
+	})
 	write(t, n.dir, "while-stalled.txt", "still committed")
 	done := make(chan error, 1)
 	go func() { _, err := n.e.Scan(context.Background(), "docs"); done <- err }()
