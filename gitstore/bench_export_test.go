@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // benchScannedStore returns a store holding the N-commit history of
@@ -106,7 +108,7 @@ func BenchmarkBundleExportFull(b *testing.B) {
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
 		stopHeap := heapPeak()
-		cpu0 := cpuTime()
+		cpu0 := testutil.ProcessCPU()
 		b.StartTimer()
 		t0 := time.Now()
 		cw := &countingWriter{w: f, start: t0} // WriteBundle buffers
@@ -115,7 +117,7 @@ func BenchmarkBundleExportFull(b *testing.B) {
 		require.NoError(b, f.Close())
 		ours += time.Since(t0)
 		b.StopTimer()
-		oursCPU += cpuTime() - cpu0
+		oursCPU += testutil.ProcessCPU() - cpu0
 		heap = max(heap, stopHeap())
 		if p := os.Getenv("PEERSYNC_BENCH_CPUPROFILE"); p != "" && i == 0 {
 			pprof.StopCPUProfile()

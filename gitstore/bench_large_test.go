@@ -3,7 +3,6 @@ package gitstore
 import (
 	"bufio"
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // peakRSS returns the process's peak resident set size (VmHWM) in bytes,
@@ -38,20 +39,7 @@ func resetPeakRSS() {
 // writeLargeFile writes size bytes of incompressible data to p.
 func writeLargeFile(tb testing.TB, p string, size int64) {
 	tb.Helper()
-	f, err := os.Create(p)
-	require.NoError(tb, err)
-	w := bufio.NewWriterSize(f, 1<<20)
-	rng := rand.New(rand.NewPCG(7, uint64(size)))
-	var b [8]byte
-	for n := int64(0); n < size; n += 8 {
-		v := rng.Uint64()
-		for i := range b {
-			b[i] = byte(v >> (8 * i))
-		}
-		w.Write(b[:min(8, size-n)])
-	}
-	require.NoError(tb, w.Flush())
-	require.NoError(tb, f.Close())
+	testutil.WriteRandomFile(tb, p, size, 7)
 }
 
 // BenchmarkLargeFileRSS commits one large file (PEERSYNC_BENCH_LARGE_MIB,

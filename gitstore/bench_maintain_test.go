@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // storeOps returns History of one file, a full bundle, a no-op rescan and
@@ -188,13 +190,13 @@ func copyStore(b *testing.B, dir string) *Store {
 // over them: on a loaded machine the wall time swings with what else
 // runs, the CPU time much less.
 func timeOp(op func()) (wall, cpu time.Duration) {
-	t0, c0 := time.Now(), cpuTime()
+	t0, c0 := time.Now(), testutil.ProcessCPU()
 	n := 0
 	for n == 0 || time.Since(t0) < 100*time.Millisecond {
 		op()
 		n++
 	}
-	return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
+	return time.Since(t0) / time.Duration(n), (testutil.ProcessCPU() - c0) / time.Duration(n)
 }
 
 // BenchmarkOneCommitBundle: the 1-commit bundle of BenchmarkMaintainedStore
@@ -215,12 +217,12 @@ func BenchmarkOneCommitBundle(b *testing.B) {
 		s    *Store
 	}{{"aged", aged}, {"fresh", fresh}} {
 		b.Run(c.name, func(b *testing.B) {
-			c0 := cpuTime()
+			c0 := testutil.ProcessCPU()
 			for range b.N {
 				_, err := c.s.WriteBundle(ctx, &bytes.Buffer{}, []Hash{prev})
 				require.NoError(b, err)
 			}
-			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testutil.ProcessCPU()-c0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

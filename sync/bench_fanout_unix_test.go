@@ -48,7 +48,6 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,16 +74,6 @@ type fanResult struct {
 	recvCPU         time.Duration // this process's (the receivers'), launch to identical
 	bundles         int
 	bytesOut        int64
-}
-
-// processCPU is this process's CPU time so far (user + system, all
-// threads).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadAvg is the first three fields of /proc/loadavg ("" elsewhere).
@@ -216,7 +205,7 @@ func fanOutRun(b *testing.B, data string, n int) fanResult {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(b, err)
 	cmd.Stderr = os.Stderr
-	t0, c0 := time.Now(), processCPU()
+	t0, c0 := time.Now(), testutil.ProcessCPU()
 	require.NoError(b, cmd.Start())
 	var exited gosync.Once
 	finish := func() {
@@ -257,7 +246,7 @@ func fanOutRun(b *testing.B, data string, n int) fanResult {
 		}
 		return true
 	}, 10*time.Minute, 20*time.Millisecond, "every receiver reaches the sender's head")
-	res.identical, res.recvCPU = time.Since(t0), processCPU()-c0
+	res.identical, res.recvCPU = time.Since(t0), testutil.ProcessCPU()-c0
 	finish()
 	want, err := testutil.Snapshot(src)
 	require.NoError(b, err)
@@ -330,7 +319,7 @@ func TestFanOutSenderChild(t *testing.T) {
 	case err := <-ran:
 		t.Fatalf("Run ended: %v", err)
 	}
-	cpu := processCPU()
+	cpu := testutil.ProcessCPU()
 	mu.Lock()
 	n := bundles
 	mu.Unlock()

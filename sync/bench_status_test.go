@@ -1,9 +1,7 @@
 package sync
 
 import (
-	"bufio"
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // BenchmarkStatusDuringApply: how long Engine.Status takes (what the web UI
@@ -28,7 +28,7 @@ func BenchmarkStatusDuringApply(b *testing.B) {
 	}
 	ctx := context.Background()
 	x := newNodeScan(b, "x", time.Hour)
-	writeRandomFile(b, filepath.Join(x.dir, "big.bin"), mib<<20)
+	testutil.WriteRandomFile(b, filepath.Join(x.dir, "big.bin"), mib<<20, 11)
 	_, err := x.e.Scan(ctx, "docs")
 	require.NoError(b, err)
 	bundle := filepath.Join(b.TempDir(), "big.bundle")
@@ -86,26 +86,4 @@ func BenchmarkStatusDuringApply(b *testing.B) {
 	b.ReportMetric(ms(idle[len(idle)/2]), "idle-p50-ms")
 	b.ReportMetric(float64(len(during))/float64(b.N), "calls/apply")
 	b.ReportMetric(applyTime.Seconds()/float64(b.N), "apply-s")
-}
-
-// writeRandomFile writes size incompressible bytes to p.
-func writeRandomFile(tb testing.TB, p string, size int64) {
-	tb.Helper()
-	f, err := os.Create(p)
-	require.NoError(tb, err)
-	w := bufio.NewWriterSize(f, 1<<20)
-	rng := rand.New(rand.NewPCG(11, uint64(size)))
-	buf := make([]byte, 1<<16)
-	for n := int64(0); n < size; n += int64(len(buf)) {
-		for i := 0; i < len(buf); i += 8 {
-			v := rng.Uint64()
-			for k := range 8 {
-				buf[i+k] = byte(v >> (8 * k))
-			}
-		}
-		_, err := w.Write(buf[:min(int64(len(buf)), size-n)])
-		require.NoError(tb, err)
-	}
-	require.NoError(tb, w.Flush())
-	require.NoError(tb, f.Close())
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peersync/peersync/crypto"
+
+	"github.com/peersync/peersync/internal/testutil"
 )
 
 // throughputSize is what each measurement of BenchmarkThroughput moves:
@@ -79,19 +81,19 @@ func BenchmarkThroughput(b *testing.B) {
 	var plainCPU, iceCPU, tcpCPU time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c0 := processCPU()
+		c0 := testutil.ProcessCPU()
 		plainTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return plainOut.OpenStreamSync(ctx) },
 			func() (io.Reader, error) { return plainIn.AcceptStream(ctx) })
-		c1 := processCPU()
+		c1 := testutil.ProcessCPU()
 		iceTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return iceOut.OpenStream(ctx) },
 			func() (io.Reader, error) { return iceIn.AcceptStream(ctx) })
-		c2 := processCPU()
+		c2 := testutil.ProcessCPU()
 		tcpTime += timeTransfer(b, ctx,
 			func() (io.WriteCloser, error) { return tcpOut.OpenStream(ctx) },
 			func() (io.Reader, error) { return tcpIn.AcceptStream(ctx) })
-		c3 := processCPU()
+		c3 := testutil.ProcessCPU()
 		plainCPU, iceCPU, tcpCPU = plainCPU+c1-c0, iceCPU+c2-c1, tcpCPU+c3-c2
 	}
 	b.StopTimer()
