@@ -334,7 +334,9 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 // a regular file and still the very file (device and inode) that the
 // listing saw. Its size and times may have changed since the listing (a
 // file being appended to): what is hashed is what the fstat says, and the
-// returned cur is that fstat, for the stat cache.
+// returned cur is that fstat, for the stat cache. During a watcher scan, a
+// file that the fstat shows modified within the settle time (though the
+// listing saw it settled) is left unsettled, not hashed.
 func (s *Store) hashFileLocked(p, abs string, fi fs.FileInfo) (h plumbing.Hash, cur fs.FileInfo, ok bool, err error) {
 	if testHookBeforeOpen != nil {
 		testHookBeforeOpen(abs)
@@ -361,6 +363,11 @@ func (s *Store) hashFileLocked(p, abs string, fi fs.FileInfo) (h plumbing.Hash, 
 		return h, nil, false, nil
 	case !os.SameFile(fi, fi2):
 		s.noteKeep(p) // another file took its name: the next scan sees it
+		return h, nil, false, nil
+	case s.unsettledLocked(p, fi2):
+		// The listing saw it settled, but it was written to since (the
+		// scan came between an editor's truncation and its write): hashing
+		// now would commit the half-written state. The watcher comes back.
 		return h, nil, false, nil
 	}
 	size := fi2.Size()

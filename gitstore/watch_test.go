@@ -233,6 +233,54 @@ func TestWatchScanLeavesFilesBeingWritten(t *testing.T) {
 	assert.Nil(t, s.fst.unsettled)
 }
 
+// TestWatchScanFileTruncatedAfterListing: the listing sees a changed file
+// settled, and an editor truncates it before the scan opens it (the
+// race that once committed an empty version between two full ones in the
+// two-process test). The scan must not commit the half-written state: it
+// leaves the file as last committed and unsettled, and commits the whole
+// content once it has settled.
+func TestWatchScanFileTruncatedAfterListing(t *testing.T) {
+	s := newTestStore(t, "a", time2020())
+	p := filepath.Join(s.Dir(), "doc.txt")
+	old := time.Now().Add(-time.Hour)
+	writeFile(t, s.Dir(), "doc.txt", "v1")
+	require.NoError(t, os.Chtimes(p, old, old))
+	require.Len(t, scan(t, s), 1)
+	h0 := head(t, s)
+
+	// Changed long ago (settled when listed), then truncated between the
+	// listing and the open.
+	writeFile(t, s.Dir(), "doc.txt", "version 2")
+	older := old.Add(time.Minute)
+	require.NoError(t, os.Chtimes(p, older, older))
+	hooked := 0
+	testHookBeforeOpen = func(abs string) {
+		if abs == p {
+			hooked++
+			require.NoError(t, os.Truncate(abs, 0))
+		}
+	}
+	defer func() { testHookBeforeOpen = nil }()
+	changes, unsettled, err := s.watchScan(context.Background(), false, []string{"doc.txt"}, time.Minute, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, hooked, "the hook ran")
+	assert.Empty(t, changes, "the truncated state is not committed")
+	assert.Equal(t, []string{"doc.txt"}, unsettled, "looked at again later")
+	assert.Equal(t, h0, head(t, s))
+	assert.Equal(t, "v1", gitStore(t, s, "show", "main:doc.txt"))
+	assert.Empty(t, s.Skipped(), "not a skip: just not settled yet")
+
+	// The editor's write lands; once settled it is one commit, whole.
+	testHookBeforeOpen = nil
+	writeFile(t, s.Dir(), "doc.txt", "version 2, whole")
+	require.NoError(t, os.Chtimes(p, older, older))
+	changes, unsettled, err = s.watchScan(context.Background(), false, []string{"doc.txt"}, time.Minute, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"modify doc.txt"}, actions(changes))
+	assert.Empty(t, unsettled)
+	assert.Equal(t, "version 2, whole", gitStore(t, s, "show", "main:doc.txt"))
+}
+
 // TestWatchCommitsSettledFileOnce: a file written in two steps with a pause
 // shorter than the watcher's debounce (open+truncate, then write) ends up
 // as one commit with its whole content, even when a scan runs in between.
