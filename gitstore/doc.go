@@ -67,6 +67,7 @@
 //	    objects/pack/            packs (pack-*.pack + .idx): one per big Scan or applied bundle, and maintenance's
 //	    objects/xx/…             loose objects of small scans, applies, merges and restores
 //	    peersync-statcache.json  stat cache: path -> size, mtime, mode, inode, blob
+//	    peersync-scanclock       rewritten as each scan starts: its time is the filesystem's clock
 //	    received                 "<commit> <DeviceID>" per commit received in a bundle (see History)
 //	<Dir>/**/.peersync-tmp-*     our temporary files (always ignored)
 //	<Dir>/**/.peersyncignore     ignore rules (ordinary files, synced)
@@ -74,8 +75,10 @@
 // The git CLI works on it: git --git-dir=<Dir>/.peersync --work-tree=<Dir> log.
 // No git index is kept (so `git status` shows everything as staged for
 // deletion); the stat cache plays its role. A damaged or missing stat cache
-// only costs re-hashing. Files modified less than 2 s before a scan are not
-// cached (the racy-git problem) and are hashed again next time.
+// only costs re-hashing. Files modified at or after the scan's start, read on
+// the filesystem's own clock (peersync-scanclock's time, rewritten as each
+// scan starts), are not cached (the racy-git problem: an edit in the same
+// clock tick would keep the time) and are hashed again next time.
 //
 // # Guards
 //

@@ -139,7 +139,8 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	// New objects go into one pack, completed before main moves.
 	s.beginPackLocked()
 	defer s.abortPackLocked()
-	start := time.Now() // the racy-file check compares with real file times
+	start := time.Now()                 // for the stale temporary file rule
+	racyFrom := s.racyFromLocked(start) // read before any file is looked at
 	ign := newIgnoreScope()
 	s.beginScanSkipsLocked()
 	scans, err := s.walkTree(ctx, "", s.dir, root, ign, false, start)
@@ -157,7 +158,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	// Only what may differ from main goes into these maps.
 	tracked := map[string]fileEntry{}
 	found := map[string]fileEntry{}
-	if err := s.resolveLocked(ctx, scans, found, tracked, start); err != nil {
+	if err := s.resolveLocked(ctx, scans, found, tracked, racyFrom); err != nil {
 		return nil, err
 	}
 	if stale {
@@ -303,8 +304,10 @@ func (s *Store) publishLocked(head plumbing.Hash, made int) error {
 // except those the ignore rules in ign (and absDir's .peersyncignore)
 // exclude, recording the rules of every directory walked in ign.dirs. When
 // ign.subdirs is not nil, only absDir is listed: the subdirectories a full
-// walk would enter are recorded there instead.
-func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[string]fileEntry, start time.Time, ign ignoreScope) error {
+// walk would enter are recorded there instead. start and racyFrom are the
+// scan's (see scanLocked).
+func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[string]fileEntry,
+	start, racyFrom time.Time, ign ignoreScope) error {
 	scans, err := s.walkTree(ctx, rel, absDir, nil, ign, ign.subdirs != nil, start)
 	if err != nil {
 		return err
@@ -317,7 +320,7 @@ func (s *Store) walkLocked(ctx context.Context, rel, absDir string, found map[st
 			ign.subdirs[sd] = true
 		}
 	}
-	return s.resolveLocked(ctx, scans, found, nil, start)
+	return s.resolveLocked(ctx, scans, found, nil, racyFrom)
 }
 
 // hashFileLocked stores the content of the regular file abs (slash path p)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,6 +135,51 @@ func TestScanStatCache(t *testing.T) {
 	ch := scan(t, s2)
 	require.Len(t, ch, 1)
 	assert.Equal(t, ActionModify, ch[0].Action)
+}
+
+// TestScanRacyClock: the stat cache's racy rule reads the filesystem's
+// clock (peersync-scanclock). A file modified a second before the scan
+// (copied in just before launch) is cached at once, so the next scan does
+// not hash it again; a file whose time is the scan's own clock tick is not
+// cached, and an edit in that tick that keeps size and time is still seen.
+func TestScanRacyClock(t *testing.T) {
+	s := newTestStore(t, "dev", epoch)
+	dir := s.Dir()
+	writeFile(t, dir, "copied.bin", "just copied in")
+	second := time.Now().Add(-time.Second)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "copied.bin"), second, second))
+	require.Len(t, scan(t, s), 1)
+	_, cached := s.fst.stats.entries["copied.bin"]
+	assert.True(t, cached, "modified before the scan's clock: cached")
+	opened := 0
+	testHookBeforeOpen = func(string) { opened++ }
+	defer func() { testHookBeforeOpen = nil }()
+	require.Empty(t, scan(t, s))
+	assert.Zero(t, opened, "the next scan does not read it again")
+
+	// A file whose time is at or after the scan's clock (written in the
+	// tick the scan started in; here a second ahead, which no tick of the
+	// next scan's clock can pass) is racy: hashed, not cached.
+	writeFile(t, dir, "racy.txt", "aaaa")
+	tick := time.Now().Add(time.Second)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "racy.txt"), tick, tick))
+	require.Len(t, scan(t, s), 1)
+	_, cached = s.fst.stats.entries["racy.txt"]
+	assert.False(t, cached, "modified at or after the scan's clock: not cached")
+	fi, err := os.Stat(filepath.Join(s.gitDir, scanClockFile))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), fi.ModTime(), 5*time.Second, "the clock file is rewritten by each scan")
+	// An edit that keeps size and time: seen, because it was not cached.
+	writeFile(t, dir, "racy.txt", "bbbb")
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "racy.txt"), tick, tick))
+	ch := scan(t, s)
+	require.Len(t, ch, 1)
+	assert.Equal(t, []string{"modify racy.txt"}, actions(ch))
+	assert.Equal(t, "bbbb", gitStore(t, s, "show", "main:racy.txt"))
+
+	// Without a writable clock file, the rule falls back to 2 s before now.
+	assert.WithinDuration(t, time.Now().Add(-racyWindow),
+		(&Store{gitDir: filepath.Join(dir, "no-such-dir")}).racyFromLocked(time.Now()), time.Second)
 }
 
 func TestScanLargeFileStreamed(t *testing.T) {

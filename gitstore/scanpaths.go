@@ -73,6 +73,7 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 	s.beginScanSkipsLocked()
 
 	start := time.Now()
+	racyFrom := s.racyFromLocked(start) // read before any file is looked at
 	found := map[string]fileEntry{}
 	tracked := map[string]fileEntry{} // the tracked files of the parts scanned
 	ign := newIgnoreScope()           // its dirs map collects every rule read
@@ -87,7 +88,7 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 		if n := root.node(d); n != nil {
 			n.flatten(d+"/", tracked)
 		}
-		if err := s.walkLocked(ctx, d, s.abs(d), found, start, parent); err != nil {
+		if err := s.walkLocked(ctx, d, s.abs(d), found, start, racyFrom, parent); err != nil {
 			return nil, err
 		}
 	}
@@ -108,7 +109,7 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 		present := map[string]bool{}
 		one := parent
 		one.subdirs = present
-		if err := s.walkLocked(ctx, d, s.abs(d), found, start, one); err != nil {
+		if err := s.walkLocked(ctx, d, s.abs(d), found, start, racyFrom, one); err != nil {
 			return nil, err
 		}
 		n := root.node(d)
@@ -133,7 +134,7 @@ func (s *Store) scanPathsLocked(ctx context.Context, paths []string) ([]Change, 
 		inD.patterns = ign.dirs[d]
 		for _, sd := range sortedKeys(present) {
 			if _, known := n.dirs[path.Base(sd)]; !known && !deep[sd] {
-				if err := s.walkLocked(ctx, sd, s.abs(sd), found, start, inD); err != nil {
+				if err := s.walkLocked(ctx, sd, s.abs(sd), found, start, racyFrom, inD); err != nil {
 					return nil, err
 				}
 			}

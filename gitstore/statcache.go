@@ -55,10 +55,11 @@ func (c *statCache) lookup(p string, fi fs.FileInfo) (plumbing.Hash, bool) {
 	return e.Hash.plumbing(), true
 }
 
-// put records p's stat and hash, unless the file was modified so recently
-// (within racyWindow of now) that a later edit could keep the same mtime.
-func (c *statCache) put(p string, fi fs.FileInfo, h plumbing.Hash, now time.Time) {
-	if now.Sub(fi.ModTime()) < racyWindow {
+// put records p's stat and hash, unless the file is racy: modified at or
+// after racyFrom (see Store.racyFromLocked), so that an edit after our
+// look could keep the same modification time.
+func (c *statCache) put(p string, fi fs.FileInfo, h plumbing.Hash, racyFrom time.Time) {
+	if !fi.ModTime().Before(racyFrom) {
 		c.drop(p)
 		return
 	}
@@ -66,7 +67,38 @@ func (c *statCache) put(p string, fi fs.FileInfo, h plumbing.Hash, now time.Time
 	c.dirty = true
 }
 
+// racyWindow is how far back from a scan's start a modification counts as
+// racy when the filesystem's own clock cannot be read.
 const racyWindow = 2 * time.Second
+
+// scanClockFile, inside the git directory, is rewritten at the start of
+// every scan: its modification time is the filesystem's clock.
+const scanClockFile = "peersync-scanclock"
+
+// racyFromLocked returns, for a scan starting now (start), the time from
+// which a file's modification time makes it racy: the filesystem's own
+// clock, read as the modification time of scanClockFile just rewritten.
+// As git compares with its index file's time, this compares two times of
+// one clock at one granularity: a file modified after this instant gets a
+// later time than any we cache, on a filesystem with nanosecond times or
+// FAT's 2 s alike, and a file copied in a moment before the scan is cached
+// at once (a 1 GiB file is not hashed twice by the scans that follow).
+// When the file cannot be written, it is start less racyWindow.
+func (s *Store) racyFromLocked(start time.Time) time.Time {
+	f, err := os.OpenFile(filepath.Join(s.gitDir, scanClockFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return start.Add(-racyWindow)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return start.Add(-racyWindow)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return start.Add(-racyWindow)
+	}
+	return fi.ModTime()
+}
 
 func (c *statCache) drop(p string) {
 	if _, ok := c.entries[p]; ok {

@@ -317,8 +317,9 @@ func readDirUnsorted(abs string) ([]fs.DirEntry, error) {
 // of the candidates and of the names gone): it hashes changed files into the
 // store, in path order, and updates the stat cache; a changed file still
 // being written (unsettledLocked) or that vanished while it was read is left
-// out of found.
-func (s *Store) resolveLocked(ctx context.Context, scans []*dirScan, found, tracked map[string]fileEntry, start time.Time) error {
+// out of found. A file modified at or after racyFrom is not cached.
+func (s *Store) resolveLocked(ctx context.Context, scans []*dirScan, found, tracked map[string]fileEntry,
+	racyFrom time.Time) error {
 	var todo []scanFile
 	for _, ds := range scans {
 		todo = append(todo, ds.changed...)
@@ -375,7 +376,7 @@ func (s *Store) resolveLocked(ctx context.Context, scans []*dirScan, found, trac
 			if !ok {
 				continue // vanished, unreadable or replaced: see hashFileLocked
 			}
-			s.fst.stats.put(f.path, f.fi, h, start)
+			s.fst.stats.put(f.path, f.fi, h, racyFrom)
 		}
 		found[f.path] = fileEntry{mode: fileMode(f.fi), hash: h}
 	}
