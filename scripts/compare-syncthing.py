@@ -172,6 +172,9 @@ def run_cp(work, data, tag):
     return {"time": took}
 
 
+PROFILE = ""  # --profile: where the daemons write their CPU profiles
+
+
 def run_peersync(work, data, edits, binary, peers, tag, limit):
     """One sender, `peers` receivers, all sharing folder "bench" with the sender only."""
     names = ["a"] + [f"r{i}" for i in range(peers)]
@@ -190,9 +193,14 @@ def run_peersync(work, data, edits, binary, peers, tag, limit):
         cli(homes[i], "peer", "add", "--name", "a", "--addr", f"127.0.0.1:{ports[0]}", "--folders", "bench", ids[0])
     log = open(os.path.join(work, f"peersync-{tag}.log"), "w")
     t0 = time.monotonic()
+    def env_for(name):
+        if not PROFILE:
+            return None  # inherit
+        return dict(os.environ, PEERSYNC_CPUPROFILE=os.path.join(PROFILE, f"{tag}-{name}"))
     procs = [subprocess.Popen([binary, "--home", h, "run", "--listen", f"127.0.0.1:{p}", "--ui", "none",
-                               "--no-discovery", "--default-folder", "none"], stdout=log, stderr=log)
-             for h, p in zip(homes, ports)]
+                               "--no-discovery", "--default-folder", "none"], stdout=log, stderr=log,
+                              env=env_for(n))
+             for h, p, n in zip(homes, ports, names)]
     try:
         wait_same(dirs[0], dirs[1:], limit)
         took = time.monotonic() - t0
@@ -286,7 +294,13 @@ def main():
     ap.add_argument("--ref-binary", help="another build of examples/desktop, run as row 'ref'")
     ap.add_argument("--limit", type=float, default=900, help="seconds before a row counts as failed")
     ap.add_argument("--keep-logs", help="copy the daemons' logs here")
+    ap.add_argument("--profile", help="write the peersync daemons' CPU profiles (PEERSYNC_CPUPROFILE) to "
+                    "DIR/TAG-NAME.*: `go tool pprof -top BINARY DIR/peersync-a.0*`")
     args = ap.parse_args()
+    global PROFILE
+    if args.profile:
+        PROFILE = os.path.abspath(args.profile)
+        os.makedirs(PROFILE, exist_ok=True)
     rows = [r for r in args.rows.split(",") if r]
     if args.ref_binary:
         rows.append("ref")

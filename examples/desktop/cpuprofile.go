@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"sync"
 	"time"
 )
 
@@ -14,8 +15,8 @@ import (
 // 30 s window, to PREFIX.000, PREFIX.001, … (`go tool pprof` merges any
 // number of them: `go tool pprof -top desktop PREFIX.0*`), and a heap
 // profile at the end of each window to PREFIX.heap.000, … A window is
-// written when it ends, so a process stopped mid-window loses at most its
-// last 30 s. PREFIX.heappeak is the heap profile taken when the heap was
+// written when it ends, or when the process exits after a signal
+// (flushProfile). PREFIX.heappeak is the heap profile taken when the heap was
 // largest (see watchHeapPeak), with PREFIX.heappeak.txt saying how large and
 // when: what held the memory at the daemon's peak RSS. scripts/bench-bigsync.py sets it with --profile. Unset (the
 // normal case), nothing happens; like debugstats.go it is a probe, not a
@@ -31,27 +32,69 @@ func init() {
 		return
 	}
 	go watchHeapPeak(prefix)
-	go func() {
-		for i := 0; ; i++ {
-			f, err := os.Create(fmt.Sprintf("%s.%03d", prefix, i))
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "cpu profile:", err)
-				return
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				fmt.Fprintln(os.Stderr, "cpu profile:", err)
-				f.Close()
-				return
-			}
-			time.Sleep(cpuProfileWindow) // the window's length, not a wait for readiness
-			pprof.StopCPUProfile()
-			f.Close()
-			if h, err := os.Create(fmt.Sprintf("%s.heap.%03d", prefix, i)); err == nil {
-				_ = pprof.WriteHeapProfile(h)
-				h.Close()
-			}
+	go profileWindows(prefix)
+}
+
+// profileMu serialises the windows with flushProfile, so the window that
+// runs when the process exits is written whole.
+var profileMu sync.Mutex
+
+// profileDone, once set, stops the windows (the process is exiting).
+var profileDone bool
+
+func profileWindows(prefix string) {
+	for i := 0; ; i++ {
+		profileMu.Lock()
+		if profileDone {
+			profileMu.Unlock()
+			return
 		}
-	}()
+		f, err := os.Create(fmt.Sprintf("%s.%03d", prefix, i))
+		if err != nil {
+			profileMu.Unlock()
+			fmt.Fprintln(os.Stderr, "cpu profile:", err)
+			return
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			profileMu.Unlock()
+			fmt.Fprintln(os.Stderr, "cpu profile:", err)
+			f.Close()
+			return
+		}
+		profileFile = f
+		profileMu.Unlock()
+		time.Sleep(cpuProfileWindow) // the window's length, not a wait for readiness
+		profileMu.Lock()
+		if profileDone {
+			profileMu.Unlock()
+			return
+		}
+		pprof.StopCPUProfile()
+		f.Close()
+		profileFile = nil
+		profileMu.Unlock()
+		if h, err := os.Create(fmt.Sprintf("%s.heap.%03d", prefix, i)); err == nil {
+			_ = pprof.WriteHeapProfile(h)
+			h.Close()
+		}
+	}
+}
+
+// profileFile is the window being written, if any.
+var profileFile *os.File
+
+// flushProfile ends the current CPU profile window, so a daemon stopped
+// mid-window (SIGTERM from a benchmark script) keeps its last seconds. It
+// does nothing when no profile is being written.
+func flushProfile() {
+	profileMu.Lock()
+	defer profileMu.Unlock()
+	profileDone = true
+	if profileFile != nil {
+		pprof.StopCPUProfile()
+		profileFile.Close()
+		profileFile = nil
+	}
 }
 
 // heapPeakPeriod is how often watchHeapPeak samples the heap's size.

@@ -229,5 +229,6 @@ func main() {
 		err = cli.Run(ctx, program, args, os.Stdout, os.Stderr) // every other command
 	}
 	stop()
+	flushProfile()
 	cli.Exit(program, err)
 }
