@@ -200,6 +200,14 @@ func (e *Engine) fetchRound(ctx context.Context, folder string, in *inbound) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		if superseded(pc, err) {
+			// Not the transfer's failure: the connection gave way to a
+			// newer one (the move from QUIC to TCP, two dials crossing).
+			// The peer announces its head on the new connection, which
+			// fetches again (in.again), resuming what was received.
+			e.log.Info("fetch moves to the newer connection", "peer", pc.peer, "folder", folder, "err", err)
+			return
+		}
 		e.fetchFailed(pc, folder, in, err)
 		var fe *FetchError
 		var be *gitstore.BundleError
@@ -221,6 +229,22 @@ func (e *Engine) fetchRound(ctx context.Context, folder string, in *inbound) {
 			e.mu.Unlock()
 			return
 		}
+	}
+}
+
+// superseded reports whether err ended a fetch because its connection was
+// closed as a duplicate (by either side): a newer connection to the same
+// peer took over, so nothing is wrong with the transfer.
+func superseded(pc *peerConn, err error) bool {
+	var ce *transport.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code == transport.CloseDuplicate
+	}
+	select {
+	case <-pc.c.Done():
+		return errors.As(pc.c.Err(), &ce) && ce.Code == transport.CloseDuplicate
+	default:
+		return false
 	}
 }
 
