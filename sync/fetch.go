@@ -135,6 +135,7 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string) {
 	e.wg.Go(func() {
 		for {
 			e.fetchRound(ctx, folder, in)
+			e.knowAnnounced(pc.peer, folder)
 			allowed := e.mayExchange(pc.peer, folder) // the window may have closed
 			e.mu.Lock()
 			if !in.again || ctx.Err() != nil || !allowed {
@@ -229,6 +230,32 @@ func (e *Engine) fetchRound(ctx context.Context, folder string, in *inbound) {
 			e.mu.Unlock()
 			return
 		}
+	}
+}
+
+// knowAnnounced records, after a fetch round, that peer has the head it
+// last announced for folder if that head is now in our store. onHead
+// records a head only when we have it; one announced while we were still
+// fetching (the peer's merge of our commits, announced before our own
+// merge made the same commit here) would otherwise stay unrecorded until
+// the peer's next announcement, and status, mailbox deposits and SyncNow's
+// "in step" would go by an older head.
+func (e *Engine) knowAnnounced(peer crypto.DeviceID, folder string) {
+	e.mu.Lock()
+	var h gitstore.Hash
+	if pc := e.connLocked(peer); pc != nil {
+		h = pc.heads[folder]
+	}
+	e.mu.Unlock()
+	if h.IsZero() {
+		return
+	}
+	st, err := e.store(folder)
+	if err != nil {
+		return
+	}
+	if ok, err := st.HasCommit(h); err == nil && ok {
+		e.setKnown(peer, folder, h)
 	}
 }
 
