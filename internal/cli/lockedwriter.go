@@ -27,3 +27,12 @@ func locked(w io.Writer) io.Writer {
 	}
 	return &lockedWriter{w: w}
 }
+
+// unlocked returns the writer a lockedWriter wraps (w itself otherwise),
+// for the questions asked of the real output: is it a terminal, how wide.
+func unlocked(w io.Writer) io.Writer {
+	if l, ok := w.(*lockedWriter); ok {
+		return l.w
+	}
+	return w
+}

@@ -16,6 +16,8 @@ func TestLockedWriter(t *testing.T) {
 	var buf bytes.Buffer
 	w := locked(&buf)
 	assert.Same(t, w, locked(w))
+	assert.Equal(t, &buf, unlocked(w))
+	assert.True(t, isTerminal(locked(&fakeTTY{})), "a terminal stays one behind the lock")
 	var wg gosync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

@@ -33,6 +33,7 @@ type terminal interface{ IsTerminal() bool }
 // isTerminal reports whether w is a terminal that can redraw a line: a
 // *os.File on a terminal (and TERM is not "dumb"), or a writer saying so.
 func isTerminal(w io.Writer) bool {
+	w = unlocked(w)
 	if t, ok := w.(terminal); ok {
 		return t.IsTerminal()
 	}
@@ -42,7 +43,7 @@ func isTerminal(w io.Writer) bool {
 
 // termWidth is w's width in columns (80 when unknown).
 func termWidth(w io.Writer) int {
-	if f, ok := w.(*os.File); ok {
+	if f, ok := unlocked(w).(*os.File); ok {
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
 			return cols
 		}
