@@ -233,6 +233,11 @@
 // their previous version when that pays, everything else whole, streamed.
 // A loose tree and its previous version are taken from what the tree walk
 // read (loose.go), not read from their files a second time.
+// When the objects to send are exactly those of one of our packs (a first
+// sync after a first scan, or after maintenance made the store one pack),
+// the bundle's pack is that pack, byte for byte, each entry CRC-checked as
+// it is copied and its stored trailer sent: no SHA-1 over the output
+// (packwhole.go).
 // The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.

@@ -46,7 +46,7 @@ type bundlePackWriter struct {
 	src   *objectSource
 	list  *sendList
 	w     *bufio.Writer
-	sum   hash.Hash
+	sum   hash.Hash // nil when a stored pack is copied whole (packwhole.go)
 	off   int64
 	z     zlibWriters
 	buf   []byte
@@ -59,17 +59,28 @@ type bundlePackWriter struct {
 
 func (p *bundlePackWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	p.sum.Write(b[:n])
+	if p.sum != nil {
+		p.sum.Write(b[:n])
+	}
 	p.off += int64(n)
 	return n, err
 }
 
-// writeBundlePack writes to w the pack of list's objects, in that order,
-// reading them from src and st.
+// writeBundlePack writes to w the pack of list's objects, reading them
+// from src and st: one of our packs as it is when it holds exactly those
+// objects (packwhole.go), else the objects in list's order.
 func writeBundlePack(ctx context.Context, w *bufio.Writer, st storer.EncodedObjectStorer, src *objectSource, list *sendList) error {
 	p := &bundlePackWriter{st: st, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
 	defer p.z.release()
-	_, err := p.writePack(ctx)
+	src.whole = false
+	pk, err := p.wholePack()
+	if err != nil {
+		return fmt.Errorf("gitstore: write pack: %w", err)
+	}
+	if pk != nil {
+		return p.copyPack(ctx, pk)
+	}
+	_, err = p.writePack(ctx)
 	return err
 }
 

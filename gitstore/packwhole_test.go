@@ -1,0 +1,119 @@
+package gitstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peersync/peersync/internal/testutil"
+)
+
+// onlyPack returns the bytes of s's one pack (it must have exactly one, and
+// no loose object).
+func onlyPack(t *testing.T, s *Store) []byte {
+	t.Helper()
+	packs, _ := filepath.Glob(filepath.Join(s.Dir(), GitDirName, "objects", "pack", "*.pack"))
+	require.Len(t, packs, 1)
+	loose, _ := filepath.Glob(filepath.Join(s.Dir(), GitDirName, "objects", "[0-9a-f][0-9a-f]", "*"))
+	require.Empty(t, loose)
+	b, err := os.ReadFile(packs[0])
+	require.NoError(t, err)
+	return b
+}
+
+// packOf returns the pack part of a bundle.
+func packOf(t *testing.T, bundle []byte) []byte {
+	t.Helper()
+	i := bytes.Index(bundle, []byte("\n\n"))
+	require.Positive(t, i)
+	return bundle[i+2:]
+}
+
+// TestWriteBundleCopiesOnePackWhole: a full bundle of a store whose history
+// is one pack (after a first scan, and after maintenance consolidated two
+// scans) is that pack byte for byte, taken by the whole-pack path (no
+// SHA-1 over the output); git verifies and fetches it and our apply takes
+// it. A store of two packs, and an incremental bundle, go the entry-by-entry
+// way and stay valid.
+func TestWriteBundleCopiesOnePackWhole(t *testing.T) {
+	s := newTestStore(t, "dev", epoch)
+	addFiles(t, s, "big", "a", 0, 150) // tree versions stored as deltas
+	addFiles(t, s, "other", "b", 0, 10)
+	testutil.WriteRandomFile(t, filepath.Join(s.Dir(), "random.bin"), 3<<20, 1)
+	scan(t, s)
+	first := head(t, s)
+
+	full, info := bundleOf(t, s)
+	src := s.views.exp.src
+	assert.True(t, src.whole, "the one pack is copied whole")
+	assert.Equal(t, info.Objects, src.reused)
+	assert.Equal(t, onlyPack(t, s), packOf(t, full), "the bundle's pack is the stored pack")
+	assert.Equal(t, gitObjects(t, s), bundleObjects(t, s, full))
+	fetchInto(t, s, full)
+	peer := newTestStore(t, "peer", epoch)
+	apply(t, peer, full, peerA)
+	assert.Equal(t, first, head(t, peer))
+	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, peer.Dir()))
+	fsck(t, peer)
+
+	// A second pack: the full bundle is written entry by entry; so is the
+	// incremental one (its new trees go as deltas against the peer's).
+	addFiles(t, s, "big", "c", 0, 120)
+	scan(t, s)
+	full2, _ := bundleOf(t, s)
+	assert.False(t, s.views.exp.src.whole)
+	fetchInto(t, s, full2)
+	inc, _ := bundleOf(t, s, first)
+	assert.False(t, s.views.exp.src.whole)
+	_, ref := bundleDeltas(t, inc)
+	assert.Positive(t, ref, "the incremental bundle is thin")
+	fetchInto(t, s, inc, first)
+	apply(t, peer, inc, peerA)
+	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, peer.Dir()))
+
+	// Maintenance makes it one pack again: whole again, and that pack.
+	_, err := s.maintain(context.Background(), maintainAll)
+	require.NoError(t, err)
+	full3, info3 := bundleOf(t, s)
+	assert.True(t, s.views.exp.src.whole, "the consolidated pack is copied whole")
+	assert.Equal(t, info3.Objects, s.views.exp.src.reused)
+	assert.Equal(t, onlyPack(t, s), packOf(t, full3))
+	fetchInto(t, s, full3)
+	other := newTestStore(t, "other", epoch)
+	apply(t, other, full3, peerA)
+	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, other.Dir()))
+	fsck(t, other)
+}
+
+// TestWholePackDamagedTrailerNotSent: the whole-pack path sends the stored
+// trailer, which the pack's index also records; a pack whose trailer no
+// longer matches its index is not read (nor sent) at all.
+func TestWholePackDamagedTrailerNotSent(t *testing.T) {
+	s := newTestStore(t, "dev", epoch)
+	addFiles(t, s, "d", "f", 0, 120)
+	scan(t, s)
+	packs, _ := filepath.Glob(filepath.Join(s.Dir(), GitDirName, "objects", "pack", "*.pack"))
+	require.Len(t, packs, 1)
+	f, err := os.OpenFile(packs[0], os.O_RDWR, 0)
+	require.NoError(t, err)
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	var b [1]byte
+	_, err = f.ReadAt(b[:], fi.Size()-5)
+	require.NoError(t, err)
+	b[0] ^= 0x40
+	_, err = f.WriteAt(b[:], fi.Size()-5)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	var buf bytes.Buffer
+	_, err = s.WriteBundle(context.Background(), &buf, nil)
+	require.Error(t, err)
+	assert.Contains(t, fmt.Sprint(err), "does not match its pack")
+}
