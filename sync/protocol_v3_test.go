@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,9 +34,7 @@ func TestV3ExchangeHashesNothing(t *testing.T) {
 	var ha, hb hashCount
 	a := newNodeCfg(t, "a", func(c *Config) { c.test = &testHooks{hashed: ha.hook} })
 	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{hashed: hb.hook} })
-	data := make([]byte, 2<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "random.bin"), data, 0o644))
+	data := writeRandom(t, a.dir, "random.bin", 2<<20)
 	write(t, a.dir, "note.txt", "first")
 	a.start(t)
 	require.NoError(t, a.e.AddPeer(PeerConfig{Device: b.e.DeviceID(), Folders: []string{"docs"}}))
@@ -53,6 +50,26 @@ func TestV3ExchangeHashesNothing(t *testing.T) {
 	noErrorEvents(t, b.e)
 	assert.Zero(t, ha.runs.Load(), "the sender hashed a bundle")
 	assert.Zero(t, hb.runs.Load(), "the receiver hashed a bundle")
+}
+
+// writeRandom writes size random bytes to dir/name and returns them.
+func writeRandom(t *testing.T, dir, name string, size int) []byte {
+	t.Helper()
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	return b
+}
+
+// scannedBundle scans n's folder and returns a bundle of all of it.
+func scannedBundle(t *testing.T, n *node) []byte {
+	t.Helper()
+	_, err := n.e.Scan(t.Context(), "docs")
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = n.e.ExportBundle(t.Context(), "docs", nil, &buf)
+	require.NoError(t, err)
+	return buf.Bytes()
 }
 
 // askBundle dials n as f (a peer in n's table), announces protocol version
@@ -106,9 +123,7 @@ func askBundle(t *testing.T, f *fakePeer, n *node, proto int) (answer, []byte, a
 func TestV2AskerGetsSHA256(t *testing.T) {
 	var hc hashCount
 	n := newNodeCfg(t, "sender", func(c *Config) { c.test = &testHooks{hashed: hc.hook} })
-	data := make([]byte, 1<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(filepath.Join(n.dir, "random.bin"), data, 0o644))
+	writeRandom(t, n.dir, "random.bin", 1<<20)
 	write(t, n.dir, "note.txt", "hello")
 	n.start(t)
 	newer, old, late := newFakePeer(t), newFakePeer(t), newFakePeer(t)
@@ -172,16 +187,9 @@ func gitAccepts(t *testing.T, bundle []byte) {
 // unchanged, with the same trailer, is applied.
 func TestV3StreamCorruptionRefused(t *testing.T) {
 	src := newNode(t, "src")
-	payload := make([]byte, 64<<10)
-	_, _ = rand.Read(payload)
-	require.NoError(t, os.WriteFile(filepath.Join(src.dir, "payload.bin"), payload, 0o644))
+	writeRandom(t, src.dir, "payload.bin", 64<<10)
 	write(t, src.dir, "evil.txt", "should only arrive whole")
-	_, err := src.e.Scan(t.Context(), "docs")
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = src.e.ExportBundle(t.Context(), "docs", nil, &buf)
-	require.NoError(t, err)
-	bundle := buf.Bytes()
+	bundle := scannedBundle(t, src)
 	pack := bytes.Index(bundle, []byte("PACK"))
 	require.Positive(t, pack)
 
@@ -215,15 +223,7 @@ func TestV3StreamCorruptionRefused(t *testing.T) {
 				assert.Zero(t, hc.runs.Load(), "a version 3 stream is not hashed")
 				return
 			}
-			got := waitEvent(t, n.e, func(ev Event) bool { return ev.Kind == EventError && ev.Peer == f.id.DeviceID() })
-			var be *gitstore.BundleError
-			assert.True(t, errors.As(got.Err, &be), "got %v", got.Err)
-			select {
-			case <-c.Done():
-			case <-time.After(10 * time.Second):
-				t.Fatal("a peer that sent a damaged bundle must be disconnected")
-			}
-			assert.Equal(t, before, n.e.Status().Folders[0].Head, "no ref moved")
+			refused(t, n, f, c, before)
 			_, err := os.Stat(filepath.Join(n.dir, "evil.txt"))
 			assert.ErrorIs(t, err, os.ErrNotExist)
 			_, err = os.Stat(filepath.Join(n.dir, "payload.bin"))
@@ -240,15 +240,8 @@ func TestV3StreamCorruptionRefused(t *testing.T) {
 // SHA-256 is refused.
 func TestV3ReceiverChecksV2SenderAcrossResume(t *testing.T) {
 	src := newNode(t, "src")
-	payload := make([]byte, 1<<20)
-	_, _ = rand.Read(payload)
-	require.NoError(t, os.WriteFile(filepath.Join(src.dir, "payload.bin"), payload, 0o644))
-	_, err := src.e.Scan(t.Context(), "docs")
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = src.e.ExportBundle(t.Context(), "docs", nil, &buf)
-	require.NoError(t, err)
-	bundle := buf.Bytes()
+	payload := writeRandom(t, src.dir, "payload.bin", 1<<20)
+	bundle := scannedBundle(t, src)
 	half := len(bundle) / 2
 
 	t.Run("resumed", func(t *testing.T) {
@@ -295,11 +288,9 @@ func TestV3ReceiverChecksV2SenderAcrossResume(t *testing.T) {
 			sendJSON(t, s, answer{Type: ansEnd, Size: int64(len(bundle))})
 		})
 		defer c.Close()
-		got := waitEvent(t, n.e, func(ev Event) bool { return ev.Kind == EventError && ev.Peer == f.id.DeviceID() })
-		var be *gitstore.BundleError
-		require.True(t, errors.As(got.Err, &be), "got %v", got.Err)
+		be := refused(t, n, f, c, before)
+		require.NotNil(t, be)
 		assert.Contains(t, be.Reason, "no SHA-256")
-		assert.Equal(t, before, n.e.Status().Folders[0].Head, "no ref moved")
 	})
 }
 
