@@ -53,7 +53,7 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 		e.heldBack(pc.peer, m.Folder, true)
 		var id [16]byte
 		_, _ = rand.Read(id[:])
-		if err := send(answer{Type: ansBundle, Bundle: hex.EncodeToString(id[:])}); err != nil {
+		if err := send(answer{Type: ansBundle, Bundle: hex.EncodeToString(id[:]), Proto: protocolVersion}); err != nil {
 			return err
 		}
 		return send(answer{Type: ansNothing})
