@@ -322,6 +322,12 @@ func TestChaosKill9(t *testing.T) {
 	t.Logf("converged %v after the last write", time.Since(converge).Round(time.Millisecond))
 	collect("converged")
 
+	// The stores are checked at rest: a running daemon's background
+	// maintenance may be removing the packs it just consolidated, which
+	// git fsck, listing the packs first, reports as "index not opened".
+	for _, n := range nodes {
+		n.stop(t)
+	}
 	for _, n := range nodes {
 		have := map[string]bool{}
 		for _, c := range n.commits(t) {
