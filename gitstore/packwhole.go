@@ -31,7 +31,11 @@ import (
 // maxTreeDeltaDepth (the limit receivers hold stored packs to), and no
 // whole tree has a previous version that the peer has (the entry-by-entry
 // path sends such a tree as a small delta against it: an incremental
-// bundle stays thin). Otherwise the pack is written entry by entry.
+// bundle stays thin), unless the pack is to be self-contained anyway (a
+// bundle carrying a big file: selfContainedMin). So a scan that committed
+// a big file in a pack of its own (a scan commits big files last, after
+// the small ones) sends that pack as it is, and the receiver adopts it.
+// Otherwise the pack is written entry by entry.
 
 // wholePack returns the one stored pack that holds exactly list's objects
 // and can be sent as it is (see above), or nil.
@@ -77,7 +81,7 @@ func (p *bundlePackWriter) wholePack() (*packFile, error) {
 				return nil, nil // a thin pack's base, or a later one
 			}
 		case plumbing.TreeObject:
-			if i := p.list.index[pk.hash(int(pos))]; !objs[i].base.IsZero() && !p.list.has(objs[i].base) {
+			if i := p.list.index[pk.hash(int(pos))]; !p.selfContained && !objs[i].base.IsZero() && !p.list.has(objs[i].base) {
 				return nil, nil // the peer has a version to send it against
 			}
 			continue

@@ -3,6 +3,7 @@ package gitstore
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,4 +117,73 @@ func TestWholePackDamagedTrailerNotSent(t *testing.T) {
 	_, err = s.WriteBundle(context.Background(), &buf, nil)
 	require.Error(t, err)
 	assert.Contains(t, fmt.Sprint(err), "does not match its pack")
+}
+
+// TestBigIncrementalBundleSelfContained: an incremental bundle that
+// carries a big file (selfContainedMin, lowered here) has no delta against
+// the peer's objects, so the receiver adopts its pack as it comes instead
+// of storing every object again; here it is the scan's own pack, sent
+// whole. The same bundle under the default threshold, and a small
+// incremental bundle, stay thin.
+func TestBigIncrementalBundleSelfContained(t *testing.T) {
+	defer func(old int64) { selfContainedMin = old }(selfContainedMin)
+	selfContainedMin = 256 << 10
+	s := newTestStore(t, "dev", epoch)
+	addFiles(t, s, "big", "a", 0, 150) // tree versions stored as deltas
+	addFiles(t, s, "other", "b", 0, 10)
+	scan(t, s)
+	first := head(t, s)
+	full, _ := bundleOf(t, s)
+	peer := newTestStore(t, "peer", epoch)
+	apply(t, peer, full, peerA)
+
+	testutil.WriteRandomFile(t, filepath.Join(s.Dir(), "big", "video.bin"), 512<<10, 2)
+	writeFile(t, s.Dir(), "other/new.txt", "beside the video")
+	scan(t, s)
+	inc, info := bundleOf(t, s, first)
+	assert.Equal(t, []Hash{first}, info.Prerequisites)
+	assert.True(t, s.views.exp.src.whole, "the scan's pack goes out as it is")
+	_, ref := bundleDeltas(t, inc)
+	assert.Zero(t, ref, "no delta against the peer's objects")
+	fetchInto(t, s, inc, first)
+	apply(t, peer, inc, peerA)
+	pack := packOf(t, inc)
+	_, names := packsOf(t, peer)
+	assert.Contains(t, names, "pack-"+hex.EncodeToString(pack[len(pack)-20:]), "the receiver adopted the pack")
+	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, peer.Dir()))
+	fsck(t, peer)
+
+	selfContainedMin = 1 << 40
+	thin, _ := bundleOf(t, s, first)
+	assert.False(t, s.views.exp.src.whole)
+	_, ref = bundleDeltas(t, thin)
+	assert.Positive(t, ref, "under the threshold the bundle is thin")
+	assert.Less(t, len(thin), len(inc))
+	selfContainedMin = 256 << 10
+
+	second := head(t, s)
+	writeFile(t, s.Dir(), "big/a-with-a-long-name-0007", "a small edit\n")
+	scan(t, s)
+	small, _ := bundleOf(t, s, second)
+	_, ref = bundleDeltas(t, small)
+	assert.Positive(t, ref, "a small incremental bundle stays thin")
+	fetchInto(t, s, small, second)
+	apply(t, peer, small, peerA)
+	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, peer.Dir()))
+
+	// The video and the edit (a pack and loose objects) to a peer at the
+	// first head: written entry by entry, self-contained, adopted.
+	late := newTestStore(t, "late", epoch)
+	apply(t, late, full, peerA)
+	both, _ := bundleOf(t, s, first)
+	assert.False(t, s.views.exp.src.whole)
+	_, ref = bundleDeltas(t, both)
+	assert.Zero(t, ref, "no delta against the peer's objects")
+	fetchInto(t, s, both, first)
+	apply(t, late, both, peerA)
+	pack = packOf(t, both)
+	_, names = packsOf(t, late)
+	assert.Contains(t, names, "pack-"+hex.EncodeToString(pack[len(pack)-20:]), "the receiver adopted the pack")
+	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, late.Dir()))
+	fsck(t, late)
 }
