@@ -243,7 +243,10 @@
 // sync after a first scan, or after maintenance made the store one pack),
 // the bundle's pack is that pack, byte for byte, each entry CRC-checked as
 // it is copied and its stored trailer sent: no SHA-1 over the output
-// (packwhole.go).
+// (packwhole.go). A bundle whose stored entries reach 16 MiB (a big file)
+// is self-contained: no delta against the peer's objects, its first tree
+// versions whole, so that the receiver adopts its pack as it comes instead
+// of storing the big file again; smaller bundles stay thin.
 // The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.
