@@ -167,6 +167,10 @@ func TestBigIncrementalBundleSelfContained(t *testing.T) {
 	small, _ := bundleOf(t, s, second)
 	_, ref = bundleDeltas(t, small)
 	assert.Positive(t, ref, "a small incremental bundle stays thin")
+	selfContainedMin = 1 << 40
+	same, _ := bundleOf(t, s, second)
+	selfContainedMin = 256 << 10
+	assert.Equal(t, same, small, "byte for byte what it was before")
 	fetchInto(t, s, small, second)
 	apply(t, peer, small, peerA)
 	assert.Equal(t, folderFiles(t, s.Dir()), folderFiles(t, peer.Dir()))
