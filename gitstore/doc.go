@@ -239,6 +239,14 @@
 // their previous version when that pays, everything else whole, streamed.
 // A loose tree and its previous version are taken from what the tree walk
 // read (loose.go), not read from their files a second time.
+// When the objects to send are exactly those of one of our packs (a first
+// sync after a first scan, or after maintenance made the store one pack),
+// the bundle's pack is that pack, byte for byte, each entry CRC-checked as
+// it is copied and its stored trailer sent: no SHA-1 over the output
+// (packwhole.go). A bundle whose stored entries reach 16 MiB (a big file)
+// is self-contained: no delta against the peer's objects, its first tree
+// versions whole, so that the receiver adopts its pack as it comes instead
+// of storing the big file again; smaller bundles stay thin.
 // The output passes `git bundle verify` and `git fetch`.
 // ApplyBundle also accepts v3 bundles whose only capability is
 // @object-format=sha1.

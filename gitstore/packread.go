@@ -58,8 +58,10 @@ type objectSource struct {
 	zr    io.ReadCloser // reused zlib reader
 	br    bytes.Reader
 	// reused and fresh count the entries of the last bundle's pack copied
-	// as stored and written anew (for tests and benchmarks).
+	// as stored and written anew, whole whether that pack was one of ours
+	// copied as it is (packwhole.go) (for tests and benchmarks).
 	reused, fresh int
+	whole         bool
 }
 
 // packFile is one pack and its index.

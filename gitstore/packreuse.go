@@ -22,6 +22,9 @@ import (
 //     REF_DELTA against it, the thin pack git bundles are.
 //   - A whole tree whose previous version the peer has (the first version
 //     of that tree in its pack) is written fresh, as a delta against that.
+//   - Neither of those two in a self-contained pack (a bundle carrying a big
+//     file, see selfContainedMin): such a delta is written fresh, whole, and
+//     such a tree is copied whole.
 //   - Anything else (a loose object, a delta whose base comes later or is
 //     unknown to the peer) is written fresh by bundlePackWriter.object.
 //
@@ -57,7 +60,7 @@ func (p *bundlePackWriter) reuse(o *sendObj, l objLoc) (bool, error) {
 			p.buf = objectHeader(p.buf[:0], plumbing.OFSDeltaObject, h.size)
 			p.buf = ofsDeltaOffset(p.buf, off-bo.off)
 			o.depth = bo.depth + 1
-		} else if baseHash == o.base && !p.list.has(baseHash) {
+		} else if baseHash == o.base && !p.list.has(baseHash) && !p.selfContained {
 			p.buf = objectHeader(p.buf[:0], plumbing.REFDeltaObject, h.size)
 			p.buf = append(p.buf, baseHash[:]...)
 			o.depth = 1
@@ -65,7 +68,7 @@ func (p *bundlePackWriter) reuse(o *sendObj, l objLoc) (bool, error) {
 			return false, nil
 		}
 	case plumbing.TreeObject:
-		if !o.base.IsZero() && !p.list.has(o.base) {
+		if !o.base.IsZero() && !p.list.has(o.base) && !p.selfContained {
 			// The first version in its pack of a tree the peer has in
 			// another version: a delta against that (fresh) makes the
 			// thin pack smaller.

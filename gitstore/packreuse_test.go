@@ -122,7 +122,9 @@ func TestWriteBundleReusesStoredDeltas(t *testing.T) {
 // A pack made by git holds deltas in git's order (a newer version as the
 // base of an older one): the walk lists the older one first, so those
 // entries cannot be copied and are written anew; the bundle is still
-// complete and valid.
+// complete and valid. (While git's pack is the whole history it goes out
+// whole, as it is: see TestWriteBundleCopiesOnePackWhole. A local edit
+// makes the history more than that pack.)
 func TestWriteBundleFromGitPack(t *testing.T) {
 	tmp := t.TempDir()
 	repo := filepath.Join(tmp, "repo")
@@ -141,8 +143,18 @@ func TestWriteBundleFromGitPack(t *testing.T) {
 	s, err := Open(Config{Dir: s.Dir()})
 	require.NoError(t, err)
 	defer s.Close()
+	whole, _ := bundleOf(t, s)
+	assert.True(t, s.views.exp.src.whole, "git's pack alone goes out whole")
+	fetchInto(t, s, whole)
+	writeFile(t, s.Dir(), "doc.txt", text) // the checkout git's fetch did not make
+	for i := 0; i < 12; i++ {
+		writeFile(t, s.Dir(), fmt.Sprintf("d/f%02d", i), fmt.Sprint(i))
+	}
+	writeFile(t, s.Dir(), "local.txt", "a local edit")
+	scan(t, s)
 
 	out, info := bundleOf(t, s)
+	assert.False(t, s.views.exp.src.whole)
 	assert.Positive(t, s.views.exp.src.fresh, "git's backward deltas are written anew")
 	assert.Positive(t, s.views.exp.src.reused)
 	assert.Equal(t, info.Objects, s.views.exp.src.reused+s.views.exp.src.fresh)

@@ -46,7 +46,7 @@ type bundlePackWriter struct {
 	src   *objectSource
 	list  *sendList
 	w     *bufio.Writer
-	sum   hash.Hash
+	sum   hash.Hash // nil when a stored pack is copied whole (packwhole.go)
 	off   int64
 	z     zlibWriters
 	buf   []byte
@@ -55,21 +55,66 @@ type bundlePackWriter struct {
 	// onObject, if set, is called before object i is written, and with
 	// len(list.objs) after the last (maintain.go keeps each entry's CRC).
 	onObject func(i int) error
+	// selfContained: no delta against a base outside this pack (see
+	// selfContainedMin).
+	selfContained bool
+}
+
+// selfContainedMin is how many bytes of stored entries make a bundle's
+// pack self-contained: no delta against an object the peer has (a tree's
+// previous version goes out whole instead, a few KiB more), so that the
+// receiver can adopt the pack as it comes (apply_adopt.go) rather than
+// store every object again: for a bundle that carries a big file (a video
+// added to a folder already in sync), that second store meant hashing,
+// compressing and writing the file again. Smaller bundles stay thin, as
+// git's are. A variable for tests.
+var selfContainedMin int64 = 16 << 20
+
+// carriesAtLeast reports whether list's objects stored in our packs take
+// min bytes or more there (loose objects are small: they do not count).
+// Only a bundle that names objects the peer has (some base set) asks.
+func carriesAtLeast(src *objectSource, list *sendList, min int64) bool {
+	var n int64
+	for i := range list.objs {
+		if l, ok := src.locate(list.objs[i].h); ok {
+			if n += l.p.end[l.pos] - l.off(); n >= min {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (p *bundlePackWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	p.sum.Write(b[:n])
+	if p.sum != nil {
+		p.sum.Write(b[:n])
+	}
 	p.off += int64(n)
 	return n, err
 }
 
-// writeBundlePack writes to w the pack of list's objects, in that order,
-// reading them from src and st.
+// writeBundlePack writes to w the pack of list's objects, reading them
+// from src and st: one of our packs as it is when it holds exactly those
+// objects (packwhole.go), else the objects in list's order.
 func writeBundlePack(ctx context.Context, w *bufio.Writer, st storer.EncodedObjectStorer, src *objectSource, list *sendList) error {
 	p := &bundlePackWriter{st: st, src: src, list: list, w: w, sum: sha1.New(), raw: map[plumbing.Hash][]byte{}}
 	defer p.z.release()
-	_, err := p.writePack(ctx)
+	src.whole = false
+	for i := range list.objs {
+		if !list.objs[i].base.IsZero() { // the peer has versions of some
+			p.selfContained = carriesAtLeast(src, list, selfContainedMin)
+			break
+		}
+	}
+	pk, err := p.wholePack()
+	if err != nil {
+		return fmt.Errorf("gitstore: write pack: %w", err)
+	}
+	if pk != nil {
+		return p.copyPack(ctx, pk)
+	}
+	_, err = p.writePack(ctx)
 	return err
 }
 
@@ -253,6 +298,8 @@ func (p *bundlePackWriter) tryDelta(so *sendObj, data []byte) (done bool, err er
 		return false, nil
 	case !written && p.list.has(base):
 		return false, nil // later in this pack: no forward references
+	case !written && p.selfContained:
+		return false, nil // the peer's version: not in a self-contained pack
 	}
 	baseData, ok := p.raw[base]
 	if !ok {

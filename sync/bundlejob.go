@@ -65,7 +65,7 @@ type bundleJob struct {
 	size     int64        // bytes produced so far
 	finished bool
 	err      error         // when finished: nil, gitstore.ErrNothingToSend, or why it failed
-	sum      []byte        // when finished without error: SHA-256 of the whole bundle
+	sum      jobSum        // the SHA-256 a version 2 asker is sent (its own lock)
 	head     gitstore.Hash // when finished without error: the bundle's head
 	changed  chan struct{} // closed (and replaced) when size or finished change
 	readers  int           // streams reading it, all peers
@@ -82,10 +82,59 @@ type jobUse struct {
 
 // state returns a snapshot of the job's progress and a channel closed at
 // its next change.
-func (j *bundleJob) state() (size int64, finished bool, err error, sum []byte, changed <-chan struct{}) {
+func (j *bundleJob) state() (size int64, finished bool, err error, changed <-chan struct{}) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.size, j.finished, j.err, j.sum, j.changed
+	return j.size, j.finished, j.err, j.changed
+}
+
+// jobSum is the SHA-256 of a job's whole bundle, which only an asker
+// before protocol version 3 is sent. A job started for such an asker
+// hashes the bundle as it is produced; a job started for a version 3 asker
+// does not, and a version 2 asker that joins it has the finished file read
+// and hashed once, when its stream reaches the end (later ones reuse that
+// sum).
+type jobSum struct {
+	h      hash.Hash   // hashing while producing (written by the producer only), or nil
+	hashed func(int64) // told of the bytes hashed (tests), or nil
+	mu     gosync.Mutex
+	sum    []byte
+}
+
+// sha256 returns the SHA-256 of the job's size bytes (the job finished
+// without error; the caller is one of its readers, so its file is open).
+func (j *bundleJob) sha256(size int64) ([]byte, error) {
+	j.sum.mu.Lock()
+	defer j.sum.mu.Unlock()
+	if j.sum.sum != nil {
+		return j.sum.sum, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(j.f, 0, size)); err != nil {
+		return nil, fmt.Errorf("sync: read bundle job: %w", err)
+	}
+	if j.sum.hashed != nil {
+		j.sum.hashed(size)
+	}
+	j.sum.sum = h.Sum(nil)
+	return j.sum.sum, nil
+}
+
+// produced records the end of the producer's hashing, if it hashed; it is
+// called before the job is marked finished, so no reader hashes it again.
+func (j *bundleJob) produced() {
+	if j.sum.h == nil {
+		return
+	}
+	j.mu.Lock()
+	size := j.size
+	j.mu.Unlock()
+	j.sum.mu.Lock()
+	j.sum.sum = j.sum.h.Sum(nil)
+	j.sum.mu.Unlock()
+	if j.sum.hashed != nil {
+		j.sum.hashed(size)
+	}
 }
 
 func (j *bundleJob) notifyLocked() {
@@ -103,16 +152,18 @@ func (j *bundleJob) releaseLocked() {
 	}
 }
 
-// jobWriter is what the producer writes to: the file, the hash, and the
-// readers' wake-up.
+// jobWriter is what the producer writes to: the file, the hash if the job
+// keeps one (jobSum), and the readers' wake-up.
 type jobWriter struct {
 	j *bundleJob
-	h hash.Hash
+	h hash.Hash // nil: not hashed
 }
 
 func (w *jobWriter) Write(p []byte) (int, error) {
 	n, err := w.j.f.Write(p)
-	w.h.Write(p[:n])
+	if w.h != nil {
+		w.h.Write(p[:n])
+	}
 	if n > 0 {
 		w.j.mu.Lock()
 		w.j.size += int64(n)
@@ -129,6 +180,9 @@ func (w *jobWriter) Write(p []byte) (int, error) {
 type jobTable struct {
 	dir string
 	now func() time.Time
+	// hashed, if set (tests), is told of every SHA-256 of a whole bundle
+	// computed for a trailer, with the bytes hashed.
+	hashed func(int64)
 
 	ctx    context.Context // producers' lifetime; cancelled by Close
 	cancel context.CancelFunc
@@ -163,9 +217,10 @@ type produceFunc func(ctx context.Context, w io.Writer) (gitstore.Hash, error)
 // same since list (from 0); otherwise it joins another peer's job for the
 // same folder and since list that is still being produced, or that is
 // finished with head (our current head; zero: none is joined finished),
-// from 0; or it starts a new job with produce. The key's previous job is
+// from 0; or it starts a new job with produce, hashing what it produces
+// if hash (the asker wants the SHA-256: jobSum). The key's previous job is
 // dropped.
-func (t *jobTable) attach(key jobKey, since string, head gitstore.Hash, res *resume, produce produceFunc) (*bundleJob, int64, error) {
+func (t *jobTable) attach(key jobKey, since string, head gitstore.Hash, res *resume, hash bool, produce produceFunc) (*bundleJob, int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -224,15 +279,22 @@ func (t *jobTable) attach(key jobKey, since string, head gitstore.Hash, res *res
 	ctx, cancel := context.WithCancel(t.ctx)
 	j := &bundleJob{id: hex.EncodeToString(idb[:]), since: since, f: f, cancel: cancel,
 		changed: make(chan struct{}), readers: 1, users: 1, lastUse: t.now()}
+	j.sum.hashed = t.hashed
+	if hash {
+		j.sum.h = sha256.New()
+	}
 	t.jobs[key] = &jobUse{j: j, readers: 1}
 	t.wg.Go(func() {
 		defer cancel()
-		w := &jobWriter{j: j, h: sha256.New()}
+		w := &jobWriter{j: j, h: j.sum.h}
 		head, err := produce(ctx, w)
+		if err == nil {
+			j.produced()
+		}
 		j.mu.Lock()
 		j.finished, j.err = true, err
 		if err == nil {
-			j.sum, j.head = w.h.Sum(nil), head
+			j.head = head
 		}
 		j.notifyLocked()
 		j.releaseLocked()

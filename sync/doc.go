@@ -165,17 +165,18 @@
 //
 // Every stream starts with one JSON frame (transport framing: 4-byte
 // big-endian length, payload; at most 64 KiB here) naming its purpose. This
-// is protocol version 2 ("proto":2 in control and want frames; version 1
+// is protocol version 3 ("proto":3 in control and want frames). Version 2
+// differs only in the bundle's SHA-256 (see Bundle stream); version 1
 // staged the whole bundle before a {"size":N} header, and a fetch whose
-// bundle took longer than 15 s to stage never completed):
+// bundle took longer than 15 s to stage never completed:
 //
-//	{"type":"control","proto":2,"name":"laptop","port":44996}
+//	{"type":"control","proto":3,"name":"laptop","port":44996}
 //	    Each side opens one per connection, then sends on it, for every
 //	    folder shared with that peer, on connect, after every change of
 //	    its head, and every AnnounceInterval as a safety net:
 //	{"type":"head","folder":"photos","label":"Photos","head":"<40 hex>"}
 //
-//	{"type":"want","proto":2,"folder":"photos","since":["<40 hex>", ...],
+//	{"type":"want","proto":3,"folder":"photos","since":["<40 hex>", ...],
 //	 "resume":{"bundle":"<32 hex>","offset":N}}
 //	    Sent on a new stream by a side that received a head it does not
 //	    have. since = our head and the peer's last head we applied (at most
@@ -188,10 +189,11 @@
 // The answer on a want stream is a sequence of frames, the first sent at
 // once, before the sender has prepared anything:
 //
-//	{"type":"bundle","bundle":"<32 hex>","offset":N}
+//	{"type":"bundle","bundle":"<32 hex>","offset":N,"proto":3}
 //	    The bundle's ID and where its data frames start: the resume offset
 //	    if the sender still has that bundle, else 0 (the asker then drops
-//	    what it held). Or, instead of it, {"type":"error","error":"..."}
+//	    what it held), and the sender's protocol version (a version 2
+//	    sender sends none). Or, instead of it, {"type":"error","error":"..."}
 //	    (e.g. the folder is not shared with the asker).
 //	0x00 <1..262144 bytes>
 //	    A data frame: the next bytes of a git bundle v2 (the objects
@@ -203,9 +205,11 @@
 //	    Sent once, between data frames, as soon as the sender's bundle
 //	    is complete: its total length, for the receiver's progress (a
 //	    receiver that ignores "size" loses nothing).
-//	{"type":"end","size":N,"sha256":"<64 hex>"}
-//	    The trailer: the bundle's total length and the SHA-256 of all of
-//	    it (resumed bytes included). The sender then closes the stream.
+//	{"type":"end","size":N}
+//	    The trailer: the bundle's total length. The sender then closes
+//	    the stream. To an asker whose want said a version below 3 it is
+//	    {"type":"end","size":N,"sha256":"<64 hex>"}, with the SHA-256 of
+//	    all of the bundle (resumed bytes included).
 //	{"type":"nothing"}
 //	    Instead of data: the asker already has everything, or the
 //	    sender's sync window for the asker is closed (see Schedules; the
@@ -228,21 +232,37 @@
 // produced once and each stream reads the file at its own pace.
 //
 // The receiver writes the data frames into a gitstore.Incoming (the
-// folder's own pack directory, so that the pack is written once), hashing
-// them, and applies the bundle with gitstore.Store.ApplyIncoming only
-// once the trailer matches: a truncated stream is an error that writes
-// nothing (what arrived is kept for a resume), a wrong length or hash a
-// refused bundle. Config.Fetch bounds every attempt in time: an overall
-// deadline (30 minutes plus a second per MiB received), a minimum rate once
-// data flows (1 KiB/s averaged over 60 s) and an idle limit (60 s without
-// any frame). An abandoned attempt is reported (EventError with a
-// *FetchError, FolderStatus.Fetches, the log) and retried after 1 s, 2 s,
-// 4 s… up to six times, each retry resuming; then the peer's next
-// announcement starts a new round. A transfer whose connection gives way to
-// a newer one (closed as a duplicate: the move from QUIC to TCP, two dials
-// crossing) is not abandoned and reports no error: the peer's announcement
-// on the new connection fetches again, resuming. Frames longer than a data frame, data
-// beyond Config.MaxBundleSize and frames out of order are refused bundles.
+// folder's own pack directory, so that the pack is written once) and
+// applies the bundle with gitstore.Store.ApplyIncoming only once the
+// trailer matches: a truncated stream is an error that writes nothing
+// (what arrived is kept for a resume), a wrong length a refused bundle.
+// Config.Fetch bounds every attempt in time: an overall deadline (30
+// minutes plus a second per MiB received), a minimum rate once data flows
+// (1 KiB/s averaged over 60 s) and an idle limit (60 s without any frame).
+// An abandoned attempt is reported (EventError with a *FetchError,
+// FolderStatus.Fetches, the log) and retried after 1 s, 2 s, 4 s… up to
+// six times, each retry resuming; then the peer's next announcement starts
+// a new round. A transfer whose connection gives way to a newer one
+// (closed as a duplicate: the move from QUIC to TCP, two dials crossing)
+// is not abandoned and reports no error: the peer's announcement on the
+// new connection fetches again, resuming. Frames longer than a data frame,
+// data beyond Config.MaxBundleSize and frames out of order are refused
+// bundles.
+//
+// Why version 3 drops the SHA-256: it cost a pass of SHA-256 over every
+// byte on each side (0.6–0.8 s per GiB) and guarded nothing that is not
+// guarded already. TLS authenticates every byte of the stream; the bundle's
+// pack ends with the SHA-1 of all of its bytes, which the receiver checks,
+// and every object is hashed and checked against its name before anything
+// is applied (gitstore's "Safety rules"); a damaged header names a head or
+// a prerequisite that the pack does not prove, and the apply fails; a
+// resume continues the same job, whose file is immutable once written
+// (same bundle ID), so the pieces cannot come from two different bundles.
+// A version 2 asker still gets the SHA-256 (the sender hashes as it
+// produces when such an asker started the job, or reads the finished job
+// once when one joins it later), and a version 3 receiver hashes the
+// stream, and refuses a missing or wrong SHA-256, when the bundle frame
+// declares no version (a version 2 sender).
 //
 // ApplyBundle validates everything before any ref moves, fast-forwards or
 // merges, and checks out; then the asker records the peer's head in the

@@ -316,11 +316,13 @@ func (e *Engine) setFetch(in *inbound, change func(s *FetchStatus)) {
 	e.mu.Unlock()
 }
 
-// spool is where a bundle is received into, with the running hash.
+// spool is where a bundle is received into, with the running SHA-256 when
+// the sender is older than protocol version 3 (nil otherwise).
 type spool struct {
-	in   *gitstore.Incoming
-	part *partial
-	h    hash.Hash
+	in     *gitstore.Incoming
+	part   *partial
+	h      hash.Hash
+	hashed func(int64) // told of the bytes hashed (tests), or nil
 }
 
 // openSpool returns the spool for a want with since key sk, reusing the
@@ -332,7 +334,7 @@ func (e *Engine) openSpool(st *gitstore.Store, in *inbound, sk string) (*spool, 
 	in.part = nil
 	e.mu.Unlock()
 	if p != nil && p.since == sk {
-		return &spool{in: p.in, part: p}, &resume{Bundle: p.bundle, Offset: p.size}, nil
+		return &spool{in: p.in, part: p, hashed: e.bundleHashed()}, &resume{Bundle: p.bundle, Offset: p.size}, nil
 	}
 	if p != nil {
 		p.remove()
@@ -341,19 +343,26 @@ func (e *Engine) openSpool(st *gitstore.Store, in *inbound, sk string) (*spool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return &spool{in: inc, part: &partial{in: inc, since: sk}}, nil, nil
+	return &spool{in: inc, part: &partial{in: inc, since: sk}, hashed: e.bundleHashed()}, nil, nil
 }
 
 // start positions the spool for a bundle whose data starts at off:
-// continuing the partial bundle (hashing what it holds) or from zero.
-func (sp *spool) start(bundle string, off int64) error {
-	sp.h = sha256.New()
+// continuing the partial bundle or from zero. With hash (the sender sends
+// a SHA-256) the bytes are hashed as they come, and what the partial
+// bundle holds is hashed first.
+func (sp *spool) start(bundle string, off int64, hash bool) error {
+	sp.h = nil
+	if hash {
+		sp.h = sha256.New()
+	}
 	if off == 0 || sp.part.bundle != bundle || sp.part.size < off {
 		sp.part.bundle, sp.part.size = bundle, 0
 		return sp.in.Truncate(0)
 	}
-	if _, err := io.CopyN(sp.h, io.NewSectionReader(sp.in, 0, off), off); err != nil {
-		return fmt.Errorf("sync: spool: %w", err)
+	if sp.h != nil {
+		if _, err := io.CopyN(sp.h, io.NewSectionReader(sp.in, 0, off), off); err != nil {
+			return fmt.Errorf("sync: spool: %w", err)
+		}
 	}
 	if err := sp.in.Truncate(off); err != nil {
 		return err
@@ -366,8 +375,32 @@ func (sp *spool) write(p []byte) error {
 	if _, err := sp.in.Write(p); err != nil {
 		return fmt.Errorf("sync: spool: %w", err)
 	}
-	sp.h.Write(p)
+	if sp.h != nil {
+		sp.h.Write(p)
+	}
 	sp.part.size += int64(len(p))
+	return nil
+}
+
+// check compares the trailer's SHA-256 (hex; empty: none sent) with the
+// spool's. A sender of version 3 or later sends none and the spool has
+// none: the pack's own checks stand for it (see the package doc). A
+// sender before version 3 must send one, and it must match.
+func (sp *spool) check(sum string) error {
+	switch {
+	case sp.h == nil && sum == "":
+		return nil
+	case sp.h == nil:
+		return &gitstore.BundleError{Reason: "a SHA-256 in the trailer of a sender that declared version 3"}
+	case sum == "":
+		return &gitstore.BundleError{Reason: "no SHA-256 in the trailer of a sender before version 3"}
+	}
+	if sp.hashed != nil {
+		sp.hashed(sp.part.size)
+	}
+	if got := hexSum(sp.h.Sum(nil)); got != sum {
+		return &gitstore.BundleError{Reason: fmt.Sprintf("bundle SHA-256 %s does not match the trailer's %s", got, sum)}
+	}
 	return nil
 }
 
@@ -528,7 +561,8 @@ func (e *Engine) fetchOnce(ctx context.Context, pc *peerConn, folder string, in 
 
 // receive reads a want's answer from s into sp, enforcing Config.Fetch and
 // MaxBundleSize. It returns true when a whole bundle with a matching
-// trailer is in the spool, false when the sender had nothing to send. A
+// trailer (its length; its SHA-256 from a sender before version 3) is in
+// the spool, false when the sender had nothing to send. A
 // broken stream (garbage, wrong trailer) is a *gitstore.BundleError. The
 // bandwidth limits of the peer pace the reading, and the progress is
 // reported.
@@ -600,7 +634,9 @@ func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream,
 			if a.Offset != 0 && (sp.part.bundle != a.Bundle || sp.part.size < a.Offset) {
 				return false, bad("the peer resumed bundle %s at %d, which we did not ask for", a.Bundle, a.Offset)
 			}
-			if err := sp.start(a.Bundle, a.Offset); err != nil {
+			// A sender before version 3 declares no version and
+			// ends with the bundle's SHA-256: only then is it hashed.
+			if err := sp.start(a.Bundle, a.Offset, a.Proto < protoNoSHA256); err != nil {
 				return false, err
 			}
 			started = true
@@ -628,8 +664,8 @@ func (e *Engine) receive(ctx context.Context, pc *peerConn, s *transport.Stream,
 			if a.Size != sp.part.size {
 				return false, bad("trailer says %d bytes, %d arrived", a.Size, sp.part.size)
 			}
-			if got := hexSum(sp.h.Sum(nil)); got != a.SHA256 {
-				return false, bad("bundle SHA-256 %s does not match the trailer's %s", got, a.SHA256)
+			if err := sp.check(a.SHA256); err != nil {
+				return false, err
 			}
 			return true, nil
 		}

@@ -152,11 +152,13 @@ func TestSlowSenderNoRestart(t *testing.T) {
 // TestFetchResumesAfterBrokenConnection: a connection that breaks in the
 // middle of a bundle is not a restart: the retry attaches to the sender's
 // job at the offset the receiver holds, and the bundle is produced once.
+// Neither side hashes the bundle (protocol version 3).
 func TestFetchResumesAfterBrokenConnection(t *testing.T) {
 	const open = 1 << 20
 	slow := &slowSender{gate: make(chan struct{})}
-	a := newNodeCfg(t, "a", func(c *Config) { c.test = slow.hooks(open) })
-	b := newNodeCfg(t, "b", func(c *Config) {})
+	var ha, hb hashCount
+	a := newNodeCfg(t, "a", func(c *Config) { c.test = slow.hooks(open); c.test.hashed = ha.hook })
+	b := newNodeCfg(t, "b", func(c *Config) { c.test = &testHooks{hashed: hb.hook} })
 	data := make([]byte, 3<<20)
 	_, _ = rand.Read(data)
 	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "random.bin"), data, 0o644))
@@ -188,6 +190,7 @@ func TestFetchResumesAfterBrokenConnection(t *testing.T) {
 	})
 	assert.Equal(t, 1, slow.fullBundles(), "the bundle is produced once")
 	assert.Equal(t, int64(0), slow.offsets()[0])
+	assert.Zero(t, ha.runs.Load()+hb.runs.Load(), "a bundle was hashed")
 }
 
 // TestIncomingBundleBoundedInTime: a sender that trickles its bundle, that

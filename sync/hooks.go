@@ -36,6 +36,17 @@ type testHooks struct {
 	noMulticast bool
 	// state wraps the engine's state store (persist.go), to fail saves.
 	state func(stateStore) stateStore
+	// hashed is told of every SHA-256 of a whole bundle computed for the
+	// protocol's trailer, sending or receiving, with the bytes hashed.
+	hashed func(n int64)
+}
+
+// bundleHashed returns the hashed hook, or nil.
+func (e *Engine) bundleHashed() func(int64) {
+	if h := e.cfg.test; h != nil {
+		return h.hashed
+	}
+	return nil
 }
 
 // stagger is a dial race's head start per attempt.

@@ -127,15 +127,7 @@ func TestHostilePeerBundleRefused(t *testing.T) {
 			n, f, before := newVictim(t, func(c *Config) { c.MaxBundleSize = 1000 })
 
 			c := f.serveHostile(t, n.e.Addr().String(), n.e.DeviceID(), func(s *transport.Stream) { answer(t, s) })
-			got := waitEvent(t, n.e, func(ev Event) bool { return ev.Kind == EventError && ev.Peer == f.id.DeviceID() })
-			var be *gitstore.BundleError
-			assert.True(t, errors.As(got.Err, &be), "got %v", got.Err)
-			select {
-			case <-c.Done():
-			case <-time.After(10 * time.Second):
-				t.Fatal("a peer that sent a hostile bundle must be disconnected")
-			}
-			assert.Equal(t, before, n.e.Status().Folders[0].Head, "no ref moved")
+			refused(t, n, f, c, before)
 			b, err := os.ReadFile(filepath.Join(n.dir, "precious.txt"))
 			require.NoError(t, err)
 			assert.Equal(t, "keep me", string(b))
@@ -155,6 +147,23 @@ func newVictim(t *testing.T, mod func(*Config)) (*node, *fakePeer, gitstore.Hash
 	require.NoError(t, n.e.AddPeer(PeerConfig{Device: f.id.DeviceID(), Folders: []string{"docs"}}))
 	eventually(t, "scanned", func() bool { return !n.e.Status().Folders[0].Head.IsZero() })
 	return n, f, n.e.Status().Folders[0].Head
+}
+
+// refused asserts that n refused the bundle f sent over c: an EventError
+// with a *gitstore.BundleError (returned), f disconnected, n's head still
+// before.
+func refused(t *testing.T, n *node, f *fakePeer, c *transport.Conn, before gitstore.Hash) *gitstore.BundleError {
+	t.Helper()
+	got := waitEvent(t, n.e, func(ev Event) bool { return ev.Kind == EventError && ev.Peer == f.id.DeviceID() })
+	var be *gitstore.BundleError
+	assert.True(t, errors.As(got.Err, &be), "got %v", got.Err)
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a peer that sent a refused bundle must be disconnected")
+	}
+	assert.Equal(t, before, n.e.Status().Folders[0].Head, "no ref moved")
+	return be
 }
 
 // waitEvent returns the first event of e that match accepts.

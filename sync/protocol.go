@@ -14,10 +14,16 @@ import (
 )
 
 // protocolVersion is the version of the exchange protocol this engine
-// speaks (see the package doc, Exchange protocol). Version 2 streams
-// bundles in chunks with progress frames and a trailer; version 1 (an
+// speaks (see the package doc, Exchange protocol). Version 3 drops the
+// bundle's SHA-256 between version 3 peers (the pack's own checks, TLS and
+// the length stand for it); version 2 streams bundles in chunks with
+// progress frames and a trailer carrying that SHA-256; version 1 (an
 // undeclared version) staged the whole bundle before a {"size":N} header.
-const protocolVersion = 2
+const protocolVersion = 3
+
+// protoNoSHA256 is the first version whose askers get no SHA-256 in the
+// trailer and whose bundle frame declares the sender's version.
+const protoNoSHA256 = 3
 
 // Protocol messages. Every stream starts with one JSON frame (transport
 // framing: 4-byte big-endian length, then the payload) whose Type says what
@@ -70,7 +76,7 @@ type resume struct {
 const (
 	ansBundle   = "bundle"   // first: the bundle's ID and the offset its data starts at
 	ansProgress = "progress" // keepalive while the sender prepares; Produced bytes so far
-	ansEnd      = "end"      // trailer: total Size and SHA256 of the whole bundle
+	ansEnd      = "end"      // trailer: total Size (and, to an asker before version 3, SHA256 of the whole bundle)
 	ansNothing  = "nothing"  // the asker already has everything; the stream ends
 	ansError    = "error"    // refused or failed; the stream ends
 )
@@ -81,9 +87,10 @@ type answer struct {
 	Type     string `json:"type"`
 	Bundle   string `json:"bundle,omitempty"`   // bundle: its ID (32 hex digits)
 	Offset   int64  `json:"offset,omitempty"`   // bundle: the offset the data frames start at
+	Proto    int    `json:"proto,omitempty"`    // bundle: the sender's protocolVersion (absent before version 3)
 	Produced int64  `json:"produced,omitempty"` // progress: bytes the sender has produced
 	Size     int64  `json:"size,omitempty"`     // end: total bytes of the bundle
-	SHA256   string `json:"sha256,omitempty"`   // end: hex SHA-256 of the whole bundle
+	SHA256   string `json:"sha256,omitempty"`   // end: hex SHA-256 of the whole bundle (only to an asker before version 3)
 	Error    string `json:"error,omitempty"`    // error: why
 }
 
@@ -149,7 +156,7 @@ func decodeAnswer(b []byte) (answer, error) {
 			return a, fmt.Errorf("sync: negative progress %d", a.Produced)
 		}
 	case ansEnd:
-		if a.Size < 0 || !sha256Re.MatchString(a.SHA256) {
+		if a.Size < 0 || a.SHA256 != "" && !sha256Re.MatchString(a.SHA256) {
 			return a, fmt.Errorf("sync: bad trailer (size %d, sha256 %q)", a.Size, a.SHA256)
 		}
 	case ansNothing, ansError:

@@ -56,6 +56,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	jobs := newJobTable(dir, time.Now)
+	jobs.hashed = e.bundleHashed()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	e.run = &runState{tr: tr, listen: listen, rvServer: rvServer, jobs: jobs, changed: make(chan struct{}, 1), cancel: cancel, done: done, ctx: runCtx}

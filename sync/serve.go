@@ -26,7 +26,8 @@ func (e *Engine) keepAlive() time.Duration {
 
 // serveWant answers a bundle request: the bundle frame at once, then the
 // bundle's chunks as its job produces them, progress frames while it
-// prepares, and the trailer (see the package doc, Exchange protocol).
+// prepares, and the trailer (see the package doc, Exchange protocol), with
+// the bundle's SHA-256 only for an asker before version 3.
 func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Stream, m message) error {
 	idle := e.cfg.Fetch.Idle
 	send := func(a answer) error {
@@ -52,7 +53,7 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 		e.heldBack(pc.peer, m.Folder, true)
 		var id [16]byte
 		_, _ = rand.Read(id[:])
-		if err := send(answer{Type: ansBundle, Bundle: hex.EncodeToString(id[:])}); err != nil {
+		if err := send(answer{Type: ansBundle, Bundle: hex.EncodeToString(id[:]), Proto: protocolVersion}); err != nil {
 			return err
 		}
 		return send(answer{Type: ansNothing})
@@ -67,7 +68,8 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	}
 	head, _ := st.Head() // zero if closed: no finished job is then joined
 	key := jobKey{pc.peer, m.Folder}
-	j, off, err := jobs.attach(key, sinceKey(since), head, m.Resume, produce)
+	wantsSum := m.Proto < protoNoSHA256
+	j, off, err := jobs.attach(key, sinceKey(since), head, m.Resume, wantsSum, produce)
 	if err != nil {
 		msg := "could not start the bundle"
 		if errors.Is(err, errBusy) {
@@ -80,15 +82,16 @@ func (e *Engine) serveWant(ctx context.Context, pc *peerConn, s *transport.Strea
 	if h := e.cfg.test; h != nil && h.served != nil {
 		h.served(since, off)
 	}
-	if err := send(answer{Type: ansBundle, Bundle: j.id, Offset: off}); err != nil {
+	if err := send(answer{Type: ansBundle, Bundle: j.id, Offset: off, Proto: protocolVersion}); err != nil {
 		return err
 	}
-	return e.sendJob(ctx, s, j, off, key)
+	return e.sendJob(ctx, s, j, off, key, wantsSum)
 }
 
-// sendJob streams j from off to s until its trailer, at the pace the
-// bandwidth limits of key's peer allow, reporting its progress.
-func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob, off int64, key jobKey) error {
+// sendJob streams j from off to s until its trailer (with the bundle's
+// SHA-256 if wantsSum), at the pace the bandwidth limits of key's peer
+// allow, reporting its progress.
+func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob, off int64, key jobKey, wantsSum bool) error {
 	idle := e.cfg.Fetch.Idle
 	send := func(a answer) error {
 		_ = s.SetWriteDeadline(time.Now().Add(idle))
@@ -106,7 +109,7 @@ func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob,
 	defer e.transferEnd(tr)
 	totalSent := false
 	for {
-		size, finished, jerr, sum, changed := j.state()
+		size, finished, jerr, changed := j.state()
 		if finished && jerr == nil && !totalSent && off < size {
 			// The receiver learns the bundle's length for its progress
 			// (a progress frame with "size"; see the package doc).
@@ -147,7 +150,16 @@ func (e *Engine) sendJob(ctx context.Context, s *transport.Stream, j *bundleJob,
 				// known only now (the receiver takes it from the end).
 				e.transferTotal(tr, size)
 			}
-			return send(answer{Type: ansEnd, Size: size, SHA256: hexSum(sum)})
+			end := answer{Type: ansEnd, Size: size}
+			if wantsSum {
+				sum, err := j.sha256(size)
+				if err != nil {
+					_ = send(answer{Type: ansError, Error: "could not write bundle"})
+					return err
+				}
+				end.SHA256 = hexSum(sum)
+			}
+			return send(end)
 		}
 		select {
 		case <-changed:
