@@ -45,6 +45,17 @@ func startEarlySync(f *os.File, n int64) *earlySync {
 	return e
 }
 
+// startEarlySyncPath starts fsyncing the file at name (a big file written
+// into the folder as it arrived: see "Big files written as they arrive").
+func startEarlySyncPath(name string) *earlySync {
+	e := &earlySync{done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.err = syncFile(name)
+	}()
+	return e
+}
+
 // wait waits for the fsync to return.
 func (e *earlySync) wait() {
 	if e != nil {

@@ -1,11 +1,14 @@
 package gitstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,4 +61,44 @@ func TestIncomingPackSyncedAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, earlySynced(t, in2), "a small pack was fsynced early")
 	fsck(t, dst2)
+}
+
+// A big file written into the folder as it arrived is fsynced as soon as
+// it is complete, by a goroutine of its own; one cut short is not kept
+// and not fsynced; drop waits for those fsyncs and removes the files.
+func TestPrewriteSyncedWhenComplete(t *testing.T) {
+	dir := t.TempDir()
+	pw := &prewrite{dir: dir, minFree: -1}
+	content := bytes.Repeat([]byte("0123456789abcdef"), prewriteMin/16)
+	h := plumbing.ComputeHash(plumbing.BlobObject, content)
+	w := pw.start(plumbing.BlobObject, int64(len(content)))
+	require.NotNil(t, w)
+	_, err := w.Write(content)
+	require.NoError(t, err)
+	pw.end(h, true)
+	require.True(t, pw.has(h))
+	require.Len(t, pw.syncs, 1, "a complete file was not fsynced at once")
+
+	w = pw.start(plumbing.BlobObject, int64(len(content)))
+	require.NotNil(t, w)
+	_, err = w.Write(content[:1<<20])
+	require.NoError(t, err)
+	pw.end(plumbing.ZeroHash, false) // cut short
+	require.Len(t, pw.syncs, 1, "a file cut short was fsynced")
+
+	e := pw.syncs[0]
+	name := pw.files[h]
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(content, got))
+	pw.drop()
+	select {
+	case <-e.done:
+	default:
+		t.Fatal("drop returned before the early fsync")
+	}
+	require.NoError(t, e.err)
+	left, err := filepath.Glob(filepath.Join(dir, arrivingPrefix+"*"))
+	require.NoError(t, err)
+	require.Empty(t, left)
 }
