@@ -179,6 +179,12 @@
 // order (pack, index, then ref); a scan killed midway leaves main at its
 // last published commit, and the next scan commits the rest.
 //
+// Big files last: such a Scan that finds changed files of 16 MiB or more,
+// adding up to 64 MiB or more, beside other changes commits and publishes
+// the other changes first, then reads and commits the big files (a second
+// pack): a peer gets a folder's documents while its videos are being
+// hashed. Without Config.ScanProgress a Scan commits in path order.
+//
 // Scan skips .peersync, any subdirectory containing its own .peersync or .git
 // (an independent history, as git skips nested repositories), our temporary
 // files, names that fail ValidPath, symlinks unless AllowSymlinks, and

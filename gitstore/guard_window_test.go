@@ -129,3 +129,29 @@ func TestMassDeleteGuardWindow(t *testing.T) {
 		assert.Len(t, ch, 80)
 	})
 }
+
+// TestRefusedScanForgetsUnstoredHashes: a scan refused by the mass-delete
+// guard has hashed a new small file (queued to be written loose, and
+// dropped with the refusal). The stat cache must not keep that hash: the
+// confirmed scan would take it from the cache, not store the blob, and
+// commit a tree naming a blob that does not exist.
+func TestRefusedScanForgetsUnstoredHashes(t *testing.T) {
+	s := newTestStore(t, "dev", epoch)
+	for i := range 200 {
+		writeFile(t, s.Dir(), fmt.Sprintf("f%03d.txt", i), fmt.Sprintf("file %d", i))
+	}
+	require.Len(t, scan(t, s), 200)
+	for i := range 150 {
+		require.NoError(t, os.Remove(filepath.Join(s.Dir(), fmt.Sprintf("f%03d.txt", i))))
+	}
+	writeFile(t, s.Dir(), "new.txt", "brand new content")
+	old := time.Now().Add(-time.Minute) // not racy: the refused scan caches it
+	require.NoError(t, os.Chtimes(filepath.Join(s.Dir(), "new.txt"), old, old))
+	_, err := s.Scan(context.Background())
+	require.ErrorIs(t, err, ErrMassDelete)
+
+	s.AllowMassDeleteOnce()
+	require.Len(t, scan(t, s), 151)
+	fsck(t, s)
+	assert.Equal(t, "brand new content", gitStore(t, s, "show", "main:new.txt"))
+}

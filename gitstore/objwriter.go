@@ -206,12 +206,15 @@ func (s *Store) endPackLocked() error {
 	return nil
 }
 
-// abortPackLocked deletes the pack being written, if any.
+// abortPackLocked deletes the pack being written, if any, and the objects
+// queued to be written loose: both may be named by the stat cache (a scan
+// refused by the mass-delete guard had hashed its files), which then goes
+// back to its saved copy.
 func (s *Store) abortPackLocked() {
 	if s.packs.pw == nil {
 		return
 	}
-	if s.packs.pw.f != nil {
+	if s.packs.pw.f != nil || len(s.packs.pw.lq.queue) > 0 {
 		s.forgetUnstoredLocked()
 	}
 	s.packs.pw.abort()

@@ -155,6 +155,7 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	// Every unchanged file was a hit: when all cached files were, none is
 	// to be forgotten (checked before resolveLocked adds entries).
 	stale := hits < len(s.fst.stats.entries)
+	late := s.deferBigLocked(scans) // big files last (scan_big.go)
 	// Only what may differ from main goes into these maps.
 	tracked := map[string]fileEntry{}
 	found := map[string]fileEntry{}
@@ -188,6 +189,11 @@ func (s *Store) scanLocked(ctx context.Context) ([]Change, error) {
 	changes, err := s.commitFoundLocked(ctx, head, root, tracked, found, ign, root.count())
 	if err == nil {
 		s.endScanSkipsLocked(nil)
+	}
+	if err == nil && len(late) > 0 {
+		var more []Change
+		more, err = s.scanBigLaterLocked(ctx, changes, late)
+		changes = append(changes, more...)
 	}
 	return changes, diskFullError(err)
 }

@@ -188,6 +188,9 @@ type folderState struct {
 	disk diskState
 	// meter reports a Scan's progress to Config.ScanProgress (scan.go).
 	meter scanMeter
+	// bigPass is set while a Scan's second pass commits its big files
+	// (scan_big.go), which must not split again.
+	bigPass bool
 	// settle, while a watcher scan runs, is the age below which a changed
 	// file counts as still being written: the scan leaves it as last
 	// committed and records it in unsettled, so the watcher looks again

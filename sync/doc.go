@@ -238,7 +238,10 @@
 // any frame). An abandoned attempt is reported (EventError with a
 // *FetchError, FolderStatus.Fetches, the log) and retried after 1 s, 2 s,
 // 4 s… up to six times, each retry resuming; then the peer's next
-// announcement starts a new round. Frames longer than a data frame, data
+// announcement starts a new round. A transfer whose connection gives way to
+// a newer one (closed as a duplicate: the move from QUIC to TCP, two dials
+// crossing) is not abandoned and reports no error: the peer's announcement
+// on the new connection fetches again, resuming. Frames longer than a data frame, data
 // beyond Config.MaxBundleSize and frames out of order are refused bundles.
 //
 // ApplyBundle validates everything before any ref moves, fast-forwards or

@@ -135,6 +135,7 @@ func (e *Engine) fetch(ctx context.Context, pc *peerConn, folder string) {
 	e.wg.Go(func() {
 		for {
 			e.fetchRound(ctx, folder, in)
+			e.knowAnnounced(pc.peer, folder)
 			allowed := e.mayExchange(pc.peer, folder) // the window may have closed
 			e.mu.Lock()
 			if !in.again || ctx.Err() != nil || !allowed {
@@ -200,6 +201,14 @@ func (e *Engine) fetchRound(ctx context.Context, folder string, in *inbound) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		if superseded(pc, err) {
+			// Not the transfer's failure: the connection gave way to a
+			// newer one (the move from QUIC to TCP, two dials crossing).
+			// The peer announces its head on the new connection, which
+			// fetches again (in.again), resuming what was received.
+			e.log.Info("fetch moves to the newer connection", "peer", pc.peer, "folder", folder, "err", err)
+			return
+		}
 		e.fetchFailed(pc, folder, in, err)
 		var fe *FetchError
 		var be *gitstore.BundleError
@@ -221,6 +230,48 @@ func (e *Engine) fetchRound(ctx context.Context, folder string, in *inbound) {
 			e.mu.Unlock()
 			return
 		}
+	}
+}
+
+// knowAnnounced records, after a fetch round, that peer has the head it
+// last announced for folder if that head is now in our store. onHead
+// records a head only when we have it; one announced while we were still
+// fetching (the peer's merge of our commits, announced before our own
+// merge made the same commit here) would otherwise stay unrecorded until
+// the peer's next announcement, and status, mailbox deposits and SyncNow's
+// "in step" would go by an older head.
+func (e *Engine) knowAnnounced(peer crypto.DeviceID, folder string) {
+	e.mu.Lock()
+	var h gitstore.Hash
+	if pc := e.connLocked(peer); pc != nil {
+		h = pc.heads[folder]
+	}
+	e.mu.Unlock()
+	if h.IsZero() {
+		return
+	}
+	st, err := e.store(folder)
+	if err != nil {
+		return
+	}
+	if ok, err := st.HasCommit(h); err == nil && ok {
+		e.setKnown(peer, folder, h)
+	}
+}
+
+// superseded reports whether err ended a fetch because its connection was
+// closed as a duplicate (by either side): a newer connection to the same
+// peer took over, so nothing is wrong with the transfer.
+func superseded(pc *peerConn, err error) bool {
+	var ce *transport.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code == transport.CloseDuplicate
+	}
+	select {
+	case <-pc.c.Done():
+		return errors.As(pc.c.Err(), &ce) && ce.Code == transport.CloseDuplicate
+	default:
+		return false
 	}
 }
 

@@ -175,7 +175,7 @@ func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	a := &app{prog: p, home: dir, stdout: stdout, stderr: stderr}
+	a := &app{prog: p, home: dir, stdout: locked(stdout), stderr: locked(stderr)}
 	rest := global.Args()
 	if len(rest) == 0 {
 		return a.run(ctx, nil)

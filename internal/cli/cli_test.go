@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -165,4 +166,17 @@ func TestParseRendezvous(t *testing.T) {
 		require.Error(t, err, bad)
 		assert.Contains(t, err.Error(), "--rendezvous", bad)
 	}
+}
+
+// TestSoftMemoryLimit: the daemons' soft limit is set unless GOMEMLIMIT
+// says otherwise.
+func TestSoftMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	t.Setenv("GOMEMLIMIT", "off")
+	assert.False(t, SoftMemoryLimit(DaemonMemoryLimit), "GOMEMLIMIT wins")
+	assert.Equal(t, prev, debug.SetMemoryLimit(-1))
+	require.NoError(t, os.Unsetenv("GOMEMLIMIT"))
+	assert.True(t, SoftMemoryLimit(DaemonMemoryLimit))
+	assert.Equal(t, int64(DaemonMemoryLimit), debug.SetMemoryLimit(-1))
 }

@@ -79,7 +79,7 @@ func ParseRun(p Program, args []string, stdout, stderr io.Writer) (*RunSetup, er
 	if err != nil {
 		return nil, err
 	}
-	a := &app{prog: p, home: dir, stdout: stdout, stderr: stderr}
+	a := &app{prog: p, home: dir, stdout: locked(stdout), stderr: locked(stderr)}
 	return a.parseRun(rest)
 }
 
