@@ -202,13 +202,14 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 		}
 	}
 	// Where the time after the last byte goes, for a bundle big enough for
-	// it to matter (a first sync's): the wait for the read of the pack,
-	// the checks, and keeping the pack.
+	// it to matter (a first sync's, or one carrying a big file): the wait
+	// for the read of the pack, the checks, and keeping the pack.
 	pc := newPhaseClock()
-	objects := 0
+	var objects int
+	var packBytes int64
 	defer func() {
-		if objects >= phaseLogMinObjects {
-			pc.log(s.opts.log, "gitstore: stored bundle", "objects", objects)
+		if objects >= phaseLogMinObjects || packBytes >= phaseLogMinBytes {
+			pc.log(s.opts.log, "gitstore: stored bundle", "objects", objects, "bytes", packBytes)
 		}
 	}()
 	objs, err := read(a)
@@ -227,7 +228,7 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 		return theirs, nil, false, &BundleError{Reason: "bad pack", Err: err}
 	}
 	defer objs.close()
-	objects = len(objs.list)
+	objects, packBytes = len(objs.list), objs.end
 	keep, err := a.validate(ctx, objs, theirs)
 	pc.mark("validate")
 	if err != nil {

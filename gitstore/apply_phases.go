@@ -5,10 +5,13 @@ import (
 	"time"
 )
 
-// phaseLogMinObjects is the size of a bundle, in objects, from which its
-// apply logs where its time went (receivePack's "stored bundle" line):
-// a first sync's, not every edit's.
-const phaseLogMinObjects = 1000
+// The size of a bundle, in objects or pack bytes, from which its apply
+// logs where its time went (receivePack's "stored bundle" line): a first
+// sync's or a big file's, not every edit's.
+const (
+	phaseLogMinObjects = 1000
+	phaseLogMinBytes   = 8 << 20
+)
 
 // phaseClock notes how long each phase of an apply took, for one log
 // line that says where the time after the last byte went. A nil
