@@ -153,7 +153,7 @@
 // its trailer, an fsync, an index built from the offsets and CRC-32s noted
 // as it streamed in, and a rename (apply_adopt.go), instead of a second
 // copy of the whole folder. (ApplyIncoming starts that fsync, for a pack of
-// 8 MiB or more, as soon as it is called, beside the read's last part and
+// 1 MiB or more, as soon as it is called, beside the read's last part and
 // the checks: spool_earlysync.go.) A merge's trees and commit, and a restore's, go
 // through the same writer, complete before any file or ref changes. A scan,
 // apply, merge or restore that makes fewer than 100 objects (and no blob

@@ -20,9 +20,11 @@ import "os"
 // pack that is refused or not adopted has only been written out early.
 // ApplyIncoming waits for the goroutine before it returns.
 
-// earlySyncMin is the smallest pack ApplyIncoming fsyncs as it starts (a
-// small bundle's fsync is short, and a small bundle is rarely adopted).
-const earlySyncMin = writebackChunk
+// earlySyncMin is the smallest pack ApplyIncoming fsyncs as it starts: a
+// first sync of 2,000 small files is a 6 MB pack; an edit's bundle, a few
+// KiB, is not fsynced early (its fsync is short, and a thin incremental
+// pack is copied into a pack of ours rather than kept).
+const earlySyncMin = 1 << 20
 
 // earlySync is the fsync of a received pack started when its transfer
 // ended (see "Syncing a received pack as soon as it is complete").
