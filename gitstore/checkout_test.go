@@ -16,44 +16,7 @@ import (
 // file was written is still kept (the temp file goes), while the rest of
 // the batch lands, and no temp file is left behind.
 func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
-	a := newTestStore(t, "a", time2020())
-	writeFile(t, a.Dir(), "x.txt", "x1")
-	writeFile(t, a.Dir(), "y.txt", "y1")
-	scan(t, a)
-	oldTree := func() map[string]fileEntry {
-		_, root, err := a.headTreeLocked()
-		require.NoError(t, err)
-		return root.flat()
-	}
-	a.mu.Lock()
-	old := oldTree()
-	a.mu.Unlock()
-	writeFile(t, a.Dir(), "x.txt", "x2")
-	writeFile(t, a.Dir(), "y.txt", "y2")
-	writeFile(t, a.Dir(), "z.txt", "z2")
-	scan(t, a)
-	a.mu.Lock()
-	new := oldTree()
-	a.mu.Unlock()
-	// Back to the old contents on disk, as a folder that has not seen the
-	// new commits yet.
-	writeFile(t, a.Dir(), "x.txt", "x1")
-	writeFile(t, a.Dir(), "y.txt", "y1")
-	require.NoError(t, os.Remove(filepath.Join(a.Dir(), "z.txt")))
-	a.mu.Lock()
-	for p := range a.fst.stats.entries {
-		a.fst.stats.drop(p)
-	}
-	var batch []pendingWrite
-	for _, p := range []string{"x.txt", "y.txt", "z.txt"} {
-		ok, err := a.mayWriteLocked(p, old, new)
-		require.NoError(t, err)
-		require.True(t, ok, p)
-		w, err := a.writeTempLocked(p, new[p])
-		require.NoError(t, err)
-		require.NotEmpty(t, w.tmp)
-		batch = append(batch, w)
-	}
+	a, old, new, batch := checkoutBatchOf(t)
 	// The user edits y.txt after its temp file was written.
 	writeFile(t, a.Dir(), "y.txt", "edited meanwhile")
 	done, err := a.commitWritesLocked(batch, nil, old, new, &checkoutTimes{})
@@ -74,9 +37,9 @@ func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
 
 // checkoutBatchOf writes the temp files of x.txt, y.txt and z.txt at
 // their new contents (x2, y2, z2) over a folder still at the old ones (x1,
-// y1, no z), as a checkout's batch does before its fsyncs and renames. It
-// returns the store (mu held: the caller unlocks), the two trees and the
-// batch.
+// y1, no z; each may be written), as a checkout's batch does before its
+// fsyncs and renames. It returns the store (mu held: the caller unlocks),
+// the two trees and the batch.
 func checkoutBatchOf(t *testing.T) (*Store, map[string]fileEntry, map[string]fileEntry, []pendingWrite) {
 	t.Helper()
 	a := newTestStore(t, "a", time2020())
@@ -105,6 +68,9 @@ func checkoutBatchOf(t *testing.T) (*Store, map[string]fileEntry, map[string]fil
 	}
 	var batch []pendingWrite
 	for _, p := range []string{"x.txt", "y.txt", "z.txt"} {
+		ok, err := a.mayWriteLocked(p, old, new)
+		require.NoError(t, err)
+		require.True(t, ok, p)
 		w, err := a.writeTempLocked(p, new[p])
 		require.NoError(t, err)
 		require.NotEmpty(t, w.tmp)
