@@ -201,7 +201,19 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 			return theirs, nil, false, &BundleError{Object: fromPlumbing(p), Reason: "missing prerequisite"}
 		}
 	}
+	// Where the time after the last byte goes, for a bundle big enough for
+	// it to matter (a first sync's, or one carrying a big file): the wait
+	// for the read of the pack, the checks, and keeping the pack.
+	pc := newPhaseClock()
+	var objects int
+	var packBytes int64
+	defer func() {
+		if objects >= phaseLogMinObjects || packBytes >= phaseLogMinBytes {
+			pc.log(s.opts.log, "gitstore: stored bundle", "objects", objects, "bytes", packBytes)
+		}
+	}()
 	objs, err := read(a)
+	pc.mark("read")
 	if err != nil {
 		var be *BundleError
 		var le *LimitError
@@ -216,13 +228,16 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 		return theirs, nil, false, &BundleError{Reason: "bad pack", Err: err}
 	}
 	defer objs.close()
+	objects, packBytes = len(objs.list), objs.end
 	keep, err := a.validate(ctx, objs, theirs)
+	pc.mark("validate")
 	if err != nil {
 		return theirs, nil, false, err
 	}
 	if err := a.checkTreeLimits(ctx, objs, theirs); err != nil {
 		return theirs, nil, false, err
 	}
+	pc.mark("limits")
 	// Everything checked. The commits new here, for the received log.
 	for _, o := range keep {
 		if o.typ == plumbing.CommitObject && a.st.HasEncodedObject(o.hash) != nil {
@@ -231,7 +246,7 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 	}
 	if adoptable(objs, keep) {
 		// The pack is what we would write: it becomes ours as it came.
-		if err := adoptSpool(spoolDir(s.gitDir), spool, objs); err != nil {
+		if err := adoptSpool(spoolDir(s.gitDir), spool, objs, pc); err != nil {
 			return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: keep pack: %w", err))
 		}
 		return theirs, newCommits, true, nil
@@ -251,6 +266,7 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 	if _, err := a.pw.finish(); err != nil {
 		return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
 	}
+	pc.mark("store")
 	return theirs, newCommits, false, nil
 }
 

@@ -58,7 +58,7 @@ func adoptable(objs *packObjects, keep []*packObject) bool {
 // with or without its trailer) a pack of ours: trailer in place, fsynced,
 // index written, then the pack renamed into place (see "Adopting a
 // received pack").
-func adoptSpool(dir string, spool *os.File, objs *packObjects) error {
+func adoptSpool(dir string, spool *os.File, objs *packObjects, pc *phaseClock) error {
 	sum := objs.sum
 	if _, err := spool.WriteAt(sum[:], objs.end); err != nil {
 		return err
@@ -69,6 +69,7 @@ func adoptSpool(dir string, spool *os.File, objs *packObjects) error {
 	if err := spool.Sync(); err != nil {
 		return err
 	}
+	pc.mark("pack-fsync")
 	idx := make(map[plumbing.Hash]packedObj, len(objs.list))
 	for _, o := range objs.list {
 		idx[o.hash] = packedObj{off: o.offset(), crc: o.crc}
@@ -80,9 +81,12 @@ func adoptSpool(dir string, spool *os.File, objs *packObjects) error {
 	if err := writeFileAtomic(base+".idx", encodeIdx(idx, sum), 0o444); err != nil {
 		return err
 	}
+	pc.mark("idx")
 	if err := os.Rename(spool.Name(), base+".pack"); err != nil {
 		os.Remove(base + ".idx")
 		return fmt.Errorf("gitstore: adopt pack: %w", err)
 	}
-	return atomicfile.SyncDir(dir)
+	err := atomicfile.SyncDir(dir)
+	pc.mark("rename")
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,47 +16,10 @@ import (
 // file was written is still kept (the temp file goes), while the rest of
 // the batch lands, and no temp file is left behind.
 func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
-	a := newTestStore(t, "a", time2020())
-	writeFile(t, a.Dir(), "x.txt", "x1")
-	writeFile(t, a.Dir(), "y.txt", "y1")
-	scan(t, a)
-	oldTree := func() map[string]fileEntry {
-		_, root, err := a.headTreeLocked()
-		require.NoError(t, err)
-		return root.flat()
-	}
-	a.mu.Lock()
-	old := oldTree()
-	a.mu.Unlock()
-	writeFile(t, a.Dir(), "x.txt", "x2")
-	writeFile(t, a.Dir(), "y.txt", "y2")
-	writeFile(t, a.Dir(), "z.txt", "z2")
-	scan(t, a)
-	a.mu.Lock()
-	new := oldTree()
-	a.mu.Unlock()
-	// Back to the old contents on disk, as a folder that has not seen the
-	// new commits yet.
-	writeFile(t, a.Dir(), "x.txt", "x1")
-	writeFile(t, a.Dir(), "y.txt", "y1")
-	require.NoError(t, os.Remove(filepath.Join(a.Dir(), "z.txt")))
-	a.mu.Lock()
-	for p := range a.fst.stats.entries {
-		a.fst.stats.drop(p)
-	}
-	var batch []pendingWrite
-	for _, p := range []string{"x.txt", "y.txt", "z.txt"} {
-		ok, err := a.mayWriteLocked(p, old, new)
-		require.NoError(t, err)
-		require.True(t, ok, p)
-		w, err := a.writeTempLocked(p, new[p])
-		require.NoError(t, err)
-		require.NotEmpty(t, w.tmp)
-		batch = append(batch, w)
-	}
+	a, old, new, batch := checkoutBatchOf(t)
 	// The user edits y.txt after its temp file was written.
 	writeFile(t, a.Dir(), "y.txt", "edited meanwhile")
-	done, err := a.commitWritesLocked(batch, old, new, &checkoutTimes{})
+	done, err := a.commitWritesLocked(batch, nil, old, new, &checkoutTimes{})
 	a.mu.Unlock()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"x.txt", "z.txt"}, done)
@@ -69,4 +33,103 @@ func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
 	for _, e := range entries {
 		assert.False(t, strings.HasPrefix(e.Name(), tmpPrefix), "temp file left: %s", e.Name())
 	}
+}
+
+// checkoutBatchOf writes the temp files of x.txt, y.txt and z.txt at
+// their new contents (x2, y2, z2) over a folder still at the old ones (x1,
+// y1, no z; each may be written), as a checkout's batch does before its
+// fsyncs and renames. It returns the store (mu held: the caller unlocks),
+// the two trees and the batch.
+func checkoutBatchOf(t *testing.T) (*Store, map[string]fileEntry, map[string]fileEntry, []pendingWrite) {
+	t.Helper()
+	a := newTestStore(t, "a", time2020())
+	writeFile(t, a.Dir(), "x.txt", "x1")
+	writeFile(t, a.Dir(), "y.txt", "y1")
+	scan(t, a)
+	flat := func() map[string]fileEntry {
+		_, root, err := a.headTreeLocked()
+		require.NoError(t, err)
+		return root.flat()
+	}
+	a.mu.Lock()
+	old := flat()
+	a.mu.Unlock()
+	writeFile(t, a.Dir(), "x.txt", "x2")
+	writeFile(t, a.Dir(), "y.txt", "y2")
+	writeFile(t, a.Dir(), "z.txt", "z2")
+	scan(t, a)
+	a.mu.Lock()
+	new := flat()
+	writeFile(t, a.Dir(), "x.txt", "x1")
+	writeFile(t, a.Dir(), "y.txt", "y1")
+	require.NoError(t, os.Remove(filepath.Join(a.Dir(), "z.txt")))
+	for p := range a.fst.stats.entries {
+		a.fst.stats.drop(p)
+	}
+	var batch []pendingWrite
+	for _, p := range []string{"x.txt", "y.txt", "z.txt"} {
+		ok, err := a.mayWriteLocked(p, old, new)
+		require.NoError(t, err)
+		require.True(t, ok, p)
+		w, err := a.writeTempLocked(p, new[p])
+		require.NoError(t, err)
+		require.NotEmpty(t, w.tmp)
+		batch = append(batch, w)
+	}
+	return a, old, new, batch
+}
+
+// A checkout batch's files are fsynced as they are written: the first
+// file handed over is fsynced while the batch is still being written
+// (before the next one is even added), and every file is durable before
+// commitWritesLocked renames any of them.
+func TestCheckoutFsyncsWhileBatchIsWritten(t *testing.T) {
+	a, old, new, batch := checkoutBatchOf(t)
+	defer a.mu.Unlock()
+	bs := newBatchSync()
+	bs.add(0, batch[0].tmp)
+	deadline := time.Now().Add(30 * time.Second)
+	for bs.synced.Load() < 1 { // bounded: a failure is a fatal, not a hang
+		require.True(t, time.Now().Before(deadline), "the first file was not fsynced before the batch was complete")
+		time.Sleep(time.Millisecond)
+	}
+	for i, w := range batch[1:] {
+		bs.add(i+1, w.tmp)
+	}
+	done, err := a.commitWritesLocked(batch, bs, old, new, &checkoutTimes{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"x.txt", "y.txt", "z.txt"}, done)
+	assert.EqualValues(t, 3, bs.synced.Load(), "a file renamed before its fsync returned")
+	for rel, want := range map[string]string{"x.txt": "x2", "y.txt": "y2", "z.txt": "z2"} {
+		b, err := os.ReadFile(filepath.Join(a.Dir(), rel))
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b), rel)
+	}
+	assert.Empty(t, folderTmpFiles(t, a))
+}
+
+// When the fsync of one file of a batch fails (here its temp file is gone
+// before its fsync), no file of the batch is renamed into place: the
+// folder keeps its old contents, the error names the file, and no temp
+// file is left behind.
+func TestCheckoutFsyncFailureRenamesNothing(t *testing.T) {
+	a, old, new, batch := checkoutBatchOf(t)
+	defer a.mu.Unlock()
+	require.NoError(t, os.Remove(batch[1].tmp))
+	bs := newBatchSync()
+	for i, w := range batch {
+		bs.add(i, w.tmp)
+	}
+	done, err := a.commitWritesLocked(batch, bs, old, new, &checkoutTimes{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"y.txt"`)
+	assert.Empty(t, done)
+	for rel, want := range map[string]string{"x.txt": "x1", "y.txt": "y1"} {
+		b, err := os.ReadFile(filepath.Join(a.Dir(), rel))
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b), rel)
+	}
+	_, err = os.Lstat(filepath.Join(a.Dir(), "z.txt"))
+	assert.True(t, os.IsNotExist(err), "z.txt renamed into place: %v", err)
+	assert.Empty(t, folderTmpFiles(t, a))
 }

@@ -152,7 +152,9 @@
 // it keeps that pack as it came, as `git index-pack` does: the spool gets
 // its trailer, an fsync, an index built from the offsets and CRC-32s noted
 // as it streamed in, and a rename (apply_adopt.go), instead of a second
-// copy of the whole folder. A merge's trees and commit, and a restore's, go
+// copy of the whole folder. (ApplyIncoming starts that fsync, for a pack of
+// 1 MiB or more, as soon as it is called, beside the read's last part and
+// the checks: spool_earlysync.go.) A merge's trees and commit, and a restore's, go
 // through the same writer, complete before any file or ref changes. A scan,
 // apply, merge or restore that makes fewer than 100 objects (and no blob
 // over 64 KiB) writes them loose instead, so the many small scans of a
@@ -352,11 +354,13 @@
 // file at a path that holds none. Files of 8 MiB or more (and the packs we
 // write) are handed to the kernel to write out every 8 MiB as they grow
 // (sync_file_range, Linux), so each fsync finds them mostly on disk.
-// Files go in batches of up to 1,024 files or 256 MiB: every
-// temporary file of the batch is written, then each is fsynced, then each
-// renamed (interleaving create and fsync per file made each create wait for
-// the previous journal commit). Removed files go first, then their emptied
-// parent directories.
+// Files go in batches of up to 1,024 files or 256 MiB: each temporary
+// file, once written, is handed to goroutines that fsync it while the
+// next ones are written, and once every file of the batch is written and
+// fsynced, each is renamed (interleaving create and fsync per file in one
+// goroutine made each create wait for the previous journal commit; an
+// fsync that fails renames nothing of its batch). Removed files go first,
+// then their emptied parent directories.
 //
 // # Merge rule
 //

@@ -44,6 +44,7 @@ type Incoming struct {
 	dir                          string
 	parse                        *incomingParse // reading the pack as it arrives; nil before its first byte
 	reread                       bool           // ApplyIncoming had to read the pack again after the transfer
+	early                        *earlySync     // the pack's fsync ApplyIncoming started; nil when too small
 }
 
 // NewIncoming starts receiving a bundle for s (see Incoming). It returns an
@@ -169,6 +170,13 @@ func (in *Incoming) Remove() {
 // checked its length and checksum against what the sender declared). in
 // is used up: Remove it afterwards whatever the result.
 func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (ApplyResult, error) {
+	// The transfer is over: the pack goes to the disk now, while it is
+	// read and checked (see "Syncing a received pack as soon as it is
+	// complete").
+	if in.early == nil {
+		in.early = startEarlySync(in.f, in.packLen)
+		defer in.early.wait()
+	}
 	var pre *prewrite // this apply's big files written as they arrived
 	defer func() {
 		if pre == nil {

@@ -136,7 +136,8 @@ func TestIncomingDamagedReadAgainAndRefused(t *testing.T) {
 // refuseIncoming writes the damaged bundle b into an Incoming of a new
 // store in one piece and checks that ApplyIncoming refuses it with a
 // *BundleError after reading the file again, and leaves nothing: no pack,
-// no ref, no file, nothing temporary in the folder or among the packs.
+// no ref, no file, nothing temporary in the folder or among the packs
+// (the early fsync of a big pack has returned).
 func refuseIncoming(t *testing.T, b []byte) {
 	t.Helper()
 	dst := newTestStore(t, "b", epoch)
@@ -148,6 +149,8 @@ func refuseIncoming(t *testing.T, b []byte) {
 	var be *BundleError
 	require.True(t, errors.As(err, &be), "got %v", err)
 	require.True(t, in.reread, "the failed read was not replaced by a read of the file")
+	// A pack big enough was fsynced early all the same; that was waited for.
+	require.Equal(t, in.packLen >= earlySyncMin, earlySynced(t, in))
 	in.Remove()
 	require.Empty(t, folderTmpFiles(t, dst))
 	require.Empty(t, tmpFiles(t, dst))

@@ -22,7 +22,8 @@ import (
 // hashed, into a temporary file of ours in the folder's top directory
 // (.peersync-tmp-arriving-*, never committed; what a crash leaves there is
 // removed when the store is next opened), with holes for its zero blocks and its pages handed to the
-// kernel to write as it grows. The checkout then takes that file where it
+// kernel to write as it grows, and fsynced in a goroutine of its own as
+// soon as it is complete (drop waits for that fsync). The checkout then takes that file where it
 // would have written one (only for a regular file at a path that holds no
 // file yet, and only if its size is the blob's), fsyncs it with the rest
 // of its batch and renames it into place: the same order as any file it
@@ -58,7 +59,8 @@ type prewrite struct {
 	files   map[plumbing.Hash]string // blob → its temporary file
 	cur     *os.File                 // the file being written, if any
 	w       *sparseWriter
-	err     error // the first write error of cur: it is dropped
+	err     error        // the first write error of cur: it is dropped
+	syncs   []*earlySync // the fsyncs of the files kept, started as each was complete
 }
 
 // start returns a writer for the content of a blob of size bytes about to
@@ -113,6 +115,11 @@ func (pw *prewrite) end(h plumbing.Hash, ok bool) {
 		pw.files = map[plumbing.Hash]string{}
 	}
 	pw.files[h] = f.Name()
+	// Complete: to the disk now, while the rest of the pack arrives and
+	// is checked, so that the checkout's fsync finds it written (and the
+	// journal commits of the checkout's small files do not wait for its
+	// data). The checkout still fsyncs it before its rename.
+	pw.syncs = append(pw.syncs, startEarlySyncPath(f.Name()))
 }
 
 // has reports whether blob h was written as it arrived.
@@ -124,12 +131,16 @@ func (pw *prewrite) has(h plumbing.Hash) bool {
 	return ok
 }
 
-// drop removes every file written.
+// drop removes every file written (once their early fsyncs returned).
 func (pw *prewrite) drop() {
 	if pw == nil {
 		return
 	}
 	pw.end(plumbing.ZeroHash, false)
+	for _, e := range pw.syncs {
+		e.wait()
+	}
+	pw.syncs = nil
 	for _, name := range pw.files {
 		os.Remove(name)
 	}
