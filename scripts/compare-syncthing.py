@@ -302,7 +302,7 @@ def main():
         PROFILE = os.path.abspath(args.profile)
         os.makedirs(PROFILE, exist_ok=True)
     rows = [r for r in args.rows.split(",") if r]
-    if args.ref_binary:
+    if args.ref_binary and "ref" not in rows:
         rows.append("ref")
     if "syncthing" in rows and not shutil.which("syncthing"):
         sys.exit("needs syncthing: apt-get install syncthing")
