@@ -60,6 +60,7 @@ func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head 
 		tree = c.TreeHash
 	}
 	tl := &treeLimits{s: s, st: a.st, objs: objs, lim: s.opts.limits, memo: map[plumbing.Hash]treeStat{}}
+	a.treeMemo = tl.memo // kept as ours once the pack is (keepTreeStats)
 	st, err := tl.visit(ctx, tree, "", 0)
 	if err == nil {
 		switch {
@@ -74,6 +75,23 @@ func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head 
 		return &BundleError{Path: le.Path, Reason: "over a limit", Err: le}
 	}
 	return err
+}
+
+// keepTreeStats adds the stats of the trees checkTreeLimits walked to the
+// Store's cache of its own trees' stats, once the bundle's objects are
+// ours: the next bundle, which names most of them unchanged, does not walk
+// them (and ask every blob's size) again.
+func (a *applyRun) keepTreeStats() {
+	s := a.s
+	for h, st := range a.treeMemo {
+		if len(s.treeStats) >= treeStatCacheMax {
+			clear(s.treeStats)
+		}
+		if s.treeStats == nil {
+			s.treeStats = map[plumbing.Hash]treeStat{}
+		}
+		s.treeStats[h] = st
+	}
 }
 
 // commitTree returns the tree named by a raw commit's first line.
