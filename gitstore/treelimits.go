@@ -82,16 +82,21 @@ func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head 
 // ours: the next bundle, which names most of them unchanged, does not walk
 // them (and ask every blob's size) again.
 func (a *applyRun) keepTreeStats() {
-	s := a.s
 	for h, st := range a.treeMemo {
-		if len(s.treeStats) >= treeStatCacheMax {
-			clear(s.treeStats)
-		}
-		if s.treeStats == nil {
-			s.treeStats = map[plumbing.Hash]treeStat{}
-		}
-		s.treeStats[h] = st
+		a.s.keepTreeStat(h, st)
 	}
+}
+
+// keepTreeStat caches the stats of our tree h (applyMu held), emptying
+// the cache when it holds treeStatCacheMax of them.
+func (s *Store) keepTreeStat(h plumbing.Hash, st treeStat) {
+	if len(s.treeStats) >= treeStatCacheMax {
+		clear(s.treeStats)
+	}
+	if s.treeStats == nil {
+		s.treeStats = map[plumbing.Hash]treeStat{}
+	}
+	s.treeStats[h] = st
 }
 
 // commitTree returns the tree named by a raw commit's first line.
@@ -191,13 +196,7 @@ func (tl *treeLimits) visit(ctx context.Context, h plumbing.Hash, dir string, de
 	}
 	tl.memo[h] = st
 	if ours {
-		if len(tl.s.treeStats) >= treeStatCacheMax {
-			clear(tl.s.treeStats)
-		}
-		if tl.s.treeStats == nil {
-			tl.s.treeStats = map[plumbing.Hash]treeStat{}
-		}
-		tl.s.treeStats[h] = st
+		tl.s.keepTreeStat(h, st)
 	}
 	return st, nil
 }
