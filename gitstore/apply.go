@@ -103,9 +103,10 @@ func (s *Store) applyWith(ctx context.Context, peer string, receive func() (plum
 // applyMu alone: a storage of its own (go-git's is not safe for concurrent
 // use) and the pack being written.
 type applyRun struct {
-	s  *Store // its settings only (immutable), and treeStats (applyMu)
-	st *filesystem.Storage
-	pw *packWriter
+	s        *Store // its settings only (immutable), and treeStats (applyMu)
+	st       *filesystem.Storage
+	pw       *packWriter
+	treeMemo map[plumbing.Hash]treeStat // the stats checkTreeLimits found
 }
 
 // applyPackGen is the generation of the packs ApplyBundle writes (scans
@@ -249,6 +250,7 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 		if err := adoptSpool(spoolDir(s.gitDir), spool, objs, pc); err != nil {
 			return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: keep pack: %w", err))
 		}
+		a.keepTreeStats()
 		return theirs, newCommits, true, nil
 	}
 	// Otherwise the new objects go into one pack of ours, complete before a ref moves;
@@ -267,6 +269,7 @@ func (s *Store) receivePack(ctx context.Context, hdr *bundleHeader, spool *os.Fi
 		return theirs, nil, false, diskFullError(fmt.Errorf("gitstore: write pack: %w", err))
 	}
 	pc.mark("store")
+	a.keepTreeStats()
 	return theirs, newCommits, false, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -104,28 +103,25 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 		}
 		changed = append(changed, p)
 	}
-	// Files are written in batches: every temp file of a batch is written,
-	// and handed as soon as it is written to the goroutines that fsync the
-	// batch (batchSync), while the next ones are written; once all are
-	// written and fsynced, they are renamed into place. Interleaving
-	// create, fsync and rename in one goroutine made each create wait for
-	// the journal commit of the previous fsync (2,001 files: 0.85 s in open
-	// alone); fsyncing only after the last write left the disk idle while
-	// the files were written. Each temp file is still durable before its
-	// rename, as before.
+	// Files are written in batches: every temp file of a batch first, then
+	// all of them fsynced (batchSync), then renamed into place.
+	// Interleaving create, fsync and rename per file made each create wait
+	// for the journal commit of the previous fsync (2,001 files: 0.85 s in
+	// open alone); fsyncing each file as soon as it was written, on other
+	// goroutines, did the same in a first sync's race, where the sender
+	// writes its pack on the same disk (BENCHMARKS.md, "The receiver's
+	// tail"). Each temp file is durable before its rename.
 	var batch []pendingWrite
 	var batchBytes int64
 	var tm checkoutTimes
 	defer tm.log(s, len(puts))
-	bs := newBatchSync()
 	flush := func() error {
-		done, err := s.commitWritesLocked(batch, bs, old, new, &tm)
+		done, err := s.commitWritesLocked(batch, old, new, &tm)
 		changed = append(changed, done...)
-		batch, batchBytes, bs = batch[:0], 0, newBatchSync()
+		batch, batchBytes = batch[:0], 0
 		return err
 	}
 	defer func() {
-		bs.wait()                 // no fsync may still run on what goes
 		for _, w := range batch { // left by an error: never renamed
 			os.Remove(w.tmp)
 		}
@@ -159,7 +155,6 @@ func (s *Store) checkoutLocked(ctx context.Context, old, new map[string]fileEntr
 			continue
 		}
 		batch = append(batch, w)
-		bs.add(len(batch)-1, w.tmp)
 		if batchBytes += w.size; len(batch) >= checkoutBatchFiles || batchBytes >= checkoutBatchBytes {
 			if err := flush(); err != nil {
 				return changed, err
@@ -217,21 +212,19 @@ func (s *Store) mayWriteLocked(p string, old, new map[string]fileEntry) (bool, e
 	return same, nil
 }
 
-// commitWritesLocked waits until every temp file of a batch is durable
-// (bs fsyncs them: every write of batch was added to it; nil: fsync them
-// now) and renames each into place, unless a local edit raced in since its
-// temp file was written (then the temp file goes and the edit stays, for
-// the next Scan). It returns the paths renamed.
-func (s *Store) commitWritesLocked(batch []pendingWrite, bs *batchSync, old, new map[string]fileEntry, tm *checkoutTimes) ([]string, error) {
+// commitWritesLocked makes a batch of temp files durable (fsync each,
+// several at once) and renames each into place, unless a local edit raced
+// in since its temp file was written (then the temp file goes and the edit
+// stays, for the next Scan). An fsync that fails renames nothing of the
+// batch and removes its temp files. It returns the paths renamed.
+func (s *Store) commitWritesLocked(batch []pendingWrite, old, new map[string]fileEntry, tm *checkoutTimes) ([]string, error) {
 	fail := func(w pendingWrite, err error) error {
 		return fmt.Errorf("gitstore: checkout %q: %w", w.p, err)
 	}
 	t0 := time.Now()
-	if bs == nil {
-		bs = newBatchSync()
-		for i, w := range batch {
-			bs.add(i, w.tmp)
-		}
+	bs := newBatchSync()
+	for i, w := range batch {
+		bs.add(i, w.tmp)
 	}
 	if i, err := bs.wait(); err != nil {
 		for _, w := range batch {
@@ -284,7 +277,6 @@ type batchSync struct {
 	failed  int   // the lowest index of a write whose fsync failed; -1: none
 	err     error // that fsync's error
 	waited  bool
-	synced  atomic.Int64 // fsyncs returned so far
 }
 
 // syncJob is a temp file for batchSync to fsync: the index of its write in
@@ -320,7 +312,6 @@ func (b *batchSync) work() {
 			}
 			b.mu.Unlock()
 		}
-		b.synced.Add(1)
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 
 // A file whose directory refuses the checkout's create (read-only to us,
 // though we may enter it) is reported as skipped and left alone, while
-// every other file of its batch (their fsyncs running as they are
-// written) lands with its content, and no temp file is left anywhere.
+// every other file of its batch lands with its content, and no temp file
+// is left anywhere.
 func TestCheckoutReadOnlyDirSkippedBesideWrites(t *testing.T) {
 	if !inChild(t, nobody, -1) {
 		return

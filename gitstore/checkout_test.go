@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,7 +18,7 @@ func TestCheckoutBatchKeepsLateLocalEdit(t *testing.T) {
 	a, old, new, batch := checkoutBatchOf(t)
 	// The user edits y.txt after its temp file was written.
 	writeFile(t, a.Dir(), "y.txt", "edited meanwhile")
-	done, err := a.commitWritesLocked(batch, nil, old, new, &checkoutTimes{})
+	done, err := a.commitWritesLocked(batch, old, new, &checkoutTimes{})
 	a.mu.Unlock()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"x.txt", "z.txt"}, done)
@@ -79,35 +78,6 @@ func checkoutBatchOf(t *testing.T) (*Store, map[string]fileEntry, map[string]fil
 	return a, old, new, batch
 }
 
-// A checkout batch's files are fsynced as they are written: the first
-// file handed over is fsynced while the batch is still being written
-// (before the next one is even added), and every file is durable before
-// commitWritesLocked renames any of them.
-func TestCheckoutFsyncsWhileBatchIsWritten(t *testing.T) {
-	a, old, new, batch := checkoutBatchOf(t)
-	defer a.mu.Unlock()
-	bs := newBatchSync()
-	bs.add(0, batch[0].tmp)
-	deadline := time.Now().Add(30 * time.Second)
-	for bs.synced.Load() < 1 { // bounded: a failure is a fatal, not a hang
-		require.True(t, time.Now().Before(deadline), "the first file was not fsynced before the batch was complete")
-		time.Sleep(time.Millisecond)
-	}
-	for i, w := range batch[1:] {
-		bs.add(i+1, w.tmp)
-	}
-	done, err := a.commitWritesLocked(batch, bs, old, new, &checkoutTimes{})
-	require.NoError(t, err)
-	assert.Equal(t, []string{"x.txt", "y.txt", "z.txt"}, done)
-	assert.EqualValues(t, 3, bs.synced.Load(), "a file renamed before its fsync returned")
-	for rel, want := range map[string]string{"x.txt": "x2", "y.txt": "y2", "z.txt": "z2"} {
-		b, err := os.ReadFile(filepath.Join(a.Dir(), rel))
-		require.NoError(t, err)
-		assert.Equal(t, want, string(b), rel)
-	}
-	assert.Empty(t, folderTmpFiles(t, a))
-}
-
 // When the fsync of one file of a batch fails (here its temp file is gone
 // before its fsync), no file of the batch is renamed into place: the
 // folder keeps its old contents, the error names the file, and no temp
@@ -116,11 +86,7 @@ func TestCheckoutFsyncFailureRenamesNothing(t *testing.T) {
 	a, old, new, batch := checkoutBatchOf(t)
 	defer a.mu.Unlock()
 	require.NoError(t, os.Remove(batch[1].tmp))
-	bs := newBatchSync()
-	for i, w := range batch {
-		bs.add(i, w.tmp)
-	}
-	done, err := a.commitWritesLocked(batch, bs, old, new, &checkoutTimes{})
+	done, err := a.commitWritesLocked(batch, old, new, &checkoutTimes{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"y.txt"`)
 	assert.Empty(t, done)

@@ -354,13 +354,11 @@
 // file at a path that holds none. Files of 8 MiB or more (and the packs we
 // write) are handed to the kernel to write out every 8 MiB as they grow
 // (sync_file_range, Linux), so each fsync finds them mostly on disk.
-// Files go in batches of up to 1,024 files or 256 MiB: each temporary
-// file, once written, is handed to goroutines that fsync it while the
-// next ones are written, and once every file of the batch is written and
-// fsynced, each is renamed (interleaving create and fsync per file in one
-// goroutine made each create wait for the previous journal commit; an
-// fsync that fails renames nothing of its batch). Removed files go first,
-// then their emptied parent directories.
+// Files go in batches of up to 1,024 files or 256 MiB: every
+// temporary file of the batch is written, then each is fsynced, then each
+// renamed (interleaving create and fsync per file made each create wait for
+// the previous journal commit; an fsync that fails renames nothing of its
+// batch). Removed files go first, then their emptied parent directories.
 //
 // # Merge rule
 //

@@ -60,6 +60,7 @@ func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head 
 		tree = c.TreeHash
 	}
 	tl := &treeLimits{s: s, st: a.st, objs: objs, lim: s.opts.limits, memo: map[plumbing.Hash]treeStat{}}
+	a.treeMemo = tl.memo // kept as ours once the pack is (keepTreeStats)
 	st, err := tl.visit(ctx, tree, "", 0)
 	if err == nil {
 		switch {
@@ -74,6 +75,28 @@ func (a *applyRun) checkTreeLimits(ctx context.Context, objs *packObjects, head 
 		return &BundleError{Path: le.Path, Reason: "over a limit", Err: le}
 	}
 	return err
+}
+
+// keepTreeStats adds the stats of the trees checkTreeLimits walked to the
+// Store's cache of its own trees' stats, once the bundle's objects are
+// ours: the next bundle, which names most of them unchanged, does not walk
+// them (and ask every blob's size) again.
+func (a *applyRun) keepTreeStats() {
+	for h, st := range a.treeMemo {
+		a.s.keepTreeStat(h, st)
+	}
+}
+
+// keepTreeStat caches the stats of our tree h (applyMu held), emptying
+// the cache when it holds treeStatCacheMax of them.
+func (s *Store) keepTreeStat(h plumbing.Hash, st treeStat) {
+	if len(s.treeStats) >= treeStatCacheMax {
+		clear(s.treeStats)
+	}
+	if s.treeStats == nil {
+		s.treeStats = map[plumbing.Hash]treeStat{}
+	}
+	s.treeStats[h] = st
 }
 
 // commitTree returns the tree named by a raw commit's first line.
@@ -173,13 +196,7 @@ func (tl *treeLimits) visit(ctx context.Context, h plumbing.Hash, dir string, de
 	}
 	tl.memo[h] = st
 	if ours {
-		if len(tl.s.treeStats) >= treeStatCacheMax {
-			clear(tl.s.treeStats)
-		}
-		if tl.s.treeStats == nil {
-			tl.s.treeStats = map[plumbing.Hash]treeStat{}
-		}
-		tl.s.treeStats[h] = st
+		tl.s.keepTreeStat(h, st)
 	}
 	return st, nil
 }
