@@ -167,8 +167,9 @@ func (in *Incoming) Remove() {
 }
 
 // ApplyIncoming is ApplyBundle of the bundle in (complete: the caller has
-// checked its length and checksum against what the sender declared). in
-// is used up: Remove it afterwards whatever the result.
+// checked its length, and any checksum of the transfer, against what the
+// sender declared; the pack's own trailer and every object's hash are
+// checked here). in is used up: Remove it afterwards whatever the result.
 func (s *Store) ApplyIncoming(ctx context.Context, in *Incoming, peer string) (ApplyResult, error) {
 	// The transfer is over: the pack goes to the disk now, while it is
 	// read and checked (see "Syncing a received pack as soon as it is
