@@ -12,9 +12,10 @@ package sync
 // user + system) is its own and not the receivers'; the receivers are
 // engines in this process. Per run it reports:
 //
-//   - sent-s: from launching the sender until it has sent the last byte
-//     of the bundle to every receiver (its transfers ended, each with
-//     Bytes == Total);
+//   - sent-s: from launching the sender until its first scan is over and
+//     every receiver has told it that it holds its final head (with big
+//     files sent last, the second bundle applied; before that change, it
+//     was the last byte of the one bundle sent);
 //   - cpu-s: the sender's CPU time at that moment (its first scan
 //     included: the same work in both rows);
 //   - identical-s: from launch until every receiver's head is the
@@ -217,7 +218,7 @@ func fanOutRun(b *testing.B, data string, n int) fanResult {
 	b.Cleanup(finish)
 
 	// The child prints "sent CPU_NS HEAD BUNDLES BYTES_OUT" once every
-	// receiver has the whole bundle.
+	// receiver has the sender's final head.
 	var res fanResult
 	var head gitstore.Hash
 	sc := bufio.NewScanner(stdout)
@@ -319,6 +320,22 @@ func TestFanOutSenderChild(t *testing.T) {
 	case err := <-ran:
 		t.Fatalf("Run ended: %v", err)
 	}
+	// A first scan that found big files beside small ones sends them in a
+	// second bundle (gitstore's "Big files last"): "sent" is when the scan
+	// is over and every peer has our final head (it applied the last
+	// bundle and told us).
+	require.Eventually(t, func() bool {
+		st := e.Status()
+		if st.Folders[0].Scan != nil {
+			return false
+		}
+		for _, p := range st.Peers {
+			if p.Known["docs"] != st.Folders[0].Head {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Minute, 5*time.Millisecond, "every peer has the sender's final head")
 	cpu := testutil.ProcessCPU()
 	mu.Lock()
 	n := bundles
